@@ -1,0 +1,29 @@
+"""The receptive-field core: pure Python, imports neither torch nor tensorflow."""
+
+from rfa_lint.rf.analysis import (
+    Verdict,
+    classify,
+    input_resolution_range,
+    kernel_covers_feature_map,
+    productive_from,
+)
+from rfa_lint.rf.graph import (
+    EnrichedNetworkNode,
+    LayerDefinition,
+    ReceptiveFieldInfo,
+    graph_from_plain,
+    graph_to_plain,
+)
+
+__all__ = [
+    "EnrichedNetworkNode",
+    "LayerDefinition",
+    "ReceptiveFieldInfo",
+    "Verdict",
+    "classify",
+    "graph_from_plain",
+    "graph_to_plain",
+    "input_resolution_range",
+    "kernel_covers_feature_map",
+    "productive_from",
+]

@@ -1,0 +1,325 @@
+"""The receptive-field graph: layer parameters, nodes, and RF propagation along edges.
+
+A node's receptive field is computed once, when it is created from its predecessors, so a graph
+is built in topological order (as the seed library's ``EnrichedNetworkNode`` is).  Every value
+is kept per spatial axis; the seed's scalar kernels and strides are one axis broadcast to all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterable, Sequence, Union
+
+Number = Union[int, float, Fraction]
+PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
+INF = math.inf
+
+#: Layer kinds.  Only ``conv`` and ``pool`` layers can be lint findings; the rest shape the graph.
+KINDS = frozenset(
+    {"input", "conv", "pool", "dense", "global", "attention", "resize", "merge", "passthrough"}
+)
+
+
+def per_axis(value: Number | Sequence[Number] | None, default: Number) -> PerAxis:
+    """Normalise an int / float / sequence (or None -> ``default``) to a per-axis tuple."""
+    if value is None:
+        return (default,)
+    if isinstance(value, (int, float, Fraction)):
+        return (value,)
+    values = tuple(value)
+    if not values:
+        raise ValueError("a per-axis value needs at least one axis")
+    return values
+
+
+def broadcast(*values: PerAxis) -> tuple[PerAxis, ...]:
+    """Stretch length-1 tuples to the common number of axes; refuse incompatible lengths."""
+    n = max(len(v) for v in values)
+    out = []
+    for v in values:
+        if len(v) == n:
+            out.append(v)
+        elif len(v) == 1:
+            out.append(v * n)
+        else:
+            raise ValueError(f"per-axis values of different lengths: {values}")
+    return tuple(out)
+
+
+def public(values: PerAxis) -> Any:
+    """The seed's convention: a scalar for one axis, a tuple for several."""
+    return values[0] if len(values) == 1 else values
+
+
+def _divide(a: Number, b: Number) -> Number:
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if a % b == 0 else Fraction(a, b)
+    return a / b
+
+
+@dataclass(frozen=True)
+class LayerDefinition:
+    """What a layer does to the receptive field (the seed's name and constructor).
+
+    ``kernel_size=None`` means an infinite kernel (a dense layer over the whole input, as in the
+    seed); a layer acting per position (ReLU, a 1x1 conv, a channels-last Linear) has kernel 1.
+    ``upsampling`` > 1 makes the output grid finer (transposed conv, Upsample): the kernel then
+    runs on the finer grid and the stride product is divided.
+    """
+
+    name: str
+    kernel_size: Number | Sequence[Number] | None = None
+    stride_size: Number | Sequence[Number] | None = None
+    filters: int | None = None
+    units: int | None = None
+    dilation: int | Sequence[int] = 1
+    upsampling: Number | Sequence[Number] = 1
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        for attr, values in (
+            ("kernel_size", self.kernel),
+            ("stride_size", self.stride),
+            ("dilation", per_axis(self.dilation, 1)),
+            ("upsampling", per_axis(self.upsampling, 1)),
+        ):
+            if any(not v >= 1 for v in values):
+                raise ValueError(f"{self.name}: {attr} values must be >= 1, got {values}")
+        broadcast(self.kernel, self.stride, per_axis(self.dilation, 1), per_axis(self.upsampling, 1))
+        if self.kind is None:
+            inferred = "dense" if self.units is not None else "global" if self.is_infinite else "conv"
+            object.__setattr__(self, "kind", inferred)
+        elif self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r}; one of {sorted(KINDS)}")
+
+    @property
+    def kernel(self) -> PerAxis:
+        return per_axis(self.kernel_size, INF)
+
+    @property
+    def stride(self) -> PerAxis:
+        return per_axis(self.stride_size, 1)
+
+    @property
+    def is_infinite(self) -> bool:
+        """An infinite kernel on any axis sees the whole input (dense, global pooling, flatten)."""
+        return any(math.isinf(k) for k in self.kernel)
+
+    @property
+    def effective_kernel(self) -> PerAxis:
+        kernel, dilation = broadcast(self.kernel, per_axis(self.dilation, 1))
+        return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; an infinite kernel is written as null."""
+        return {
+            "name": self.name,
+            "kernel_size": None if self.is_infinite else _jsonable(self.kernel),
+            "stride_size": _jsonable(self.stride),
+            "filters": self.filters,
+            "units": self.units,
+            "dilation": _jsonable(per_axis(self.dilation, 1)),
+            "upsampling": _jsonable(per_axis(self.upsampling, 1)),
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> LayerDefinition:
+        return cls(**config)
+
+
+def _jsonable(values: PerAxis) -> list[Number]:
+    return [float(v) if isinstance(v, Fraction) else v for v in values]
+
+
+@dataclass(frozen=True, order=True)
+class ReceptiveFieldInfo:
+    """One path's receptive field and stride product ("jump") at a node, per axis."""
+
+    receptive_field: PerAxis
+    multiplicator: PerAxis
+
+
+_PIXEL = ReceptiveFieldInfo((1,), (1,))
+
+
+def propagate(infos: Iterable[ReceptiveFieldInfo], layer: LayerDefinition) -> frozenset:
+    """Apply one layer to every incoming path: ``rf += (k_eff - 1) * j``, ``j *= s``."""
+    if layer.is_infinite:
+        n = len(layer.kernel)
+        return frozenset({ReceptiveFieldInfo((INF,) * n, (1,) * n)})
+    kernel, stride, up = layer.effective_kernel, layer.stride, per_axis(layer.upsampling, 1)
+    result = []
+    for info in infos:
+        rf, jump, k, s, u = broadcast(info.receptive_field, info.multiplicator, kernel, stride, up)
+        grid = tuple(_divide(j, ui) for j, ui in zip(jump, u))
+        rf_out = tuple(r + (ki - 1) * g for r, ki, g in zip(rf, k, grid))
+        result.append(ReceptiveFieldInfo(rf_out, tuple(g * si for g, si in zip(grid, s))))
+    return _extremes(result)
+
+
+def _extremes(infos: list[ReceptiveFieldInfo]) -> frozenset:
+    """Keep, per stride product, only the smallest and largest RF of each axis.
+
+    Paths that share a stride product grow by the same amounts downstream, so the per-axis
+    extremes among them stay the extremes at every later node: min and max stay exact while a
+    DenseNet-like graph carries a handful of entries per node instead of one per path.  Paths
+    that already see everything (an infinite axis) are kept apart for ``filter_all_inf_rf``.
+    """
+    groups: dict[tuple, list[PerAxis]] = {}
+    for info in infos:
+        rf, jump = broadcast(info.receptive_field, info.multiplicator)
+        groups.setdefault((jump, any(math.isinf(v) for v in rf)), []).append(rf)
+    kept = set()
+    for (jump, _), rfs in groups.items():
+        rfs = broadcast(*rfs)
+        kept.add(ReceptiveFieldInfo(tuple(min(axis) for axis in zip(*rfs)), jump))
+        kept.add(ReceptiveFieldInfo(tuple(max(axis) for axis in zip(*rfs)), jump))
+    return frozenset(kept)
+
+
+class _Members(list):
+    """The shared, creation-ordered list of a graph's nodes (``all_layers``)."""
+
+
+@dataclass(eq=False, repr=False)
+class EnrichedNetworkNode:
+    """A layer in the graph; any node is a handle for the whole graph (the seed's name).
+
+    ``module_paths`` names the model's module(s) behind the node (``layer4.1.conv2``);
+    ``sites`` is the creation stack of the layer in user code, innermost first, as
+    ``(file, line)`` pairs, so a linter can place a finding in whichever file it is linting.
+    """
+
+    name: str
+    layer_info: LayerDefinition
+    predecessors: list[EnrichedNetworkNode] = field(default_factory=list)
+    module_paths: tuple[str, ...] = ()
+    sites: tuple[tuple[str, int], ...] = ()
+    successors: list[EnrichedNetworkNode] = field(init=False, default_factory=list)
+    receptive_field_info: tuple[ReceptiveFieldInfo, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.predecessors = list(self.predecessors)
+        self.module_paths = tuple(self.module_paths)
+        self.sites = tuple((str(f), int(n)) for f, n in self.sites)
+        incoming = {i for p in self.predecessors for i in p.receptive_field_info} or {_PIXEL}
+        self.receptive_field_info = tuple(sorted(propagate(incoming, self.layer_info), key=_info_key))
+        rfs = [i.receptive_field for i in self.receptive_field_info]
+        jumps = [i.multiplicator for i in self.receptive_field_info]
+        rfs, jumps = list(broadcast(*rfs)), list(broadcast(*jumps))
+        self.rf_min_per_axis: PerAxis = tuple(min(axis) for axis in zip(*rfs))
+        self.rf_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*rfs))
+        self.scale_per_axis: PerAxis = tuple(max(axis) for axis in zip(*jumps))
+        self._members = self._join_members()
+        for pred in self.predecessors:
+            pred.successors.append(self)
+
+    def _join_members(self) -> _Members:
+        groups = []
+        for pred in self.predecessors:
+            if not any(g is pred._members for g in groups):
+                groups.append(pred._members)
+        if not groups:
+            members = _Members()
+        else:
+            members = max(groups, key=len)
+            for other in groups:
+                if other is not members:
+                    members.extend(other)
+                    for node in other:
+                        node._members = members
+        members.append(self)
+        return members
+
+    @property
+    def all_layers(self) -> list[EnrichedNetworkNode]:
+        """Every node of the graph, in creation (topological) order."""
+        return self._members
+
+    @property
+    def kernel_size(self) -> Any:
+        return self.layer_info.kernel_size
+
+    @property
+    def stride_size(self) -> Any:
+        return self.layer_info.stride_size
+
+    @property
+    def receptive_field_sizes(self) -> list[Any]:
+        return [public(i.receptive_field) for i in self.receptive_field_info]
+
+    @property
+    def receptive_field_min(self) -> Any:
+        return public(self.rf_min_per_axis)
+
+    @property
+    def receptive_field_max(self) -> Any:
+        return public(self.rf_max_per_axis)
+
+    @property
+    def has_finite_rf(self) -> bool:
+        """False for nodes that see the whole input on some axis (heads, pooled SE branches)."""
+        return not any(math.isinf(v) for v in self.rf_min_per_axis)
+
+    def get_maximum_scale_factor(self) -> Any:
+        return public(self.scale_per_axis)
+
+    def compute_feature_map_size(self, input_resolution: Number | Sequence[Number]) -> Any:
+        """Feature-map size at this node's output for an input of the given resolution."""
+        res, scale = broadcast(per_axis(input_resolution, 1), self.scale_per_axis)
+        return public(tuple(int(r // s) for r, s in zip(res, scale)))
+
+    def __repr__(self) -> str:
+        preds = [p.name for p in self.predecessors]
+        return (
+            f"EnrichedNetworkNode(name={self.name!r}, layer={self.layer_info.name!r}, "
+            f"predecessors={preds}, receptive_field_min={self.receptive_field_min}, "
+            f"receptive_field_max={self.receptive_field_max})"
+        )
+
+
+def _info_key(info: ReceptiveFieldInfo) -> tuple:
+    return (tuple(float(v) for v in info.receptive_field), tuple(float(v) for v in info.multiplicator))
+
+
+def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
+    """The whole graph of ``node`` as JSON-able data (the form that crosses process boundaries)."""
+    members = node.all_layers
+    index = {id(n): i for i, n in enumerate(members)}
+    return {
+        "nodes": [
+            {
+                "name": n.name,
+                "layer": n.layer_info.to_dict(),
+                "predecessors": [index[id(p)] for p in n.predecessors],
+                "module_paths": list(n.module_paths),
+                "sites": [list(s) for s in n.sites],
+            }
+            for n in members
+        ],
+        "output": index[id(node)],
+    }
+
+
+def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
+    """Rebuild a graph from :func:`graph_to_plain` data; nodes must be in topological order."""
+    built: list[EnrichedNetworkNode] = []
+    for i, spec in enumerate(data["nodes"]):
+        preds = spec.get("predecessors", [])
+        if any(not 0 <= p < i for p in preds):
+            raise ValueError(f"node {i} ({spec.get('name')!r}) is not in topological order")
+        built.append(
+            EnrichedNetworkNode(
+                name=spec["name"],
+                layer_info=LayerDefinition.from_dict(spec["layer"]),
+                predecessors=[built[p] for p in preds],
+                module_paths=tuple(spec.get("module_paths", ())),
+                sites=tuple(tuple(s) for s in spec.get("sites", ())),
+            )
+        )
+    if not built:
+        raise ValueError("a graph needs at least one node")
+    return built[data.get("output", len(built) - 1)]
