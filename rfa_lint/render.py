@@ -5,8 +5,9 @@ orange critical, yellow border case, white otherwise; ``color_border`` toggles r
 ``color_critical`` orange and yellow, as in the seed), so ``.view()`` and ``.render()`` work as
 before.  Each box says what a reader needs to act on a colour without the code at hand: layer
 type, module path, filters or units, ``r(min)`` / ``r(max)``, the feature-map size at the
-resolution, and the source ``file:line`` that built the layer.  A legend names the resolution,
-the colours and how many boxes of each there are.
+resolution (while the layer does not yet see the whole image), and the source ``file:line``
+that built the layer.  A legend names the model, the resolution, the colours and how many
+layers have each.
 
 Why collapsing, and how.  A full ResNet-50 is ~170 boxes in one column: at any zoom where the
 labels are legible the picture is metres long, and a DenseNet-121's concatenations add hundreds
@@ -78,7 +79,7 @@ class _Box:
     """One drawn box: the indices (into ``all_layers``) of the nodes it stands for."""
 
     members: list[int]
-    keys: list[str] = field(default_factory=list)  # module prefixes; several for a run of repeats
+    keys: list[str] = field(default_factory=list)  # tree-path prefixes; several for a run of repeats
     signature: tuple = ()
 
 
@@ -199,7 +200,7 @@ def _layout(nodes: Sequence[EnrichedNetworkNode], depth: int | None, max_nodes: 
     boxes = [_Box([i]) for i in range(len(nodes))]
     if max_nodes is None or len(boxes) <= max_nodes:
         return boxes
-    deepest = max((p.count(".") + 1 for n in nodes for p in n.module_paths[:1]), default=1)
+    deepest = max(_tree_path(n).count(".") + 1 for n in nodes)
     for candidate in range(deepest, 0, -1):
         boxes = _collapse(nodes, candidate)
         if len(boxes) <= max_nodes:
@@ -208,29 +209,34 @@ def _layout(nodes: Sequence[EnrichedNetworkNode], depth: int | None, max_nodes: 
 
 
 def _collapse(nodes: Sequence[EnrichedNetworkNode], depth: int) -> list[_Box]:
-    """Group by the first ``depth`` components of each node's first module path, then merge runs.
+    """Group by the first ``depth`` components of each node's tree path, then merge runs.
 
-    Nodes without a module path stay alone.  Boxes are in the order of their first member.
+    Boxes are in the order of their first member.
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    groups: dict[object, _Box] = {}
+    groups: dict[str, _Box] = {}
     for i, node in enumerate(nodes):
-        if node.module_paths:
-            key = ".".join(node.module_paths[0].split(".")[:depth])
-            groups.setdefault(key, _Box([], [key])).members.append(i)
-        else:
-            groups[i] = _Box([i])
+        key = ".".join(_tree_path(node).split(".")[:depth])
+        groups.setdefault(key, _Box([], [key])).members.append(i)
     boxes: list[_Box] = []
     for box in groups.values():
         box.signature = tuple(_rf_signature(nodes[i]) for i in box.members)
-        previous = boxes[-1] if boxes else None
-        if previous and box.keys and previous.keys and _repeats(previous, box):
-            previous.members += box.members
-            previous.keys += box.keys
+        if boxes and _repeats(boxes[-1], box):
+            boxes[-1].members += box.members
+            boxes[-1].keys += box.keys
         else:
             boxes.append(box)
     return boxes
+
+
+def _tree_path(node: EnrichedNetworkNode) -> str:
+    """Where the node sits in the model's module tree: its first module path, else its name.
+
+    The frontends name a functional op after the module whose ``forward`` called it
+    (``layer1.0.add``, a second call ``layer1.0.add#2``); hand-built graphs have only names.
+    """
+    return (node.module_paths[0] if node.module_paths else "") or node.name.partition("#")[0]
 
 
 def _repeats(run: _Box, box: _Box) -> bool:
@@ -268,7 +274,7 @@ def _node_label(
         lines.append(f"{layer.units} units")
     if include_rf_info:
         lines.append(f"r(min)={_values(node.rf_min_per_axis)}, r(max)={_values(node.rf_max_per_axis)}")
-    if include_fm_info and not layer.is_infinite:
+    if include_fm_info and node.has_finite_rf:
         lines.append(f"Feature Map Res.: {_feature_map(node, input_res)}")
     if node.sites:
         lines.append(_site(*node.sites[0], source_root))
@@ -293,7 +299,7 @@ def _box_label(
         low = _span([n.rf_min_per_axis for n in members])
         high = _span([n.rf_max_per_axis for n in members])
         lines.append(f"r(min)={low}, r(max)={high}")
-    finite = [n for n in members if not n.layer_info.is_infinite]
+    finite = [n for n in members if n.has_finite_rf]
     if include_fm_info and finite:
         lines.append(f"Feature Map Res.: {_feature_map(finite[-1], input_res)} (output)")
     lines += _site_spans([n.sites[0] for n in members if n.sites], source_root)

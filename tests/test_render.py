@@ -69,8 +69,9 @@ def resnet_like():
             y = layer("c1", [x], s=s, path=f"{p}.conv1", line=20)
             y = layer("c2", [y], path=f"{p}.conv2", line=21)
             skip = layer("ds", [x], k=1, s=2, path=f"{p}.downsample", line=22) if s == 2 else x
+            # a functional op: no module path, named after its module as the frontends do
             add = LayerDefinition("add", kernel_size=1, kind="merge")
-            x = EnrichedNetworkNode("add", add, [y, skip], (p,))
+            x = EnrichedNetworkNode(f"{p}.add", add, [y, skip])
     pool = EnrichedNetworkNode("pool", LayerDefinition("AdaptiveAvgPool2d"), [x], ("avgpool",))
     return EnrichedNetworkNode("fc", LayerDefinition("Linear", units=10), [pool], ("fc",))
 
@@ -153,7 +154,7 @@ def test_depth_collapses_modules_into_boxes_of_the_worst_colour(res):
     drawn = drawn_layers(visualize_architecture(out, "m", res, depth=1))
     expected = {}
     for prefix in ("conv1", "layer1", "layer2", "avgpool", "fc"):
-        members = [i for i, n in enumerate(nodes) if n.module_paths[0].split(".")[0] == prefix]
+        members = [i for i, n in enumerate(nodes) if (n.module_paths or [n.name])[0].split(".")[0] == prefix]
         expected[f"n{members[0]}"] = worst([nodes[i] for i in members], res)
     assert {t: fill for t, (fill, _) in drawn.items()} == expected
     assert len(drawn) < len(nodes)
@@ -233,3 +234,19 @@ def test_graphviz_not_found_is_a_runtime_error():
 ])
 def test_picture_name(path, model, root, name):
     assert picture_name(path, model, root) == name
+
+
+@pytest.mark.integration
+def test_torchvision_resnet18_at_32px_every_fill_is_the_verdict():
+    torchvision = pytest.importorskip("torchvision")
+    from rfa_lint.frontends.torch import building_context, create_graph_from_pytorch_model
+
+    with building_context():
+        model = torchvision.models.resnet18()
+    out = create_graph_from_pytorch_model(model)
+    drawn = drawn_layers(visualize_architecture(out, "resnet18", input_res=32))
+    expected = {f"n{i}": classify(n, 32).value for i, n in enumerate(out.all_layers)}
+    assert {t: fill for t, (fill, _) in drawn.items()} == expected
+    assert {"white", "orange", "red"} <= set(expected.values())
+    last_conv = next(lines for _, lines in drawn.values() if "layer4.1.conv2" in lines)
+    assert any(line.startswith("resnet.py:") for line in last_conv)
