@@ -1,0 +1,479 @@
+"""Keras 3 frontend (TensorFlow backend): a ``keras.Model`` -> plain receptive-field graph data.
+
+Every model kind is read the same way, by following its real data flow: the model is called once
+on placeholders inside ``tf.function`` tracing (no numbers are computed), while every
+``keras.Operation.__call__`` made on the traced graph's tensors is recorded with its nesting.
+A functional or Sequential model runs its layers through ``__call__`` when given graph tensors,
+and a subclassed model's ``call`` runs as ordinary Python, control flow included, so one recorder
+covers them all; nested models are expanded because their layers' calls are recorded too, and a
+layer called twice gives two records (two nodes).  Calls of layers the dispatch table knows are
+nodes; a call of any other layer that calls layers itself is a container (a nested model, a
+user's block) whose path prefixes its children's; other calls are nodes too, as pass-through.
+Edges come from the traced graph itself: from a node's input tensor the graph is walked back,
+through plain tensor ops (``x + y`` in a ``call``), to the node outputs it reads.
+
+Source sites are recorded while models are built: ``keras.Operation.__new__`` runs once per
+layer object, at its constructor call, so the creation stack there points at the user's
+``layers.Conv2D(...)`` line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import sysconfig
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Sequence
+
+import keras
+import tensorflow as tf
+from keras import layers
+from keras.src.utils import file_utils
+
+import rfa_lint
+from rfa_lint.frontends import TraceError
+from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, graph_from_plain
+
+Site = tuple[str, int]
+Handler = Callable[[keras.Layer], LayerDefinition]
+
+#: Used where a model declares no input size: the seed's trace size, RGB.
+DEFAULT_SIDE, DEFAULT_CHANNELS = 224, 3
+
+# -- source sites -----------------------------------------------------------------------------
+
+_SITES: weakref.WeakKeyDictionary[keras.Operation, tuple[Site, ...]] = weakref.WeakKeyDictionary()
+
+
+def _excluded_roots() -> tuple[str, ...]:
+    packages = (keras, tf, rfa_lint)
+    return tuple(os.path.realpath(os.path.dirname(p.__file__)) + os.sep for p in packages)
+
+
+_EXCLUDED = _excluded_roots()
+_STDLIB = tuple(
+    {os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")}
+)
+
+
+@lru_cache(maxsize=None)
+def _user_file(filename: str) -> str | None:
+    """The absolute path of a user's source file, or None for framework / stdlib / pseudo files."""
+    if filename.startswith("<"):
+        return None
+    real = os.path.realpath(filename)
+    if real.startswith(_EXCLUDED):
+        return None
+    for root in _STDLIB:  # a system-wide site-packages lies inside the stdlib directory
+        if real.startswith(root) and "-packages" + os.sep not in real[len(root) :]:
+            return None
+    return os.path.abspath(filename)
+
+
+def _user_frames(frames: Iterator[tuple[str, int]]) -> tuple[Site, ...]:
+    return tuple((path, line) for name, line in frames if (path := _user_file(name)))
+
+
+def _creation_stack() -> tuple[Site, ...]:
+    def frames() -> Iterator[tuple[str, int]]:
+        frame = sys._getframe(1)
+        while frame is not None:
+            yield frame.f_code.co_filename, frame.f_lineno
+            frame = frame.f_back
+
+    return _user_frames(frames())
+
+
+def _no_download(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(
+        "rfa-lint builds models without weights and downloads nothing; pass weights=None"
+    )
+
+
+@contextlib.contextmanager
+def building_context() -> Iterator[None]:
+    """Build models in this context: every keras layer (and op) records its creation stack.
+
+    ``Operation.__new__`` runs once per object, at the constructor call in user code, before
+    any ``__init__`` (so a user's layer subclass gets the line that built it, not its
+    ``super().__init__()``).  Weight files are not fetched: ``keras.applications`` with
+    pretrained weights fails with a clear message instead of downloading.
+    """
+    original_new, original_get_file = keras.Operation.__dict__["__new__"], file_utils.get_file
+
+    def recording_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        obj = original_new.__func__(cls, *args, **kwargs)
+        _SITES[obj] = _creation_stack()
+        return obj
+
+    keras.Operation.__new__ = staticmethod(recording_new)
+    file_utils.get_file = _no_download
+    try:
+        yield
+    finally:
+        keras.Operation.__new__ = original_new
+        file_utils.get_file = original_get_file
+
+
+# -- the dispatch table: layer class -> receptive-field parameters ----------------------------
+
+
+def _define(layer: keras.Layer, kind: str, **params: Any) -> LayerDefinition:
+    return LayerDefinition(name=type(layer).__name__, kind=kind, **params)
+
+
+def _conv(layer: keras.Layer) -> LayerDefinition:
+    return _define(
+        layer,
+        "conv",
+        kernel_size=tuple(layer.kernel_size),
+        stride_size=tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate),
+        filters=getattr(layer, "filters", None),
+    )
+
+
+def _conv_transpose(layer: keras.Layer) -> LayerDefinition:
+    """The stride of a transposed conv makes the grid finer; its kernel runs on that grid."""
+    return _define(
+        layer,
+        "conv",
+        kernel_size=tuple(layer.kernel_size),
+        dilation=tuple(layer.dilation_rate),
+        upsampling=tuple(layer.strides),
+        filters=layer.filters,
+    )
+
+
+def _pool(layer: keras.Layer) -> LayerDefinition:
+    return _define(layer, "pool", kernel_size=tuple(layer.pool_size), stride_size=tuple(layer.strides))
+
+
+def _upsampling(layer: keras.Layer) -> LayerDefinition:
+    return _define(layer, "resize", kernel_size=1, upsampling=layer.size)
+
+
+def _dense(layer: keras.Layer) -> LayerDefinition:
+    """Dense acts on the last axis at every position, like a 1x1 convolution."""
+    return _define(layer, "dense", kernel_size=1, units=layer.units)
+
+
+def _whole_input(kind: str) -> Handler:
+    return lambda layer: _define(layer, kind, kernel_size=None)
+
+
+def _per_position(kind: str) -> Handler:
+    return lambda layer: _define(layer, kind, kernel_size=1)
+
+
+_CONVS = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.DepthwiseConv1D)
+_CONVS += (layers.DepthwiseConv2D, layers.SeparableConv1D, layers.SeparableConv2D)
+_TRANSPOSED = (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)
+_UPSAMPLINGS = (layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D)
+_POOLS = (layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D)
+_POOLS += (layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D)
+_GLOBALS = (layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D)
+_GLOBALS += (layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D)
+_GLOBALS += (layers.GlobalAveragePooling3D, layers.Flatten)
+_MERGES = (layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum)
+_MERGES += (layers.Minimum, layers.Concatenate)
+# Padding and cropping change the size but not what a position sees; the others keep the size.
+_PASSTHROUGHS = (layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D)
+_PASSTHROUGHS += (layers.Cropping1D, layers.Cropping2D, layers.Cropping3D)
+_PASSTHROUGHS += (layers.Rescaling, layers.Normalization, layers.BatchNormalization)
+_PASSTHROUGHS += (layers.LayerNormalization, layers.Activation, layers.ReLU, layers.Dropout)
+
+#: The one table, looked up along the layer class's MRO.  A layer missing here (Reshape,
+#: Permute, a user's layer without sublayers) passes through if it keeps the number of spatial
+#: positions, and is reported as unsupported if it changes it.
+_HANDLERS: dict[type, Handler] = {
+    **dict.fromkeys(_CONVS, _conv),
+    **dict.fromkeys(_TRANSPOSED, _conv_transpose),
+    **dict.fromkeys(_UPSAMPLINGS, _upsampling),
+    **dict.fromkeys(_POOLS, _pool),
+    **dict.fromkeys(_GLOBALS, _whole_input("global")),
+    layers.MultiHeadAttention: _whole_input("attention"),
+    layers.Dense: _dense,
+    **dict.fromkeys(_MERGES, _per_position("merge")),
+    **dict.fromkeys(_PASSTHROUGHS, _per_position("passthrough")),
+}
+
+
+def register_layer_handler(layer_type: type, handler: Handler) -> None:
+    """Teach the frontend a layer class (and its subclasses): ``handler(layer) -> LayerDefinition``.
+
+    A registered layer is one node: layers it calls inside its ``call`` are not expanded.
+    """
+    _HANDLERS[layer_type] = handler
+
+
+def _handler(op: keras.Operation) -> Handler | None:
+    return next((_HANDLERS[c] for c in type(op).__mro__ if c in _HANDLERS), None)
+
+
+# -- recording the data flow ------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Call:
+    """One recorded ``Operation.__call__``: graph tensors in and out, and the enclosing call."""
+
+    op: keras.Operation
+    inputs: list[tf.Tensor]
+    parent: _Call | None
+    known: bool
+    outputs: list[tf.Tensor] = field(default_factory=list)
+    has_children: bool = False
+
+    @property
+    def is_node(self) -> bool:
+        return self.known or not self.has_children
+
+    @property
+    def path(self) -> str:
+        """Layer names from the model down, ``block1/conv1`` (the model itself is left out)."""
+        names, call = [], self
+        while call.parent is not None:
+            names.append(call.op.name)
+            call = call.parent
+        return "/".join(reversed(names))
+
+
+def _graph_tensors(structure: Any) -> list[tf.Tensor]:
+    return [x for x in tf.nest.flatten(structure) if tf.is_symbolic_tensor(x)]
+
+
+@contextlib.contextmanager
+def _recording(calls: list[_Call], graph: list[tf.Graph]) -> Iterator[None]:
+    """Record calls whose first tensor lives in ``graph[0]``.
+
+    Keras also calls layers while building them, on placeholders of a scratch graph, and
+    ``tf.function`` traces twice when the first trace creates variables; the graph check keeps
+    only the calls of the final trace (the caller empties ``calls`` when a trace starts).
+    Layers called inside a node (the dense layers inside MultiHeadAttention) are not recorded.
+    """
+    original = keras.Operation.__dict__["__call__"]
+    stack: list[_Call] = []
+
+    def recording_call(op: keras.Operation, *args: Any, **kwargs: Any) -> Any:
+        inputs = _graph_tensors((args, kwargs))
+        parent = stack[-1] if stack else None
+        if not inputs or inputs[0].graph is not graph[0] or (parent and parent.known):
+            return original(op, *args, **kwargs)
+        call = _Call(op, inputs, parent, known=_handler(op) is not None)
+        if parent is not None:
+            parent.has_children = True
+        calls.append(call)
+        stack.append(call)
+        try:
+            outputs = original(op, *args, **kwargs)
+        finally:
+            stack.pop()
+        call.outputs = _graph_tensors(outputs)
+        return outputs
+
+    keras.Operation.__call__ = recording_call
+    try:
+        yield
+    finally:
+        keras.Operation.__call__ = original
+
+
+def _trace(model: keras.Model, shapes: list[tuple[int, ...]]):
+    """Call ``model`` on placeholders of ``shapes``: (placeholders, outputs, recorded calls)."""
+    calls: list[_Call] = []
+    graph: list[tf.Graph] = [None]
+    placeholders: list[tf.Tensor] = []
+
+    def run(*inputs: tf.Tensor) -> Any:
+        calls.clear()
+        graph[0] = inputs[0].graph
+        placeholders[:] = inputs
+        return model(inputs[0] if len(inputs) == 1 else list(inputs))
+
+    specs = [tf.TensorSpec(shape, tf.float32) for shape in shapes]
+    try:
+        with _recording(calls, graph):
+            concrete = tf.function(run, autograph=False).get_concrete_function(*specs)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise TraceError(
+            f"calling {type(model).__name__} {model.name!r} on inputs of shape "
+            f"{[list(s) for s in shapes]} failed: {type(error).__name__}: {reason}"
+        ) from error
+    return placeholders, _graph_tensors(concrete.structured_outputs), calls
+
+
+# -- from the recorded calls to the plain graph -----------------------------------------------
+
+
+def _positions(shape: tf.TensorShape, data_format: str) -> int | None:
+    """Number of spatial positions of a tensor (batch and channel axes excluded), if known."""
+    if shape.rank is None:
+        return None
+    dims = shape.as_list()
+    spatial = dims[1:-1] if data_format == "channels_last" else dims[2:]
+    return None if None in spatial else math.prod(spatial)
+
+
+def _changes_positions(before: tf.Tensor, after: tf.Tensor, data_format: str) -> bool:
+    old, new = _positions(before.shape, data_format), _positions(after.shape, data_format)
+    return None not in (old, new) and old != new
+
+
+class _GraphBuilder:
+    """Turns recorded calls into plain nodes; finds a tensor's producers by walking the graph."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.unsupported: list[dict[str, Any]] = []
+        self._producer: dict[str, int] = {}  # tensor name -> node index
+        self._sources: dict[str, frozenset[int]] = {}
+        self._names: Counter[str] = Counter()
+
+    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, outputs) -> None:
+        self._names[name] += 1
+        count = self._names[name]
+        self.nodes.append(
+            {
+                "name": f"{name}#{count}" if count > 1 else name,  # a shared layer's later calls
+                "layer": layer.to_dict(),
+                "predecessors": list(preds),
+                "module_paths": list(paths),
+                "sites": [list(s) for s in sites],
+            }
+        )
+        for tensor in outputs:  # a layer returning its input (Dropout) keeps the first producer
+            self._producer.setdefault(tensor.name, len(self.nodes) - 1)
+
+    def add_call(self, call: _Call) -> None:
+        """A layer's node; a layer the table lacks passes through, reported if it resizes."""
+        preds = sorted(frozenset().union(*(self.sources(t) for t in call.inputs)))
+        path, sites = call.path or call.op.name, _SITES.get(call.op, ())
+        if call.known:
+            layer = _handler(call.op)(call.op)
+        else:
+            layer = _define(call.op, "merge" if len(preds) > 1 else "passthrough", kernel_size=1)
+            fmt = getattr(call.op, "data_format", None) or keras.config.image_data_format()
+            if call.outputs and _changes_positions(call.inputs[0], call.outputs[0], fmt):
+                self._report(layer.name, path, sites)
+        self.add(path, layer, preds, [path], sites, call.outputs)
+
+    def sources(self, tensor: tf.Tensor) -> frozenset[int]:
+        """Nodes whose outputs reach ``tensor``, through ops that no recorded call made.
+
+        Such ops are a ``call``'s glue (``x + y``, ``tf.concat``); one that changes the number
+        of positions (``tf.nn.max_pool2d`` in a ``call``) is reported as unsupported.  Ops
+        without inputs (placeholders of captured variables, constants) reach no node.
+        """
+        key = tensor.name
+        if key in self._producer:
+            return frozenset({self._producer[key]})
+        if key not in self._sources:
+            self._sources[key] = frozenset()  # cuts cycles of v1 while loops
+            reached = [(t, self.sources(t)) for t in tensor.op.inputs]
+            data = [t for t, found in reached if found]
+            if data and _changes_positions(data[0], tensor, keras.config.image_data_format()):
+                op = tensor.op
+                frames = ((f.filename, f.lineno) for f in reversed(op.traceback))
+                self._report(op.type, op.name, _user_frames(frames))
+            self._sources[key] = frozenset().union(*(found for _, found in reached))
+        return self._sources[key]
+
+    def _report(self, type_name: str, path: str, sites: Sequence[Site]) -> None:
+        entry = {"type": type_name, "module_paths": [path], "sites": [list(s) for s in sites]}
+        if entry not in self.unsupported:
+            self.unsupported.append(entry)
+
+
+def _input_shapes(model: keras.Model, input_shape: Any) -> list[tuple[int, ...]]:
+    """Full input shapes (batch first): the caller's, the model's inputs, its build, its first layer."""
+    if input_shape is not None:
+        several = isinstance(input_shape[0], (list, tuple))
+        shapes = list(input_shape) if several else [input_shape]
+    else:
+        shapes = _declared_shapes(model) or _first_layer_shape(model)
+        if not shapes:
+            raise TraceError(
+                f"{type(model).__name__} {model.name!r} declares no input shape (no keras.Input, "
+                "never built, no input spec on its first layer): pass input_shape, e.g. "
+                f"(1, {DEFAULT_SIDE}, {DEFAULT_SIDE}, {DEFAULT_CHANNELS})"
+            )
+    # An undefined batch becomes 1, an undefined size the default side.
+    return [
+        tuple(int(d) if d is not None else (1 if i == 0 else DEFAULT_SIDE) for i, d in enumerate(s))
+        for s in shapes
+    ]
+
+
+def _declared_shapes(model: keras.Model) -> list[tuple] | None:
+    try:
+        return [tuple(t.shape) for t in model.inputs]
+    except AttributeError:  # a subclassed model; a Sequential without an Input
+        pass
+    config = model.get_build_config() or {}
+    return [tuple(config["input_shape"])] if "input_shape" in config else None
+
+
+def _first_layer_shape(model: keras.Model) -> list[tuple] | None:
+    """A ``DEFAULT_SIDE``-sized image of the rank the first layer's input spec asks for."""
+    if not model.layers:
+        return None
+    first = model.layers[0]
+    spec = first.input_spec[0] if isinstance(first.input_spec, list) else first.input_spec
+    rank = spec and (spec.ndim or spec.min_ndim)
+    if not rank or rank < 2:
+        return None
+    spatial = (DEFAULT_SIDE,) * (rank - 2)
+    fmt = getattr(first, "data_format", None) or keras.config.image_data_format()
+    channels_last = fmt == "channels_last"
+    return [(1, *spatial, DEFAULT_CHANNELS) if channels_last else (1, DEFAULT_CHANNELS, *spatial)]
+
+
+# -- the frontend contract --------------------------------------------------------------------
+
+
+def is_model(obj: Any) -> bool:
+    return isinstance(obj, keras.Model)
+
+
+def to_plain(model: keras.Model, input_shape: Any = None) -> dict[str, Any]:
+    """The model's RF graph as JSON-able data (:func:`rfa_lint.rf.graph.graph_to_plain` form).
+
+    ``input_shape`` is the full shape of one input with its batch axis, e.g. (1, 224, 224, 3),
+    or a list of shapes for a model with several inputs; by default the model's own inputs (an
+    undefined side becomes ``DEFAULT_SIDE``).  Extra keys: ``unsupported`` (layers and ops that
+    change the number of positions in a way the dispatch table does not know, treated as
+    pass-through), ``input_shape`` (the shape traced; a list of them for several inputs) and
+    ``mode`` (``"eval"``: layers run in inference mode, as the PyTorch frontend's eval).
+    """
+    shapes = _input_shapes(model, input_shape)
+    placeholders, outputs, calls = _trace(model, shapes)
+    builder = _GraphBuilder()
+    for i, placeholder in enumerate(placeholders):
+        name = "input" if len(placeholders) == 1 else f"input_{i}"
+        layer = LayerDefinition(name="input", kernel_size=1, kind="input")
+        builder.add(name, layer, [], [], [], [placeholder])
+    for call in calls:
+        if call.is_node:
+            builder.add_call(call)
+    reached = builder.sources(outputs[0]) if outputs else frozenset()
+    return {
+        "nodes": builder.nodes,
+        "output": max(reached, default=len(builder.nodes) - 1),
+        "unsupported": builder.unsupported,
+        "input_shape": [list(s) for s in shapes] if len(shapes) > 1 else list(shapes[0]),
+        "mode": "eval",
+    }
+
+
+def create_graph_from_tensorflow_model(
+    model: keras.Model, input_shape: Any = None
+) -> EnrichedNetworkNode:
+    """The seed's entry point: the model's RF graph, as its output node."""
+    return graph_from_plain(to_plain(model, input_shape))

@@ -1,0 +1,354 @@
+"""The Keras frontend on real keras models: fixture files, inline models, keras.applications.
+
+Receptive fields below are derived by hand: a k x k conv adds (k_eff - 1) * j to the RF, where j
+is the product of the strides before it; a merge keeps the RF of every path (min and max).
+"""
+
+import contextlib
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+# TensorFlow loaded before torchvision makes a later `import torchvision` in the same process
+# segfault (INSTALL-NOTES); other test modules of this run may need it, so it goes first.
+with contextlib.suppress(ImportError):
+    import torchvision  # noqa: F401
+
+keras = pytest.importorskip("keras")
+from keras import layers  # noqa: E402
+
+from rfa_lint.frontends import TraceError  # noqa: E402
+from rfa_lint.frontends import keras as frontend  # noqa: E402
+from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "keras_frontend"
+
+
+def load(name):
+    path = FIXTURES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"keras_frontend_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def line_of(name, text):
+    """The line of the fixture that contains ``text`` (exactly one)."""
+    lines = (FIXTURES / f"{name}.py").read_text().splitlines()
+    found = [i for i, line in enumerate(lines, 1) if text in line]
+    assert len(found) == 1, (text, found)
+    return found[0]
+
+
+def analyse(build, **kwargs):
+    """Build under the frontend's context; return (plain data, {node name: node})."""
+    with frontend.building_context():
+        model = build()
+    plain = frontend.to_plain(model, **kwargs)
+    json.dumps(plain)  # crosses the sandbox boundary as JSON
+    graph = graph_from_plain(plain)
+    return plain, {node.name: node for node in graph.all_layers}
+
+
+def rf(node):
+    """(min, max) RF per axis of a node."""
+    return node.rf_min_per_axis, node.rf_max_per_axis
+
+
+# --- fixture files ---------------------------------------------------------------------------
+
+
+def test_functional_factory():
+    plain, nodes = analyse(load("functional").build_functional)
+    assert [n["name"] for n in plain["nodes"]] == [
+        "input", "stem", "body_a", "body_b", "join", "pool", "tall", "gap", "head",
+    ]
+    assert plain["input_shape"] == [1, 64, 64, 3] and plain["unsupported"] == []
+    assert plain["nodes"][plain["output"]]["name"] == "head"
+    # stem 3; body_a 3 + 2 = 5; body_b dilated: k_eff = 2 * (3 - 1) + 1 = 5, so 5 + 4 = 9.
+    assert rf(nodes["body_b"]) == ((9, 9), (9, 9))
+    # The add keeps both paths {3, 9}; the 2x2/2 pool adds 1 to each, j = 2.
+    assert rf(nodes["join"]) == ((3, 3), (9, 9))
+    assert rf(nodes["pool"]) == ((4, 4), (10, 10))
+    # A (3, 1) kernel with stride 2 grows rows only: 4 + 2 * 2 = 8, 10 + 4 = 14.
+    assert rf(nodes["tall"]) == ((8, 4), (14, 10))
+    assert nodes["tall"].get_maximum_scale_factor() == (4, 4)
+    assert math.isinf(nodes["gap"].receptive_field_min)
+    assert nodes["head"].layer_info.kind == "dense" and nodes["head"].layer_info.kernel == (1,)
+    assert nodes["join"].layer_info.kind == "merge"
+    assert [p.name for p in nodes["join"].predecessors] == ["stem", "body_b"]
+    for name in ("stem", "body_b", "tall", "head"):
+        assert nodes[name].sites[0] == (str(FIXTURES / "functional.py"), line_of("functional", f'name="{name}"'))
+        assert nodes[name].module_paths == (name,)
+    assert nodes["input"].sites == () and nodes["input"].layer_info.kind == "input"
+
+
+def test_sequential_without_input_is_built_at_the_default_size():
+    plain, nodes = analyse(load("sequential").build_sequential)
+    assert plain["input_shape"] == [1, 224, 224, 3]
+    # 5x5/2: 5, j 2; 3x3: 9; avg 3/3: 9 + 2 * 2 = 13, j 6; upsampling x3: j 2;
+    # transposed 3x3 stride 2 runs on the 2x finer grid, j 1: 13 + 2 * 1 = 15.
+    expected = {"wide": 5, "relu": 5, "narrow": 9, "pool": 13, "up": 13, "deconv": 15}
+    assert {name: nodes[name].receptive_field_min for name in expected} == {
+        name: (v, v) for name, v in expected.items()
+    }
+    assert nodes["deconv"].get_maximum_scale_factor() == (1, 1)
+    assert nodes["up"].layer_info.kind == "resize"
+    assert math.isinf(nodes["flatten"].receptive_field_min)
+    # Each layer sits on its own line inside the multi-line keras.Sequential([...]).
+    for name in expected:
+        assert nodes[name].sites[0][1] == line_of("sequential", f'name="{name}"')
+
+
+def test_sequential_resizing_layer_is_reported_and_reshapes_keeping_positions_are_not():
+    plain, nodes = analyse(load("sequential").build_resizing)
+    site = [str(FIXTURES / "sequential.py"), line_of("sequential", 'name="shrink"')]
+    assert plain["unsupported"][0]["type"] == "Resizing"
+    assert plain["unsupported"][0]["module_paths"] == ["shrink"]
+    assert plain["unsupported"][0]["sites"][0] == site
+    assert len(plain["unsupported"]) == 1  # (32, 32) -> (1024,) -> (32, 32) keeps the positions
+    assert nodes["shrink"].layer_info.kind == "passthrough"
+    assert nodes["after"].receptive_field_min == (5, 5)
+
+
+def test_subclassed_model_with_control_flow_helpers_and_glue_ops():
+    plain, nodes = analyse(load("subclassed").SubclassedNet)
+    names = [n["name"] for n in plain["nodes"]]
+    # The loop calls the one pool layer after each block: two nodes.  Residual is a container:
+    # its convs are nodes under its name; its `x + ...` joins the paths without a node.
+    assert names == [
+        "input", "stem", "res0/first", "res0/second", "pool", "res1/first", "res1/second", "pool#2", "head",
+    ]
+    assert [p.name for p in nodes["pool"].predecessors] == ["stem", "res0/second"]
+    # stem 3; res0: 5, 7; skip + pool 2/2: {3, 7} + 1 = {4, 8}, j 2; res1 adds 4 twice:
+    # {8, 12} then {12, 16}; joined with the skip {4, 8}, pooled (+2): {6, ..., 18}.
+    assert rf(nodes["res1/second"]) == ((12, 12), (16, 16))
+    assert rf(nodes["pool#2"]) == ((6, 6), (18, 18))
+    # The helper's line and the line that called it both are sites, innermost first.
+    path = str(FIXTURES / "subclassed.py")
+    assert nodes["res1/first"].sites[:2] == (
+        (path, line_of("subclassed", "return layers.Conv2D")),
+        (path, line_of("subclassed", 'conv3x3(filters, "first")')),
+    )
+    # A call site of the shared pool is where it was made, for both calls.
+    assert nodes["pool#2"].sites[0] == (path, line_of("subclassed", 'name="pool"'))
+    # keras.ops.mean over H, W is a plain op that removes the positions: reported, with its line.
+    (mean,) = plain["unsupported"]
+    assert mean["type"] == "Mean" and mean["sites"][0] == [path, line_of("subclassed", "keras.ops.mean")]
+
+
+def test_subclassed_model_at_a_given_input_shape():
+    plain, nodes = analyse(lambda: load("subclassed").SubclassedNet(depth=3, pool_every=2), input_shape=(1, 32, 32, 1))
+    assert plain["input_shape"] == [1, 32, 32, 1]
+    assert [n["name"] for n in plain["nodes"]].count("pool") == 1  # pooled after the 2nd block only
+
+
+def test_nested_functional_model_is_expanded():
+    plain, nodes = analyse(load("nested").build_nested)
+    assert [n["name"] for n in plain["nodes"]] == ["input", "pre", "encoder/conv1", "encoder/conv2", "post"]
+    # pre 1x1: 1; conv1 3x3/2: 3, j 2; conv2: 3 + 2 * 2 = 7; post: 7 + 4 = 11.
+    assert [nodes[n].receptive_field_min for n in ("pre", "encoder/conv1", "encoder/conv2", "post")] == [
+        (1, 1), (3, 3), (7, 7), (11, 11),
+    ]
+    path = str(FIXTURES / "nested.py")
+    assert nodes["encoder/conv2"].module_paths == ("encoder/conv2",)
+    assert nodes["encoder/conv2"].sites[:2] == (
+        (path, line_of("nested", 'name="conv2"')),
+        (path, line_of("nested", "build_encoder()(x)")),
+    )
+
+
+def test_shared_layer_calls_are_separate_nodes():
+    plain, nodes = analyse(load("shared").build_shared)
+    assert [n["name"] for n in plain["nodes"]] == ["input", "shared", "shared#2", "left", "shared#3", "cat"]
+    # shared 3, shared again 5; left 5x5: 5 + 4 = 9; shared a third time: 7; concat {7, 9}.
+    assert [nodes[n].receptive_field_min for n in ("shared", "shared#2", "left", "shared#3")] == [
+        (3, 3), (5, 5), (9, 9), (7, 7),
+    ]
+    assert rf(nodes["cat"]) == ((7, 7), (9, 9))
+    line = line_of("shared", 'name="shared"')
+    assert {nodes[n].sites[0][1] for n in ("shared", "shared#2", "shared#3")} == {line}
+    assert all(nodes[n].module_paths == ("shared",) for n in ("shared", "shared#2", "shared#3"))
+
+
+# --- inline models ---------------------------------------------------------------------------
+
+
+def test_attention_sees_everything_and_its_dense_layers_stay_inside():
+    def build():
+        inputs = keras.Input(shape=(8, 8, 4))
+        x = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+        x = layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+        return keras.Model(inputs, layers.Dense(3, name="dense")(x))
+
+    plain, nodes = analyse(build)
+    assert [n["name"] for n in plain["nodes"]] == ["input", "conv", "mha", "dense"]
+    assert nodes["mha"].layer_info.kind == "attention" and math.isinf(nodes["dense"].receptive_field_min)
+
+
+def test_conv1d_3d_and_channels_first():
+    def conv1d():
+        inputs = keras.Input(shape=(100, 2))
+        x = layers.Conv1D(4, 5, strides=2)(inputs)
+        return keras.Model(inputs, layers.MaxPooling1D(3)(x))
+
+    def conv3d_channels_first():
+        inputs = keras.Input(shape=(2, 16, 16, 16))
+        x = layers.Conv3D(4, (1, 3, 5), data_format="channels_first", name="c3")(inputs)
+        x = layers.Cropping3D(1, data_format="channels_first")(x)
+        return keras.Model(inputs, x)
+
+    _, nodes = analyse(conv1d)
+    assert nodes["max_pooling1d"].rf_min_per_axis == (5 + 2 * 2,)
+    plain, nodes = analyse(conv3d_channels_first)
+    assert nodes["c3"].receptive_field_min == (1, 3, 5) and plain["unsupported"] == []
+
+
+def test_register_layer_handler_makes_a_user_layer_one_node(monkeypatch):
+    class Patchify(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.proj = layers.Conv2D(8, 4, strides=4)
+
+        def call(self, x):
+            return self.proj(x)
+
+    def build():
+        inputs = keras.Input(shape=(32, 32, 3))
+        return keras.Model(inputs, Patchify(name="patchify")(inputs))
+
+    _, nodes = analyse(build)
+    assert any(name.startswith("patchify/") for name in nodes)  # a container until registered
+    monkeypatch.setattr(frontend, "_HANDLERS", dict(frontend._HANDLERS))
+    frontend.register_layer_handler(
+        Patchify, lambda layer: LayerDefinition("Patchify", kernel_size=4, stride_size=4, kind="conv")
+    )
+    plain, nodes = analyse(build)
+    assert [n["name"] for n in plain["nodes"]] == ["input", "patchify"]
+    assert nodes["patchify"].rf_min_per_axis == (4,)
+
+
+def test_create_graph_from_tensorflow_model_is_the_seed_entry_point():
+    import rfa_lint
+
+    with frontend.building_context():
+        model = load("functional").build_functional()
+    graph = rfa_lint.create_graph_from_tensorflow_model(model)
+    assert graph.name == "head"
+    # Largest own minimum: body_b (9, 9); largest RF: tall (14, 10).
+    assert input_resolution_range(graph) == ((9, 9), (14, 10))
+
+
+# --- failures and the patches' lifetime ------------------------------------------------------
+
+
+def test_no_declared_shape_and_a_failing_call_raise_trace_error():
+    class Bare(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.scale = layers.Rescaling(0.5)
+
+        def call(self, x):
+            return self.scale(x)
+
+    with pytest.raises(TraceError, match="pass input_shape"):
+        frontend.to_plain(Bare())
+    assert frontend.to_plain(Bare(), input_shape=(1, 8, 8, 3))["input_shape"] == [1, 8, 8, 3]
+    model = load("nested").build_nested()
+    with pytest.raises(TraceError, match=r"nested.*\[\[1, 2, 2, 3\]\]"):
+        frontend.to_plain(model, input_shape=(1, 2, 2, 3))
+
+
+def test_patches_are_active_only_inside_and_nothing_downloads():
+    original_new, original_call = keras.Operation.__dict__["__new__"], keras.Operation.__call__
+    with frontend.building_context():
+        assert keras.Operation.__dict__["__new__"] is not original_new
+        with pytest.raises(RuntimeError, match="downloads nothing"):
+            keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3))  # imagenet weights
+    assert keras.Operation.__dict__["__new__"] is original_new
+    frontend.to_plain(load("shared").build_shared())
+    assert keras.Operation.__call__ is original_call
+    # Built outside the context, layers have no sites; the graph is the same.
+    plain = frontend.to_plain(load("shared").build_shared())
+    assert all(node["sites"] == [] for node in plain["nodes"])
+
+
+# --- keras.applications ----------------------------------------------------------------------
+
+# Hand derivations (RF at the end of each stage, "j" the stride product; a k x k conv adds
+# (k - 1) * j).  "max" is the largest RF of any layer; "min" the largest among the layers' own
+# smallest RF (the min over their input paths): below it some layer is critical.
+#
+# VGG16: 2, 2, 3, 3, 3 convs 3x3 per block, each block closed by a 2x2/2 pool (adds j):
+#   3, 5 | pool 6 (j 2) | 10, 14 | 16 (j 4) | 24, 32, 40 | 44 (j 8) | 60, 76, 92 | 100 (j 16)
+#   | 132, 164, 196 | 212 (j 32).  One path: min = max = 212.
+# VGG19: 2, 2, 4, 4, 4 convs: 3, 5 | 6 | 10, 14 | 16 | 24 .. 48 | 52 | 68 .. 116 | 124
+#   | 156 .. 252 | 268.
+# ResNet50 (Keras: ResNet v1, the stride on the first 1x1 of stages 3-5, so the block's 3x3
+#   already runs at the new j): conv1 7x7/2: 7 (j 2); maxpool 3x3/2: 11 (j 4).
+#   max, one 3x3 per bottleneck: stage 2, 3 blocks at j 4: 11 + 3 * 8 = 35; stage 3, 4 blocks
+#   at j 8: 35 + 4 * 16 = 99; stage 4, 6 blocks at j 16: 99 + 6 * 32 = 291; stage 5, 3 blocks
+#   at j 32: 291 + 3 * 64 = 483 (torchvision's v1.5 strides the 3x3: 427).
+#   min: the 1x1 shortcuts keep 11 at every stage output; the 3x3 of a stage-5 block reads a
+#   1x1 of such an output: 11 + 2 * 32 = 75 (the same as v1.5).
+# MobileNetV2: stem 3x3/2: 3 (j 2); each inverted residual adds 2 * j_in at its depthwise 3x3.
+#   Stages (repeats, stride): (1,1) (2,2) (3,2) (4,2) (3,1) (3,2) (1,1).
+#   max: 3 +4 = 7 | +4, +8 = 19 (j 4) | +8, +16, +16 = 59 (j 8) | +16, 3 * 32 = 171 (j 16)
+#   | 3 * 32 = 267 | +32, +64, +64 = 427 (j 32) | +64 = 491.
+#   min: skips only within a stage, so a stage output keeps its first block's min:
+#   7 | 11 | 19 | 35 | 67 (64 -> 96 channels: no skip) | 99 | last block: 99 + 64 = 163.
+# DenseNet121: conv 7x7/2 and pool 3x3/2: 11 (j 4); dense layers (1x1, 3x3) per block: 6, 12,
+#   24, 16; transitions (1x1, 2x2/2 avg pool).  max: 11 + 6 * 8 = 59, +4 = 63 (j 8); +12 * 16
+#   = 255, +8 = 263 (j 16); +24 * 32 = 1031, +16 = 1047 (j 32); +16 * 64 = 2071.
+#   min: the concatenations keep each block input's min: 11 | pool +4 = 15 | +8 = 23 | +16 = 39;
+#   a 3x3 of block 4 reads a 1x1 of that: 39 + 2 * 32 = 103.
+# InceptionV3: stem 3x3/2, 3x3, 3x3, pool 3/2, 1x1, 3x3, pool 3/2: 3, 7, 11, 15 (j 4), 23,
+#   31 (j 8).  max: mixed0-2, double 3x3 at j 8: +32 each = 127; mixed3 double 3x3 (second /2):
+#   +32 = 159 (j 16); mixed4-7, the double-7 branch has two 7-long kernels per axis, +2 * 6 * 16
+#   = 192 each: 159 + 4 * 192 = 927; mixed8, 1x7, 7x1, 3x3/2: +96 +32 = 1055 (j 32); mixed9-10, 3x3 then
+#   1x3 / 3x1: +64 +64 each = 1311.  min: the 1x1 branches keep 31, then 47 after mixed3 (pool
+#   3/2 at j 8); mixed4's double-7 branch on 47: 47 + 2 * 96 = 239.
+# EfficientNetB0: stem 3x3/2: 3 (j 2); MBConv stages (kernel, repeats, stride): (3,1,1) (3,2,2)
+#   (5,2,2) (3,3,2) (5,3,1) (5,4,2) (3,1,1); a depthwise k adds (k - 1) * j_in.  max: 7 | 11,
+#   19 | 35, 67 | 83, 115, 147 | 211, 275, 339 | 403, 531, 659, 787 | 851.  min (skips within
+#   stages; the squeeze-excite branches see everything, so filter_all_inf_rf): 7 | 11 | 27 | 43
+#   | 107 | the first stage-6 block 107 + 4 * 16 = 171 (j 32), the next blocks' 5x5: 171 + 4 * 32
+#   = 299.
+APPLICATIONS = {
+    "VGG16": (212, 212),
+    "VGG19": (268, 268),
+    "ResNet50": (75, 483),
+    "MobileNetV2": (163, 491),
+    "DenseNet121": (103, 2071),
+    "InceptionV3": (239, 1311),
+    "EfficientNetB0": (299, 851),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", list(APPLICATIONS))
+def test_keras_applications_resolution_ranges(name):
+    plain, nodes = analyse(lambda: getattr(keras.applications, name)(weights=None))
+    low, high = APPLICATIONS[name]
+    graph = graph_from_plain(plain)
+    assert input_resolution_range(graph, filter_all_inf_rf=True) == ((low, low), (high, high))
+    assert plain["unsupported"] == []
+    assert plain["nodes"][plain["output"]]["name"] == "predictions"
+    assert all(node.sites and node.sites[0][0] == __file__ for node in graph.all_layers[1:])
+
+
+@pytest.mark.integration
+def test_keras_resnet50_stage_figures():
+    _, nodes = analyse(lambda: keras.applications.ResNet50(weights=None))
+    for name, (low, high) in {
+        "pool1_pool": (11, 11),
+        "conv2_block3_out": (11, 35),
+        "conv3_block4_out": (11, 99),
+        "conv4_block6_out": (11, 291),
+        "conv5_block1_2_conv": (75, 355),
+        "conv5_block3_out": (11, 483),
+    }.items():
+        assert rf(nodes[name]) == ((low, low), (high, high)), name
