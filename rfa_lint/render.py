@@ -14,9 +14,10 @@ labels are legible the picture is metres long, and a DenseNet-121's concatenatio
 of crossing edges.  Models are built from named modules, and the module tree is the structure
 their authors think in, so the picture collapses along it:
 
-- ``depth=N`` puts every node whose first module path shares its first N dotted components
-  (``layer4.1`` at depth 2) into one box.  Edges between boxes are the edges between their
-  members, once each; edges inside a box disappear.
+- ``depth=N`` puts every node whose tree path (its first module path; for a functional op, the
+  name the frontend gave it after the calling module, ``layer4.1.add``) shares its first N
+  dotted components (``layer4.1`` at depth 2) into one box.  Edges between boxes are the edges
+  between their members, once each; edges inside a box disappear.
 - Within that, a run of consecutive sibling boxes made of the same layers (same types, kernels,
   strides, dilations: the receptive-field structure, not the channel counts) becomes one box
   annotated ``×N`` (``layer2.1 ... layer2.3 ×3``, a dense block's 24 dense layers).
@@ -148,9 +149,7 @@ def render_to_file(
     if fmt not in FORMATS:
         raise ValueError(f"unknown picture format {fmt!r}; one of {', '.join(FORMATS)}")
     target = Path(f"{os.fspath(path_without_suffix)}.{fmt}")
-    graph = visualize_architecture(
-        output_node, target.stem, input_res, max_nodes=max_nodes, **options
-    )
+    graph = visualize_architecture(output_node, target.stem, input_res, max_nodes=max_nodes, **options)
     if fmt == "dot":
         data = graph.source.encode()
     else:
@@ -194,7 +193,7 @@ def _shown(verdict: Verdict, color_critical: bool, color_border: bool) -> Verdic
 
 
 def _layout(nodes: Sequence[EnrichedNetworkNode], depth: int | None, max_nodes: int | None) -> list[_Box]:
-    """The boxes to draw: one per node, per module prefix at ``depth``, or as ``max_nodes`` allows."""
+    """The boxes to draw: one per node, per tree-path prefix at ``depth``, or as ``max_nodes`` allows."""
     if depth is not None:
         return _collapse(nodes, depth)
     boxes = [_Box([i]) for i in range(len(nodes))]
