@@ -189,6 +189,20 @@ def test_attention_sees_everything_and_its_dense_layers_stay_inside():
     assert nodes["mha"].layer_info.kind == "attention" and math.isinf(nodes["dense"].receptive_field_min)
 
 
+def test_several_inputs_and_a_layer_that_returns_its_input():
+    def build():
+        image, mask = keras.Input(shape=(16, 16, 3)), keras.Input(shape=(16, 16, 1))
+        x = layers.Concatenate(name="cat")([image, mask])
+        x = layers.Dropout(0.5, name="drop")(x)  # at inference: returns its input tensor
+        return keras.Model([image, mask], layers.Conv2D(2, 3, name="conv")(x))
+
+    plain, nodes = analyse(build)
+    assert [n["name"] for n in plain["nodes"]] == ["input_0", "input_1", "cat", "drop", "conv"]
+    assert plain["input_shape"] == [[1, 16, 16, 3], [1, 16, 16, 1]]
+    assert [p.name for p in nodes["cat"].predecessors] == ["input_0", "input_1"]
+    assert [p.name for p in nodes["conv"].predecessors] == ["drop"]
+
+
 def test_conv1d_3d_and_channels_first():
     def conv1d():
         inputs = keras.Input(shape=(100, 2))

@@ -1,16 +1,17 @@
 """Keras 3 frontend (TensorFlow backend): a ``keras.Model`` -> plain receptive-field graph data.
 
-Every model kind is read the same way, by following its real data flow: the model is called once
-on placeholders inside ``tf.function`` tracing (no numbers are computed), while every
-``keras.Operation.__call__`` made on the traced graph's tensors is recorded with its nesting.
-A functional or Sequential model runs its layers through ``__call__`` when given graph tensors,
-and a subclassed model's ``call`` runs as ordinary Python, control flow included, so one recorder
-covers them all; nested models are expanded because their layers' calls are recorded too, and a
-layer called twice gives two records (two nodes).  Calls of layers the dispatch table knows are
-nodes; a call of any other layer that calls layers itself is a container (a nested model, a
-user's block) whose path prefixes its children's; other calls are nodes too, as pass-through.
-Edges come from the traced graph itself: from a node's input tensor the graph is walked back,
-through plain tensor ops (``x + y`` in a ``call``), to the node outputs it reads.
+Every model kind is read one way, by following its real data flow: the model is called once on
+placeholders under ``tf.function`` tracing (nothing is computed) while every
+``keras.Operation.__call__`` on the traced graph's tensors is recorded with its nesting.  Given
+graph tensors, a functional or Sequential model runs its layers through ``__call__`` and a
+subclassed model's ``call`` runs as plain Python, control flow included; so nested models are
+expanded (their layers' calls are recorded too) and a layer called twice is two nodes.
+
+A call of a layer in the dispatch table is a node.  A call of another layer that calls layers
+itself (a nested model, a user's block) is a container: its name prefixes its children's paths.
+Any other call is a pass-through node, reported when it changes the number of positions.  Edges
+come from the traced graph: from a node's input tensor the graph is walked back, through plain
+tensor ops (``x + y`` in a ``call``), to the node outputs it reads.
 
 Source sites are recorded while models are built: ``keras.Operation.__new__`` runs once per
 layer object, at its constructor call, so the creation stack there points at the user's
@@ -47,15 +48,13 @@ DEFAULT_SIDE, DEFAULT_CHANNELS = 224, 3
 
 # -- source sites -----------------------------------------------------------------------------
 
-_SITES: weakref.WeakKeyDictionary[keras.Operation, tuple[Site, ...]] = weakref.WeakKeyDictionary()
+#: Creation stacks of the layers and ops built in :func:`building_context`, innermost first.
+_SITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-
-def _excluded_roots() -> tuple[str, ...]:
-    packages = (keras, tf, rfa_lint)
-    return tuple(os.path.realpath(os.path.dirname(p.__file__)) + os.sep for p in packages)
-
-
-_EXCLUDED = _excluded_roots()
+_EXCLUDED = tuple(
+    os.path.realpath(os.path.dirname(package.__file__)) + os.sep
+    for package in (keras, tf, rfa_lint)
+)
 _STDLIB = tuple(
     {os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")}
 )
@@ -76,6 +75,7 @@ def _user_file(filename: str) -> str | None:
 
 
 def _user_frames(frames: Iterator[tuple[str, int]]) -> tuple[Site, ...]:
+    """The (file, line) frames in user code, in the given order."""
     return tuple((path, line) for name, line in frames if (path := _user_file(name)))
 
 
@@ -151,7 +151,8 @@ def _conv_transpose(layer: keras.Layer) -> LayerDefinition:
 
 
 def _pool(layer: keras.Layer) -> LayerDefinition:
-    return _define(layer, "pool", kernel_size=tuple(layer.pool_size), stride_size=tuple(layer.strides))
+    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+    return _define(layer, "pool", kernel_size=pool, stride_size=strides)
 
 
 def _upsampling(layer: keras.Layer) -> LayerDefinition:
@@ -171,22 +172,32 @@ def _per_position(kind: str) -> Handler:
     return lambda layer: _define(layer, kind, kernel_size=1)
 
 
-_CONVS = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.DepthwiseConv1D)
-_CONVS += (layers.DepthwiseConv2D, layers.SeparableConv1D, layers.SeparableConv2D)
+_CONVS = (
+    layers.Conv1D, layers.Conv2D, layers.Conv3D,
+    layers.DepthwiseConv1D, layers.DepthwiseConv2D, layers.SeparableConv1D, layers.SeparableConv2D,
+)  # fmt: skip
 _TRANSPOSED = (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)
 _UPSAMPLINGS = (layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D)
-_POOLS = (layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D)
-_POOLS += (layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D)
-_GLOBALS = (layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D)
-_GLOBALS += (layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D)
-_GLOBALS += (layers.GlobalAveragePooling3D, layers.Flatten)
-_MERGES = (layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum)
-_MERGES += (layers.Minimum, layers.Concatenate)
+_POOLS = (
+    layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D,
+    layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D,
+)  # fmt: skip
+_GLOBALS = (
+    layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D,
+    layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
+    layers.Flatten,
+)  # fmt: skip
+_MERGES = (
+    layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum,
+    layers.Concatenate,
+)  # fmt: skip
 # Padding and cropping change the size but not what a position sees; the others keep the size.
-_PASSTHROUGHS = (layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D)
-_PASSTHROUGHS += (layers.Cropping1D, layers.Cropping2D, layers.Cropping3D)
-_PASSTHROUGHS += (layers.Rescaling, layers.Normalization, layers.BatchNormalization)
-_PASSTHROUGHS += (layers.LayerNormalization, layers.Activation, layers.ReLU, layers.Dropout)
+_PASSTHROUGHS = (
+    layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D,
+    layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
+    layers.Rescaling, layers.Normalization, layers.BatchNormalization, layers.LayerNormalization,
+    layers.Activation, layers.ReLU, layers.Dropout,
+)  # fmt: skip
 
 #: The one table, looked up along the layer class's MRO.  A layer missing here (Reshape,
 #: Permute, a user's layer without sublayers) passes through if it keeps the number of spatial
@@ -248,65 +259,72 @@ def _graph_tensors(structure: Any) -> list[tf.Tensor]:
     return [x for x in tf.nest.flatten(structure) if tf.is_symbolic_tensor(x)]
 
 
-@contextlib.contextmanager
-def _recording(calls: list[_Call], graph: list[tf.Graph]) -> Iterator[None]:
-    """Record calls whose first tensor lives in ``graph[0]``.
+class _Recorder:
+    """Records the ``Operation.__call__`` calls made on tensors of the graph being traced.
 
     Keras also calls layers while building them, on placeholders of a scratch graph, and
-    ``tf.function`` traces twice when the first trace creates variables; the graph check keeps
-    only the calls of the final trace (the caller empties ``calls`` when a trace starts).
-    Layers called inside a node (the dense layers inside MultiHeadAttention) are not recorded.
+    ``tf.function`` traces twice when the first trace creates variables: :meth:`start` at each
+    trace and the graph check keep only the calls of the final trace.  Calls made inside a
+    node (the dense layers inside MultiHeadAttention) are not recorded.
     """
-    original = keras.Operation.__dict__["__call__"]
-    stack: list[_Call] = []
 
-    def recording_call(op: keras.Operation, *args: Any, **kwargs: Any) -> Any:
-        inputs = _graph_tensors((args, kwargs))
-        parent = stack[-1] if stack else None
-        if not inputs or inputs[0].graph is not graph[0] or (parent and parent.known):
-            return original(op, *args, **kwargs)
-        call = _Call(op, inputs, parent, known=_handler(op) is not None)
-        if parent is not None:
-            parent.has_children = True
-        calls.append(call)
-        stack.append(call)
+    def __init__(self) -> None:
+        self.calls: list[_Call] = []
+        self.graph: tf.Graph | None = None
+        self._stack: list[_Call] = []
+
+    def start(self, graph: tf.Graph) -> None:
+        self.calls, self.graph = [], graph
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        original = keras.Operation.__dict__["__call__"]
+
+        def recording_call(op: keras.Operation, *args: Any, **kwargs: Any) -> Any:
+            inputs = _graph_tensors((args, kwargs))
+            parent = self._stack[-1] if self._stack else None
+            if not inputs or inputs[0].graph is not self.graph or (parent and parent.known):
+                return original(op, *args, **kwargs)
+            call = _Call(op, inputs, parent, known=_handler(op) is not None)
+            if parent is not None:
+                parent.has_children = True
+            self.calls.append(call)
+            self._stack.append(call)
+            try:
+                outputs = original(op, *args, **kwargs)
+            finally:
+                self._stack.pop()
+            call.outputs = _graph_tensors(outputs)
+            return outputs
+
+        keras.Operation.__call__ = recording_call
         try:
-            outputs = original(op, *args, **kwargs)
+            yield
         finally:
-            stack.pop()
-        call.outputs = _graph_tensors(outputs)
-        return outputs
-
-    keras.Operation.__call__ = recording_call
-    try:
-        yield
-    finally:
-        keras.Operation.__call__ = original
+            keras.Operation.__call__ = original
 
 
 def _trace(model: keras.Model, shapes: list[tuple[int, ...]]):
     """Call ``model`` on placeholders of ``shapes``: (placeholders, outputs, recorded calls)."""
-    calls: list[_Call] = []
-    graph: list[tf.Graph] = [None]
+    recorder = _Recorder()
     placeholders: list[tf.Tensor] = []
 
     def run(*inputs: tf.Tensor) -> Any:
-        calls.clear()
-        graph[0] = inputs[0].graph
+        recorder.start(inputs[0].graph)
         placeholders[:] = inputs
         return model(inputs[0] if len(inputs) == 1 else list(inputs))
 
     specs = [tf.TensorSpec(shape, tf.float32) for shape in shapes]
     try:
-        with _recording(calls, graph):
+        with recorder.patched():
             concrete = tf.function(run, autograph=False).get_concrete_function(*specs)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = (str(error).strip().splitlines() or [""])[0]
         raise TraceError(
             f"calling {type(model).__name__} {model.name!r} on inputs of shape "
             f"{[list(s) for s in shapes]} failed: {type(error).__name__}: {reason}"
         ) from error
-    return placeholders, _graph_tensors(concrete.structured_outputs), calls
+    return placeholders, _graph_tensors(concrete.structured_outputs), recorder.calls
 
 
 # -- from the recorded calls to the plain graph -----------------------------------------------
@@ -348,8 +366,8 @@ class _GraphBuilder:
                 "sites": [list(s) for s in sites],
             }
         )
-        for tensor in outputs:  # a layer returning its input (Dropout) keeps the first producer
-            self._producer.setdefault(tensor.name, len(self.nodes) - 1)
+        for tensor in outputs:  # a layer returning its input (Dropout) takes the tensor over
+            self._producer[tensor.name] = len(self.nodes) - 1
 
     def add_call(self, call: _Call) -> None:
         """A layer's node; a layer the table lacks passes through, reported if it resizes."""
@@ -392,7 +410,7 @@ class _GraphBuilder:
 
 
 def _input_shapes(model: keras.Model, input_shape: Any) -> list[tuple[int, ...]]:
-    """Full input shapes (batch first): the caller's, the model's inputs, its build, its first layer."""
+    """Full input shapes, batch first: the caller's, else the model's inputs, build, first layer."""
     if input_shape is not None:
         several = isinstance(input_shape[0], (list, tuple))
         shapes = list(input_shape) if several else [input_shape]
@@ -404,11 +422,13 @@ def _input_shapes(model: keras.Model, input_shape: Any) -> list[tuple[int, ...]]
                 "never built, no input spec on its first layer): pass input_shape, e.g. "
                 f"(1, {DEFAULT_SIDE}, {DEFAULT_SIDE}, {DEFAULT_CHANNELS})"
             )
-    # An undefined batch becomes 1, an undefined size the default side.
-    return [
-        tuple(int(d) if d is not None else (1 if i == 0 else DEFAULT_SIDE) for i, d in enumerate(s))
-        for s in shapes
-    ]
+    return [_concrete(shape) for shape in shapes]
+
+
+def _concrete(shape: Sequence[int | None]) -> tuple[int, ...]:
+    """An undefined batch becomes 1, an undefined size ``DEFAULT_SIDE``."""
+    batch, *rest = shape
+    return (int(batch or 1), *(DEFAULT_SIDE if d is None else int(d) for d in rest))
 
 
 def _declared_shapes(model: keras.Model) -> list[tuple] | None:
