@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 import sysconfig
 import weakref
@@ -243,6 +244,7 @@ class _Call:
 
     @property
     def is_node(self) -> bool:
+        """A layer of the table, or a call that made no recorded call (not a container)."""
         return self.known or not self.has_children
 
     @property
@@ -319,12 +321,18 @@ def _trace(model: keras.Model, shapes: list[tuple[int, ...]]):
         with recorder.patched():
             concrete = tf.function(run, autograph=False).get_concrete_function(*specs)
     except Exception as error:
-        reason = (str(error).strip().splitlines() or [""])[0]
         raise TraceError(
             f"calling {type(model).__name__} {model.name!r} on inputs of shape "
-            f"{[list(s) for s in shapes]} failed: {type(error).__name__}: {reason}"
+            f"{[list(s) for s in shapes]} failed: {type(error).__name__}: {_reason(error)}"
         ) from error
     return placeholders, _graph_tensors(concrete.structured_outputs), recorder.calls
+
+
+def _reason(error: Exception, limit: int = 300) -> str:
+    """Keras's error text on one line, without its colour codes and argument listing."""
+    text = str(error).split("Arguments received")[0]
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- from the recorded calls to the plain graph -----------------------------------------------
