@@ -68,7 +68,8 @@ def test_sites_of_attribute_sequential_and_helper_layers():
     assert sites["conv1"][0] == (MODELS_FILE, marked_line("attribute"))
     assert sites["body.1"][0] == (MODELS_FILE, marked_line("in-sequential"))
     # the helper's line first, then the line calling the helper: the linter picks its file's
-    assert sites["helper"][:2] == [(MODELS_FILE, marked_line("helper-return")), (MODELS_FILE, marked_line("helper-call"))]
+    helper = [(MODELS_FILE, marked_line("helper-return")), (MODELS_FILE, marked_line("helper-call"))]
+    assert sites["helper"][:2] == helper
     # no frame of torch, of rfa_lint or of the stdlib; this test's own frame is user code
     assert all("/torch/" not in f and "/rfa_lint/" not in f for s in sites.values() for f, _ in s)
     assert sites["conv1"][1][0] == __file__
@@ -169,12 +170,14 @@ def test_functional_ops():
     # rfa-toolbox 1.7.0 cannot build this graph (a KeyError in its JIT-graph parser).
     plain, graph = traced(build(models.Functional))
     assert rf_mins(graph) == {
-        "conv2d": (5, 5), "max_pool2d": (9, 9), "avg_pool2d": (13, 13), "interpolate": (13, 13), "conv2d#2": (21, 21)
+        "conv2d": (5, 5), "max_pool2d": (9, 9), "avg_pool2d": (13, 13),
+        "interpolate": (13, 13), "conv2d#2": (21, 21),
     }
     assert tuple(node(graph, "interpolate").layer_info.upsampling) == (2, 2)
     assert math.isinf(node(graph, "adaptive_avg_pool2d").receptive_field_min)
     conv = plain["nodes"][1]
-    assert conv["module_paths"] == [] and tuple(conv["sites"][0]) == (MODELS_FILE, marked_line("functional-conv"))
+    assert conv["module_paths"] == []
+    assert tuple(conv["sites"][0]) == (MODELS_FILE, marked_line("functional-conv"))
     assert input_resolution_range(graph) == ((21, 21), (21, 21))
 
 
@@ -226,7 +229,8 @@ def test_unsupported_custom_layer_is_reported_by_name_and_passed_through():
 def test_registered_handler_makes_a_custom_type_one_layer():
     # without a handler the blur's own F.conv2d would be traced as "blur.conv2d"
     register_layer_handler(
-        models.BlurPool, lambda module, x, y: LayerDefinition("BlurPool", kernel_size=3, stride_size=2, kind="pool")
+        models.BlurPool,
+        lambda module, x, y: LayerDefinition("BlurPool", kernel_size=3, stride_size=2, kind="pool"),
     )
     _, graph = traced(build(models.WithBlurPool))
     assert rf_mins(graph) == {"conv": (3, 3), "blur": (5, 5), "head": (9, 9)}  # 3; + 2; + 2*2
@@ -333,4 +337,6 @@ def test_same_figures_as_rfa_toolbox_on_small_torchvision_models():
 
 @pytest.mark.integration
 def test_same_figures_as_rfa_toolbox_on_larger_torchvision_models():
-    compare_with_seed(["resnet50", "vgg11", "vgg16", "densenet121", "mobilenet_v2", "googlenet", "inception_v3"])
+    compare_with_seed(
+        ["resnet50", "vgg11", "vgg16", "densenet121", "mobilenet_v2", "googlenet", "inception_v3"]
+    )

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules import pooling
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
@@ -47,6 +48,7 @@ __all__ = [
 LayerHandler = Callable[[Any, Tensor, Tensor], LayerDefinition]
 
 Site = tuple[str, int]
+Spatial = tuple[int, ...] | None  # a tensor's spatial sizes, None when it has none (tokens)
 
 _SITES_ATTRIBUTE = "_rfa_lint_sites"  # in the module's __dict__, so deep copies keep it
 _SPATIAL_KINDS = frozenset({"conv", "pool", "resize"})
@@ -254,11 +256,11 @@ _global, _attention, _passthrough = _kind("global"), _kind("attention"), _kind("
 _LAYER_KINDS: dict[type, LayerHandler | None] = {
     nn.modules.conv._ConvTransposeNd: _transposed_conv,
     nn.modules.conv._ConvNd: _conv,
-    nn.modules.pooling._MaxPoolNd: _pool,
-    nn.modules.pooling._AvgPoolNd: _pool,
-    nn.modules.pooling._LPPoolNd: _pool,
-    nn.modules.pooling._AdaptiveAvgPoolNd: _global,
-    nn.modules.pooling._AdaptiveMaxPoolNd: _global,
+    pooling._MaxPoolNd: _pool,
+    pooling._AvgPoolNd: _pool,
+    pooling._LPPoolNd: _pool,
+    pooling._AdaptiveAvgPoolNd: _global,
+    pooling._AdaptiveMaxPoolNd: _global,
     nn.Flatten: None,
     nn.Linear: _dense,
     nn.MultiheadAttention: _attention,
@@ -285,10 +287,14 @@ _LAYER_KINDS: dict[type, LayerHandler | None] = {
 
 
 def _conv_args(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return _Call(kernel_size=weight.shape[2:], stride=stride, dilation=dilation, out_channels=weight.shape[0])
+    return _Call(
+        kernel_size=weight.shape[2:], stride=stride, dilation=dilation, out_channels=weight.shape[0]
+    )
 
 
-def _conv_transpose_args(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def _conv_transpose_args(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
     return _Call(
         kernel_size=weight.shape[2:], stride=stride, dilation=dilation, out_channels=weight.shape[1] * groups
     )
@@ -325,15 +331,15 @@ _FUNCTIONAL_FORMS: dict[Callable, tuple[Callable[..., _Call], Any]] = {
         (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d),
         (_conv_transpose_args, nn.modules.conv._ConvTransposeNd),
     ),
-    **dict.fromkeys((F.max_pool1d, F.max_pool2d, F.max_pool3d), (_max_pool_args, nn.modules.pooling._MaxPoolNd)),
-    **dict.fromkeys((F.avg_pool1d, F.avg_pool2d, F.avg_pool3d), (_avg_pool_args, nn.modules.pooling._AvgPoolNd)),
-    **dict.fromkeys((F.lp_pool1d, F.lp_pool2d, F.lp_pool3d), (_lp_pool_args, nn.modules.pooling._LPPoolNd)),
+    **dict.fromkeys((F.max_pool1d, F.max_pool2d, F.max_pool3d), (_max_pool_args, pooling._MaxPoolNd)),
+    **dict.fromkeys((F.avg_pool1d, F.avg_pool2d, F.avg_pool3d), (_avg_pool_args, pooling._AvgPoolNd)),
+    **dict.fromkeys((F.lp_pool1d, F.lp_pool2d, F.lp_pool3d), (_lp_pool_args, pooling._LPPoolNd)),
     **dict.fromkeys(
         (
             F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
             F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
         ),
-        (_no_args, nn.modules.pooling._AdaptiveAvgPoolNd),
+        (_no_args, pooling._AdaptiveAvgPoolNd),
     ),
     F.linear: (_linear_args, nn.Linear),
     F.interpolate: (_no_args, nn.Upsample),
@@ -378,7 +384,7 @@ def _find(shape: Sequence[int], spatial: tuple[int, ...]) -> int | None:
     return None
 
 
-def _follow(spatial: tuple[int, ...] | None, x: Tensor, y: Tensor, channels_first: bool) -> tuple[int, ...] | None:
+def _follow(spatial: Spatial, x: Tensor, y: Tensor, channels_first: bool) -> Spatial:
     """The spatial sizes of a layer's output ``y``: unchanged, at the same dims as in ``x``, or
     (for convs, pools and resizes, whose layout torch fixes) the dims after batch and channels."""
     if spatial is not None:
@@ -506,7 +512,9 @@ class _Recorder(TorchFunctionMode):
     def _record(self, name, layer, inputs, outputs, module_paths, sites) -> None:
         preds = [flow.node for _, flow in inputs]
         x, first = inputs[0]
-        spatial = None if layer.is_infinite else _follow(first.spatial, x, outputs[0], layer.kind in _SPATIAL_KINDS)
+        spatial = None
+        if not layer.is_infinite:
+            spatial = _follow(first.spatial, x, outputs[0], layer.kind in _SPATIAL_KINDS)
         node = self._add_node(name, layer, preds, module_paths, sites)
         self._mark(outputs, _Flow(node, spatial))
 
@@ -553,7 +561,8 @@ class _Recorder(TorchFunctionMode):
         sites = _sites_of(module)
         if entry is None:
             self._judged(
-                module, inputs, outputs, name, paths, lambda: sites, lambda: (type(module).__name__, paths, sites)
+                module, inputs, outputs, name, paths,
+                sites=lambda: sites, unsupported=lambda: (type(module).__name__, paths, sites),
             )
         else:
             self._record(name, entry(module, inputs[0][0], outputs[0]), inputs, outputs, paths, sites)
@@ -573,14 +582,15 @@ class _Recorder(TorchFunctionMode):
         tensors = _tensors((args, kwargs))
         if all(t.is_meta for t in tensors) or not any(t.is_meta for t in tensors):
             return args, kwargs
-        return tree_map(lambda leaf: self._meta_copy(leaf) if isinstance(leaf, Tensor) else leaf, (args, kwargs))
+        return tree_map(self._as_meta, (args, kwargs))
 
-    def _meta_copy(self, tensor: Tensor) -> Tensor:
-        if tensor.is_meta:
-            return tensor
-        cached = self.meta_copies.get(id(tensor))
-        if cached is None or cached[0] is not tensor:
-            cached = self.meta_copies[id(tensor)] = (tensor, tensor.detach().to("meta"))
+    def _as_meta(self, leaf: Any) -> Any:
+        """A meta copy of a real tensor, made once per trace; anything else unchanged."""
+        if not isinstance(leaf, Tensor) or leaf.is_meta:
+            return leaf
+        cached = self.meta_copies.get(id(leaf))
+        if cached is None or cached[0] is not leaf:
+            cached = self.meta_copies[id(leaf)] = (leaf, leaf.detach().to("meta"))
         return cached[1]
 
     def _record_call(self, func, args, kwargs, result) -> None:
@@ -610,7 +620,8 @@ class _Recorder(TorchFunctionMode):
         elif func is Tensor.__getitem__ and (sliced := _spatial_slice(args[1], *inputs[0], outputs[0])):
             self._record(name, sliced, inputs, outputs, (), call_site())
         else:
-            self._judged(_Call(label=op), inputs, outputs, name, (), call_site, self._unsupported_op(op, call_site))
+            unsupported = self._unsupported_op(op, call_site)
+            self._judged(_Call(label=op), inputs, outputs, name, (), call_site, unsupported)
 
     def _unsupported_op(self, op: str, call_site: Callable) -> Callable[[], tuple]:
         """How to report ``op``: inside a childless custom module, as that module's type."""
@@ -671,7 +682,9 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {message[0] if message else ''}{at}"
 
 
-def to_plain(model: nn.Module, input_shape: Sequence[int] | None = None, *, input_res: int = 224) -> dict[str, Any]:
+def to_plain(
+    model: nn.Module, input_shape: Sequence[int] | None = None, *, input_res: int = 224
+) -> dict[str, Any]:
     """The model's graph as JSON-able data: :func:`rfa_lint.rf.graph.graph_to_plain`'s form plus
     ``unsupported`` (layer kinds that change spatial size in a way not modelled), ``input_shape``
     and ``mode`` (what the trace ran with).
