@@ -1,0 +1,374 @@
+"""Static facts about one source file: which models it defines, where, and how to build them.
+
+This is the first step of the pipeline and runs in the linter's own process, so it only reads
+the text: it never imports the user's code or a framework.  The sandbox child confirms every
+guess made here on the real objects.
+
+It reads the file with :mod:`ast` and resolves names through the module's own imports.  libcst
+(with its position and qualified-name metadata) was the first plan, but it took ~600 ms for
+torchvision's ``resnet.py`` against ~15 ms here, and its native parser crashes the process on
+deeply nested brackets, which CPython's parser rejects with a ``SyntaxError``.
+
+Candidates
+    * module-level classes (also inside a module-level ``if`` / ``try`` / ``with`` ...) whose
+      bases resolve, through any import alias, to a framework model base: ``torch.nn.Module``
+      and the containers ``Sequential`` / ``ModuleList`` / ``ModuleDict``; ``keras.Model`` /
+      ``keras.Sequential`` (also through ``keras.models``, ``tensorflow.keras`` and
+      ``tf_keras``); or any class of ``torchvision.models`` -- directly or through other
+      classes of the same file, defined before or after;
+    * module-level functions callable without arguments (every parameter has a default or is
+      ``*args`` / ``**kwargs``) whose return annotation (a name, a dotted name or a string of
+      one) resolves to such a class: torchvision's ``resnet18(*, weights=None, **kwargs) ->
+      ResNet``.
+
+Directives
+    A comment on the ``class`` / ``def`` header (its first line down to the ``:``), or in the
+    block of comment lines directly above it or above its decorators, configures the model::
+
+        # rfa-lint: build(18, channels=(3, 64))   constructor arguments (literals only)
+        # rfa-lint: input(1, 3, 64, 64)           the example input shape to trace with
+        # rfa-lint: skip                          do not analyse this model
+        # rfa-lint: build(depth=50); input(2, 3, 128, 128)
+
+    Several directives join with ``;``; each may be given once per model.  The text after
+    ``rfa-lint:`` is parsed as Python statements and every argument with
+    :func:`ast.literal_eval`, so nothing is ever executed; a trailing ``# noqa`` comment is
+    fine.  A malformed directive never raises: its message lands in
+    :attr:`Candidate.directive_error` and the well-formed directives still apply.
+
+Known limits (static analysis cannot see them):
+    * a base imported from another module counts only when it is a framework model base or a
+      ``torchvision.models`` class: ``from .blocks import Block; class Net(Block)`` is missed,
+      as are bases given through assignments (``Base = nn.Module``) or star imports;
+    * subclasses of single layers (``class MyConv(nn.Conv2d)``) are layers, not candidates;
+    * ``required_params`` comes from the ``__init__`` of the class or of its same-file bases;
+      one inherited from another module (torchvision's ``ResNet``) is not seen.
+
+Lines are 1-based, columns 0-based (flake8's convention for plugins).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Literal, Union
+
+Framework = Literal["torch", "keras"]
+
+# Every candidate's base resolves through an import that spells one of these words
+# ("torchvision" contains "torch"), so a file without them has no candidate.
+_FRAMEWORK_WORDS = re.compile(r"torch|keras|tensorflow")
+
+_FRAMEWORK_PACKAGES: dict[str, Framework] = {
+    "torch": "torch",
+    "torchvision": "torch",
+    "keras": "keras",
+    "tensorflow": "keras",
+    "tf_keras": "keras",
+}
+
+_MODEL_BASES: dict[str, Framework] = {
+    "torch.nn.Module": "torch",
+    "torch.nn.Sequential": "torch",
+    "torch.nn.ModuleList": "torch",
+    "torch.nn.ModuleDict": "torch",
+    "torch.nn.modules.module.Module": "torch",
+    "torch.nn.modules.container.Sequential": "torch",
+    "keras.Model": "keras",
+    "keras.Sequential": "keras",
+    "keras.models.Model": "keras",
+    "keras.models.Sequential": "keras",
+}
+_KERAS_ALIASES = ("tensorflow.keras.", "tf_keras.")
+_TORCHVISION_MODEL = re.compile(r"torchvision\.models\.(?:\w+\.)*([A-Z]\w*)")
+
+_DIRECTIVE = re.compile(r"#\s*rfa-lint\s*:(.*)")
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+# What a module-level name stands for: an imported dotted path, or a class of this file.
+_Binding = Union[str, ast.ClassDef]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model class or zero-argument factory function defined at module level.
+
+    ``line`` / ``column`` are those of the ``class`` / ``def`` keyword (not of a decorator);
+    ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the candidate stays immutable.
+    """
+
+    name: str
+    kind: Literal["class", "factory"]
+    framework: Framework
+    line: int
+    column: int
+    end_line: int
+    required_params: tuple[str, ...] = ()
+    build_args: tuple[Any, ...] = ()
+    build_kwargs: tuple[tuple[str, Any], ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    skip: bool = False
+    directive_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What :func:`read_source` learns about a file.
+
+    ``frameworks`` are the frameworks the file imports anywhere (the sandbox child imports only
+    these); ``syntax_error`` is ``(line, column, message)`` when the file does not parse, and
+    then there are no candidates.
+    """
+
+    candidates: tuple[Candidate, ...] = ()
+    frameworks: frozenset[Framework] = frozenset()
+    syntax_error: tuple[int, int, str] | None = None
+
+
+def might_define_model(text: str) -> bool:
+    """Cheap pre-check without parsing: False only if the file cannot define a candidate."""
+    return _FRAMEWORK_WORDS.search(text) is not None
+
+
+def read_source(text: str) -> SourceInfo:
+    """Find the candidate models in a file's text; never raises on bad input."""
+    text = text.removeprefix("\ufeff")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        return SourceInfo(syntax_error=(exc.lineno or 1, max((exc.offset or 1) - 1, 0), exc.msg))
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return SourceInfo(syntax_error=(1, 0, str(exc) or type(exc).__name__))
+    statements = list(_module_level(tree.body))
+    finder = _Finder(statements)
+    lines = text.splitlines(keepends=True)
+    candidates = []
+    for node in statements:
+        framework = finder.framework(node)
+        if framework:
+            candidates.append(
+                Candidate(
+                    name=node.name,
+                    kind="class" if isinstance(node, ast.ClassDef) else "factory",
+                    framework=framework,
+                    line=node.lineno,
+                    column=node.col_offset,
+                    end_line=node.end_lineno or node.lineno,
+                    required_params=finder.required_params(node),
+                    **_directives(_directive_comments(node, statements, lines)),
+                )
+            )
+    return SourceInfo(tuple(candidates), _imported_frameworks(tree))
+
+
+def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements whose names land in the module namespace, nested blocks included."""
+    for statement in statements:
+        yield statement
+        if isinstance(statement, _OWN_SCOPES):
+            continue
+        for block in ("body", "orelse", "finalbody"):
+            yield from _module_level(getattr(statement, block, []))
+        for clause in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
+            yield from _module_level(clause.body)
+
+
+def _imported_frameworks(tree: ast.Module) -> frozenset[Framework]:
+    modules = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules.append(node.module)
+    found = (_FRAMEWORK_PACKAGES.get(module.partition(".")[0]) for module in modules)
+    return frozenset(framework for framework in found if framework)
+
+
+class _Finder:
+    """Resolves names through the module's imports and follows same-file bases."""
+
+    def __init__(self, statements: list[ast.stmt]) -> None:
+        self._bindings: dict[str, _Binding] = {}  # in source order, a rebinding wins
+        for node in statements:
+            if isinstance(node, ast.ClassDef):
+                self._bindings[node.name] = node
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    head = alias.name.partition(".")[0]
+                    self._bindings[alias.asname or head] = alias.name if alias.asname else head
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                for alias in node.names:
+                    self._bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self._class_frameworks: dict[str, Framework | None] = {}
+
+    def framework(self, node: ast.stmt) -> Framework | None:
+        """The framework of a model class (via its bases) or of a zero-argument factory."""
+        if isinstance(node, ast.ClassDef):
+            return self._first_framework(node.bases)
+        zero_arg = isinstance(node, ast.FunctionDef) and not _params_without_default(node.args)
+        return self._first_framework([node.returns]) if zero_arg and node.returns else None
+
+    def required_params(self, node: ast.stmt, seen: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        """Parameters without default of the ``__init__`` a class defines or inherits locally."""
+        if not isinstance(node, ast.ClassDef):
+            return ()
+        for statement in node.body:
+            if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
+                return _params_without_default(statement.args)[1:]  # drops self
+        for base in node.bases:
+            local = self._resolve(base)
+            if isinstance(local, ast.ClassDef) and local.name not in seen:
+                return self.required_params(local, seen | {local.name})
+        return ()
+
+    def _first_framework(self, expressions: Iterable[ast.expr]) -> Framework | None:
+        for expr in expressions:
+            target = self._resolve(expr)
+            found = self._class_framework(target) if isinstance(target, ast.ClassDef) else _model_base(target)
+            if found:
+                return found
+        return None
+
+    def _class_framework(self, node: ast.ClassDef) -> Framework | None:
+        if node.name not in self._class_frameworks:
+            self._class_frameworks[node.name] = None  # breaks cycles (class A(B), class B(A))
+            self._class_frameworks[node.name] = self.framework(node)
+        return self._class_frameworks[node.name]
+
+    def _resolve(self, expr: ast.expr) -> _Binding | None:
+        """A dotted name (or a string annotation of one) as an imported path or a local class."""
+        dotted = _dotted(expr)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        binding = self._bindings.get(head)
+        if isinstance(binding, str):
+            return f"{binding}.{rest}" if rest else binding
+        return binding if not rest else None
+
+
+def _dotted(expr: ast.expr) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        text = expr.value.strip()
+        return text if _DOTTED_NAME.fullmatch(text) else None
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.insert(0, expr.attr)
+        expr = expr.value
+    return ".".join([expr.id, *parts]) if isinstance(expr, ast.Name) else None
+
+
+def _model_base(path: str | None) -> Framework | None:
+    """The framework of an imported class known to be a model, else None."""
+    if path is None:
+        return None
+    for alias in _KERAS_ALIASES:
+        if path.startswith(alias):
+            path = "keras." + path.removeprefix(alias)
+    match = _TORCHVISION_MODEL.fullmatch(path)
+    if match and "Weights" not in match.group(1):
+        return "torch"
+    return _MODEL_BASES.get(path)
+
+
+def _params_without_default(args: ast.arguments) -> tuple[str, ...]:
+    positional = [*args.posonlyargs, *args.args]
+    required = positional[: len(positional) - len(args.defaults)]
+    required += [arg for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is None]
+    return tuple(arg.arg for arg in required)
+
+
+def _directive_comments(
+    node: ast.ClassDef | ast.FunctionDef, statements: list[ast.stmt], lines: list[str]
+) -> Iterator[tuple[int, str]]:
+    """(line, text) of the comments that may carry a definition's directives, in order."""
+    first = min((d.lineno for d in node.decorator_list), default=node.lineno)
+    # Only comments and blank lines lie between one statement's end and the next one's start,
+    # so a line there that starts with '#' is a comment, not the inside of a string.
+    previous_end = max((s.end_lineno or 0 for s in statements if (s.end_lineno or 0) < first), default=0)
+    yield from _comment_block_above(first, previous_end, lines)
+    if node.decorator_list:
+        decorators_end = max(d.end_lineno or d.lineno for d in node.decorator_list)
+        yield from _comment_block_above(node.lineno, decorators_end, lines)
+    # The header's comments: tokens of the logical line that starts with class / def.
+    readline = iter(lines[node.lineno - 1:]).__next__
+    for token in tokenize.generate_tokens(readline):
+        if token.type == tokenize.COMMENT:
+            yield node.lineno + token.start[0] - 1, token.string
+        elif token.type == tokenize.NEWLINE:
+            return
+
+
+def _comment_block_above(line: int, floor: int, lines: list[str]) -> list[tuple[int, str]]:
+    """The run of comment-only lines ending right above ``line`` and below ``floor``."""
+    block = []
+    while line - 1 > floor and lines[line - 2].lstrip().startswith("#"):
+        line -= 1
+        block.insert(0, (line, lines[line - 1].strip()))
+    return block
+
+
+class _DirectiveError(ValueError):
+    pass
+
+
+def _directives(comments: Iterable[tuple[int, str]]) -> dict[str, Any]:
+    """The Candidate fields that ``# rfa-lint:`` comments set (see the module docstring)."""
+    fields: dict[str, Any] = {}
+    given: set[str] = set()
+    errors = []
+    for line, comment in comments:
+        match = _DIRECTIVE.search(comment)
+        if not match:
+            continue
+        try:
+            for name, values in _parse_directive(match.group(1).strip()):
+                if name in given:
+                    raise _DirectiveError(f"{name} given more than once")
+                given.add(name)
+                fields.update(values)
+        except _DirectiveError as exc:
+            errors.append(f"line {line}: {exc}")
+    if errors:
+        fields["directive_error"] = "; ".join(errors)
+    return fields
+
+
+def _parse_directive(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(directive name, Candidate fields) for each ``;``-separated directive of a comment."""
+    try:
+        statements = ast.parse(text).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise _DirectiveError(f"cannot parse {text!r}") from None
+    if not statements:
+        raise _DirectiveError("empty directive")
+    for statement in statements:
+        expr = statement.value if isinstance(statement, ast.Expr) else None
+        if isinstance(expr, ast.Name) and expr.id == "skip":
+            yield "skip", {"skip": True}
+            continue
+        name = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else None
+        if name not in ("build", "input"):
+            raise _DirectiveError(
+                f"unknown directive {ast.unparse(statement)!r} (expected build(...), input(...) or skip)"
+            )
+        args = tuple(_literal(arg) for arg in expr.args)
+        if any(kw.arg is None for kw in expr.keywords):
+            raise _DirectiveError(f"{name}(...) takes literal arguments, not **mapping")
+        kwargs = tuple((kw.arg, _literal(kw.value)) for kw in expr.keywords)
+        if name == "build":
+            yield name, {"build_args": args, "build_kwargs": kwargs}
+        elif kwargs or not args or not all(type(a) is int and a > 0 for a in args):
+            raise _DirectiveError("input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64)")
+        else:
+            yield name, {"input_shape": args}
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        raise _DirectiveError(f"{ast.unparse(node)} is not a literal") from None

@@ -1,0 +1,400 @@
+"""source.py on real snippets, the fixtures in fixtures/source/ and torchvision's own model files.
+
+Fixture files mark each line that must yield a candidate with ``# candidate: <kind> <framework>``;
+every other line must yield none.
+"""
+
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfa_lint.source import might_define_model, read_source
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SOURCE_FIXTURES = sorted((FIXTURES / "source").glob("*.py"))
+MARKER = re.compile(r"#\s*candidate:\s*(class|factory)\s+(torch|keras)")
+
+
+def _torchvision_models() -> Path | None:
+    spec = importlib.util.find_spec("torchvision")
+    return Path(spec.submodule_search_locations[0], "models") if spec else None
+
+
+TORCHVISION_MODELS = _torchvision_models()
+TORCHVISION_FILES = sorted(TORCHVISION_MODELS.rglob("*.py")) if TORCHVISION_MODELS else []
+needs_torchvision = pytest.mark.skipif(TORCHVISION_MODELS is None, reason="torchvision not installed")
+
+
+def read(snippet: str):
+    return read_source(textwrap.dedent(snippet))
+
+
+def candidates(snippet: str) -> dict:
+    return {c.name: c for c in read(snippet).candidates}
+
+
+# --- which definitions are candidates ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SOURCE_FIXTURES, ids=lambda p: p.name)
+def test_fixture_yields_exactly_the_marked_candidates(path):
+    text = path.read_text()
+    lines = text.splitlines()
+    expected = {
+        (number, *match.groups()) for number, line in enumerate(lines, 1) if (match := MARKER.search(line))
+    }
+    info = read_source(text)
+    assert info.syntax_error is None
+    assert {(c.line, c.kind, c.framework) for c in info.candidates} == expected
+    for c in info.candidates:
+        assert re.search(rf"\b(class|def) {c.name}\b", lines[c.line - 1])
+
+
+def test_positions_are_the_keyword_line_and_column_not_the_decorators():
+    found = candidates(
+        """
+        import torch.nn as nn
+
+        @decorator
+        @another(
+            1,
+        )
+        class Net(
+            nn.Module,
+        ):
+            pass
+        if True:
+            class Late(nn.Module):
+                x = 1
+        """
+    )
+    assert (found["Net"].line, found["Net"].column, found["Net"].end_line) == (8, 0, 11)
+    assert (found["Late"].line, found["Late"].column, found["Late"].end_line) == (13, 4, 14)
+
+
+@pytest.mark.parametrize(
+    "init, expected",
+    [
+        ("pass", ()),  # nn.Module's own constructor takes nothing
+        ("def __init__(self): pass", ()),
+        ("def __init__(self, depth, width=64): pass", ("depth",)),
+        ("def __init__(self, a, /, b, *args, c, d=1, **kwargs): pass", ("a", "b", "c")),
+        ("def __init__(self, *args, **kwargs): pass", ()),
+        ("def __init__(self, *, weights=None): pass", ()),
+    ],
+)
+def test_required_params_are_the_constructor_params_without_default(init, expected):
+    found = candidates(f"import torch.nn as nn\nclass Net(nn.Module):\n    {init}\n")
+    assert found["Net"].required_params == expected
+
+
+def test_required_params_are_inherited_from_same_file_bases():
+    found = candidates(
+        """
+        from torch import nn
+        class Child(Base):
+            pass
+        class Base(nn.Module):
+            def __init__(self, channels, stride=1):
+                super().__init__()
+        class GrandChild(Child):
+            pass
+        class Concrete(Child):
+            def __init__(self):
+                super().__init__(64)
+        def make() -> Child:
+            return Child(3)
+        """
+    )
+    assert {name: c.required_params for name, c in found.items()} == {
+        "Child": ("channels",),
+        "Base": ("channels",),
+        "GrandChild": ("channels",),
+        "Concrete": (),
+        "make": (),
+    }
+
+
+@pytest.mark.parametrize(
+    "imports, expected",
+    [
+        ("import torch", {"torch"}),
+        ("import torch.nn as nn", {"torch"}),
+        ("from torchvision.models import resnet18", {"torch"}),
+        ("import keras", {"keras"}),
+        ("from tensorflow import keras", {"keras"}),
+        ("import tensorflow as tf", {"keras"}),
+        ("import tf_keras", {"keras"}),
+        ("import torch, keras", {"torch", "keras"}),
+        ("def build():\n    import torch", {"torch"}),  # a lazy import still runs when building
+        ("from .torch import Net", set()),  # a sibling module, not the framework
+        ("import numpy as np", set()),
+        ("import torchaudio_like_name", set()),
+    ],
+)
+def test_frameworks_are_the_imported_ones(imports, expected):
+    assert read(imports).frameworks == expected
+
+
+# --- directives --------------------------------------------------------------------------------
+
+NO_DIRECTIVES = {
+    "build_args": (), "build_kwargs": (), "input_shape": None, "skip": False, "directive_error": None,
+}
+
+
+def directive_fields(source: str) -> dict:
+    (candidate,) = read("import torch.nn as nn\n" + textwrap.dedent(source)).candidates
+    return {field: getattr(candidate, field) for field in NO_DIRECTIVES}
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("class Net(nn.Module):  # rfa-lint: skip\n    pass", {"skip": True}),
+        (
+            "# rfa-lint: build(18, channels=(3, 64))\nclass Net(nn.Module): pass",
+            {"build_args": (18,), "build_kwargs": (("channels", (3, 64)),)},
+        ),
+        (
+            "# rfa-lint: build(depth=50); input(2, 3, 128, 128)\nclass Net(nn.Module): pass",
+            {"build_kwargs": (("depth", 50),), "input_shape": (2, 3, 128, 128)},
+        ),
+        (
+            """
+            # The network of the paper.
+            # rfa-lint: input(1, 1, 28, 28)
+            @register
+            @another
+            class Net(nn.Module): pass
+            """,
+            {"input_shape": (1, 1, 28, 28)},
+        ),
+        ("@register\n# rfa-lint: skip\nclass Net(nn.Module): pass", {"skip": True}),
+        ("class Net(\n    nn.Module,\n):  # rfa-lint: skip\n    pass", {"skip": True}),
+        ("class Net(  # rfa-lint: skip\n    nn.Module,\n):\n    pass", {"skip": True}),
+        (
+            "# rfa-lint: input(1, 3, 8, 8)\nclass Net(nn.Module):  # rfa-lint: build(1)\n    pass",
+            {"input_shape": (1, 3, 8, 8), "build_args": (1,)},
+        ),
+        (
+            "class Net(nn.Module):  # rfa-lint: build(sep='#;')  # noqa: RFA902\n    pass",
+            {"build_kwargs": (("sep", "#;"),)},
+        ),
+        (
+            "# rfa-lint: build(None, True, -1.5, 'x', [1, 2], {'a': (1,)}, {3})\nclass Net(nn.Module): pass",
+            {"build_args": (None, True, -1.5, "x", [1, 2], {"a": (1,)}, {3})},
+        ),
+        ("#rfa-lint:skip\nclass Net(nn.Module): pass", {"skip": True}),
+        ("# rfa-lint: skip\ndef make() -> nn.Module:\n    pass", {"skip": True}),
+    ],
+)
+def test_directives_configure_the_candidate(source, expected):
+    assert directive_fields(source) == {**NO_DIRECTIVES, **expected}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "# rfa-lint: skip\n\nclass Net(nn.Module): pass",  # a blank line separates it
+        "class Net(nn.Module):\n    # rfa-lint: skip\n    x = 1",  # inside the body
+        'class Net(nn.Module):\n    """# rfa-lint: skip"""',  # a docstring
+        'x = """\n# rfa-lint: skip"""\nclass Net(nn.Module): pass',  # a string above
+        "class Net(nn.Module):  # rfa-lint skip\n    pass",  # no colon: an ordinary comment
+    ],
+)
+def test_text_that_is_not_a_directive_of_the_candidate_is_ignored(source):
+    assert directive_fields(source) == NO_DIRECTIVES
+
+
+def test_a_directive_belongs_to_one_definition_only():
+    found = candidates(
+        """
+        import torch.nn as nn
+        class A(nn.Module):
+            x = 1  # rfa-lint: skip
+        class B(nn.Module):  # rfa-lint: skip
+            pass
+        """
+    )
+    assert (found["A"].skip, found["B"].skip) == (False, True)
+
+
+@pytest.mark.parametrize(
+    "directive, message",
+    [
+        ("build(depth=DEPTH)", "DEPTH is not a literal"),
+        ("build(*sizes)", "*sizes is not a literal"),
+        ("build(**config)", "not **mapping"),
+        ("build(x=__import__('os').system('exit 1'))", "is not a literal"),
+        ("build(1); build(2)", "build given more than once"),
+        ("input(1, 3, 64)x", "cannot parse"),
+        ("input(1, 3, 0, 64)", "positive integers"),
+        ("input(1, 3, 6.4)", "positive integers"),
+        ("input(True)", "positive integers"),
+        ("input()", "positive integers"),
+        ("input(shape=(1, 3))", "positive integers"),
+        ("skp", "unknown directive 'skp'"),
+        ("skip()", "unknown directive 'skip()'"),
+        ("os.system('exit 1')", "unknown directive"),
+        ("x = 1", "unknown directive"),
+        ("", "empty directive"),
+        ("build(" + "(" * 300 + ")" * 300 + ")", "cannot parse"),
+    ],
+)
+def test_malformed_directives_are_reported_never_raised(directive, message):
+    fields = directive_fields(
+        f"# rfa-lint: input(1, 3, 8, 8)\nclass Net(nn.Module):  # rfa-lint: {directive}\n    pass"
+    )
+    assert fields["directive_error"].startswith("line 3: ")
+    assert message in fields["directive_error"]
+    assert fields["input_shape"] == (1, 3, 8, 8)  # the well-formed directive still applies
+
+
+def test_every_malformed_directive_of_a_candidate_is_reported():
+    fields = directive_fields("# rfa-lint: skp\n# rfa-lint: input(0)\nclass Net(nn.Module): pass")
+    assert fields["directive_error"] == (
+        "line 2: unknown directive 'skp' (expected build(...), input(...) or skip); "
+        "line 3: input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64)"
+    )
+
+
+# --- files that do not parse or define no model -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source, line, message",
+    [
+        ("import torch\nclass Net(torch.nn.Module)\n    pass\n", 2, "expected ':'"),
+        ("def f(:\n", 1, "invalid syntax"),
+        ("import torch\nx = (\n", 2, "'(' was never closed"),
+        ("  import torch\n", 1, "unexpected indent"),
+        ("(" * 300, 1, "too many nested parentheses"),
+        ("x = " + "+".join(["1"] * 100_000), 1, "recursion"),  # crashes libcst's parser
+        ("import torch\n\x00", 1, "null bytes"),
+    ],
+)
+def test_syntax_errors_are_reported_with_their_position(source, line, message):
+    info = read_source(source)
+    assert info.candidates == ()
+    error_line, column, text = info.syntax_error
+    assert error_line == line and column >= 0 and message in text
+
+
+def test_a_byte_order_mark_is_not_an_error():
+    info = read_source("\ufeffimport torch.nn as nn\nclass Net(nn.Module): pass\n")
+    assert info.syntax_error is None
+    assert [(c.name, c.line) for c in info.candidates] == [("Net", 2)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",
+        "import numpy as np\n\nclass Model:\n    pass\n",
+        (FIXTURES / "source" / "no_model.py").read_text(),
+    ],
+)
+def test_files_without_a_framework_are_rejected_before_parsing(source):
+    assert not might_define_model(source)
+    assert read_source(source).candidates == ()
+
+
+def test_a_framework_file_without_models_passes_the_pre_check_but_has_no_candidates():
+    info = read("import torch\n\ndef add(a, b) -> torch.Tensor:\n    return a + b\n")
+    assert might_define_model("import torch\n")
+    assert info == type(info)(frameworks=frozenset({"torch"}))
+
+
+# --- the pre-check never hides a candidate ---------------------------------------------------
+
+IMPORTS = [
+    "import torch",
+    "import torch.nn as nn",
+    "import torch.nn as tnn",
+    "from torch import nn",
+    "from torch.nn import Module",
+    "import tensorflow as tf",
+    "from keras import Model",
+    "from keras.models import Sequential",
+    "import numpy as np",
+    "from mylib import Model, Module",
+    "from .blocks import Block",
+]
+NAMES = [
+    "nn.Module", "tnn.Module", "torch.nn.Module", "Module", "Model", "Sequential", "tf.keras.Model",
+    "keras.Model", "object", "np.ndarray", "Block", "Local0", "Local1", "Local2",
+]
+definitions = st.one_of(
+    st.builds("class Local{}({}):\n    pass\n".format, st.integers(0, 2), st.sampled_from(NAMES)),
+    st.builds("def make{}() -> {!r}:\n    pass\n".format, st.integers(0, 2), st.sampled_from(NAMES)),
+    st.builds("def make{}(*, w=None) -> {}:\n    pass\n".format, st.integers(0, 2), st.sampled_from(NAMES)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(IMPORTS), max_size=3), st.lists(definitions, min_size=1, max_size=4))
+def test_pre_check_is_true_for_every_generated_file_with_candidates(imports, defs):
+    text = "\n".join(imports) + "\n\n" + "\n".join(defs)
+    assert might_define_model(text) or not read_source(text).candidates
+
+
+@pytest.mark.parametrize(
+    "path", sorted(FIXTURES.rglob("*.py")) + TORCHVISION_FILES, ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_pre_check_is_true_for_every_real_file_with_candidates(path):
+    text = path.read_bytes().decode("utf-8", "replace")
+    assert might_define_model(text) or not read_source(text).candidates
+
+
+# --- torchvision's own model files ------------------------------------------------------------
+
+
+@needs_torchvision
+def test_torchvision_resnet_yields_its_blocks_network_and_public_factories():
+    info = read_source((TORCHVISION_MODELS / "resnet.py").read_text())
+    classes = {c.name: c.required_params for c in info.candidates if c.kind == "class"}
+    factories = [c.name for c in info.candidates if c.kind == "factory"]
+    assert classes == {
+        "BasicBlock": ("inplanes", "planes"),
+        "Bottleneck": ("inplanes", "planes"),
+        "ResNet": ("block", "layers"),
+    }
+    assert factories == [
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+        "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+    ]
+    assert {c.framework for c in info.candidates} == {"torch"}
+    assert info.frameworks == {"torch"}
+
+
+@needs_torchvision
+@pytest.mark.parametrize(
+    "path", TORCHVISION_FILES, ids=lambda p: str(p.relative_to(TORCHVISION_MODELS or p.parent))
+)
+def test_every_torchvision_model_file_reads_cleanly_and_fast(path):
+    text = path.read_text()
+    started = time.perf_counter()
+    info = read_source(text)
+    elapsed = time.perf_counter() - started
+    assert info.syntax_error is None
+    assert all(c.directive_error is None for c in info.candidates)
+    assert elapsed < 0.25, f"{elapsed:.3f}s"
+
+
+def test_the_linters_own_modules_import_no_framework():
+    # In a fresh interpreter: this test process has torchvision loaded by conftest.
+    code = (
+        "import sys, rfa_lint.source, rfa_lint.rules; "
+        "print(sorted({'torch', 'tensorflow', 'keras', 'libcst'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
