@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfa_lint.source import might_define_model, read_source
+from rfa_lint.source import SourceInfo, might_define_model, read_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SOURCE_FIXTURES = sorted((FIXTURES / "source").glob("*.py"))
@@ -311,7 +311,7 @@ def test_files_without_a_framework_are_rejected_before_parsing(source):
 def test_a_framework_file_without_models_passes_the_pre_check_but_has_no_candidates():
     info = read("import torch\n\ndef add(a, b) -> torch.Tensor:\n    return a + b\n")
     assert might_define_model("import torch\n")
-    assert info == type(info)(frameworks=frozenset({"torch"}))
+    assert info == SourceInfo(frameworks=frozenset({"torch"}))
 
 
 # --- the pre-check never hides a candidate ---------------------------------------------------
