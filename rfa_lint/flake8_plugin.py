@@ -1,14 +1,73 @@
-"""flake8 adapter (placeholder until the linter lands): reports nothing yet."""
+"""flake8 adapter: ``flake8 --rfa-res=32 models/`` -> :func:`rfa_lint.lint.analyse_source`.
 
-from rfa_lint import __version__
+It lints the text flake8 hands over (so an editor's unsaved buffer piped to ``flake8 -`` is what
+gets checked) and never raises into flake8: a failure of its own becomes an RFA999 finding.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any, ClassVar, Iterator
+
+from rfa_lint import __version__, config, rules
+from rfa_lint.lint import analyse_bytes, analyse_source, options_from
 
 
 class RfaChecker:
     name = "rfa-lint"
     version = __version__
+    flake8_options: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, tree, filename="(none)"):
-        self.filename = filename
+    def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
+        self.filename, self.lines = filename, lines
 
-    def run(self):
-        return iter(())
+    @classmethod
+    def add_options(cls, manager: Any) -> None:
+        manager.add_option("--rfa-res", parse_from_config=True, metavar="N|HxW",
+                           help="rfa-lint: input resolution, e.g. 32 or 32x48 (default: 224)")
+        manager.add_option("--rfa-timeout", type=float, parse_from_config=True,
+                           help="rfa-lint: seconds per file's child process (default: 60)")
+        manager.add_option("--rfa-memory-limit", type=int, parse_from_config=True,
+                           help="rfa-lint: MiB of address space per child (default: 6144)")
+        manager.add_option("--rfa-no-exec", action="store_true", parse_from_config=True,
+                           help="rfa-lint: never run model code (RFA900 per model)")
+        manager.add_option("--rfa-filter-kernel-size-1", action="store_true", parse_from_config=True,
+                           help="rfa-lint: skip 1x1 layers")
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        """flake8's options win over ``[tool.rfa-lint]`` in pyproject.toml, which wins over defaults."""
+        cls.flake8_options = {
+            "res": options.rfa_res, "timeout": options.rfa_timeout,
+            "memory-limit": options.rfa_memory_limit,
+            "no-exec": options.rfa_no_exec or None,
+            "filter-kernel-size-1": options.rfa_filter_kernel_size_1 or None,
+        }
+
+    def _bytes_on_disk(self, text: str) -> bytes | None:
+        """The file's bytes when flake8's text came from them, else None (a stdin buffer).
+
+        flake8 quietly falls back to Latin-1 for files that are not UTF-8, which Python itself
+        would refuse to import; linting the bytes reports that (RFA910) instead.
+        """
+        try:
+            with open(self.filename, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        return data if data in (text.encode("utf-8", "replace"), text.encode("latin-1", "replace")) else None
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        try:
+            settings = config.merged(os.path.dirname(os.path.abspath(self.filename)), self.flake8_options)
+            options, text = options_from(settings), "".join(self.lines)
+            data = self._bytes_on_disk(text)
+            analysis = (analyse_source(self.filename, text, options) if data is None
+                        else analyse_bytes(self.filename, data, options))
+        except Exception as exc:  # never abort the user's whole flake8 run
+            detail = f"{type(exc).__name__}: {exc}"
+            yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)
+            return
+        for finding in analysis.findings:
+            yield finding.line, finding.col, finding.text, type(self)

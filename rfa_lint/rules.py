@@ -524,6 +524,27 @@ _ALL = (
         (for pre-commit, a `repo: local` hook with `language: system`).
         """,
     ),
+    _rule(
+        "RFA999",
+        "internal-error",
+        "rfa-lint itself failed on the file",
+        "rfa-lint failed on this file ({detail}); please report it with the file attached",
+        """
+        ## What it does
+        Reports a failure of rfa-lint's own code on a file, instead of aborting the whole
+        flake8 run (a plugin that raises stops flake8 for every file).
+
+        ## Why is this bad?
+        The file was not analysed; whatever findings it has are unknown.
+
+        ## Example
+        Any file on which rfa-lint hits a bug.
+
+        ## How to fix
+        Report it to rfa-lint with the file (or a cut-down copy) and the message; meanwhile
+        `# noqa: RFA999` on line 1 silences it.
+        """,
+    ),
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _ALL}

@@ -4,25 +4,18 @@ Receptive fields below are derived by hand: a k x k conv adds (k_eff - 1) * j to
 is the product of the strides before it; a merge keeps the RF of every path (min and max).
 """
 
-import contextlib
 import importlib.util
 import json
 import math
 from pathlib import Path
 
+import keras  # tests/conftest.py has imported torchvision first (INSTALL-NOTES: segfault)
 import pytest
+from keras import layers
 
-# TensorFlow loaded before torchvision makes a later `import torchvision` in the same process
-# segfault (INSTALL-NOTES); other test modules of this run may need it, so it goes first.
-with contextlib.suppress(ImportError):
-    import torchvision  # noqa: F401
-
-keras = pytest.importorskip("keras")
-from keras import layers  # noqa: E402
-
-from rfa_lint.frontends import TraceError  # noqa: E402
-from rfa_lint.frontends import keras as frontend  # noqa: E402
-from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range  # noqa: E402
+from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import keras as frontend
+from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "keras_frontend"
 

@@ -296,8 +296,11 @@ _WEIGHTED = ("Conv2d", "MaxPool2d", "AvgPool2d")
 
 
 def seed_figures(names):
-    """rfa-toolbox's range and per-layer RFs, from a child (its own hash seed and imports)."""
-    pytest.importorskip("rfa_toolbox")
+    """rfa-toolbox's range and per-layer RFs, from a child (its own hash seed and imports).
+
+    rfa-toolbox is the reference: the quick start's test line installs it, and a missing
+    reference fails here rather than skipping.
+    """
     env = dict(os.environ, PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
     out = subprocess.run(
         [sys.executable, "-c", _SEED_CHILD, *names], env=env, capture_output=True, text=True, check=True

@@ -238,7 +238,8 @@ def test_picture_name(path, model, root, name):
 
 @pytest.mark.integration
 def test_torchvision_resnet18_at_32px_every_fill_is_the_verdict():
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
+
     from rfa_lint.frontends.torch import building_context, create_graph_from_pytorch_model
 
     with building_context():

@@ -213,7 +213,8 @@ def test_properties_on_random_dags(nodes, r1, r2):
         for pred in node.predecessors:  # RF never shrinks along a path
             assert all(n >= p for n, p in zip(node.rf_max_per_axis, pred.rf_max_per_axis))
         for axis in range(2):
-            assert node.rf_min_per_axis[axis] >= min(p.rf_min_per_axis[axis] for p in node.predecessors or [node])
+            inputs = node.predecessors or [node]
+            assert node.rf_min_per_axis[axis] >= min(p.rf_min_per_axis[axis] for p in inputs)
         at_low, at_high = classify(node, low), classify(node, high)
         # classification is monotone in R: what is flagged at a larger R is flagged at a smaller
         if at_high is not Verdict.PRODUCTIVE:

@@ -1,6 +1,7 @@
 """The rule registry: every rule complete and consistent, prefix selection as flake8 does it."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ FIELDS = {
     "RFA910": {"detail"},
     "RFA911": {"detail"},
     "RFA912": {"framework"},
+    "RFA999": {"detail"},
 }
 
 
@@ -94,8 +96,8 @@ def test_diagnostics_say_what_to_do(code, hint):
 
 
 def test_get_unknown_code_lists_the_known_ones():
-    with pytest.raises(KeyError, match="RFA999.*RFA101, RFA102"):
-        rules.get("RFA999")
+    with pytest.raises(KeyError, match="RFA998.*RFA101, RFA102"):
+        rules.get("RFA998")
 
 
 def test_explain_prints_code_name_summary_message_and_explanation():
@@ -132,8 +134,14 @@ DIAGNOSTICS = {code for code in RULES if code.startswith("RFA9")}
         (None, ["RFA"], set()),
         ([" rfa102 "], (), {"RFA102"}),  # as typed in a config file
         (["E501", "W"], (), set()),  # other tools' codes select nothing here
-        (["RFA999"], (), set()),
+        (["RFA998"], (), set()),
     ],
 )
 def test_select_follows_flake8_prefix_rules(select, ignore, expected):
     assert rules.select(select, ignore) == expected
+
+
+def test_readme_rule_table_is_generated_from_the_registry():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- rules:start -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
+    assert table.strip() == rules.markdown_table().strip()

@@ -1,0 +1,430 @@
+"""One file -> findings: the single pipeline behind both front doors (flake8 and the CLI).
+
+source (ast: candidates) -> sandbox (child: plain graphs) -> rf analysis -> findings placed on
+the lines of this file that built each layer, one finding per (line, code).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+import time
+import tokenize
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from flake8.defaults import NOQA_INLINE_REGEXP
+
+from rfa_lint import rules
+from rfa_lint.rf import (
+    EnrichedNetworkNode,
+    Verdict,
+    classify,
+    graph_from_plain,
+    input_resolution_range,
+    kernel_covers_feature_map,
+    productive_from,
+)
+from rfa_lint.rf.graph import broadcast, per_axis
+from rfa_lint.sandbox import FileOutcome, Limits, analyse_models
+from rfa_lint.source import Candidate, might_define_model, read_source
+
+DEFAULT_RESOLUTION = (224,)
+FINDING_KINDS = ("conv", "pool")  # layers with a kernel; pass-through, merges and heads never are
+VERDICT_CODES = {Verdict.UNPRODUCTIVE: "RFA101", Verdict.CRITICAL: "RFA102", Verdict.BORDER: "RFA103"}
+STATUS_CODES = {
+    "needs-arguments": "RFA902", "build-failed": "RFA903", "trace-failed": "RFA904",
+    "timeout": "RFA906", "memory-limit": "RFA907", "crashed": "RFA908",
+    "import-failed": "RFA901", "framework-missing": "RFA912",
+}
+FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that changes a file's findings (and so keys the cache)."""
+
+    resolution: tuple[int, ...] = DEFAULT_RESOLUTION
+    filter_kernel_size_1: bool = False
+    execute: bool = True
+    limits: Limits = Limits()
+    #: per-model build settings from ``[tool.rfa-lint.models]``: name -> {args, kwargs, input-shape}
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def options_from(settings: Mapping[str, Any]) -> Options:
+    """Options from ``[tool.rfa-lint]``-style settings (see :mod:`rfa_lint.config`)."""
+    return Options(
+        resolution=parse_resolution(settings.get("res", DEFAULT_RESOLUTION[0])),
+        filter_kernel_size_1=bool(settings.get("filter-kernel-size-1", False)),
+        execute=not settings.get("no-exec", False),
+        limits=Limits(timeout=float(settings.get("timeout", Limits.timeout)),
+                      memory_mb=int(settings.get("memory-limit", Limits.memory_mb))),
+        models=settings.get("models", {}),
+    )
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.code} {self.message}"
+
+
+def parse_resolution(text: str | int) -> tuple[int, ...]:
+    """``32`` -> (32,); ``"32x48"`` -> (32, 48) (height x width)."""
+    parts = re.split(r"\s*[x×,]\s*", str(text).strip().lower())
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"resolution must be N or HxW, e.g. 32 or 32x48; got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise ValueError(f"resolution must be positive, got {text!r}")
+    return values
+
+
+def decode(data: bytes) -> str:
+    """Source bytes -> text, honouring a PEP 263 coding cookie; raises UnicodeDecodeError."""
+    try:
+        return importlib.util.decode_source(data)
+    except SyntaxError as exc:  # unknown coding cookie
+        raise UnicodeDecodeError("utf-8", data, 0, 1, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A file's findings, and the plain graph of every model analysed (for pictures)."""
+
+    findings: list[Finding]
+    graphs: dict[str, dict] = field(default_factory=dict)
+
+
+def lint_file(path: str, options: Options, noqa: bool = False) -> list[Finding]:
+    """Lint one file on disk; with ``noqa``, drop findings silenced by ``# noqa`` comments."""
+    return analyse_file(path, options, noqa).findings
+
+
+def analyse_file(path: str, options: Options, noqa: bool = False) -> Analysis:
+    with open(path, "rb") as handle:
+        return analyse_bytes(path, handle.read(), options, noqa)
+
+
+def analyse_bytes(path: str, data: bytes, options: Options, noqa: bool = False) -> Analysis:
+    """Analyse a file's bytes: a file Python could not decode gets RFA910 instead of a crash."""
+    try:
+        text = decode(data)
+    except UnicodeDecodeError as exc:
+        if not might_define_model(data.decode("utf-8", "replace")):
+            return Analysis([])
+        return Analysis([_finding(path, 1, 0, "RFA910", detail=f"{exc.reason} at byte {exc.start}")])
+    analysis = analyse_source(path, text, options)
+    return replace(analysis, findings=without_noqa(analysis.findings, text)) if noqa else analysis
+
+
+def analyse_files(
+    paths: Sequence[str], options: Options, jobs: int = 1
+) -> Iterator[tuple[str, Analysis, float]]:
+    """(path, analysis, seconds) for each file, in order, analysing up to ``jobs`` at once.
+
+    Each file's models run in their own child processes, so threads suffice to overlap them.
+    """
+    def one(path: str) -> tuple[str, Analysis, float]:
+        start = time.perf_counter()
+        try:
+            analysis = analyse_file(path, options, noqa=True)
+        except OSError as exc:
+            analysis = Analysis([_finding(path, 1, 0, "RFA901", model=path, detail=exc.strerror or str(exc))])
+        return path, analysis, time.perf_counter() - start
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        yield from pool.map(one, paths)
+
+
+def lint_source(path: str, text: str, options: Options) -> list[Finding]:
+    """All findings for one file's text, sorted by position."""
+    return analyse_source(path, text, options).findings
+
+
+def analyse_source(path: str, text: str, options: Options) -> Analysis:
+    if not might_define_model(text):
+        return Analysis([])
+    info = read_source(text)
+    if info.syntax_error:
+        line, col, message = info.syntax_error
+        return Analysis([_finding(path, line, col, "RFA909", detail=message)])
+    findings, runnable = [], []
+    for candidate in info.candidates:
+        candidate = _with_config(candidate, options.models)
+        if not candidate.directive_error and not _json_safe(_request(candidate)):
+            candidate = replace(candidate, directive_error="build arguments must be JSON-like literals "
+                                "(numbers, strings, booleans, None, lists, tuples, dicts)")
+        if candidate.directive_error:
+            findings.append(_model_finding(path, candidate, "RFA911", detail=candidate.directive_error))
+        elif not candidate.skip:
+            runnable.append(candidate)
+    if not options.execute:
+        findings += [_model_finding(path, c, "RFA900") for c in runnable]
+        return Analysis(sorted(findings))
+    layer_hits: dict[tuple[int, str], list[_Hit]] = defaultdict(list)
+    graphs = {}
+    for framework in FRAMEWORK_ORDER:
+        group = [c for c in runnable if c.framework == framework]
+        if not group:
+            continue
+        outcome = analyse_models(os.path.abspath(path), text, framework,
+                                 [_request(c) for c in group], options.limits, info.frameworks)
+        findings += _outcome_findings(path, framework, group, outcome, options, layer_hits)
+        graphs.update({name: m.graph for name, m in outcome.models.items() if m.status == "ok"})
+    findings += [_layer_finding(path, line, code, hits) for (line, code), hits in layer_hits.items()]
+    return Analysis(sorted(findings), graphs)
+
+
+def _with_config(candidate: Candidate, models: Mapping[str, Mapping[str, Any]]) -> Candidate:
+    """Fill build arguments from pyproject's ``[tool.rfa-lint.models]``; comments win."""
+    config = models.get(candidate.name)
+    if not config or candidate.build_args or candidate.build_kwargs or candidate.skip:
+        return candidate
+    return replace(
+        candidate,
+        build_args=tuple(config.get("args", ())),
+        build_kwargs=tuple(dict(config.get("kwargs", {})).items()),
+        input_shape=candidate.input_shape or _shape(config.get("input-shape")),
+        skip=bool(config.get("skip", False)),
+    )
+
+
+def _json_safe(request: dict[str, Any]) -> bool:
+    """Requests cross to the child as JSON: sets, bytes or complex numbers cannot."""
+    try:
+        json.dumps(request, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    return tuple(value) if value else None
+
+
+def _request(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "name": candidate.name,
+        "required_params": list(candidate.required_params),
+        "build_args": list(candidate.build_args),
+        "build_kwargs": dict(candidate.build_kwargs),
+        "input_shape": list(candidate.input_shape) if candidate.input_shape else None,
+    }
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """One layer instance that raised a code, with the model it belongs to."""
+
+    model: str
+    node: EnrichedNetworkNode
+    fields: dict[str, Any]
+    weight: Any  # the instance with the largest weight names the finding
+
+
+def _outcome_findings(
+    path: str, framework: str, group: list[Candidate], outcome: FileOutcome, options: Options,
+    layer_hits: dict[tuple[int, str], list[_Hit]],
+) -> list[Finding]:
+    if outcome.failure:
+        code = STATUS_CODES[outcome.failure.status]
+        return [_finding(path, 1, 0, code, model=os.path.basename(path), framework=framework,
+                         detail=outcome.failure.detail, **_limit_fields(options))]
+    findings = []
+    for candidate in group:
+        result = outcome.models.get(candidate.name)
+        if result is None:
+            continue
+        if result.status == "ok":
+            findings += _graph_findings(path, candidate, result.graph, options, layer_hits)
+        elif result.status == "needs-arguments":
+            if candidate.name not in outcome.instantiated:
+                findings.append(_model_finding(path, candidate, "RFA902",
+                                               params=", ".join(candidate.required_params)))
+        else:
+            findings.append(_model_finding(path, candidate, STATUS_CODES[result.status],
+                                           detail=result.detail, **_limit_fields(options)))
+    return findings
+
+
+def _limit_fields(options: Options) -> dict[str, str]:
+    return {"seconds": f"{options.limits.timeout:g}", "limit": f"{options.limits.memory_mb} MiB"}
+
+
+def _graph_findings(
+    path: str, candidate: Candidate, plain: dict, options: Options,
+    layer_hits: dict[tuple[int, str], list[_Hit]],
+) -> list[Finding]:
+    graph = graph_from_plain(plain)
+    res = options.resolution
+    for node in graph.all_layers:
+        if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
+            continue
+        if options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
+            continue
+        line = _site_line(node, path) or candidate.line
+        verdict = classify(node, res, options.filter_kernel_size_1)
+        if verdict in VERDICT_CODES:
+            layer_hits[(line, VERDICT_CODES[verdict])].append(
+                _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)))
+            )
+        if kernel_covers_feature_map(node, res):
+            fields = _kernel_fields(node, res)
+            layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, fields["min_res"]))
+    findings = [_unsupported(path, candidate, item) for item in plain.get("unsupported", ())]
+    low, high = input_resolution_range(graph, filter_kernel_size_1=options.filter_kernel_size_1)
+    res_axes, low, high = broadcast(per_axis(res, 1), low, high)
+    side = ("below the minimum" if any(r < lo for r, lo in zip(res_axes, low))
+            else "above the maximum" if any(r > hi for r, hi in zip(res_axes, high)) else None)
+    if side:
+        findings.append(_model_finding(path, candidate, "RFA110", res=fmt(res), side=side,
+                                       min_res=fmt(low), max_res=fmt(high)))
+    return findings
+
+
+def _site_line(node: EnrichedNetworkNode, path: str) -> int | None:
+    """The innermost line of this file in the layer's creation stack."""
+    target = os.path.abspath(path)
+    return next((line for file, line in node.sites if os.path.abspath(file) == target), None)
+
+
+def _input_rf(node: EnrichedNetworkNode) -> tuple:
+    inputs = [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
+    return tuple(min(axis) for axis in zip(*broadcast(*inputs)))
+
+
+def _verdict_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str, Any]:
+    own = node.rf_min_per_axis
+    res_axes, own_axes = broadcast(per_axis(res, 1), own)
+    names = AXIS_NAMES.get(len(own_axes), tuple(str(i) for i in range(len(own_axes))))
+    return {
+        "res": fmt(res),
+        "input_rf": fmt(_input_rf(node)),
+        "own_rf": fmt(own),
+        "productive_from": fmt(productive_from(node)),
+        "axes": ", ".join(n for n, rf, r in zip(names, own_axes, res_axes) if rf > r),
+    }
+
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _kernel_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str, Any]:
+    kernel = node.layer_info.effective_kernel
+    scale = min((p.scale_per_axis for p in node.predecessors), default=(1,), key=lambda s: max(s))
+    res_axes, scale, kernel = broadcast(per_axis(res, 1), scale, kernel)
+    return {
+        "res": fmt(res),
+        "kernel": fmt(kernel),
+        "feature_map": fmt(tuple(int(r // s) for r, s in zip(res_axes, scale))),
+        "min_res": fmt(tuple(math.ceil((k + 1) * s) for k, s in zip(kernel, scale))),
+    }
+
+
+def _layer_finding(path: str, line: int, code: str, hits: list[_Hit]) -> Finding:
+    """One finding for all instances of a line: named after the instance that needs the most."""
+    worst = max(hits, key=lambda h: h.weight)
+    name = worst.node.module_paths[0] if worst.node.module_paths else worst.node.name
+    layer = f"'{name}'"
+    if len({h.model for h in hits}) > 1:
+        layer += f" in {worst.model}"
+    if len(hits) > 1:
+        layer += f" (+{len(hits) - 1} more)"
+    fields = dict(worst.fields)
+    if code in ("RFA101", "RFA102"):
+        fields["productive_from"] = fmt(_max_axes([productive_from(h.node) for h in hits]))
+    return _finding(path, line, 0, code, layer=layer, **fields)
+
+
+def _max_axes(values: list[tuple]) -> tuple:
+    return tuple(max(axis) for axis in zip(*broadcast(*values)))
+
+
+def _unsupported(path: str, candidate: Candidate, item: Mapping[str, Any]) -> Finding:
+    lines = [line for file, line in item.get("sites", ()) if os.path.abspath(file) == os.path.abspath(path)]
+    paths = item.get("module_paths") or [item.get("type", "?")]
+    return _finding(path, lines[0] if lines else candidate.line, 0, "RFA905",
+                    layer=f"'{paths[0]}'", type=item.get("type", "?"), model=candidate.name)
+
+
+def _model_finding(path: str, candidate: Candidate, code: str, **fields: Any) -> Finding:
+    return _finding(path, candidate.line, candidate.column, code, model=candidate.name, **fields)
+
+
+def _finding(path: str, line: int, col: int, code: str, **fields: Any) -> Finding:
+    return Finding(path, line, col, code, rules.get(code).message.format_map(_Defaults(fields)))
+
+
+class _Defaults(dict):
+    """Template fields a message does not need may be missing; show them as empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fmt(values: Iterable[Any] | Any) -> str:
+    """Per-axis numbers as people write them: ``203``, ``7x1``, ``inf``, ``12.5``."""
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    texts = [_number(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return f"{float(value):.1f}"
+    return str(int(value)) if float(value).is_integer() else f"{float(value):.1f}"
+
+
+def without_noqa(findings: list[Finding], text: str) -> list[Finding]:
+    """Drop findings silenced by ``# noqa`` / ``# noqa: RFA101``, exactly as flake8 does.
+
+    Codes match by prefix; like flake8, a comment counts on its own physical line (and across a
+    multi-line string token), not across the lines of a bracketed statement.
+    """
+    lines, spans = text.splitlines(), _noqa_spans(text)
+    kept = []
+    for finding in findings:
+        start, end = spans.get(finding.line, (finding.line, finding.line))
+        match = NOQA_INLINE_REGEXP.search("\n".join(lines[start - 1:end]))
+        codes = match and match.group("codes")
+        silenced = match and (not codes or finding.code.startswith(tuple(re.split(r"[,\s]+", codes.strip()))))
+        if not silenced:
+            kept.append(finding)
+    return kept
+
+
+def _noqa_spans(text: str) -> dict[int, tuple[int, int]]:
+    """line -> the (first, last) lines flake8 searches for its noqa comment."""
+    spans: dict[int, tuple[int, int]] = {}
+    first, last = None, None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+                continue
+            first = token.start[0] if first is None else min(first, token.start[0])
+            last = token.end[0] if last is None else max(last, token.end[0])
+            if token.type in (tokenize.NL, tokenize.NEWLINE):
+                spans.update(dict.fromkeys(range(first, last + 1), (first, last)))
+                first, last = None, None
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return spans

@@ -1,0 +1,174 @@
+"""The sandbox child: imports one user file, builds its models, writes plain graph data.
+
+Runs as ``python -m rfa_lint.sandbox.child REQUEST RESULT``.  The request is JSON (see
+:mod:`rfa_lint.sandbox`); results are appended to RESULT as JSON lines as soon as each step
+finishes, so that when the child dies or hangs the parent still knows how far it came.
+Everything the user's code prints goes to the child's own stdout/stderr, never into RESULT.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+FRONTENDS = {"torch": "rfa_lint.frontends.torch", "keras": "rfa_lint.frontends.keras"}
+
+
+def where(exc: BaseException, path: str) -> str:
+    """``Type: message (file.py:12)`` naming the innermost frame in the linted file, or in user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_file = [f for f in frames if f.filename == path]
+    frame = (in_file or frames or [None])[-1]
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{text} ({Path(exc.filename).name}:{exc.lineno})"
+    return f"{text} ({Path(frame.filename).name}:{frame.lineno})" if frame else text
+
+
+def package_of(path: Path) -> tuple[Path, str]:
+    """(sys.path root, dotted module name) for a file, walking up through ``__init__.py`` folders."""
+    parts, folder = [path.stem], path.parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def import_source(path: Path, source: str) -> ModuleType:
+    """Execute ``source`` as the module at ``path`` (so editors' unsaved buffers are linted).
+
+    The file's package is imported normally first, so relative and sibling imports work.
+    """
+    root, name = package_of(path)
+    sys.path.insert(0, str(root))
+    parent = name.rpartition(".")[0]
+    if parent:
+        importlib.import_module(parent)
+    spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path))
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    return module
+
+
+def track_instantiation(classes: list[type]) -> set[str]:
+    """Note which of these classes get built while other models are built (blocks of a net)."""
+    built: set[str] = set()
+    for cls in classes:
+        original = cls.__init__
+
+        def init(self, *args, __original=original, __name=cls.__name__, **kwargs):
+            built.add(__name)
+            __original(self, *args, **kwargs)
+
+        cls.__init__ = init
+    return built
+
+
+class Channel:
+    """Appends one JSON object per line to the result file, flushed at once."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", encoding="utf-8")
+
+    def send(self, **event: Any) -> None:
+        self._file.write(json.dumps(event) + "\n")
+        self._file.flush()
+
+
+def build_and_trace(frontend: ModuleType, factory: Callable, candidate: dict, path: str) -> dict:
+    """One candidate -> {"status": ..., "graph" | "detail": ...}."""
+    args, kwargs = candidate["build_args"], candidate["build_kwargs"]
+    try:
+        with frontend.building_context():
+            model = factory(*args, **kwargs)
+    except MemoryError:
+        return {"status": "memory-limit", "detail": "MemoryError while building"}
+    except Exception as exc:  # the user's constructor: anything can happen
+        return {"status": "build-failed", "detail": where(exc, path)}
+    if not frontend.is_model(model):
+        return {"status": "build-failed", "detail": f"returned {type(model).__name__}, not a model"}
+    try:
+        graph = frontend.to_plain(model, input_shape=candidate.get("input_shape"))
+    except MemoryError:
+        return {"status": "memory-limit", "detail": "MemoryError while tracing"}
+    except Exception as exc:
+        return {"status": "trace-failed", "detail": where(exc, path)}
+    return {"status": "ok", "graph": graph}
+
+
+def preload(frameworks: list[str]) -> None:
+    """Import torch (and torchvision) before tensorflow: the other order can segfault later."""
+    if "torch" in frameworks:
+        for name in ("torch", "torchvision"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+
+def run(request: dict, channel: Channel) -> None:
+    path = request["path"]
+    preload(request["frameworks"])
+    try:
+        frontend = importlib.import_module(FRONTENDS[request["framework"]])
+    except ImportError as exc:
+        channel.send(event="framework-missing", detail=str(exc))
+        return
+    try:
+        with frontend.building_context():
+            module = import_source(Path(path), request["source"])
+    except MemoryError:
+        channel.send(event="import-failed", status="memory-limit", detail="MemoryError at import")
+        return
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt at import are user errors too
+        channel.send(event="import-failed", status="import-failed", detail=where(exc, path))
+        return
+    channel.send(event="imported")
+    candidates = request["candidates"]
+    objects = {c["name"]: getattr(module, c["name"], None) for c in candidates}
+    built = track_instantiation([o for c, o in zip(candidates, objects.values()) if isinstance(o, type)])
+    for candidate in candidates:
+        channel.send(event="start", model=candidate["name"])
+        factory = objects[candidate["name"]]
+        if factory is None:
+            result = {"status": "build-failed", "detail": f"{candidate['name']} is not defined at import"}
+        elif candidate["required_params"] and not (candidate["build_args"] or candidate["build_kwargs"]):
+            result = {"status": "needs-arguments"}
+        else:
+            result = build_and_trace(frontend, factory, candidate, path)
+        channel.send(event="model", model=candidate["name"], **result)
+    channel.send(event="done", instantiated=sorted(built))
+
+
+def main() -> None:
+    request_path, result_path = sys.argv[1:3]
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    channel = Channel(result_path)
+    limit = request["memory_mb"] * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if request["framework"] == "torch":
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:
+            pass
+    run(request, channel)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: user atexit handlers and framework shutdown
+
+
+if __name__ == "__main__":
+    main()

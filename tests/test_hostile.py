@@ -1,0 +1,99 @@
+"""Hostile and broken model files never break a lint run (real child processes, no mocks).
+
+Each case gets exactly its diagnostic, within its time limit plus a margin; a whole-folder run
+through flake8 and through the CLI still gives every other file its findings; and the linted
+tree is byte-for-byte unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from expectations import FIXTURES, expectation, fixture_files
+
+from rfa_lint.lint import lint_file, options_from
+
+HOSTILE = fixture_files("hostile")
+TIMEOUT = 8  # the hanging fixture's limit; every other case finishes long before it
+MARGIN = 15  # seconds past the limit: child start-up, killing, a loaded 2-core CI machine
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def hostile_tree(tmp_path):
+    """The hostile fixtures plus one good model file, copied to a folder of their own."""
+    for path in [*HOSTILE, FIXTURES / "lint" / "chain.py"]:
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def expected_in(folder: Path) -> set[tuple[str, int, str]]:
+    return {(p.name, line, code) for p in folder.glob("*.py") for line, code in expectation(p).findings}
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.name)
+def test_each_case_gets_exactly_its_diagnostic_in_time(path):
+    exp = expectation(path)
+    start = time.perf_counter()
+    findings = lint_file(str(path), options_from({"res": exp.res, "timeout": exp.timeout or 60}))
+    seconds = time.perf_counter() - start
+    print(f"{path.name}: {seconds:.1f}s {[f.text for f in findings]}")
+    assert {(f.line, f.code) for f in findings} == exp.findings, [f.text for f in findings]
+    assert seconds < (exp.timeout or TIMEOUT) + MARGIN
+
+
+def test_flake8_run_over_hostile_folder(hostile_tree):
+    before = tree_digest(hostile_tree)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select=RFA,E999", "--rfa-res=16", f"--rfa-timeout={TIMEOUT}",
+         "-j2", "--format=%(path)s:%(row)d:%(code)s", "."],
+        cwd=hostile_tree, capture_output=True, text=True, timeout=600,
+    )
+    got = {(Path(p).name, int(row), code) for p, row, code in (x.split(":") for x in proc.stdout.split())}
+    # flake8 reports a syntax error itself (E999) and then runs no plugin on that file
+    expected = {f if f[2] != "RFA909" else (f[0], f[1], "E999") for f in expected_in(hostile_tree)}
+    assert got == expected
+    assert tree_digest(hostile_tree) == before
+
+
+def test_cli_run_over_hostile_folder_keeps_good_findings(hostile_tree):
+    before = tree_digest(hostile_tree)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json"],
+        cwd=hostile_tree, capture_output=True, text=True, timeout=600,
+    )
+    got = {(Path(r["path"]).name, r["line"], r["code"]) for r in json.loads(proc.stdout)}
+    broken = {f for f in expected_in(hostile_tree) if f[2].startswith("RFA9")}
+    good = {f for f in expected_in(hostile_tree) if f[0] in ("chain.py", "prints_a_flood.py")}
+    assert got == broken | good
+    assert "noise" not in proc.stdout + proc.stderr  # the child's output never reaches the lint output
+    assert tree_digest(hostile_tree) == before
+
+
+@pytest.mark.integration
+def test_fifty_files_ten_hostile(tmp_path):
+    good = FIXTURES / "lint" / "chain.py"
+    for i in range(40):
+        shutil.copy(good, tmp_path / f"good_{i:02}.py")
+    hostile = [p for p in HOSTILE if expectation(p).findings][:10]
+    for path in hostile:
+        shutil.copy(path, tmp_path / path.name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1800,
+    )
+    rows = json.loads(proc.stdout)
+    per_good = {(r["path"], r["code"]) for r in rows if r["path"].startswith("good_")}
+    assert len(per_good) == 40 * 3  # RFA110, RFA102, RFA101 in each good file
+    assert {Path(r["path"]).name for r in rows if r["code"].startswith("RFA9")} == {p.name for p in hostile}
