@@ -44,8 +44,16 @@ def _skipped(dirname: str) -> bool:
 
 
 def _git_visible(folder: Path) -> set[Path] | None:
-    """Files under ``folder`` that git does not ignore, or None outside a git work tree."""
+    """Files under ``folder`` that git does not ignore, or None when git has no say.
+
+    Git has no say outside a work tree, nor inside a folder git ignores as a whole: naming such
+    a folder (say a virtualenv's ``site-packages/torchvision``) asks for it explicitly.
+    """
     try:
+        ignored = subprocess.run(["git", "check-ignore", "-q", "."], cwd=folder, capture_output=True,
+                                 timeout=60).returncode == 0
+        if ignored:
+            return None
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
             cwd=folder, capture_output=True, check=True, timeout=60,

@@ -186,7 +186,7 @@ def analyse_source(path: str, text: str, options: Options) -> Analysis:
             continue
         outcome = analyse_models(os.path.abspath(path), text, framework,
                                  [_request(c) for c in group], options.limits, info.frameworks)
-        findings += _outcome_findings(path, framework, group, outcome, options, layer_hits)
+        findings += _outcome_findings(path, framework, group, outcome, options, layer_hits, info.return_lines)
         graphs.update({name: m.graph for name, m in outcome.models.items() if m.status == "ok"})
     findings += [_layer_finding(path, line, code, hits) for (line, code), hits in layer_hits.items()]
     return Analysis(sorted(findings), graphs)
@@ -241,7 +241,7 @@ class _Hit:
 
 def _outcome_findings(
     path: str, framework: str, group: list[Candidate], outcome: FileOutcome, options: Options,
-    layer_hits: dict[tuple[int, str], list[_Hit]],
+    layer_hits: dict[tuple[int, str], list[_Hit]], return_lines: frozenset[int],
 ) -> list[Finding]:
     if outcome.failure:
         code = STATUS_CODES[outcome.failure.status]
@@ -253,7 +253,7 @@ def _outcome_findings(
         if result is None:
             continue
         if result.status == "ok":
-            findings += _graph_findings(path, candidate, result.graph, options, layer_hits)
+            findings += _graph_findings(path, candidate, result.graph, options, layer_hits, return_lines)
         elif result.status == "needs-arguments":
             if candidate.name not in outcome.instantiated:
                 findings.append(_model_finding(path, candidate, "RFA902",
@@ -270,7 +270,7 @@ def _limit_fields(options: Options) -> dict[str, str]:
 
 def _graph_findings(
     path: str, candidate: Candidate, plain: dict, options: Options,
-    layer_hits: dict[tuple[int, str], list[_Hit]],
+    layer_hits: dict[tuple[int, str], list[_Hit]], return_lines: frozenset[int],
 ) -> list[Finding]:
     graph = graph_from_plain(plain)
     res = options.resolution
@@ -279,16 +279,16 @@ def _graph_findings(
             continue
         if options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
             continue
-        line = _site_line(node, path) or candidate.line
+        line = _site_line(node.sites, path, return_lines) or candidate.line
         verdict = classify(node, res, options.filter_kernel_size_1)
         if verdict in VERDICT_CODES:
             layer_hits[(line, VERDICT_CODES[verdict])].append(
                 _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)))
             )
         if kernel_covers_feature_map(node, res):
-            fields = _kernel_fields(node, res)
-            layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, fields["min_res"]))
-    findings = [_unsupported(path, candidate, item) for item in plain.get("unsupported", ())]
+            fields, min_res = _kernel_fields(node, res)
+            layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, max(min_res)))
+    findings = [_unsupported(path, candidate, item, return_lines) for item in plain.get("unsupported", ())]
     low, high = input_resolution_range(graph, filter_kernel_size_1=options.filter_kernel_size_1)
     res_axes, low, high = broadcast(per_axis(res, 1), low, high)
     side = ("below the minimum" if any(r < lo for r, lo in zip(res_axes, low))
@@ -299,10 +299,18 @@ def _graph_findings(
     return findings
 
 
-def _site_line(node: EnrichedNetworkNode, path: str) -> int | None:
-    """The innermost line of this file in the layer's creation stack."""
+def _site_line(sites: Iterable[Sequence], path: str, return_lines: frozenset[int]) -> int | None:
+    """The line of this file that built the layer, from its creation stack (innermost first).
+
+    The innermost frame in this file, unless it is a ``return`` statement: a helper that returns
+    the layer it builds (``return nn.Conv2d(...)``) hands it to its caller, whose line (``self.conv1
+    = conv3x3(...)``) says which layer it is, so the caller's frame in this file is taken.
+    """
     target = os.path.abspath(path)
-    return next((line for file, line in node.sites if os.path.abspath(file) == target), None)
+    lines = [line for file, line in sites if os.path.abspath(file) == target]
+    while len(lines) > 1 and lines[0] in return_lines:
+        lines.pop(0)
+    return lines[0] if lines else None
 
 
 def _input_rf(node: EnrichedNetworkNode) -> tuple:
@@ -326,16 +334,17 @@ def _verdict_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def _kernel_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str, Any]:
+def _kernel_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> tuple[dict[str, Any], tuple]:
     kernel = node.layer_info.effective_kernel
     scale = min((p.scale_per_axis for p in node.predecessors), default=(1,), key=lambda s: max(s))
     res_axes, scale, kernel = broadcast(per_axis(res, 1), scale, kernel)
+    min_res = tuple(math.ceil((k + 1) * s) for k, s in zip(kernel, scale))
     return {
         "res": fmt(res),
         "kernel": fmt(kernel),
         "feature_map": fmt(tuple(int(r // s) for r, s in zip(res_axes, scale))),
-        "min_res": fmt(tuple(math.ceil((k + 1) * s) for k, s in zip(kernel, scale))),
-    }
+        "min_res": fmt(min_res),
+    }, min_res
 
 
 def _layer_finding(path: str, line: int, code: str, hits: list[_Hit]) -> Finding:
@@ -357,10 +366,12 @@ def _max_axes(values: list[tuple]) -> tuple:
     return tuple(max(axis) for axis in zip(*broadcast(*values)))
 
 
-def _unsupported(path: str, candidate: Candidate, item: Mapping[str, Any]) -> Finding:
-    lines = [line for file, line in item.get("sites", ()) if os.path.abspath(file) == os.path.abspath(path)]
+def _unsupported(
+    path: str, candidate: Candidate, item: Mapping[str, Any], return_lines: frozenset[int]
+) -> Finding:
+    line = _site_line(item.get("sites", ()), path, return_lines) or candidate.line
     paths = item.get("module_paths") or [item.get("type", "?")]
-    return _finding(path, lines[0] if lines else candidate.line, 0, "RFA905",
+    return _finding(path, line, 0, "RFA905",
                     layer=f"'{paths[0]}'", type=item.get("type", "?"), model=candidate.name)
 
 

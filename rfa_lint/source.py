@@ -120,12 +120,14 @@ class SourceInfo:
 
     ``frameworks`` are the frameworks the file imports anywhere (the sandbox child imports only
     these); ``syntax_error`` is ``(line, column, message)`` when the file does not parse, and
-    then there are no candidates.
+    then there are no candidates.  ``return_lines`` are the lines of ``return`` statements in
+    functions: a layer built there is handed to a caller, whose line names it better.
     """
 
     candidates: tuple[Candidate, ...] = ()
     frameworks: frozenset[Framework] = frozenset()
     syntax_error: tuple[int, int, str] | None = None
+    return_lines: frozenset[int] = frozenset()
 
 
 def might_define_model(text: str) -> bool:
@@ -161,7 +163,16 @@ def read_source(text: str) -> SourceInfo:
                     **_directives(_directive_comments(node, statements, lines)),
                 )
             )
-    return SourceInfo(tuple(candidates), _imported_frameworks(tree))
+    return SourceInfo(tuple(candidates), _imported_frameworks(tree), return_lines=_return_lines(tree))
+
+
+def _return_lines(tree: ast.Module) -> frozenset[int]:
+    return frozenset(
+        line
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Return)
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    )
 
 
 def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
