@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,8 @@ from rfa_lint.lint import Finding, parse_resolution, without_noqa
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
 
 
-def rfa_lint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rfa_lint", *args], cwd=cwd,
+def rfa_lint(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rfa_lint", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -75,6 +76,24 @@ def test_github_format_and_output_file(project):
     assert proc.returncode == 1 and proc.stdout == ""
     first = (project / "out.txt").read_text().splitlines()[0]
     assert first.startswith("::warning file=chain.py,line=7,col=1,title=RFA110::")
+
+
+def test_graph_dir_draws_every_model_even_when_the_lint_is_clean(project):
+    proc = rfa_lint("chain.py", "--res", "31", "--graph-dir", "pictures", "-q", cwd=project)
+    assert (proc.returncode, proc.stdout) == (0, "")
+    svg = (project / "pictures" / "chain.Chain.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "conv5" in svg
+
+
+def test_graph_dir_without_dot_says_how_to_get_it_and_still_lints(project, tmp_path):
+    no_dot = tmp_path / "bin"
+    no_dot.mkdir()
+    env = dict(os.environ, PATH=str(no_dot))  # no dot (and no git) on PATH
+    proc = rfa_lint("chain.py", "--res", "16", "--graph-dir", "pictures", "--graph-format", "png", "-q",
+                    cwd=project, env=env)
+    assert proc.returncode == 1 and "RFA101" in proc.stdout
+    assert "apt-get install graphviz" in proc.stderr
+    assert not list((project / "pictures").glob("*.png"))
 
 
 def test_pyproject_table_sets_the_resolution(project):

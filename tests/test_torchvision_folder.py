@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import collections
 import importlib.util
 import json
 import subprocess
@@ -36,10 +37,21 @@ def test_torchvision_models_folder_at_32px(tmp_path):
     assert proc.returncode == 1, proc.stderr[-2000:]
     rows = json.loads((tmp_path / "report.json").read_text())
     print(proc.stderr.splitlines()[-1])
-    crashes = [r for r in rows if r["code"] in ("RFA903", "RFA904", "RFA906", "RFA907", "RFA908", "RFA999")]
+    print(collections.Counter(r["code"] for r in rows))
+    # torchvision also holds detection heads that need arguments (RFA902), modules whose forward
+    # takes several inputs (RFA904) and factories that download backbone weights (RFA903, no
+    # network here): diagnostics, not crashes.  A crash is a child dying or rfa-lint failing.
+    crashes = [r for r in rows if r["code"] in ("RFA906", "RFA907", "RFA908", "RFA999")]
     assert crashes == []
     resnet = MODELS / "resnet.py"
     flagged = {r["line"] for r in rows if r["path"] == str(resnet) and r["code"] in ("RFA101", "RFA102")}
     for block in ("BasicBlock", "Bottleneck"):
         lines = conv_lines(resnet, block)
         assert lines and lines & flagged, (block, sorted(lines), sorted(flagged))
+    # flake8 puts the same findings on the same lines
+    flake8 = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select=RFA1", "--rfa-res=32", "--format=%(row)d:%(code)s", str(resnet)],
+        capture_output=True, text=True, timeout=600,
+    )
+    ours = {f"{r['line']}:{r['code']}" for r in rows if r["path"] == str(resnet) and r["code"].startswith("RFA1")}
+    assert set(flake8.stdout.split()) == ours

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import sys
-import sysconfig
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
 import keras
@@ -38,7 +35,7 @@ from keras import layers
 from keras.src.utils import file_utils
 
 import rfa_lint
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import TraceError, user_code
 from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, graph_from_plain
 
 Site = tuple[str, int]
@@ -52,27 +49,7 @@ DEFAULT_SIDE, DEFAULT_CHANNELS = 224, 3
 #: Creation stacks of the layers and ops built in :func:`building_context`, innermost first.
 _SITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-_EXCLUDED = tuple(
-    os.path.realpath(os.path.dirname(package.__file__)) + os.sep
-    for package in (keras, tf, rfa_lint)
-)
-_STDLIB = tuple(
-    {os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")}
-)
-
-
-@lru_cache(maxsize=None)
-def _user_file(filename: str) -> str | None:
-    """The absolute path of a user's source file, or None for framework / stdlib / pseudo files."""
-    if filename.startswith("<"):
-        return None
-    real = os.path.realpath(filename)
-    if real.startswith(_EXCLUDED):
-        return None
-    for root in _STDLIB:  # a system-wide site-packages lies inside the stdlib directory
-        if real.startswith(root) and "-packages" + os.sep not in real[len(root) :]:
-            return None
-    return os.path.abspath(filename)
+_user_file = user_code(keras, tf, rfa_lint)
 
 
 def _user_frames(frames: Iterator[tuple[str, int]]) -> tuple[Site, ...]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import sys
-import sysconfig
 import traceback
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,7 +29,7 @@ from torch.utils._device import _device_constructors
 from torch.utils._pytree import tree_flatten, tree_map
 
 import rfa_lint
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import TraceError, user_code
 from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, graph_from_plain
 
 __all__ = [
@@ -57,28 +55,7 @@ _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32)
 
 # --- source sites ---------------------------------------------------------------------------
 
-def _package_dir(module: Any) -> str:
-    return os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-
-
-_FRAMEWORK_DIRS = (_package_dir(torch), _package_dir(rfa_lint))
-_STDLIB_DIRS = tuple(
-    {os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "platstdlib")}
-)
-
-
-@functools.lru_cache(maxsize=None)
-def _user_file(filename: str) -> str | None:
-    """The absolute path of ``filename`` if it is user code (third-party packages count)."""
-    if filename.startswith("<"):
-        return None
-    path = os.path.abspath(filename)
-    if path.startswith(_FRAMEWORK_DIRS):
-        return None
-    installed = f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path
-    if not installed and path.startswith(_STDLIB_DIRS):
-        return None
-    return path
+_user_file = user_code(torch, rfa_lint)
 
 
 def _initialising(frame: Any) -> Any:
