@@ -6,6 +6,12 @@ started) at the wall-clock limit, its address space is capped, its output never 
 lint output, and the linter reports one clear diagnostic per model and goes on.  The child runs
 in a fresh temporary working directory with a scrubbed environment and writes no bytecode.
 
+Where the time goes: importing torch or tensorflow costs 1-2 s, analysing a file a fraction of
+that.  So each framework gets a warm fork server per linter process (:mod:`.server`, driven by
+:mod:`.warm`) that imports it once and forks a fresh child per file, falling back to a plain
+``python -m rfa_lint.sandbox.child`` when no server can run.  Across all linter processes of a
+user, at most one child per CPU runs at a time (:mod:`.slots`).
+
 What it does not protect against: it is isolation for robustness, not a security boundary.
 The child runs as the same user, with the same file-system and network access as the linter;
 code that sets out to do harm can.  Use ``--no-exec`` where model code must never run.
@@ -24,6 +30,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from rfa_lint.sandbox import warm
+from rfa_lint.sandbox.server import kill_group
+from rfa_lint.sandbox.slots import child_slot
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
 KEPT_ENV = ("PATH", "HOME", "USER", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -103,42 +113,66 @@ def _last_line(text: str) -> str:
 
 
 def _run_child(request: dict, limits: Limits) -> tuple[list[dict], ModelOutcome | None]:
-    """One child run: its JSON events, and why it ended early if it did."""
+    """One child run: its JSON events, and why it ended early if it did.
+
+    The child is forked from the framework's warm server when there is one, else started fresh;
+    either way it holds a slot of the machine-wide cap while it runs.
+    """
     with tempfile.TemporaryDirectory(prefix="rfa-lint-") as work:
         request_path, result_path = Path(work, "request.json"), Path(work, "result.jsonl")
         request_path.write_text(json.dumps(request), encoding="utf-8")
-        result_path.touch()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rfa_lint.sandbox.child", str(request_path), str(result_path)],
-            cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        )
-        tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
-        for tail in tails:
-            tail.start()
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        _kill_group(proc)
-        for tail in tails:
-            tail.join(timeout=5)
+        args = (work, str(request_path), str(result_path))
+        try:  # before taking a slot: starting a server takes one of its own
+            start = warm.server_for(request["framework"], request["frameworks"], child_env()).start
+        except warm.ServerLost:
+            start = _PlainChild
+        with child_slot():
+            try:
+                result_path.write_bytes(b"")
+                returncode, timed_out, stderr = _watch(start(*args), limits)
+            except warm.ServerLost:  # the server died under this child: run it afresh
+                result_path.write_bytes(b"")
+                returncode, timed_out, stderr = _watch(_PlainChild(*args), limits)
         events = [json.loads(line) for line in result_path.read_text(encoding="utf-8").splitlines()
                   if line.endswith("}")]
     finished = any(e["event"] in ("done", "import-failed", "framework-missing") for e in events)
     if finished:
         return events, None
-    return events, _exit_reason(proc.returncode or 0, timed_out, tails[1].text(), limits)
+    return events, _exit_reason(returncode, timed_out, stderr, limits)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the child and everything it started (its own session / process group)."""
+class _PlainChild(subprocess.Popen):
+    """A fresh ``python -m rfa_lint.sandbox.child`` in its work folder and its own session."""
+
+    def __init__(self, work: str, request_path: str, result_path: str) -> None:
+        super().__init__(
+            [sys.executable, "-m", "rfa_lint.sandbox.child", request_path, result_path],
+            cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+
+    def kill_group(self) -> None:
+        kill_group(self.pid)
+        self.wait()
+
+
+def _watch(proc: _PlainChild | warm.WarmChild, limits: Limits) -> tuple[int, bool, str]:
+    """Drain the child's output until it ends or its time is up, then kill its process group.
+
+    Returns its exit code, whether it timed out, and the tail of its stderr.
+    """
+    tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
+    for tail in tails:
+        tail.start()
+    timed_out = False
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+        proc.wait(timeout=limits.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    proc.kill_group()  # also whatever it started and left running
+    for tail in tails:
+        tail.join(timeout=5)
+    return proc.returncode or 0, timed_out, tails[1].text()
 
 
 def analyse_models(

@@ -106,19 +106,26 @@ def build_and_trace(frontend: ModuleType, factory: Callable, candidate: dict, pa
     return {"status": "ok", "graph": graph}
 
 
-def preload(frameworks: list[str]) -> None:
-    """Import torch (and torchvision) before tensorflow: the other order can segfault later."""
-    if "torch" in frameworks:
-        for name in ("torch", "torchvision"):
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                pass
+def warm_up(framework: str, frameworks: list[str]) -> None:
+    """Import what a child needs before the user's code: torch (and torchvision) before tensorflow,
+    as the other order can segfault later, then the frontend.
+
+    A fork server calls this once and every child it forks starts warm; a plain child calls it
+    itself.  Import failures are left for :func:`run` to report.  torch gets one thread: under
+    load its thread pool slows tiny ops, and forking a process whose pool runs is unsafe.
+    """
+    names = ("torch", "torchvision") if "torch" in frameworks else ()
+    for name in (*names, FRONTENDS[framework]):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def run(request: dict, channel: Channel) -> None:
     path = request["path"]
-    preload(request["frameworks"])
     try:
         frontend = importlib.import_module(FRONTENDS[request["framework"]])
     except ImportError as exc:
@@ -150,20 +157,14 @@ def run(request: dict, channel: Channel) -> None:
     channel.send(event="done", instantiated=sorted(built))
 
 
-def main() -> None:
-    request_path, result_path = sys.argv[1:3]
+def execute(request_path: str, result_path: str) -> None:
+    """Everything a child does, in a fresh process or in one forked from a warm server."""
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     channel = Channel(result_path)
     limit = request["memory_mb"] * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    if request["framework"] == "torch":
-        try:
-            import torch
-
-            torch.set_num_threads(1)
-        except ImportError:
-            pass
+    warm_up(request["framework"], request["frameworks"])
     run(request, channel)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -171,4 +172,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(*sys.argv[1:3])
