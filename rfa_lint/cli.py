@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from rfa_lint import __version__, config, rules
+from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
 from rfa_lint.lint import analyse_files, options_from
 from rfa_lint.rf import graph_from_plain
@@ -59,10 +60,13 @@ def _split(value: str | None) -> list[str]:
 @click.option("--graph-dir", type=click.Path(file_okay=False), help="Draw each analysed model here.")
 @click.option("--graph-format", type=click.Choice(["svg", "png", "pdf", "dot"]), default="svg",
               show_default=True, help="Picture format for --graph-dir.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Result cache folder (default: .rfa_cache in the project root, else the user cache).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
 def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, no_exec,
-          filter_kernel_size_1, jobs, graph_dir, graph_format, exit_zero, quiet) -> None:
+          filter_kernel_size_1, jobs, graph_dir, graph_format, no_cache, cache_dir, exit_zero, quiet) -> None:
     """Lint PATHS (files and folders) and report findings.
 
     Exit status: 1 when there are findings, 0 when clean, 2 on usage errors.  Defaults come from
@@ -79,9 +83,10 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
     except (ValueError, KeyError) as exc:
         raise click.UsageError(str(exc).strip("'\"")) from None
     files = [str(p) for p in python_files(paths)]
+    cache = None if no_cache else Cache(cache_dir or default_folder())
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, findings = time.perf_counter(), []
-    for index, (path, analysis, seconds) in enumerate(analyse_files(files, options, jobs), start=1):
+    for index, (path, analysis, seconds) in enumerate(analyse_files(files, options, jobs, cache), start=1):
         findings += [f for f in analysis.findings if f.code in codes]
         if graph_dir and analysis.graphs:
             graph_dir = _draw(path, analysis.graphs, graph_dir, graph_format, options.resolution)

@@ -11,6 +11,7 @@ import os
 from typing import Any, ClassVar, Iterator
 
 from rfa_lint import __version__, config, rules
+from rfa_lint.cache import Cache, default_folder
 from rfa_lint.lint import analyse_bytes, analyse_source, options_from
 
 
@@ -18,6 +19,7 @@ class RfaChecker:
     name = "rfa-lint"
     version = __version__
     flake8_options: ClassVar[dict[str, Any]] = {}
+    cache: ClassVar[Cache | None] = None
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
         self.filename, self.lines = filename, lines
@@ -34,6 +36,10 @@ class RfaChecker:
                            help="rfa-lint: never run model code (RFA900 per model)")
         manager.add_option("--rfa-filter-kernel-size-1", action="store_true", parse_from_config=True,
                            help="rfa-lint: skip 1x1 layers")
+        manager.add_option("--rfa-no-cache", action="store_true", parse_from_config=True,
+                           help="rfa-lint: neither read nor write the result cache")
+        manager.add_option("--rfa-cache-dir", parse_from_config=True, metavar="DIR",
+                           help="rfa-lint: result cache folder (default: .rfa_cache in the project root)")
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
@@ -44,6 +50,7 @@ class RfaChecker:
             "no-exec": options.rfa_no_exec or None,
             "filter-kernel-size-1": options.rfa_filter_kernel_size_1 or None,
         }
+        cls.cache = None if options.rfa_no_cache else Cache(options.rfa_cache_dir or default_folder())
 
     def _bytes_on_disk(self, text: str) -> bytes | None:
         """The file's bytes when flake8's text came from them, else None (a stdin buffer).
@@ -63,8 +70,8 @@ class RfaChecker:
             settings = config.merged(os.path.dirname(os.path.abspath(self.filename)), self.flake8_options)
             options, text = options_from(settings), "".join(self.lines)
             data = self._bytes_on_disk(text)
-            analysis = (analyse_source(self.filename, text, options) if data is None
-                        else analyse_bytes(self.filename, data, options))
+            analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
+                        else analyse_bytes(self.filename, data, options, cache=self.cache))
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)

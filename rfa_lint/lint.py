@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from flake8.defaults import NOQA_INLINE_REGEXP
 
 from rfa_lint import rules
+from rfa_lint.cache import Cache
 from rfa_lint.rf import (
     EnrichedNetworkNode,
     Verdict,
@@ -45,6 +46,9 @@ STATUS_CODES = {
     "import-failed": "RFA901", "framework-missing": "RFA912",
 }
 FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
+#: Outcomes that depend on the machine at the time (its load, the kernel's OOM killer) as much as
+#: on the code: never cached, so the next run tries again.
+TRANSIENT_CODES = frozenset({"RFA906", "RFA908"})
 
 
 @dataclass(frozen=True)
@@ -112,17 +116,19 @@ class Analysis:
     graphs: dict[str, dict] = field(default_factory=dict)
 
 
-def lint_file(path: str, options: Options, noqa: bool = False) -> list[Finding]:
+def lint_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> list[Finding]:
     """Lint one file on disk; with ``noqa``, drop findings silenced by ``# noqa`` comments."""
-    return analyse_file(path, options, noqa).findings
+    return analyse_file(path, options, noqa, cache).findings
 
 
-def analyse_file(path: str, options: Options, noqa: bool = False) -> Analysis:
+def analyse_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> Analysis:
     with open(path, "rb") as handle:
-        return analyse_bytes(path, handle.read(), options, noqa)
+        return analyse_bytes(path, handle.read(), options, noqa, cache)
 
 
-def analyse_bytes(path: str, data: bytes, options: Options, noqa: bool = False) -> Analysis:
+def analyse_bytes(
+    path: str, data: bytes, options: Options, noqa: bool = False, cache: Cache | None = None
+) -> Analysis:
     """Analyse a file's bytes: a file Python could not decode gets RFA910 instead of a crash."""
     try:
         text = decode(data)
@@ -130,12 +136,12 @@ def analyse_bytes(path: str, data: bytes, options: Options, noqa: bool = False) 
         if not might_define_model(data.decode("utf-8", "replace")):
             return Analysis([])
         return Analysis([_finding(path, 1, 0, "RFA910", detail=f"{exc.reason} at byte {exc.start}")])
-    analysis = analyse_source(path, text, options)
+    analysis = analyse_source(path, text, options, cache)
     return replace(analysis, findings=without_noqa(analysis.findings, text)) if noqa else analysis
 
 
 def analyse_files(
-    paths: Sequence[str], options: Options, jobs: int = 1
+    paths: Sequence[str], options: Options, jobs: int = 1, cache: Cache | None = None
 ) -> Iterator[tuple[str, Analysis, float]]:
     """(path, analysis, seconds) for each file, in order, analysing up to ``jobs`` at once.
 
@@ -144,7 +150,7 @@ def analyse_files(
     def one(path: str) -> tuple[str, Analysis, float]:
         start = time.perf_counter()
         try:
-            analysis = analyse_file(path, options, noqa=True)
+            analysis = analyse_file(path, options, noqa=True, cache=cache)
         except OSError as exc:
             analysis = Analysis([_finding(path, 1, 0, "RFA901", model=path, detail=exc.strerror or str(exc))])
         return path, analysis, time.perf_counter() - start
@@ -158,7 +164,24 @@ def lint_source(path: str, text: str, options: Options) -> list[Finding]:
     return analyse_source(path, text, options).findings
 
 
-def analyse_source(path: str, text: str, options: Options) -> Analysis:
+def analyse_source(path: str, text: str, options: Options, cache: Cache | None = None) -> Analysis:
+    """One file's analysis; with a cache, an unchanged file's is read back instead of run."""
+    if cache is None or not might_define_model(text):
+        return _analyse_source(path, text, options)
+    stored = cache.load(path, text, options)
+    if stored is not None:
+        try:
+            return Analysis([Finding(path, *row) for row in stored["findings"]], stored["graphs"])
+        except (TypeError, KeyError):
+            pass  # a malformed entry: analyse again, which rewrites it
+    analysis = _analyse_source(path, text, options)
+    if not any(f.code in TRANSIENT_CODES for f in analysis.findings):
+        rows = [[f.line, f.col, f.code, f.message] for f in analysis.findings]
+        cache.store(path, text, options, {"findings": rows, "graphs": analysis.graphs})
+    return analysis
+
+
+def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     if not might_define_model(text):
         return Analysis([])
     info = read_source(text)

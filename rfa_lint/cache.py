@@ -1,0 +1,227 @@
+"""A content-hash cache of per-file results, so an unchanged file never starts a child again.
+
+Key.  An entry is named by a hash of everything a file's findings depend on that is known
+before running it: the text linted, the file's absolute path (the child imports it as a module
+of its package, and layer sites name it), the options, and the environment -- the Python
+version, rfa-lint's version and a digest of its own sources (so an edited checkout never reads
+results of older code), and the installed versions of torch, torchvision, tensorflow and keras
+(read from package metadata: the linter process never imports a framework).  The entry records
+the hash of every local module the file imports, directly or through other local modules
+(``import x``, ``from . import y``, ``from x import y`` resolved with :mod:`ast` to files of the
+same folder or package, plus the ``__init__.py`` files of the packages involved); it counts
+only while all of them are unchanged.  A hit costs reading one JSON file and hashing those
+modules: no parsing, no child, no framework.
+
+Location.  ``.rfa_cache/`` in the project root -- the nearest folder at or above the working
+directory holding ``pyproject.toml``, ``setup.cfg`` or ``.git`` -- or else the user's cache
+folder (``$XDG_CACHE_HOME/rfa-lint``, ``~/.cache/rfa-lint``, ``~/Library/Caches/rfa-lint``,
+``%LOCALAPPDATA%\\rfa-lint``), so linting a loose folder never writes into it.  The cache folder
+holds a ``.gitignore`` of ``*``.
+
+Writes go to a temporary file in the cache folder, then ``os.replace``: parallel flake8 workers
+share one cache and a reader never sees half an entry.  An unreadable or malformed entry is a
+miss, and the run rewrites it.  Nothing is ever evicted; delete the folder to reclaim space.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import rfa_lint
+from rfa_lint.sandbox.child import package_of
+
+FORMAT = 1  # bump when the entry layout changes
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+FRAMEWORK_DISTRIBUTIONS = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "tf-keras")
+
+
+def default_folder(start: str | Path | None = None) -> Path:
+    """``.rfa_cache`` in the project around ``start`` (default: the working directory), else
+    the user's cache folder."""
+    start = Path(start or os.getcwd()).resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder / ".rfa_cache"
+    return user_cache_folder()
+
+
+def user_cache_folder() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "rfa-lint"
+
+
+@functools.cache
+def environment() -> dict[str, Any]:
+    """What else a result depends on: interpreter, rfa-lint's code, installed frameworks."""
+    package = Path(rfa_lint.__file__).parent
+    sources = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        sources.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return {
+        "python": sys.version,
+        "rfa-lint": [rfa_lint.__version__, sources.hexdigest()],
+        "frameworks": {name: _version(name) for name in FRAMEWORK_DISTRIBUTIONS},
+    }
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class Cache:
+    """Entries in one folder.  File digests and import lists are remembered for the life of
+    the object (one lint run), so a run hashes each shared local module once."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._digests: dict[Path, str | None] = {}
+        self._imports: dict[Path, frozenset[Path]] = {}
+
+    def key(self, path: str, text: str, options: Any) -> str:
+        material = {
+            "format": FORMAT,
+            "path": os.path.abspath(path),
+            "text": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+            "options": dataclasses.asdict(options),
+            "environment": environment(),
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=repr).encode()).hexdigest()
+
+    def load(self, path: str, text: str, options: Any) -> Any | None:
+        """The stored result for this file, or None when there is none or it is stale/corrupt."""
+        try:
+            entry = json.loads(self._entry(self.key(path, text, options)).read_bytes())
+            fresh = all(self._digest(Path(dep)) == digest for dep, digest in entry["modules"].items())
+            return entry["result"] if fresh else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def store(self, path: str, text: str, options: Any, result: Any) -> None:
+        """Save a JSON-able result; a cache folder that cannot be written is silently skipped."""
+        modules = local_modules(Path(path).resolve(), text, self._imports_of)
+        entry = {"modules": {str(m): self._digest(m) for m in sorted(modules)}, "result": result}
+        try:
+            self._prepare_folder()
+            _write_atomically(self._entry(self.key(path, text, options)), json.dumps(entry).encode())
+        except OSError:
+            pass
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key[2:]}.json"
+
+    def _prepare_folder(self) -> None:
+        ignore = self.folder / ".gitignore"
+        if not ignore.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
+
+    def _digest(self, path: Path) -> str | None:
+        if path not in self._digests:
+            try:
+                self._digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                self._digests[path] = None
+        return self._digests[path]
+
+    def _imports_of(self, path: Path) -> frozenset[Path]:
+        if path not in self._imports:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._imports[path] = frozenset(direct_imports(path, text))
+        return self._imports[path]
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one; unlike mkstemp's 0600, the
+    new file honours the umask, so a team can share a cache folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]]) -> set[Path]:
+    """Files of the file's own folder or package that importing it loads, transitively.
+
+    ``imports_of(file)`` gives another module file's direct imports (a memo in :class:`Cache`).
+    """
+    root, name = package_of(path)
+    found: set[Path] = set()
+    parents = _module_files(root, name.rpartition(".")[0])  # the child imports its package first
+    todo = [*parents, *direct_imports(path, text)]
+    while todo:
+        module = todo.pop()
+        if module not in found and module != path:
+            found.add(module)
+            todo += imports_of(module)
+    return found
+
+
+def direct_imports(path: Path, text: str) -> Iterator[Path]:
+    """Files of the same folder or package that one module's import statements name."""
+    root, name = package_of(path)
+    package = name.rpartition(".")[0]  # for a package's __init__.py, the package itself
+    top = name.partition(".")[0] if "." in name else None  # loose files import from their folder
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return
+    for module in _imported_names(tree, package):
+        if top is None or module == top or module.startswith(top + "."):
+            yield from _module_files(root, module)
+
+
+def _imported_names(tree: ast.Module, package: str) -> Iterator[str]:
+    """Absolute dotted names an ``import`` might load, submodules named by ``from`` included."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parent = ".".join(parts[:len(parts) - node.level + 1])
+                base = ".".join(p for p in (parent, node.module) if p)
+            if base:
+                yield base
+            yield from (f"{base}.{alias.name}" if base else alias.name for alias in node.names)
+
+
+def _module_files(root: Path, dotted: str) -> Iterator[Path]:
+    """The files importing ``dotted`` runs: each package's ``__init__.py``, then the module."""
+    folder = root
+    for part in filter(None, dotted.split(".")):
+        init, module = folder / part / "__init__.py", folder / f"{part}.py"
+        if init.is_file():
+            yield init
+        elif module.is_file():
+            yield module
+            return
+        else:
+            return
+        folder = folder / part

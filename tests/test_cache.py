@@ -1,0 +1,178 @@
+"""The result cache: what its key covers, where it lives, and that it survives its own failures.
+
+Most tests lint with ``no-exec`` (every model gets RFA900 without a child), which exercises the
+same cache path as a real run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from expectations import FIXTURES
+
+from rfa_lint import cache as cache_module
+from rfa_lint.cache import Cache, default_folder
+from rfa_lint.lint import analyse_source, options_from
+
+MODEL = "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
+OPTIONS = options_from({"res": 32, "no-exec": True})
+
+
+def write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def stored(folder: Path, path: Path, result=("result",)) -> Cache:
+    """A fresh cache (as a new run would open) holding ``result`` for ``path``."""
+    Cache(folder).store(str(path), path.read_text(), OPTIONS, list(result))
+    return Cache(folder)
+
+
+def test_key_covers_text_path_options_and_environment(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    key = cache.key("net.py", MODEL, OPTIONS)
+    assert cache.key("net.py", MODEL, OPTIONS) == key
+    assert cache.key("net.py", MODEL + "\n", OPTIONS) != key
+    assert cache.key("other/net.py", MODEL, OPTIONS) != key
+    assert cache.key("net.py", MODEL, options_from({"res": 16, "no-exec": True})) != key
+    assert cache.key("net.py", MODEL, options_from({"res": 32, "no-exec": True, "timeout": 9})) != key
+    narrower = options_from({"res": 32, "no-exec": True, "filter-kernel-size-1": True})
+    assert cache.key("net.py", MODEL, narrower) != key
+    environment = cache_module.environment()
+    assert set(environment["frameworks"]) >= {"torch", "torchvision", "tensorflow", "keras"}
+    newer = {**environment, "frameworks": {**environment["frameworks"], "torch": "99.0"}}
+    monkeypatch.setattr(cache_module, "environment", lambda: newer)
+    assert cache.key("net.py", MODEL, OPTIONS) != key
+
+
+def test_environment_reads_versions_without_importing_frameworks():
+    code = ("import sys; from rfa_lint.cache import environment; print(environment()['frameworks']['torch']);"
+            "print(sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [importlib.metadata.version("torch"), "[]"]
+
+
+@pytest.mark.parametrize("layout", ["loose", "package"])
+def test_a_changed_local_import_invalidates_the_entry(tmp_path, layout):
+    prefix, imports = ("pkg/", "from . import blocks\nfrom .deep import helper\n") if layout == "package" \
+        else ("", "import blocks\nfrom deep import helper\n")
+    write(tmp_path, {f"{prefix}net.py": imports + MODEL, f"{prefix}blocks.py": "from torch import nn\n",
+                     f"{prefix}deep/__init__.py": "", f"{prefix}deep/helper.py": "from . import leaf\n",
+                     f"{prefix}deep/leaf.py": "X = 1\n", f"{prefix}unrelated.py": "Y = 1\n"})
+    if layout == "package":
+        write(tmp_path, {"pkg/__init__.py": ""})
+    net, cache_dir = tmp_path / prefix / "net.py", tmp_path / "cache"
+    read = lambda: Cache(cache_dir).load(str(net), net.read_text(), OPTIONS)  # noqa: E731
+    for changed in ("unrelated.py", "blocks.py", "deep/leaf.py", "deep/__init__.py") + (
+            ("__init__.py",) if layout == "package" else ()):
+        stored(cache_dir, net)
+        assert read() == ["result"]
+        (tmp_path / prefix / changed).write_text("Z = 2\n")
+        assert (read() is None) == (changed != "unrelated.py"), changed
+
+
+def test_entries_are_replaced_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    cache = stored(tmp_path / "cache", path, ["old"])
+
+    def interrupted(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    cache.store(str(path), MODEL, OPTIONS, ["new"])  # fails quietly
+    assert cache.load(str(path), MODEL, OPTIONS) == ["old"]
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def _hammer(folder: str, path: str, worker: int) -> list:
+    cache = Cache(folder)
+    seen = []
+    for round_ in range(100):
+        cache.store(path, MODEL, OPTIONS, [worker, round_, "x" * 50_000])
+        seen.append(cache.load(path, MODEL, OPTIONS))
+    return seen
+
+
+def test_parallel_writers_never_show_a_torn_entry(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_hammer, [(str(tmp_path / "cache"), str(path), w) for w in range(4)])
+    assert all(isinstance(r, list) and len(r) == 3 and r[2] == "x" * 50_000 for seen in results for r in seen)
+
+
+def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    cache = Cache(tmp_path / "cache")
+    fresh = analyse_source(str(path), MODEL, OPTIONS, cache)
+    [entry] = (tmp_path / "cache").glob("*/*.json")
+    for garbage in (b"{not json", b'{"modules": {}, "result": {"findings": [[1]]}}', b"[]"):
+        entry.write_bytes(garbage)
+        assert analyse_source(str(path), MODEL, OPTIONS, Cache(tmp_path / "cache")) == fresh
+        rows = [[f.line, f.col, f.code, f.message] for f in fresh.findings]
+        assert json.loads(entry.read_bytes())["result"]["findings"] == rows
+
+
+def test_the_cache_folder_keeps_out_of_git(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    stored(tmp_path / "cache", path)
+    assert (tmp_path / "cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_default_folder_is_the_project_root_else_the_user_cache(tmp_path, monkeypatch):
+    (tmp_path / "project" / "src" / "models").mkdir(parents=True)
+    (tmp_path / "project" / "setup.cfg").write_text("")
+    assert default_folder(tmp_path / "project" / "src" / "models") == tmp_path / "project" / ".rfa_cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_folder(tmp_path) == tmp_path / "xdg" / "rfa-lint"
+
+
+def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "xdg")}
+    command = [sys.executable, "-m", "rfa_lint", "net.py", "--no-exec", "--format", "json", *args]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_writes_the_project_cache_unless_no_cache(tmp_path):
+    write(tmp_path, {"pyproject.toml": "", "net.py": MODEL})
+    assert json.loads(run_cli(tmp_path, "--no-cache").stdout)[0]["code"] == "RFA900"
+    assert not (tmp_path / ".rfa_cache").exists()
+    run_cli(tmp_path)
+    assert len(list((tmp_path / ".rfa_cache").glob("*/*.json"))) == 1
+
+
+def test_cli_outside_a_project_leaves_the_folder_alone(tmp_path):
+    write(tmp_path, {"net.py": MODEL})
+    run_cli(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.py", "xdg"]
+    assert len(list((tmp_path / "xdg" / "rfa-lint").glob("*/*.json"))) == 1
+
+
+def test_flake8_cache_options(tmp_path):
+    write(tmp_path, {"net.py": MODEL})
+    flake8 = [sys.executable, "-m", "flake8", "--select=RFA", "--rfa-no-exec", "net.py"]
+    subprocess.run([*flake8, "--rfa-no-cache", f"--rfa-cache-dir={tmp_path / 'off'}"], cwd=tmp_path,
+                   timeout=120)
+    subprocess.run([*flake8, f"--rfa-cache-dir={tmp_path / 'on'}"], cwd=tmp_path, timeout=120)
+    assert not (tmp_path / "off").exists()
+    assert len(list((tmp_path / "on").glob("*/*.json"))) == 1
+
+
+def test_timeouts_are_not_cached(tmp_path):
+    hang = FIXTURES / "hostile" / "hangs_in_init.py"
+    options = options_from({"res": 32, "timeout": 2})
+    analysis = analyse_source(str(hang), hang.read_text(), options, Cache(tmp_path))
+    assert [f.code for f in analysis.findings] == ["RFA906"]
+    assert not list(tmp_path.glob("*/*.json"))
