@@ -87,12 +87,17 @@ def _version(distribution: str) -> str | None:
 
 
 class Cache:
-    """Entries in one folder.  File digests and import lists are remembered for the life of
-    the object (one lint run), so a run hashes each shared local module once."""
+    """Entries in one folder: a file's findings, and beside them its models' graphs.
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self._digests: dict[Path, str | None] = {}
+    Hits bring the graphs back only with ``graphs=True``: only pictures need them, and they are
+    most of the bytes (24 MB of torchvision's 25), so a plain re-run never reads them.  File
+    digests and import lists are remembered for the life of the object (one lint run), so a run
+    hashes each shared local module once.
+    """
+
+    def __init__(self, folder: str | Path, graphs: bool = False) -> None:
+        self.folder, self.graphs = Path(folder), graphs
+        self._digests: dict[str, str | None] = {}
         self._imports: dict[Path, frozenset[Path]] = {}
 
     def key(self, path: str, text: str, options: Any) -> str:
@@ -105,22 +110,28 @@ class Cache:
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=repr).encode()).hexdigest()
 
-    def load(self, path: str, text: str, options: Any) -> Any | None:
-        """The stored result for this file, or None when there is none or it is stale/corrupt."""
+    def load(self, path: str, text: str, options: Any) -> tuple[Any, dict] | None:
+        """(findings, graphs) stored for this file, or None when none are, or they are stale or
+        corrupt.  The graphs are {} unless the cache was opened with ``graphs=True``."""
         try:
-            entry = json.loads(self._entry(self.key(path, text, options)).read_bytes())
-            fresh = all(self._digest(Path(dep)) == digest for dep, digest in entry["modules"].items())
-            return entry["result"] if fresh else None
+            entry_path = self._entry(self.key(path, text, options))
+            entry = json.loads(entry_path.read_bytes())
+            if any(self._digest(dep) != digest for dep, digest in entry["modules"].items()):
+                return None
+            graphs = json.loads(_graphs_path(entry_path).read_bytes()) if self.graphs else {}
+            return entry["findings"], graphs
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def store(self, path: str, text: str, options: Any, result: Any) -> None:
-        """Save a JSON-able result; a cache folder that cannot be written is silently skipped."""
+    def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict) -> None:
+        """Save JSON-able results; a cache folder that cannot be written is silently skipped."""
         modules = local_modules(Path(path).resolve(), text, self._imports_of)
-        entry = {"modules": {str(m): self._digest(m) for m in sorted(modules)}, "result": result}
+        entry = {"modules": {str(m): self._digest(str(m)) for m in sorted(modules)}, "findings": findings}
+        entry_path = self._entry(self.key(path, text, options))
         try:
             self._prepare_folder()
-            _write_atomically(self._entry(self.key(path, text, options)), json.dumps(entry).encode())
+            _write_atomically(_graphs_path(entry_path), json.dumps(graphs).encode())  # first: an
+            _write_atomically(entry_path, json.dumps(entry).encode())  # entry has its graphs
         except OSError:
             pass
 
@@ -133,10 +144,11 @@ class Cache:
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
 
-    def _digest(self, path: Path) -> str | None:
+    def _digest(self, path: str) -> str | None:
         if path not in self._digests:
             try:
-                self._digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+                with open(path, "rb") as handle:
+                    self._digests[path] = hashlib.sha256(handle.read()).hexdigest()
             except OSError:
                 self._digests[path] = None
         return self._digests[path]
@@ -149,6 +161,10 @@ class Cache:
                 text = ""
             self._imports[path] = frozenset(direct_imports(path, text))
         return self._imports[path]
+
+
+def _graphs_path(entry_path: Path) -> Path:
+    return entry_path.with_suffix(".graphs")
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -83,7 +83,7 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
     except (ValueError, KeyError) as exc:
         raise click.UsageError(str(exc).strip("'\"")) from None
     files = [str(p) for p in python_files(paths)]
-    cache = None if no_cache else Cache(cache_dir or default_folder())
+    cache = None if no_cache else Cache(cache_dir or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, findings = time.perf_counter(), []
     for index, (path, analysis, seconds) in enumerate(analyse_files(files, options, jobs, cache), start=1):

@@ -171,13 +171,13 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     stored = cache.load(path, text, options)
     if stored is not None:
         try:
-            return Analysis([Finding(path, *row) for row in stored["findings"]], stored["graphs"])
-        except (TypeError, KeyError):
+            return Analysis([Finding(path, *row) for row in stored[0]], stored[1])
+        except TypeError:
             pass  # a malformed entry: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
     if not any(f.code in TRANSIENT_CODES for f in analysis.findings):
         rows = [[f.line, f.col, f.code, f.message] for f in analysis.findings]
-        cache.store(path, text, options, {"findings": rows, "graphs": analysis.graphs})
+        cache.store(path, text, options, rows, analysis.graphs)
     return analysis
 
 
@@ -432,8 +432,11 @@ def without_noqa(findings: list[Finding], text: str) -> list[Finding]:
     """Drop findings silenced by ``# noqa`` / ``# noqa: RFA101``, exactly as flake8 does.
 
     Codes match by prefix; like flake8, a comment counts on its own physical line (and across a
-    multi-line string token), not across the lines of a bracketed statement.
+    multi-line string token), not across the lines of a bracketed statement.  A file with no
+    noqa comment at all is not tokenized: that would be most of the time of a cached re-run.
     """
+    if not findings or not NOQA_INLINE_REGEXP.search(text):
+        return findings
     lines, spans = text.splitlines(), _noqa_spans(text)
     kept = []
     for finding in findings:

@@ -31,9 +31,12 @@ def write(folder: Path, files: dict[str, str]) -> None:
         (folder / name).write_text(text)
 
 
-def stored(folder: Path, path: Path, result=("result",)) -> Cache:
-    """A fresh cache (as a new run would open) holding ``result`` for ``path``."""
-    Cache(folder).store(str(path), path.read_text(), OPTIONS, list(result))
+GRAPHS = {"Net": {"nodes": []}}
+
+
+def stored(folder: Path, path: Path, findings=("found",)) -> Cache:
+    """A fresh cache (as a new run would open) holding ``findings`` for ``path``."""
+    Cache(folder).store(str(path), path.read_text(), OPTIONS, list(findings), GRAPHS)
     return Cache(folder)
 
 
@@ -75,7 +78,7 @@ def test_a_changed_local_import_invalidates_the_entry(tmp_path, layout):
     for changed in ("unrelated.py", "blocks.py", "deep/leaf.py", "deep/__init__.py") + (
             ("__init__.py",) if layout == "package" else ()):
         stored(cache_dir, net)
-        assert read() == ["result"]
+        assert read() == (["found"], {})
         (tmp_path / prefix / changed).write_text("Z = 2\n")
         assert (read() is None) == (changed != "unrelated.py"), changed
 
@@ -89,16 +92,16 @@ def test_entries_are_replaced_atomically(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", interrupted)
-    cache.store(str(path), MODEL, OPTIONS, ["new"])  # fails quietly
-    assert cache.load(str(path), MODEL, OPTIONS) == ["old"]
+    cache.store(str(path), MODEL, OPTIONS, ["new"], {})  # fails quietly
+    assert Cache(tmp_path / "cache", graphs=True).load(str(path), MODEL, OPTIONS) == (["old"], GRAPHS)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
 def _hammer(folder: str, path: str, worker: int) -> list:
-    cache = Cache(folder)
+    cache = Cache(folder, graphs=True)
     seen = []
     for round_ in range(100):
-        cache.store(path, MODEL, OPTIONS, [worker, round_, "x" * 50_000])
+        cache.store(path, MODEL, OPTIONS, [worker, round_, "x" * 50_000], {"Net": "y" * 50_000})
         seen.append(cache.load(path, MODEL, OPTIONS))
     return seen
 
@@ -108,7 +111,8 @@ def test_parallel_writers_never_show_a_torn_entry(tmp_path):
     path.write_text(MODEL)
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         results = pool.starmap(_hammer, [(str(tmp_path / "cache"), str(path), w) for w in range(4)])
-    assert all(isinstance(r, list) and len(r) == 3 and r[2] == "x" * 50_000 for seen in results for r in seen)
+    assert all(len(findings) == 3 and findings[2] == "x" * 50_000 and graphs == {"Net": "y" * 50_000}
+               for seen in results for findings, graphs in seen)
 
 
 def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path):
@@ -117,11 +121,18 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path):
     cache = Cache(tmp_path / "cache")
     fresh = analyse_source(str(path), MODEL, OPTIONS, cache)
     [entry] = (tmp_path / "cache").glob("*/*.json")
-    for garbage in (b"{not json", b'{"modules": {}, "result": {"findings": [[1]]}}', b"[]"):
+    for garbage in (b"{not json", b'{"modules": {}, "findings": [[1]]}', b"[]"):
         entry.write_bytes(garbage)
         assert analyse_source(str(path), MODEL, OPTIONS, Cache(tmp_path / "cache")) == fresh
         rows = [[f.line, f.col, f.code, f.message] for f in fresh.findings]
-        assert json.loads(entry.read_bytes())["result"]["findings"] == rows
+        assert json.loads(entry.read_bytes())["findings"] == rows
+
+
+def test_graphs_come_back_only_when_asked_for(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    assert stored(tmp_path, path).load(str(path), MODEL, OPTIONS) == (["found"], {})
+    assert Cache(tmp_path, graphs=True).load(str(path), MODEL, OPTIONS) == (["found"], GRAPHS)
 
 
 def test_the_cache_folder_keeps_out_of_git(tmp_path):
