@@ -34,7 +34,7 @@ from rfa_lint.rf import (
     productive_from,
 )
 from rfa_lint.rf.graph import broadcast, per_axis
-from rfa_lint.sandbox import FileOutcome, Limits, analyse_models
+from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, analyse_models
 from rfa_lint.source import Candidate, might_define_model, read_source
 
 DEFAULT_RESOLUTION = (224,)
@@ -245,7 +245,6 @@ def _shape(value: Any) -> tuple[int, ...] | None:
 def _request(candidate: Candidate) -> dict[str, Any]:
     return {
         "name": candidate.name,
-        "required_params": list(candidate.required_params),
         "build_args": list(candidate.build_args),
         "build_kwargs": dict(candidate.build_kwargs),
         "input_shape": list(candidate.input_shape) if candidate.input_shape else None,
@@ -277,14 +276,21 @@ def _outcome_findings(
             continue
         if result.status == "ok":
             findings += _graph_findings(path, candidate, result.graph, options, layer_hits, return_lines)
+        elif _built_by_others(candidate, result, outcome):
+            continue  # a block of a net the file analyses: the net says how to build it
         elif result.status == "needs-arguments":
-            if candidate.name not in outcome.instantiated:
-                findings.append(_model_finding(path, candidate, "RFA902",
-                                               params=", ".join(candidate.required_params)))
+            findings.append(_model_finding(path, candidate, "RFA902", params=result.detail))
         else:
             findings.append(_model_finding(path, candidate, STATUS_CODES[result.status],
                                            detail=result.detail, **_limit_fields(options)))
     return findings
+
+
+def _built_by_others(candidate: Candidate, result: ModelOutcome, outcome: FileOutcome) -> bool:
+    """A class that failed to build on its own but that another candidate of the file built."""
+    unconfigured = not (candidate.build_args or candidate.build_kwargs)
+    return (result.status in ("needs-arguments", "build-failed") and unconfigured
+            and candidate.name in outcome.instantiated)
 
 
 def _limit_fields(options: Options) -> dict[str, str]:

@@ -41,8 +41,6 @@ Known limits (static analysis cannot see them):
       ``torchvision.models`` class: ``from .blocks import Block; class Net(Block)`` is missed,
       as are bases given through assignments (``Base = nn.Module``) or star imports;
     * subclasses of single layers (``class MyConv(nn.Conv2d)``) are layers, not candidates;
-    * ``required_params`` comes from the ``__init__`` of the class or of its same-file bases;
-      one inherited from another module (torchvision's ``ResNet``) is not seen.
 
 Lines are 1-based, columns 0-based (flake8's convention for plugins).
 """
@@ -106,7 +104,6 @@ class Candidate:
     line: int
     column: int
     end_line: int
-    required_params: tuple[str, ...] = ()
     build_args: tuple[Any, ...] = ()
     build_kwargs: tuple[tuple[str, Any], ...] = ()
     input_shape: tuple[int, ...] | None = None
@@ -159,7 +156,6 @@ def read_source(text: str) -> SourceInfo:
                     line=node.lineno,
                     column=node.col_offset,
                     end_line=node.end_lineno or node.lineno,
-                    required_params=finder.required_params(node),
                     **_directives(_directive_comments(node, statements, lines)),
                 )
             )
@@ -221,19 +217,6 @@ class _Finder:
             return self._first_framework(node.bases)
         zero_arg = isinstance(node, ast.FunctionDef) and not _params_without_default(node.args)
         return self._first_framework([node.returns]) if zero_arg and node.returns else None
-
-    def required_params(self, node: ast.stmt, seen: frozenset[str] = frozenset()) -> tuple[str, ...]:
-        """Parameters without default of the ``__init__`` a class defines or inherits locally."""
-        if not isinstance(node, ast.ClassDef):
-            return ()
-        for statement in node.body:
-            if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
-                return _params_without_default(statement.args)[1:]  # drops self
-        for base in node.bases:
-            local = self._resolve(base)
-            if isinstance(local, ast.ClassDef) and local.name not in seen:
-                return self.required_params(local, seen | {local.name})
-        return ()
 
     def _first_framework(self, expressions: Iterable[ast.expr]) -> Framework | None:
         for expr in expressions:

@@ -81,49 +81,6 @@ def test_positions_are_the_keyword_line_and_column_not_the_decorators():
 
 
 @pytest.mark.parametrize(
-    "init, expected",
-    [
-        ("pass", ()),  # nn.Module's own constructor takes nothing
-        ("def __init__(self): pass", ()),
-        ("def __init__(self, depth, width=64): pass", ("depth",)),
-        ("def __init__(self, a, /, b, *args, c, d=1, **kwargs): pass", ("a", "b", "c")),
-        ("def __init__(self, *args, **kwargs): pass", ()),
-        ("def __init__(self, *, weights=None): pass", ()),
-    ],
-)
-def test_required_params_are_the_constructor_params_without_default(init, expected):
-    found = candidates(f"import torch.nn as nn\nclass Net(nn.Module):\n    {init}\n")
-    assert found["Net"].required_params == expected
-
-
-def test_required_params_are_inherited_from_same_file_bases():
-    found = candidates(
-        """
-        from torch import nn
-        class Child(Base):
-            pass
-        class Base(nn.Module):
-            def __init__(self, channels, stride=1):
-                super().__init__()
-        class GrandChild(Child):
-            pass
-        class Concrete(Child):
-            def __init__(self):
-                super().__init__(64)
-        def make() -> Child:
-            return Child(3)
-        """
-    )
-    assert {name: c.required_params for name, c in found.items()} == {
-        "Child": ("channels",),
-        "Base": ("channels",),
-        "GrandChild": ("channels",),
-        "Concrete": (),
-        "make": (),
-    }
-
-
-@pytest.mark.parametrize(
     "imports, expected",
     [
         ("import torch", {"torch"}),
@@ -311,7 +268,12 @@ def test_files_without_a_framework_are_rejected_before_parsing(source):
 def test_a_framework_file_without_models_passes_the_pre_check_but_has_no_candidates():
     info = read("import torch\n\ndef add(a, b) -> torch.Tensor:\n    return a + b\n")
     assert might_define_model("import torch\n")
-    assert info == SourceInfo(frameworks=frozenset({"torch"}))
+    assert info == SourceInfo(frameworks=frozenset({"torch"}), return_lines=frozenset({4}))
+
+
+def test_return_lines_cover_every_line_of_a_return_statement():
+    info = read("import torch\n\ndef f():\n    x = 1\n    return (\n        x\n    )\n")
+    assert info.return_lines == frozenset({5, 6, 7})
 
 
 # --- the pre-check never hides a candidate ---------------------------------------------------
@@ -361,13 +323,9 @@ def test_pre_check_is_true_for_every_real_file_with_candidates(path):
 @needs_torchvision
 def test_torchvision_resnet_yields_its_blocks_network_and_public_factories():
     info = read_source((TORCHVISION_MODELS / "resnet.py").read_text())
-    classes = {c.name: c.required_params for c in info.candidates if c.kind == "class"}
+    classes = {c.name for c in info.candidates if c.kind == "class"}
     factories = [c.name for c in info.candidates if c.kind == "factory"]
-    assert classes == {
-        "BasicBlock": ("inplanes", "planes"),
-        "Bottleneck": ("inplanes", "planes"),
-        "ResNet": ("block", "layers"),
-    }
+    assert classes == {"BasicBlock", "Bottleneck", "ResNet"}
     assert factories == [
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
         "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",

@@ -50,8 +50,10 @@ def test_torchvision_models_folder_at_32px(tmp_path):
         assert lines and lines & flagged, (block, sorted(lines), sorted(flagged))
     # flake8 puts the same findings on the same lines
     flake8 = subprocess.run(
-        [sys.executable, "-m", "flake8", "--select=RFA1", "--rfa-res=32", "--format=%(row)d:%(code)s", str(resnet)],
+        [sys.executable, "-m", "flake8", "--select=RFA1", "--rfa-res=32", "--format=%(row)d:%(code)s",
+         str(resnet)],
         capture_output=True, text=True, timeout=600,
     )
-    ours = {f"{r['line']}:{r['code']}" for r in rows if r["path"] == str(resnet) and r["code"].startswith("RFA1")}
+    ours = {f"{r['line']}:{r['code']}" for r in rows
+            if r["path"] == str(resnet) and r["code"].startswith("RFA1")}
     assert set(flake8.stdout.split()) == ours

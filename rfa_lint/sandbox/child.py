@@ -10,24 +10,35 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import resource
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+from rfa_lint.frontends import TraceError
+
+DETAIL_CHARS = 300
 FRONTENDS = {"torch": "rfa_lint.frontends.torch", "keras": "rfa_lint.frontends.keras"}
 
 
 def where(exc: BaseException, path: str) -> str:
-    """``Type: message (file.py:12)`` naming the innermost frame in the linted file, or in user code."""
+    """``Type: message (file.py:12)`` on one line, naming the innermost frame in the linted file.
+
+    A TraceError already names the model's own failing line, so its message stands alone.
+    """
+    message = textwrap.shorten(" ".join(str(exc).split()), DETAIL_CHARS)
+    if isinstance(exc, TraceError):
+        return message
     frames = traceback.extract_tb(exc.__traceback__)
     in_file = [f for f in frames if f.filename == path]
     frame = (in_file or frames or [None])[-1]
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{text} ({Path(exc.filename).name}:{exc.lineno})"
     return f"{text} ({Path(frame.filename).name}:{frame.lineno})" if frame else text
@@ -45,13 +56,19 @@ def package_of(path: Path) -> tuple[Path, str]:
 def import_source(path: Path, source: str) -> ModuleType:
     """Execute ``source`` as the module at ``path`` (so editors' unsaved buffers are linted).
 
-    The file's package is imported normally first, so relative and sibling imports work.
+    The file's package is imported normally first, so relative and sibling imports work.  When
+    the package has imported this very file already and the text is the file on disk, that
+    module is used: running it twice would repeat its side effects (torchvision registers every
+    model name, and refuses a second registration).
     """
     root, name = package_of(path)
     sys.path.insert(0, str(root))
     parent = name.rpartition(".")[0]
     if parent:
         importlib.import_module(parent)
+    loaded = sys.modules.get(name)
+    if loaded is not None and _same_file(getattr(loaded, "__file__", None), path) and _on_disk(path, source):
+        return loaded
     spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path))
     module = importlib.util.module_from_spec(spec)
     module.__file__ = str(path)
@@ -60,18 +77,54 @@ def import_source(path: Path, source: str) -> ModuleType:
     return module
 
 
-def track_instantiation(classes: list[type]) -> set[str]:
-    """Note which of these classes get built while other models are built (blocks of a net)."""
-    built: set[str] = set()
-    for cls in classes:
-        original = cls.__init__
+def _same_file(a: str | None, b: Path) -> bool:
+    return a is not None and os.path.exists(a) and os.path.samefile(a, b)
 
-        def init(self, *args, __original=original, __name=cls.__name__, **kwargs):
-            built.add(__name)
-            __original(self, *args, **kwargs)
 
-        cls.__init__ = init
-    return built
+def _on_disk(path: Path, source: str) -> bool:
+    try:
+        return importlib.util.decode_source(path.read_bytes()) == source
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return False
+
+
+def unfilled(factory: Callable) -> list[str]:
+    """Parameters a call without arguments leaves unfilled (inherited ``__init__`` included)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read: the build itself will tell
+        return []
+    try:
+        signature.bind()
+    except TypeError:
+        return [p.name for p in signature.parameters.values()
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return []
+
+
+class Instantiations:
+    """Which candidate classes get built while *another* candidate is built (blocks of a net).
+
+    Such a class needs no arguments of its own from the user: the net that uses it says how.
+    """
+
+    def __init__(self, classes: list[type]) -> None:
+        self.building: str | None = None
+        self.seen: set[str] = set()
+        for cls in classes:
+            cls.__init__ = self._recording(cls.__init__, cls.__name__)
+
+    def _recording(self, original: Callable, name: str) -> Callable:
+        seen, building = self.seen, lambda: self.building
+
+        # named ``self`` and not functools.wraps'd: keras reads the argspec of __init__, and
+        # needs its signature and its argspec to agree
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if name != building():
+                seen.add(name)
+            original(self, *args, **kwargs)
+
+        return init
 
 
 class Channel:
@@ -143,18 +196,21 @@ def run(request: dict, channel: Channel) -> None:
     channel.send(event="imported")
     candidates = request["candidates"]
     objects = {c["name"]: getattr(module, c["name"], None) for c in candidates}
-    built = track_instantiation([o for c, o in zip(candidates, objects.values()) if isinstance(o, type)])
+    missing = {name: unfilled(obj) for name, obj in objects.items() if obj is not None}
+    built = Instantiations([o for o in objects.values() if isinstance(o, type)])
     for candidate in candidates:
         channel.send(event="start", model=candidate["name"])
         factory = objects[candidate["name"]]
         if factory is None:
             result = {"status": "build-failed", "detail": f"{candidate['name']} is not defined at import"}
-        elif candidate["required_params"] and not (candidate["build_args"] or candidate["build_kwargs"]):
-            result = {"status": "needs-arguments"}
+        elif not (candidate["build_args"] or candidate["build_kwargs"]) and missing[candidate["name"]]:
+            result = {"status": "needs-arguments", "detail": ", ".join(missing[candidate["name"]])}
         else:
+            built.building = candidate["name"]
             result = build_and_trace(frontend, factory, candidate, path)
+            built.building = None
         channel.send(event="model", model=candidate["name"], **result)
-    channel.send(event="done", instantiated=sorted(built))
+    channel.send(event="done", instantiated=sorted(built.seen))
 
 
 def execute(request_path: str, result_path: str) -> None:
