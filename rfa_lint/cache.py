@@ -32,12 +32,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import rfa_lint
+from rfa_lint.atomic import write_atomically
 from rfa_lint.sandbox.child import package_of
 
 FORMAT = 1  # bump when the entry layout changes
@@ -130,8 +130,8 @@ class Cache:
         entry_path = self._entry(self.key(path, text, options))
         try:
             self._prepare_folder()
-            _write_atomically(_graphs_path(entry_path), json.dumps(graphs).encode())  # first: an
-            _write_atomically(entry_path, json.dumps(entry).encode())  # entry has its graphs
+            write_atomically(_graphs_path(entry_path), json.dumps(graphs).encode())  # first: an
+            write_atomically(entry_path, json.dumps(entry).encode())  # entry has its graphs
         except OSError:
             pass
 
@@ -142,7 +142,7 @@ class Cache:
         ignore = self.folder / ".gitignore"
         if not ignore.exists():
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
+            write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
 
     def _digest(self, path: str) -> str | None:
         if path not in self._digests:
@@ -165,20 +165,6 @@ class Cache:
 
 def _graphs_path(entry_path: Path) -> Path:
     return entry_path.with_suffix(".graphs")
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one; unlike mkstemp's 0600, the
-    new file honours the umask, so a team can share a cache folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]]) -> set[Path]:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from rfa_lint import __version__, config, rules
+from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
-from rfa_lint.lint import analyse_files, options_from
+from rfa_lint.lint import Options, analyse_files, options_from
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 
@@ -72,36 +73,58 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
     Exit status: 1 when there are findings, 0 when clean, 2 on usage errors.  Defaults come from
     [tool.rfa-lint] in the nearest pyproject.toml; options given here win.
     """
-    try:
-        settings = config.merged(paths[0], {
-            "res": res, "timeout": timeout, "memory-limit": memory_limit, "no-exec": no_exec,
-            "filter-kernel-size-1": filter_kernel_size_1,
-            "select": _split(select) or None, "ignore": _split(ignore) or None,
-        })
-        options = options_from(settings)
-        codes = rules.select(settings.get("select", ["RFA"]), settings.get("ignore", []))
-    except (ValueError, KeyError) as exc:
-        raise click.UsageError(str(exc).strip("'\"")) from None
+    given = {
+        "res": res, "timeout": timeout, "memory-limit": memory_limit, "no-exec": no_exec,
+        "filter-kernel-size-1": filter_kernel_size_1,
+        "select": _split(select) or None, "ignore": _split(ignore) or None,
+    }
+    if output_file and not Path(output_file).resolve().parent.is_dir():
+        raise click.BadParameter(f"folder of {output_file!r} does not exist", param_hint="--output-file")
     files = [str(p) for p in python_files(paths)]
+    try:
+        projects = {folder: _Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
+    except ValueError as exc:  # a bad option or pyproject table: a usage error, before any work
+        raise click.UsageError(str(exc)) from None
     cache = None if no_cache else Cache(cache_dir or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
-    started, findings = time.perf_counter(), []
-    for index, (path, analysis, seconds) in enumerate(analyse_files(files, options, jobs, cache), start=1):
-        findings += [f for f in analysis.findings if f.code in codes]
-        if graph_dir and analysis.graphs:
-            graph_dir = _draw(path, analysis.graphs, graph_dir, graph_format, options.resolution)
+    started, findings, drawing = time.perf_counter(), [], bool(graph_dir)
+
+    def project_of(path: str) -> _Project:
+        return projects[os.path.dirname(path)]
+
+    results = analyse_files(files, lambda path: project_of(path).options, jobs, cache)
+    for index, (path, analysis, seconds) in enumerate(results, start=1):
+        project = project_of(path)
+        findings += [f for f in analysis.findings if f.code in project.codes]
+        if drawing and analysis.graphs:
+            drawing = _draw(path, analysis.graphs, graph_dir, graph_format, project.options.resolution)
         if show_progress:
             click.echo(f"rfa-lint: [{index}/{len(files)}] {path} ({seconds:.1f}s)", err=True)
     _write(FORMATS[fmt](findings), output_file)
     if not quiet:
-        click.echo(f"rfa-lint: {len(files)} files, {len(findings)} findings at "
-                   f"{'x'.join(map(str, options.resolution))}px "
+        resolutions = sorted({"x".join(map(str, p.options.resolution)) for p in projects.values()})
+        at = f" at {', '.join(resolutions)}px" if resolutions else ""
+        click.echo(f"rfa-lint: {len(files)} files, {len(findings)} findings{at} "
                    f"in {time.perf_counter() - started:.1f}s", err=True)
     sys.exit(1 if findings and not exit_zero else 0)
 
 
-def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[int, ...]) -> str | None:
-    """One picture per analysed model; without ``dot``, say how to get it and stop drawing."""
+@dataclass(frozen=True)
+class _Project:
+    """The settings of the files of one folder: its pyproject's, with the command line's on top."""
+
+    options: Options
+    codes: frozenset[str]
+
+    @classmethod
+    def load(cls, folder: str, given: dict) -> _Project:
+        settings = config.merged(folder or ".", given)
+        codes = rules.select(settings.get("select", ["RFA"]), settings.get("ignore", []))
+        return cls(options_from(settings), frozenset(codes))
+
+
+def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[int, ...]) -> bool:
+    """One picture per analysed model; without ``dot``, say how to get it, and False: stop drawing."""
     from rfa_lint import render  # graphviz loads only when pictures are asked for
 
     os.makedirs(folder, exist_ok=True)
@@ -112,8 +135,8 @@ def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[
                                   source_root=os.getcwd())
         except render.GraphvizNotFound as exc:
             click.echo(f"rfa-lint: {exc}", err=True)
-            return None
-    return folder
+            return False
+    return True
 
 
 def _write(report: str, output_file: str | None) -> None:
@@ -121,11 +144,7 @@ def _write(report: str, output_file: str | None) -> None:
     if not output_file:
         click.echo(report, nl=False)
         return
-    target = Path(output_file)
-    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(report)
-    os.replace(tmp, target)
+    write_atomically(output_file, report.encode("utf-8"))
 
 
 @main.command()
@@ -139,4 +158,4 @@ def rule(code: str | None) -> None:
     try:
         click.echo(rules.explain(code.upper()))
     except KeyError as exc:
-        raise click.BadParameter(str(exc).strip("'\""), param_hint="CODE") from None
+        raise click.BadParameter(exc.args[0], param_hint="CODE") from None

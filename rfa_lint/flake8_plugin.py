@@ -72,9 +72,12 @@ class RfaChecker:
             data = self._bytes_on_disk(text)
             analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
                         else analyse_bytes(self.filename, data, options, cache=self.cache))
+            # pyproject's select / ignore apply here too; flake8's own options filter afterwards
+            codes = rules.select(settings.get("select", ["RFA"]), settings.get("ignore", []))
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)
             return
         for finding in analysis.findings:
-            yield finding.line, finding.col, finding.text, type(self)
+            if finding.code in codes:
+                yield finding.line, finding.col, finding.text, type(self)

@@ -7,22 +7,19 @@ the lines of this file that built each layer, one finding per (line, code).
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import math
 import os
 import re
 import time
-import tokenize
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, Mapping, Sequence
-
-from flake8.defaults import NOQA_INLINE_REGEXP
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from rfa_lint import rules
+from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache
 from rfa_lint.rf import (
     EnrichedNetworkNode,
@@ -46,9 +43,10 @@ STATUS_CODES = {
     "import-failed": "RFA901", "framework-missing": "RFA912",
 }
 FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
-#: Outcomes that depend on the machine at the time (its load, the kernel's OOM killer) as much as
-#: on the code: never cached, so the next run tries again.
-TRANSIENT_CODES = frozenset({"RFA906", "RFA908"})
+#: The diagnostics the file's own text decides.  Any other RFA9xx (an import that failed, a
+#: build that raised, a timeout, a crash) may depend on what is installed or on the machine's
+#: load, which the cache key does not see: such a result is never cached, the next run retries.
+CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA909", "RFA910", "RFA911"})
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,8 @@ def parse_resolution(text: str | int) -> tuple[int, ...]:
         values = tuple(int(p) for p in parts)
     except ValueError:
         raise ValueError(f"resolution must be N or HxW, e.g. 32 or 32x48; got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise ValueError(f"resolution must be positive, got {text!r}")
+    if not 1 <= len(values) <= 3 or any(v < 1 for v in values):
+        raise ValueError(f"resolution must be 1 to 3 positive numbers (N, HxW, DxHxW), got {text!r}")
     return values
 
 
@@ -141,27 +139,26 @@ def analyse_bytes(
 
 
 def analyse_files(
-    paths: Sequence[str], options: Options, jobs: int = 1, cache: Cache | None = None
+    paths: Sequence[str], options_for: Callable[[str], Options], jobs: int = 1, cache: Cache | None = None
 ) -> Iterator[tuple[str, Analysis, float]]:
     """(path, analysis, seconds) for each file, in order, analysing up to ``jobs`` at once.
 
-    Each file's models run in their own child processes, so threads suffice to overlap them.
+    ``options_for(path)`` gives each file the settings of its own project.  Each file's models
+    run in child processes, so threads suffice to overlap them.  Whatever goes wrong with one
+    file becomes a finding of that file (RFA999 for rfa-lint's own failures), never the run's end.
     """
     def one(path: str) -> tuple[str, Analysis, float]:
         start = time.perf_counter()
         try:
-            analysis = analyse_file(path, options, noqa=True, cache=cache)
+            analysis = analyse_file(path, options_for(path), noqa=True, cache=cache)
         except OSError as exc:
             analysis = Analysis([_finding(path, 1, 0, "RFA901", model=path, detail=exc.strerror or str(exc))])
+        except Exception as exc:  # a bug of ours must not hide the other files' findings
+            analysis = Analysis([_finding(path, 1, 0, "RFA999", detail=f"{type(exc).__name__}: {exc}")])
         return path, analysis, time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         yield from pool.map(one, paths)
-
-
-def lint_source(path: str, text: str, options: Options) -> list[Finding]:
-    """All findings for one file's text, sorted by position."""
-    return analyse_source(path, text, options).findings
 
 
 def analyse_source(path: str, text: str, options: Options, cache: Cache | None = None) -> Analysis:
@@ -175,7 +172,7 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
         except TypeError:
             pass  # a malformed entry: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
-    if not any(f.code in TRANSIENT_CODES for f in analysis.findings):
+    if all(f.code in CACHEABLE_CODES or not f.code.startswith("RFA9") for f in analysis.findings):
         rows = [[f.line, f.col, f.code, f.message] for f in analysis.findings]
         cache.store(path, text, options, rows, analysis.graphs)
     return analysis
@@ -432,42 +429,3 @@ def _number(value: Any) -> str:
     if isinstance(value, Fraction) and value.denominator != 1:
         return f"{float(value):.1f}"
     return str(int(value)) if float(value).is_integer() else f"{float(value):.1f}"
-
-
-def without_noqa(findings: list[Finding], text: str) -> list[Finding]:
-    """Drop findings silenced by ``# noqa`` / ``# noqa: RFA101``, exactly as flake8 does.
-
-    Codes match by prefix; like flake8, a comment counts on its own physical line (and across a
-    multi-line string token), not across the lines of a bracketed statement.  A file with no
-    noqa comment at all is not tokenized: that would be most of the time of a cached re-run.
-    """
-    if not findings or not NOQA_INLINE_REGEXP.search(text):
-        return findings
-    lines, spans = text.splitlines(), _noqa_spans(text)
-    kept = []
-    for finding in findings:
-        start, end = spans.get(finding.line, (finding.line, finding.line))
-        match = NOQA_INLINE_REGEXP.search("\n".join(lines[start - 1:end]))
-        codes = match and match.group("codes")
-        silenced = match and (not codes or finding.code.startswith(tuple(re.split(r"[,\s]+", codes.strip()))))
-        if not silenced:
-            kept.append(finding)
-    return kept
-
-
-def _noqa_spans(text: str) -> dict[int, tuple[int, int]]:
-    """line -> the (first, last) lines flake8 searches for its noqa comment."""
-    spans: dict[int, tuple[int, int]] = {}
-    first, last = None, None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type in (tokenize.ENDMARKER, tokenize.DEDENT):
-                continue
-            first = token.start[0] if first is None else min(first, token.start[0])
-            last = token.end[0] if last is None else max(last, token.end[0])
-            if token.type in (tokenize.NL, tokenize.NEWLINE):
-                spans.update(dict.fromkeys(range(first, last + 1), (first, last)))
-                first, last = None, None
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return spans

@@ -40,13 +40,13 @@ import html
 import math
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import graphviz
 
+from rfa_lint.atomic import write_atomically
 from rfa_lint.rf.analysis import Resolution, Verdict, classify
 from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, per_axis
 
@@ -157,16 +157,7 @@ def render_to_file(
             data = graph.pipe(format=fmt)
         except graphviz.ExecutableNotFound as error:
             raise GraphvizNotFound() from error
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as out:  # unlike mkstemp's 0600, honours the umask
-            out.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, data)
 
 
 def picture_name(path: str | os.PathLike, model: str, root: str | os.PathLike | None = None) -> str:

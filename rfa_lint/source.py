@@ -48,6 +48,7 @@ Lines are 1-based, columns 0-based (flake8's convention for plugins).
 from __future__ import annotations
 
 import ast
+import io
 import re
 import tokenize
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def read_source(text: str) -> SourceInfo:
         return SourceInfo(syntax_error=(1, 0, str(exc) or type(exc).__name__))
     statements = list(_module_level(tree.body))
     finder = _Finder(statements)
-    lines = text.splitlines(keepends=True)
+    lines = io.StringIO(text).readlines()  # only "\n" ends a line, as for ast and tokenize
     candidates = []
     for node in statements:
         framework = finder.framework(node)
@@ -289,11 +290,14 @@ def _directive_comments(
         yield from _comment_block_above(node.lineno, decorators_end, lines)
     # The header's comments: tokens of the logical line that starts with class / def.
     readline = iter(lines[node.lineno - 1:]).__next__
-    for token in tokenize.generate_tokens(readline):
-        if token.type == tokenize.COMMENT:
-            yield node.lineno + token.start[0] - 1, token.string
-        elif token.type == tokenize.NEWLINE:
-            return
+    try:
+        for token in tokenize.generate_tokens(readline):
+            if token.type == tokenize.COMMENT:
+                yield node.lineno + token.start[0] - 1, token.string
+            elif token.type == tokenize.NEWLINE:
+                return
+    except (tokenize.TokenError, SyntaxError):  # read_source never raises
+        return
 
 
 def _comment_block_above(line: int, floor: int, lines: list[str]) -> list[tuple[int, str]]:

@@ -15,7 +15,8 @@ import pytest
 
 from rfa_lint import report
 from rfa_lint.files import python_files
-from rfa_lint.lint import Finding, parse_resolution, without_noqa
+from rfa_lint.lint import Finding, parse_resolution
+from rfa_lint.noqa import without_noqa
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
 
@@ -158,9 +159,30 @@ def test_folder_walk_skips_hidden_and_gitignored(tmp_path):
 
 def test_parse_resolution():
     assert parse_resolution("32") == (32,) and parse_resolution("32x48") == (32, 48)
-    assert parse_resolution(64) == (64,)
-    with pytest.raises(ValueError):
-        parse_resolution("0")
+    assert parse_resolution(64) == (64,) and parse_resolution("8x32x32") == (8, 32, 32)
+    for bad in ("0", "16x16x16x16", "thirty"):
+        with pytest.raises(ValueError):
+            parse_resolution(bad)
+
+
+def test_each_file_gets_its_own_projects_settings_and_flake8_honours_pyproject_ignore(tmp_path):
+    for name, table in (("a", "res = 16"), ("b", 'res = 16\nignore = ["RFA1"]')):
+        (tmp_path / name).mkdir()
+        shutil.copy(FIXTURES / "chain.py", tmp_path / name / "chain.py")
+        (tmp_path / name / "pyproject.toml").write_text(f"[tool.rfa-lint]\n{table}\n")
+    for order in (("a", "b"), ("b", "a")):
+        files = [f"{folder}/chain.py" for folder in order]
+        proc = rfa_lint(*files, "--format", "json", "-q", "--no-cache", cwd=tmp_path)
+        assert {(Path(r["path"]).parent.name, r["code"]) for r in json.loads(proc.stdout)} == {
+            ("a", "RFA110"), ("a", "RFA102"), ("a", "RFA101")
+        }
+    ignored = flake8("--rfa-no-cache", "chain.py", cwd=tmp_path / "b")
+    assert (ignored.returncode, ignored.stdout) == (0, "")
+
+
+def test_output_file_in_a_missing_folder_is_a_usage_error_before_any_work(project):
+    proc = rfa_lint("chain.py", "--output-file", "no/such/dir/out.json", cwd=project)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
 def test_noqa_matches_flake8_semantics():
@@ -169,6 +191,9 @@ def test_noqa_matches_flake8_semantics():
     # 1: bare noqa; 2: prefix RFA1; 3: the statement's closing line does not cover line 3;
     # 5: another code; 6: a multi-line string token is covered by the noqa after it
     assert [f.line for f in without_noqa(findings, text)] == [3, 5]
+    # a form feed is no line break for Python (str.splitlines would shift every later line)
+    shifted = "# page\x0cbreak\nx = 1\ny = 2  # noqa: RFA101\n"
+    assert [f.line for f in without_noqa([Finding("x.py", 3, 0, "RFA101", "m")], shifted)] == []
 
 
 def test_reports_are_well_formed_for_every_format():
