@@ -202,3 +202,15 @@ def test_reports_are_well_formed_for_every_format():
     assert json.loads(report.as_json(findings))[1]["level"] == "error"
     assert "col=5" in report.github(findings) and "50%25" in report.github(findings)
     assert report.text(findings).splitlines()[1] == "a b.py:1:5: RFA903 broke"
+
+
+def test_a_fixed_import_is_seen_on_the_next_run_despite_the_cache(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nres = 16\n")  # the cache lives here
+    text = (FIXTURES / "chain.py").read_text()
+    (tmp_path / "chain.py").write_text(text.replace("import torch\n", "import torch\nimport helpers  # noqa\n"))
+    first = rfa_lint("chain.py", "--format", "json", "-q", cwd=tmp_path)
+    assert [row["code"] for row in json.loads(first.stdout)] == ["RFA901"]
+    (tmp_path / "helpers.py").write_text("WIDTH = 8\n")
+    second = rfa_lint("chain.py", "--format", "json", "-q", cwd=tmp_path)
+    assert sorted(row["code"] for row in json.loads(second.stdout)) == ["RFA101", "RFA102", "RFA110"]
+    assert (tmp_path / ".rfa_cache").is_dir()
