@@ -1,9 +1,10 @@
 """The sandbox child: imports one user file, builds its models, writes plain graph data.
 
-Runs as ``python -m rfa_lint.sandbox.child REQUEST RESULT``.  The request is JSON (see
-:mod:`rfa_lint.sandbox`); results are appended to RESULT as JSON lines as soon as each step
-finishes, so that when the child dies or hangs the parent still knows how far it came.
-Everything the user's code prints goes to the child's own stdout/stderr, never into RESULT.
+Runs :func:`execute` with REQUEST and RESULT paths, in a fresh Python or forked from a warm
+server.  The request is JSON (see :mod:`rfa_lint.sandbox`); results are appended to RESULT as
+JSON lines as soon as each step finishes, so that when the child dies or hangs the parent still
+knows how far it came.  Everything the user's code prints goes to the child's own stdout and
+stderr, never into RESULT.
 """
 
 from __future__ import annotations
@@ -45,12 +46,23 @@ def where(exc: BaseException, path: str) -> str:
 
 
 def package_of(path: Path) -> tuple[Path, str]:
-    """(sys.path root, dotted module name) for a file, walking up through ``__init__.py`` folders."""
+    """(sys.path root, dotted module name) for a file, walking up through ``__init__.py`` folders.
+
+    A package's ``__init__.py`` comes out as ``pkg.__init__`` (the cache reads its package off
+    the name); :func:`module_name` gives the name it is imported under.
+    """
     parts, folder = [path.stem], path.parent
     while (folder / "__init__.py").exists() and folder.parent != folder:
         parts.insert(0, folder.name)
         folder = folder.parent
     return folder, ".".join(parts)
+
+
+def module_name(path: Path) -> tuple[Path, str]:
+    """Like :func:`package_of`, but a package's ``__init__.py`` is the package itself."""
+    root, name = package_of(path)
+    package, _, last = name.rpartition(".")
+    return root, (package if last == "__init__" and package else name)
 
 
 def import_source(path: Path, source: str) -> ModuleType:
@@ -59,17 +71,24 @@ def import_source(path: Path, source: str) -> ModuleType:
     The file's package is imported normally first, so relative and sibling imports work.  When
     the package has imported this very file already and the text is the file on disk, that
     module is used: running it twice would repeat its side effects (torchvision registers every
-    model name, and refuses a second registration).
+    model name, and refuses a second registration).  A package's own ``__init__.py`` on disk is
+    simply imported, which runs it once.
     """
-    root, name = package_of(path)
+    root, name = module_name(path)
+    is_package = path.name == "__init__.py" and name != "__init__"
     sys.path.insert(0, str(root))
     parent = name.rpartition(".")[0]
     if parent:
         importlib.import_module(parent)
+    on_disk = _on_disk(path, source)
+    if is_package and on_disk:
+        importlib.import_module(name)
     loaded = sys.modules.get(name)
-    if loaded is not None and _same_file(getattr(loaded, "__file__", None), path) and _on_disk(path, source):
+    if loaded is not None and _same_file(getattr(loaded, "__file__", None), path) and on_disk:
         return loaded
-    spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path))
+    spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path), is_package=is_package)
+    if is_package:  # its submodules are found in its folder
+        spec.submodule_search_locations.append(str(path.parent))
     module = importlib.util.module_from_spec(spec)
     module.__file__ = str(path)
     sys.modules[name] = module
@@ -184,6 +203,7 @@ def run(request: dict, channel: Channel) -> None:
     except ImportError as exc:
         channel.send(event="framework-missing", detail=str(exc))
         return
+    sys.argv = [path]  # as if the user ran the file: a module-level argparse sees no options
     try:
         with frontend.building_context():
             module = import_source(Path(path), request["source"])
@@ -213,13 +233,20 @@ def run(request: dict, channel: Channel) -> None:
     channel.send(event="done", instantiated=sorted(built.seen))
 
 
+def address_limit(memory_mb: int) -> int:
+    """The requested address-space cap, but no more than the hard limit this process inherited:
+    asking for more is an error (it would stop every model), and the lower cap holds anyway."""
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    limit = memory_mb * 2**20
+    return limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+
+
 def execute(request_path: str, result_path: str) -> None:
     """Everything a child does, in a fresh process or in one forked from a warm server."""
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     channel = Channel(result_path)
-    limit = request["memory_mb"] * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_AS, (address_limit(request["memory_mb"]),) * 2)
     warm_up(request["framework"], request["frameworks"])
     run(request, channel)
     sys.stdout.flush()

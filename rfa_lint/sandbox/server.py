@@ -24,6 +24,7 @@ import select
 import signal
 import socket
 import sys
+import traceback
 
 from rfa_lint.sandbox import child
 
@@ -50,8 +51,9 @@ def fork_child(sock: socket.socket, message: dict, fds: list[int], wakeup: tuple
             os.close(fd)
         os.chdir(message["work"])
         sys.path[0] = message["work"]  # as for a plain child started in its work folder
-        sys.argv = [child.__file__, message["request"], message["result"]]
         child.execute(message["request"], message["result"])
+    except BaseException:
+        traceback.print_exc()  # to the child's stderr, as a plain child's interpreter would
     finally:
         os._exit(1)
 
