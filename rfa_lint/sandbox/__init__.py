@@ -22,11 +22,12 @@ from __future__ import annotations
 import collections
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -81,28 +82,18 @@ def child_env() -> dict[str, str]:
     return env
 
 
-class _Tail(threading.Thread):
-    """Drains a pipe, keeping only its last bytes: floods of output cost no memory or disk."""
-
-    def __init__(self, stream) -> None:
-        super().__init__(daemon=True)
-        self.stream, self.chunks = stream, collections.deque(maxlen=8)
-
-    def run(self) -> None:
-        for chunk in iter(lambda: self.stream.read1(65536), b""):
-            self.chunks.append(chunk)
-
-    def text(self) -> str:
-        return b"".join(self.chunks)[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
-
-
 def _exit_reason(returncode: int, timed_out: bool, stderr: str, limits: Limits) -> ModelOutcome:
+    """Why a child ended without finishing.  Memory only on evidence of it: a C++ ``std::bad_alloc``
+    or a Python ``MemoryError`` traceback (user code may well print "out of memory" and exit)."""
     if timed_out:
         return ModelOutcome("timeout", detail=f"no result within {limits.timeout:g}s")
-    if "bad_alloc" in stderr or "out of memory" in stderr.lower():
+    if "std::bad_alloc" in stderr or _last_line(stderr).startswith(": MemoryError"):
         return ModelOutcome("memory-limit", detail=f"ran out of memory (limit {limits.memory_mb} MiB)")
     if returncode < 0:
-        name = signal.Signals(-returncode).name
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:  # real-time signals have no name
+            name = f"signal {-returncode}"
         return ModelOutcome("crashed", detail=f"killed by {name}{_last_line(stderr)}")
     return ModelOutcome("crashed", detail=f"exited with code {returncode}{_last_line(stderr)}")
 
@@ -133,46 +124,139 @@ def _run_child(request: dict, limits: Limits) -> tuple[list[dict], ModelOutcome 
             except warm.ServerLost:  # the server died under this child: run it afresh
                 result_path.write_bytes(b"")
                 returncode, timed_out, stderr = _watch(_PlainChild(*args), limits)
-        events = [json.loads(line) for line in result_path.read_text(encoding="utf-8").splitlines()
-                  if line.endswith("}")]
+        events = parse_events(result_path, [c["name"] for c in request["candidates"]])
     finished = any(e["event"] in ("done", "import-failed", "framework-missing") for e in events)
     if finished:
         return events, None
     return events, _exit_reason(returncode, timed_out, stderr, limits)
 
 
+#: Each event the child sends, with the type of each field it must have.  The result file is
+#: the user code's to write too (its path is no secret), and a killed child may leave half a line.
+EVENT_FIELDS: dict[str, dict[str, type]] = {
+    "imported": {},
+    "start": {"model": str},
+    "model": {"model": str, "status": str},
+    "import-failed": {"status": str, "detail": str},
+    "framework-missing": {"detail": str},
+    "done": {"instantiated": list},
+}
+STATUSES = {"model": {"ok", "needs-arguments", "build-failed", "trace-failed", "memory-limit"},
+            "import-failed": {"import-failed", "memory-limit"}}
+
+
+def parse_events(result_path: Path, models: list[str]) -> list[dict[str, Any]]:
+    """The well-formed events of a result file, in order; anything else is skipped, not trusted.
+
+    ``models`` are the candidates asked for: an event about any other model is not the child's.
+    """
+    try:
+        lines = result_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:  # user code may delete it
+        return []
+    return [event for event in map(_event, lines) if event is not None and _well_formed(event, models)]
+
+
+def _event(line: str) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and event.get("event") in EVENT_FIELDS else None
+
+
+def _well_formed(event: dict[str, Any], models: list[str]) -> bool:
+    fields = EVENT_FIELDS[event["event"]]
+    return (all(isinstance(event.get(key), type_) for key, type_ in fields.items())
+            and ("model" not in fields or event["model"] in models)
+            and ("status" not in fields or event["status"] in STATUSES[event["event"]])
+            and (event.get("status") != "ok" or isinstance(event.get("graph"), dict))
+            and isinstance(event.get("detail", ""), str)
+            and ("instantiated" not in fields or all(isinstance(n, str) for n in event["instantiated"])))
+
+
+PLAIN_CHILD = "import sys; from rfa_lint.sandbox.child import execute; execute(*sys.argv[1:3])"
+
+
 class _PlainChild(subprocess.Popen):
-    """A fresh ``python -m rfa_lint.sandbox.child`` in its work folder and its own session."""
+    """A fresh Python running :func:`.child.execute` in its work folder and its own session.
+
+    Not ``-m rfa_lint.sandbox.child``: this package imports that module already, and runpy's
+    warning about it would end up in every crash report.
+    """
 
     def __init__(self, work: str, request_path: str, result_path: str) -> None:
         super().__init__(
-            [sys.executable, "-m", "rfa_lint.sandbox.child", request_path, result_path],
+            [sys.executable, "-c", PLAIN_CHILD, request_path, result_path],
             cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )
 
+    def finished(self, timeout: float = 0.0) -> bool:
+        """Whether the child ended within ``timeout`` seconds, leaving it unreaped.
+
+        An unreaped child (a zombie) keeps its pid, and with it its process group id, from being
+        reused, so :meth:`kill_group` can never hit some other process's group.
+        """
+        deadline, delay = time.monotonic() + timeout, 0.001
+        while os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, POLL_SECONDS)
+        return True
+
     def kill_group(self) -> None:
+        """Kill the child's group (whatever it started and left running), then reap the child."""
         kill_group(self.pid)
         self.wait()
+
+
+POLL_SECONDS = 0.05  # how often a running child is checked on while its pipes stay open
+READ_BYTES = 65536
 
 
 def _watch(proc: _PlainChild | warm.WarmChild, limits: Limits) -> tuple[int, bool, str]:
     """Drain the child's output until it ends or its time is up, then kill its process group.
 
-    Returns its exit code, whether it timed out, and the tail of its stderr.
+    Returns its exit code, whether it timed out, and the tail of its stderr.  The output is read
+    here rather than by reader threads, and the pipes are closed before returning: a grandchild
+    that left the group and holds them open must not keep a thread or an fd of ours alive.
     """
-    tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
-    for tail in tails:
-        tail.start()
-    timed_out = False
+    deadline = time.monotonic() + limits.timeout
+    tails = {proc.stdout: collections.deque(maxlen=8), proc.stderr: collections.deque(maxlen=8)}
     try:
-        proc.wait(timeout=limits.timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    proc.kill_group()  # also whatever it started and left running
-    for tail in tails:
-        tail.join(timeout=5)
-    return proc.returncode or 0, timed_out, tails[1].text()
+        open_pipes = list(tails)
+        while not proc.finished() and time.monotonic() < deadline:
+            if not open_pipes:  # output closed: nothing to read while waiting for the end
+                proc.finished(deadline - time.monotonic())
+                break
+            wait = min(POLL_SECONDS, max(deadline - time.monotonic(), 0))
+            for pipe in select.select(open_pipes, [], [], wait)[0]:
+                if not _read_into(pipe, tails[pipe]):
+                    open_pipes.remove(pipe)
+        timed_out = not proc.finished()
+        proc.kill_group()  # also whatever it started and left running
+        for pipe in open_pipes:  # what the group wrote before it died; an escaped writer may go on
+            os.set_blocking(pipe.fileno(), False)
+            while _read_into(pipe, tails[pipe]):
+                pass
+    finally:
+        for pipe in tails:
+            pipe.close()
+    stderr = b"".join(tails[proc.stderr])[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
+    return proc.returncode or 0, timed_out, stderr
+
+
+def _read_into(pipe, tail: collections.deque) -> bool:
+    """Read what a pipe has into ``tail`` (only its last chunks are kept: floods cost no memory);
+    False at its end, or when a non-blocking pipe has nothing more for now."""
+    try:
+        chunk = os.read(pipe.fileno(), READ_BYTES)
+    except BlockingIOError:
+        return False
+    tail.append(chunk)
+    return bool(chunk)
 
 
 def analyse_models(

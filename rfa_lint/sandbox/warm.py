@@ -1,9 +1,9 @@
 """The linter's side of the fork servers (:mod:`rfa_lint.sandbox.server`): one per framework.
 
 A server starts on the first file that needs its framework and lives as long as the linter
-process; its children look to :func:`rfa_lint.sandbox._run_child` like plain ``Popen`` children
-(``stdout``, ``stderr``, ``wait``, ``kill_group``, ``returncode``).  When a server cannot start
-or dies, :class:`ServerLost` tells the caller to use a plain child instead.
+process; its children look to :func:`rfa_lint.sandbox._run_child` like plain children
+(``stdout``, ``stderr``, ``finished``, ``kill_group``, ``returncode``).  When a server cannot
+start or dies, :class:`ServerLost` tells the caller to use a plain child instead.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ServerLost(RuntimeError):
 
 
 class WarmChild:
-    """A child forked by a server, with the parts of the ``Popen`` interface the sandbox uses."""
+    """A child forked by a server, with the interface of a plain child the sandbox uses."""
 
     def __init__(self, server: "ForkServer", request_id: int) -> None:
         self.server, self.id = server, request_id
@@ -42,18 +42,18 @@ class WarmChild:
         self.ended = threading.Event()
         self.stdout = self.stderr = None
 
-    def wait(self, timeout: float | None = None) -> int:
-        if not self.ended.wait(timeout):
-            raise subprocess.TimeoutExpired("rfa_lint.sandbox.server child", timeout)
+    def finished(self, timeout: float | None = 0.0) -> bool:
+        """Whether the child ended within ``timeout`` seconds (the server reaps it, not us)."""
+        ended = self.ended.wait(timeout)
         if self.lost:
             raise ServerLost("the fork server died")
-        return self.returncode
+        return ended
 
     def kill_group(self) -> None:
         """Kill the child and everything it started; returns once the server has reaped it."""
         if not self.ended.is_set():
             self.server.send({"op": "kill", "id": self.id})
-        self.wait()
+        self.finished(None)
 
 
 class ForkServer:
