@@ -1,0 +1,236 @@
+"""The sandbox against user code that meddles with it (real child processes, no mocks).
+
+Most cases run twice: in a child forked by the warm torch server, and in a plain child (the
+run's torch server marked as failed to start, which is the state a run without servers is in).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rfa_lint.sandbox import FileOutcome, Limits, analyse_models, warm
+
+NET = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+@pytest.fixture(params=["warm", "plain"])
+def kind(request, monkeypatch):
+    if request.param == "plain":
+        monkeypatch.setitem(warm._SERVERS, ("torch", ("torch",)), None)
+    return request.param
+
+
+def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: float = 60) -> FileOutcome:
+    """Lint one file's ``Net``; ``prelude`` is user code run at import, before the model."""
+    if source is None:
+        source = textwrap.dedent(prelude) + NET
+        path.write_text(source)
+    candidate = {"name": "Net", "build_args": [], "build_kwargs": {}, "input_shape": None}
+    return analyse_models(str(path), source, "torch", [candidate], Limits(timeout=timeout), ["torch"])
+
+
+def assert_net_ok(outcome: FileOutcome) -> None:
+    assert outcome.failure is None, outcome.failure
+    assert outcome.models["Net"].status == "ok", outcome.models["Net"]
+
+
+def test_forged_result_lines_are_skipped(tmp_path, kind):
+    junk = ['{"x": 1}', "[1, 2]", '"text"', "not json }", '{"event": "model"}',
+            '{"event": "model", "model": "Ghost", "status": "ok", "graph": {}}',
+            '{"event": "model", "model": "Net", "status": "weird"}',
+            '{"event": "model", "model": "Net", "status": "ok", "graph": 3}',
+            '{"event": "start", "model": 3}', '{"event": "done", "instantiated": [1]}',
+            '{"event": "imported", "instantiated": 5}',
+            '{"event": "model", "model": "Net", "status": "ok", "graph": {}, "detail": 1}',
+            '{"event": "import-failed", "status": "ok", "detail": ""}']
+    outcome = analyse(tmp_path / "forges.py", f"""
+        with open("result.jsonl", "a") as result:  # the child's working folder holds it
+            result.write("\\n".join({junk!r}) + "\\n")
+    """)
+    assert_net_ok(outcome)
+    assert set(outcome.models) == {"Net"}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGRTMIN + 2], ids=["SIGKILL", "realtime"])
+def test_half_a_line_then_death_by_signal(tmp_path, kind, signum):
+    outcome = analyse(tmp_path / "dies.py", f"""
+        import os
+        with open("result.jsonl", "a") as result:
+            result.write('{{"x": 1}}\\n{{"event": "model", "model": "Net", "graph": {{"a": 1}}')
+        os.kill(os.getpid(), {int(signum)})
+    """)
+    name = "SIGKILL" if signum == signal.SIGKILL else f"signal {int(signum)}"
+    assert (outcome.failure.status, outcome.failure.detail) == ("crashed", f"killed by {name}")
+
+
+def test_printing_out_of_memory_is_no_memory_limit(tmp_path, kind):
+    outcome = analyse(tmp_path / "says_oom.py", """
+        import os, sys
+        print("CUDA out of memory", file=sys.stderr, flush=True)
+        os._exit(3)
+    """)
+    assert (outcome.failure.status, outcome.failure.detail) == (
+        "crashed", "exited with code 3: CUDA out of memory")
+
+
+def test_module_level_argparse_sees_only_the_file(tmp_path, kind):
+    outcome = analyse(tmp_path / "script.py", """
+        import argparse, sys
+        assert sys.argv == [__file__], sys.argv
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--lr", type=float, default=0.1)
+        args = parser.parse_args()
+    """)
+    assert_net_ok(outcome)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_group_is_killed_and_an_escaped_grandchild_holds_nothing_of_ours(tmp_path, kind):
+    analyse(tmp_path / "warm_up.py")  # a warm server's socket and reader thread are not the run's
+    fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+    pids = tmp_path / "pids"
+    start = time.monotonic()
+    outcome = analyse(tmp_path / "spawns.py", f"""
+        import subprocess, sys
+        sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+        in_group = subprocess.Popen(sleep)
+        escaped = subprocess.Popen(sleep, start_new_session=True)  # keeps our stdout and stderr
+        open({str(pids)!r}, "w").write(f"{{in_group.pid}} {{escaped.pid}}")
+    """)
+    seconds = time.monotonic() - start
+    in_group, escaped = map(int, pids.read_text().split())
+    try:
+        assert_net_ok(outcome)
+        assert seconds < 4  # not waiting on pipes that the escaped grandchild keeps open
+        assert (len(os.listdir("/proc/self/fd")), threading.active_count()) == (fds, threads)
+        deadline = time.monotonic() + 5
+        while not gone(in_group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(in_group)
+        assert not gone(escaped)
+    finally:
+        os.kill(escaped, signal.SIGKILL)
+
+
+def test_a_timeout_kills_the_group(tmp_path, kind):
+    outcome = analyse(tmp_path / "hangs.py", """
+        import time
+        time.sleep(60)
+    """, timeout=3)
+    assert outcome.failure.status == "timeout"
+
+
+def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
+    """A linter started under a hard address-space limit (a shell's ``ulimit -v``) still builds."""
+    path = tmp_path / "net.py"
+    path.write_text(NET)
+    script = textwrap.dedent(f"""
+        import resource
+        from rfa_lint.sandbox import Limits, analyse_models, warm
+        hard = 16 * 2**30
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        candidate = {{"name": "Net", "build_args": [], "build_kwargs": {{}}, "input_shape": None}}
+        for kind in ("warm", "plain"):
+            outcome = analyse_models({str(path)!r}, open({str(path)!r}).read(), "torch", [candidate],
+                                     Limits(timeout=60, memory_mb=64 * 1024), ["torch"])
+            print(kind, outcome.failure, outcome.models["Net"].status if outcome.models else None)
+            warm.close_all()
+            warm._SERVERS[("torch", ("torch",))] = None
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.splitlines() == ["warm None ok", "plain None ok"], proc.stderr
+
+
+PACKAGE_INIT = """
+from pathlib import Path
+with open(Path(__file__).parent.parent / "runs.log", "a") as log:
+    log.write("run\\n")
+from .blocks import block
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = block()
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def test_a_package_init_runs_once(tmp_path, kind):
+    """``pkg/__init__.py`` is the package ``pkg``: run once, on disk or as an unsaved buffer."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "blocks.py").write_text("from torch import nn\ndef block():\n    return nn.Conv2d(3, 4, 3)\n")
+    init = package / "__init__.py"
+    init.write_text(PACKAGE_INIT)
+    runs = tmp_path / "runs.log"
+    for source in (PACKAGE_INIT, PACKAGE_INIT + "\n# an unsaved edit\n"):
+        runs.unlink(missing_ok=True)
+        assert_net_ok(analyse(init, source=source))
+        assert runs.read_text() == "run\n"
+
+
+def slot_folder_in(runtime: Path) -> subprocess.CompletedProcess:
+    script = ("from rfa_lint.sandbox.slots import child_slot, slot_folder\n"
+              "with child_slot(1):\n    print(slot_folder())")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+
+
+def test_slots_live_in_the_runtime_folder(tmp_path):
+    proc = slot_folder_in(tmp_path)
+    folder = tmp_path / f"rfa-lint-slots-{os.getuid()}"
+    assert (proc.stdout, proc.stderr) == (f"{folder}\n", "")
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("hijack", ["writable", "symlink", "other-owner"])
+def test_a_slot_folder_that_is_not_ours_is_not_used(tmp_path, hijack):
+    folder = tmp_path / f"rfa-lint-slots-{os.getuid()}"
+    if hijack == "symlink":
+        (tmp_path / "elsewhere").mkdir()
+        folder.symlink_to(tmp_path / "elsewhere")
+    else:
+        folder.mkdir()
+        folder.chmod(0o777 if hijack == "writable" else 0o700)
+    if hijack == "other-owner":
+        if os.getuid() != 0:
+            pytest.skip("giving a folder to another user needs root")
+        os.chown(folder, 65534, 65534)
+    proc = slot_folder_in(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    used = Path(proc.stdout.strip())
+    assert used.parent == Path(os.environ.get("TMPDIR", "/tmp")) and used.name.startswith("rfa-lint-slots-")
+    assert used != folder and not used.exists()  # a private folder, removed at exit
+    assert "is not a private folder" in proc.stderr
+    assert not list(folder.iterdir())
