@@ -234,3 +234,10 @@ def test_a_slot_folder_that_is_not_ours_is_not_used(tmp_path, hijack):
     assert used != folder and not used.exists()  # a private folder, removed at exit
     assert "is not a private folder" in proc.stderr
     assert not list(folder.iterdir())
+
+
+def test_a_vanished_slot_folder_runs_the_child_uncapped(tmp_path):
+    from rfa_lint.sandbox.slots import child_slot
+
+    with child_slot(1, folder=tmp_path / "removed-by-a-tmp-cleaner") as slot:
+        assert slot == -1

@@ -689,11 +689,16 @@ def to_plain(
             }
     finally:
         model.train(was_training)
-    tried = "\n".join(f"  {', '.join(shapes)}: {reason}" for reason, shapes in failures.items())
+    # the model's own errors first: a one-line report cut short still says what went wrong
+    reasons = "\n".join(f"  {reason} (input {_shapes(tried)})" for reason, tried in failures.items())
     raise TraceError(
-        f"could not trace {type(model).__name__} on a meta tensor; tried:\n{tried}\n"
+        f"could not trace {type(model).__name__} on a meta tensor:\n{reasons}\n"
         "pass input_shape=(batch, channels, *spatial sizes) that the model accepts"
     )
+
+
+def _shapes(tried: list[str]) -> str:
+    return ", ".join(tried) if len(tried) <= 2 else f"{tried[0]} and {len(tried) - 1} more shapes"
 
 
 def create_graph_from_pytorch_model(
