@@ -2,7 +2,9 @@
 
 import json
 import math
+import runpy
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -38,33 +40,11 @@ def chain(*layers):
 
 
 def test_seed_custom_example_runs_unchanged_but_for_the_import():
-    # The seed README's "Custom" example: conv1 sees 3px; conv2 and conv3 add 2 each (5);
-    # conv4 merges two 5px paths and adds 2 (7); the dense Softmax sees everything.
-    conv1 = EnrichedNetworkNode(
-        name="Conv1",
-        layer_info=LayerDefinition(name="Conv3x3", kernel_size=3, stride_size=1, filters=64),
-        predecessors=[],
-    )
-    conv2 = EnrichedNetworkNode(
-        name="Conv2",
-        layer_info=LayerDefinition(name="Conv3x3", kernel_size=3, stride_size=1, filters=128),
-        predecessors=[conv1],
-    )
-    conv3 = EnrichedNetworkNode(
-        name="Conv3",
-        layer_info=LayerDefinition(name="Conv3x3", kernel_size=3, stride_size=1, filters=256),
-        predecessors=[conv1],
-    )
-    conv4 = EnrichedNetworkNode(
-        name="Conv4",
-        layer_info=LayerDefinition(name="Conv3x3", kernel_size=3, stride_size=1, filters=256),
-        predecessors=[conv2, conv3],
-    )
-    out = EnrichedNetworkNode(
-        name="Softmax",
-        layer_info=LayerDefinition(name="Fully Connected", units=1000),
-        predecessors=[conv4],
-    )
+    # examples/custom_graph.py is the seed README's "Custom" example with rfa_lint's import line:
+    # conv1 sees 3px; conv2 and conv3 add 2 each (5); conv4 merges two 5px paths and adds 2 (7);
+    # the dense Softmax sees everything.
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "custom_graph.py"))
+    out, conv1, conv2, conv3, conv4 = (example[name] for name in ("out", "conv1", "conv2", "conv3", "conv4"))
     assert [n.name for n in out.all_layers] == ["Conv1", "Conv2", "Conv3", "Conv4", "Softmax"]
     assert [n.receptive_field_min for n in out.all_layers[:4]] == [3, 5, 5, 7]
     assert conv4.receptive_field_sizes == [7]

@@ -21,6 +21,7 @@ layer object, at its constructor call, so the creation stack there points at the
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import sys
@@ -105,26 +106,17 @@ def _define(layer: keras.Layer, kind: str, **params: Any) -> LayerDefinition:
     return LayerDefinition(name=type(layer).__name__, kind=kind, **params)
 
 
-def _conv(layer: keras.Layer) -> LayerDefinition:
+def _conv(layer: keras.Layer, transposed: bool = False) -> LayerDefinition:
+    """The stride of a transposed conv makes the grid finer; its kernel runs on that grid."""
+    strides = tuple(layer.strides)
     return _define(
         layer,
         "conv",
         kernel_size=tuple(layer.kernel_size),
-        stride_size=tuple(layer.strides),
+        stride_size=1 if transposed else strides,
+        upsampling=strides if transposed else 1,
         dilation=tuple(layer.dilation_rate),
         filters=getattr(layer, "filters", None),
-    )
-
-
-def _conv_transpose(layer: keras.Layer) -> LayerDefinition:
-    """The stride of a transposed conv makes the grid finer; its kernel runs on that grid."""
-    return _define(
-        layer,
-        "conv",
-        kernel_size=tuple(layer.kernel_size),
-        dilation=tuple(layer.dilation_rate),
-        upsampling=tuple(layer.strides),
-        filters=layer.filters,
     )
 
 
@@ -182,7 +174,7 @@ _PASSTHROUGHS = (
 #: positions, and is reported as unsupported if it changes it.
 _HANDLERS: dict[type, Handler] = {
     **dict.fromkeys(_CONVS, _conv),
-    **dict.fromkeys(_TRANSPOSED, _conv_transpose),
+    **dict.fromkeys(_TRANSPOSED, functools.partial(_conv, transposed=True)),
     **dict.fromkeys(_UPSAMPLINGS, _upsampling),
     **dict.fromkeys(_POOLS, _pool),
     **dict.fromkeys(_GLOBALS, _whole_input("global")),

@@ -159,24 +159,15 @@ def _spatial_axes(y: Tensor) -> int:
 
 
 def _conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
-    axes = _spatial_axes(y)
-    return LayerDefinition(
-        _label(layer),
-        kernel_size=_per_axis(layer.kernel_size, axes),
-        stride_size=_per_axis(layer.stride, axes),
-        dilation=_per_axis(layer.dilation, axes),
-        filters=int(layer.out_channels),
-        kind="conv",
-    )
-
-
-def _transposed_conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     """A transposed conv with stride s upsamples by s, then runs its kernel on the finer grid."""
     axes = _spatial_axes(y)
+    stride = _per_axis(layer.stride, axes)
+    transposed = isinstance(layer, nn.modules.conv._ConvTransposeNd)
     return LayerDefinition(
         _label(layer),
         kernel_size=_per_axis(layer.kernel_size, axes),
-        upsampling=_per_axis(layer.stride, axes),
+        stride_size=1 if transposed else stride,
+        upsampling=stride if transposed else 1,
         dilation=_per_axis(layer.dilation, axes),
         filters=int(layer.out_channels),
         kind="conv",
@@ -231,8 +222,7 @@ _global, _attention, _passthrough = _kind("global"), _kind("attention"), _kind("
 #: Layer kind -> handler, looked up along the module class's MRO.  ``None``: judged by shapes
 #: (a flatten merging spatial positions sees everything; one that keeps them passes through).
 _LAYER_KINDS: dict[type, LayerHandler | None] = {
-    nn.modules.conv._ConvTransposeNd: _transposed_conv,
-    nn.modules.conv._ConvNd: _conv,
+    nn.modules.conv._ConvNd: _conv,  # transposed convs too
     pooling._MaxPoolNd: _pool,
     pooling._AvgPoolNd: _pool,
     pooling._LPPoolNd: _pool,
