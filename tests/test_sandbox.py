@@ -128,7 +128,9 @@ def test_group_is_killed_and_an_escaped_grandchild_holds_nothing_of_ours(tmp_pat
     in_group, escaped = map(int, pids.read_text().split())
     try:
         assert_net_ok(outcome)
-        assert seconds < 4  # not waiting on pipes that the escaped grandchild keeps open
+        # not waiting on the pipes the escaped grandchild keeps open for its 120 s (a loaded CI
+        # machine may take a few seconds for the run itself)
+        assert seconds < 30
         assert (len(os.listdir("/proc/self/fd")), threading.active_count()) == (fds, threads)
         deadline = time.monotonic() + 5
         while not gone(in_group) and time.monotonic() < deadline:

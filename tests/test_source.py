@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -338,14 +337,11 @@ def test_torchvision_resnet_yields_its_blocks_network_and_public_factories():
 @pytest.mark.parametrize(
     "path", TORCHVISION_FILES, ids=lambda p: str(p.relative_to(TORCHVISION_MODELS or p.parent))
 )
-def test_every_torchvision_model_file_reads_cleanly_and_fast(path):
-    text = path.read_text()
-    started = time.perf_counter()
-    info = read_source(text)
-    elapsed = time.perf_counter() - started
+def test_every_torchvision_model_file_reads_cleanly(path):
+    # speed is the benchmarks' business (no timed assertions in tests): ~6 ms for resnet.py
+    info = read_source(path.read_text())
     assert info.syntax_error is None
     assert all(c.directive_error is None for c in info.candidates)
-    assert elapsed < 0.25, f"{elapsed:.3f}s"
 
 
 def test_the_linters_own_modules_import_no_framework():
