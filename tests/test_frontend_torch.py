@@ -202,7 +202,7 @@ def test_one_and_three_spatial_axes():
     assert rf_mins(graph) == {"features.0": 5, "features.1": 9, "features.2": 21}
     # Conv3d (3, 5, 7) stride (1, 2, 2): (3, 5, 7), j (1, 2, 2); Conv3d 3: + 2 * j
     plain, graph = traced(build(models.ThreeAxes), input_res=32)
-    assert plain["input_shape"] == [1, 1, 32, 32, 32]
+    assert plain["input_shape"] == [1, 1, 16, 32, 32]  # three axes: a 16-frame clip is tried first
     assert rf_mins(graph) == {"features.0": (3, 5, 7), "features.1": (5, 9, 11)}
 
 
@@ -344,3 +344,11 @@ def test_same_figures_as_rfa_toolbox_on_larger_torchvision_models():
     compare_with_seed(
         ["resnet50", "vgg11", "vgg16", "densenet121", "mobilenet_v2", "googlenet", "inception_v3"]
     )
+
+
+@pytest.mark.integration
+def test_video_models_trace_on_a_clip_not_a_cube():
+    # MViT insists on 16 frames (its positional embedding); a 224^3 cube fails, a clip works
+    plain, graph = traced(build(torchvision.models.video.mvit_v1_b))
+    assert plain["input_shape"] == [1, 3, 16, 224, 224]
+    assert graph.all_layers[1].layer_info.kernel == (3, 7, 7)  # the patch-embedding Conv3d

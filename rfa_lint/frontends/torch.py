@@ -51,6 +51,7 @@ Spatial = tuple[int, ...] | None  # a tensor's spatial sizes, None when it has n
 _SITES_ATTRIBUTE = "_rfa_lint_sites"  # in the module's __dict__, so deep copies keep it
 _SPATIAL_KINDS = frozenset({"conv", "pool", "resize"})
 _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32)
+_VIDEO_FRAMES = 16
 
 
 # --- source sites ---------------------------------------------------------------------------
@@ -628,14 +629,17 @@ def _first_layer(model: nn.Module) -> tuple[int, int]:
 def _attempts(model: nn.Module, input_shape: Sequence[int] | None, input_res: int) -> list[tuple[str, tuple]]:
     """(mode, input shape) pairs to try: every size in eval mode, then in train mode.
 
-    Train mode uses a batch of 2, as batch norm refuses a single value per channel there.
+    Train mode uses a batch of 2, as batch norm refuses a single value per channel there.  With
+    three spatial axes a video clip (16 frames of size x size) comes before a cube.
     """
     if input_shape is not None:
         return [(mode, tuple(input_shape)) for mode in ("eval", "train")]
     channels, axes = _first_layer(model)
     sizes = dict.fromkeys((input_res, *_TRACE_SIZES))
+    spatial = [(_VIDEO_FRAMES, size, size) for size in sizes] if axes == 3 else []
+    spatial += [(size,) * axes for size in sizes]
     shapes = {
-        mode: dict.fromkeys((batch, channels, *(size,) * axes) for size in sizes)
+        mode: dict.fromkeys((batch, channels, *sides) for sides in spatial)
         for mode, batch in (("eval", 1), ("train", 2))
     }
     return [(mode, shape) for mode, mode_shapes in shapes.items() for shape in mode_shapes]
