@@ -16,8 +16,10 @@ from rfa_lint.rf import (
     classify,
     graph_from_plain,
     graph_to_plain,
+    input_feature_map,
     input_resolution_range,
     kernel_covers_feature_map,
+    kernel_fit_from,
     productive_from,
 )
 
@@ -118,8 +120,40 @@ def test_resolution_range_and_kernel_fit():
 
 def test_kernel_covers_feature_map():
     c = chain((3, 2), (3, 2), (3, 2), (3, 1))  # the last layer's input has stride product 8
-    assert kernel_covers_feature_map(c[-1], 24)  # 24 // 8 = 3 <= 3
+    assert kernel_covers_feature_map(c[-1], 24)  # ceil(24 / 8) = 3 <= 3
     assert not kernel_covers_feature_map(c[-1], 32)  # 4 > 3
+    # padded layers round up: a 25px input gives maps 13, 7, 4 -> 4 > 3 (the floor said 3)
+    assert input_feature_map(c[-1], 25) == (4,)
+    assert not kernel_covers_feature_map(c[-1], 25)
+    assert kernel_fit_from(c[-1]) == (3 * 8 + 1,)
+    # a traced map wins over the estimate (a valid-padded net: 25 -> 12 -> 5 -> 2)
+    assert kernel_covers_feature_map(c[-1], 25, feature_map=(2, 2))
+    assert input_feature_map(c[-1], 25, feature_map=[2, 2]) == (2, 2)
+
+
+def test_kernel_covers_needs_all_axes_and_a_map_of_at_least_one():
+    # below the stride product the map is 1, never 0: ceil(5 / 8) = 1
+    c = chain((3, 2), (3, 2), (3, 2), (3, 1))
+    assert input_feature_map(c[-1], 5) == (1,)
+    wide = conv("wide", [c[2]], k=(7, 1))  # on a (ceil(48/8), ceil(16/8)) = (6, 2) map
+    assert input_feature_map(wide, (48, 16)) == (6, 2)
+    assert not kernel_covers_feature_map(wide, (48, 16))  # 2 > 1 on the second axis
+    assert kernel_fit_from(wide) == (7 * 8 + 1, 1 * 8 + 1)
+
+
+def test_kernel_1_layers_never_cover_their_map():
+    # On a 1x1 map (R = 8 at stride 8) a 1x1 conv and a kernel-1 stride-1 pool (AvgPool2d(1))
+    # are not dense layers in disguise; a 3x3 there is.
+    c = chain((3, 2), (3, 2), (3, 2))
+    one = conv("one", [c[-1]], k=1)
+    noop = EnrichedNetworkNode("noop", LayerDefinition("AvgPool2d", kernel_size=1, stride_size=1, kind="pool"), [c[-1]])
+    three = conv("three", [c[-1]])
+    assert input_feature_map(one, 8) == (1,)
+    assert not kernel_covers_feature_map(one, 8) and not kernel_covers_feature_map(noop, 8)
+    assert kernel_covers_feature_map(three, 8)
+    # a dilated 1x1... is still 1x1; a dilated 2x2 (k_eff 3) covers a 3px map
+    dilated = conv("dil", [c[-1]], k=2, d=2)
+    assert kernel_covers_feature_map(dilated, 24) and not kernel_covers_feature_map(dilated, 25)
 
 
 def test_squeeze_excitation_gate_makes_max_infinite():
@@ -130,9 +164,40 @@ def test_squeeze_excitation_gate_makes_max_infinite():
     gate = EnrichedNetworkNode("mul", LayerDefinition("mul", kernel_size=1, kind="merge"), [body, fc])
     assert gate.receptive_field_min == 5 and math.isinf(gate.receptive_field_max)
     assert not fc.has_finite_rf and gate.has_finite_rf
-    (lo,), (hi,) = input_resolution_range(gate)
+    (lo,), (hi,) = input_resolution_range(gate, filter_all_inf_rf=False)
     assert lo == 5 and math.isinf(hi)
-    assert input_resolution_range(gate, filter_all_inf_rf=True) == ((5,), (5,))
+    # the default (the seed code's) drops the gate's infinite size: the body's 5 remains
+    assert input_resolution_range(gate) == ((5,), (5,))
+
+
+def test_global_attention_means_no_upper_bound():
+    # A ViT: a 16x16/16 patch conv (rf 16) then global attention (inf) and a head.  The min is
+    # the patch conv's 16; nothing limits the max, whatever filter_all_inf_rf says.
+    patch = conv("patch", k=16, s=16)
+    attn = EnrichedNetworkNode("attn", LayerDefinition("MultiheadAttention", kind="attention"), [patch])
+    head = EnrichedNetworkNode("head", LayerDefinition("Linear", kernel_size=1, units=10), [attn])
+    for flag in (True, False):
+        assert input_resolution_range(head, filter_all_inf_rf=flag, cardinality=2) == (
+            (16, 16), (math.inf, math.inf),
+        )
+    # window attention (a finite kernel: 7 tokens at j 16) is a conv-like layer: 16 + 6 * 16 = 112
+    window = EnrichedNetworkNode(
+        "win", LayerDefinition("WindowAttention", kernel_size=7, kind="attention"), [conv("p", k=16, s=16)]
+    )
+    assert input_resolution_range(window) == ((112,), (112,))
+
+
+def test_a_broadcast_gate_never_passes_its_stride_product_on():
+    # body: 3x3/2 then 3x3/2, j = 4.  The gate branch pools globally (j resets to 1), then a
+    # strided 1x1 on the 1x1 vector (j 8 on that path, as a frontend may record it).  The
+    # multiply's map is the body's: scale 4, not 8.
+    body = chain((3, 2), (3, 2))[-1]
+    pool = EnrichedNetworkNode("pool", LayerDefinition("pool", kernel_size=None), [body])
+    squeeze = conv("squeeze", [pool], k=1, s=8)
+    assert squeeze.scale_per_axis == (8,)  # only infinite paths: their own stride product
+    gate = EnrichedNetworkNode("mul", LayerDefinition("mul", kernel_size=1, kind="merge"), [body, squeeze])
+    assert gate.scale_per_axis == (4,)
+    assert gate.compute_feature_map_size(32) == 8
 
 
 def test_upsampling_divides_the_stride_product():
@@ -160,6 +225,98 @@ def test_plain_round_trip_through_json():
     ]
     assert rebuilt.all_layers[1].sites == (("model.py", 12),)
     assert rebuilt.module_paths == ("fc",)
+    assert [n.layer_info for n in rebuilt.all_layers] == [n.layer_info for n in out.all_layers]
+
+
+def test_traced_map_sizes_travel_with_the_plain_graph():
+    stem = EnrichedNetworkNode(
+        "stem", LayerDefinition("Conv3x3", kernel_size=3, stride_size=2), map_in=[25, 24], map_out=(13, 12)
+    )
+    head = EnrichedNetworkNode("head", LayerDefinition("Linear", units=10), [stem])
+    assert (stem.map_in, stem.map_out, head.map_in) == ((25, 24), (13, 12), None)
+    data = json.loads(json.dumps(graph_to_plain(head)))
+    assert data["nodes"][0]["map_in"] == [25, 24] and data["nodes"][1]["map_out"] is None
+    rebuilt = graph_from_plain(data).all_layers[0]
+    assert (rebuilt.map_in, rebuilt.map_out) == ((25, 24), (13, 12))
+
+
+def test_plain_data_of_older_versions_still_loads():
+    # no map keys; layers written with per-axis lists and a fractional upsampling as a float
+    old = {
+        "nodes": [
+            {"name": "c", "layer": {"name": "Conv", "kernel_size": [3], "stride_size": [2],
+                                    "filters": 8, "units": None, "dilation": [1],
+                                    "upsampling": [1], "kind": "conv"}, "predecessors": []},
+            {"name": "up", "layer": {"name": "Upsample", "kernel_size": [1], "stride_size": [1],
+                                     "upsampling": [1.5], "kind": "resize"}, "predecessors": [0]},
+        ],
+        "output": 1,
+    }
+    out = graph_from_plain(old)
+    assert out.map_in is None and out.predecessors[0].layer_info.kernel_size == (3,)
+    assert out.scale_per_axis == (2 / 1.5,)
+    hash(out.layer_info)
+
+
+def test_layers_are_hashable_values():
+    # a list given by the caller is stored as a tuple: equal layers hash equal
+    a = LayerDefinition("Conv", kernel_size=[3, 5], stride_size=[1, 2])
+    b = LayerDefinition("Conv", kernel_size=(3, 5), stride_size=(1, 2))
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a.kernel_size == (3, 5) and LayerDefinition("C", kernel_size=3).kernel_size == 3
+    # an infinite scalar kernel is the seed's None
+    assert LayerDefinition("GAP", kernel_size=math.inf) == LayerDefinition("GAP", kernel_size=None)
+
+
+def test_fractions_and_infinite_axes_survive_strict_json():
+    layer = LayerDefinition("Upsample", kernel_size=(1, math.inf), upsampling=(Fraction(3, 2), 2))
+    text = json.dumps(layer.to_dict(), allow_nan=False)  # no Infinity / NaN tokens
+    back = LayerDefinition.from_dict(json.loads(text))
+    assert back == layer and back.upsampling == (Fraction(3, 2), 2)
+    assert isinstance(back.upsampling[0], Fraction)
+
+
+scalars = st.one_of(
+    st.integers(1, 64),
+    st.fractions(min_value=1, max_value=64, max_denominator=12),
+    st.floats(1, 64, allow_nan=False, allow_infinity=False),
+)
+
+
+def geometry(values):
+    return st.one_of(values, st.lists(values, min_size=1, max_size=3).map(tuple))
+
+
+@st.composite
+def layers(draw):
+    kernel = draw(st.one_of(st.none(), geometry(st.one_of(scalars, st.just(math.inf)))))
+    sizes = {"kernel_size": kernel, "stride_size": draw(st.one_of(st.none(), geometry(scalars))),
+             "dilation": draw(geometry(st.integers(1, 4))), "upsampling": draw(geometry(scalars))}
+    per = [v for v in sizes.values() if isinstance(v, tuple)]
+    if len({len(v) for v in per}) > 1:  # per-axis values of different lengths are refused
+        n = len(per[0])
+        sizes = {k: v[:1] * n if isinstance(v, tuple) else v for k, v in sizes.items()}
+    return LayerDefinition(
+        draw(st.text(max_size=8)),
+        filters=draw(st.one_of(st.none(), st.integers(1, 512))),
+        units=draw(st.one_of(st.none(), st.integers(1, 512))),
+        kind=draw(st.one_of(st.none(), st.sampled_from(["conv", "pool", "resize", "attention"]))),
+        **sizes,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(layers())
+def test_layer_round_trips_through_strict_json(layer):
+    back = LayerDefinition.from_dict(json.loads(json.dumps(layer.to_dict(), allow_nan=False)))
+    assert back == layer and hash(back) == hash(layer)
+    # exact types too: a Fraction stays a Fraction, a float a float (2 == Fraction(2) == 2.0)
+    assert value_types(back) == value_types(layer)
+
+
+def value_types(layer):
+    values = (layer.kernel_size, layer.stride_size, layer.dilation, layer.upsampling)
+    return [tuple(map(type, v)) if isinstance(v, tuple) else type(v) for v in values]
 
 
 def test_invalid_layers_are_refused():

@@ -3,8 +3,10 @@
 from rfa_lint.rf.analysis import (
     Verdict,
     classify,
+    input_feature_map,
     input_resolution_range,
     kernel_covers_feature_map,
+    kernel_fit_from,
     productive_from,
 )
 from rfa_lint.rf.graph import (
@@ -23,7 +25,9 @@ __all__ = [
     "classify",
     "graph_from_plain",
     "graph_to_plain",
+    "input_feature_map",
     "input_resolution_range",
     "kernel_covers_feature_map",
+    "kernel_fit_from",
     "productive_from",
 ]

@@ -53,21 +53,46 @@ def classify(
     return Verdict.PRODUCTIVE
 
 
-def kernel_covers_feature_map(node: EnrichedNetworkNode, resolution: Resolution) -> bool:
-    """The seed 1.7 code's extra condition: every input feature map fits inside the kernel.
+def input_feature_map(
+    node: EnrichedNetworkNode, resolution: Resolution, feature_map: Sequence[int] | None = None
+) -> PerAxis:
+    """The map the layer's kernel runs on, per axis: ``feature_map`` (the traced input size)
+    when given, else estimated as ``ceil(R / stride product)``, the largest over its inputs.
 
-    The input feature map is ``R // stride product`` per axis; such a layer acts like a dense
-    layer over its whole input.  The dilated (effective) kernel is what covers the map.
+    The one place that says which map size a layer sees, for the checks and for messages.
     """
-    if node.layer_info.is_infinite:
-        return False
+    if feature_map is not None:
+        return tuple(feature_map)
+    maps = [per_axis(p.compute_feature_map_size(resolution), 1) for p in node.predecessors]
+    return tuple(max(axis) for axis in zip(*broadcast(*maps or [per_axis(resolution, 1)])))
+
+
+def kernel_covers_feature_map(
+    node: EnrichedNetworkNode, resolution: Resolution, feature_map: Sequence[int] | None = None
+) -> bool:
+    """The seed 1.7 code's extra condition: the (dilated) kernel covers the whole input map.
+
+    Such a layer acts like a dense layer over its input.  The map is
+    :func:`input_feature_map`'s.  A layer whose kernel is 1 on every axis never counts: it
+    covers a 1-pixel map without wasting anything (1x1 convs, no-op pools such as AvgPool2d(1)).
+    """
     kernel = node.layer_info.effective_kernel
+    if node.layer_info.is_infinite or all(k == 1 for k in kernel):
+        return False
+    fmap, kernel = broadcast(input_feature_map(node, resolution, feature_map), kernel)
+    return all(m <= k for m, k in zip(fmap, kernel))
+
+
+def kernel_fit_from(node: EnrichedNetworkNode) -> PerAxis:
+    """The smallest resolution, per axis, whose estimated input map outgrows the kernel.
+
+    ``ceil(R / s) > k`` holds from ``R = floor(k * s) + 1`` on, ``s`` the smallest input stride
+    product (the largest map).
+    """
     scales = [p.scale_per_axis for p in node.predecessors] or [(1,)]
-    for scale in scales:
-        res, s, k = broadcast(per_axis(resolution, 1), scale, kernel)
-        if any(ri // si > ki for ri, si, ki in zip(res, s, k)):
-            return False
-    return True
+    scale = tuple(min(axis) for axis in zip(*broadcast(*scales)))
+    kernel, scale = broadcast(node.layer_info.effective_kernel, scale)
+    return tuple(math.floor(k * s) + 1 for k, s in zip(kernel, scale))
 
 
 def productive_from(node: EnrichedNetworkNode) -> PerAxis:
@@ -81,7 +106,7 @@ def _finite(values: PerAxis) -> bool:
 
 def input_resolution_range(
     graph: EnrichedNetworkNode,
-    filter_all_inf_rf: bool = False,
+    filter_all_inf_rf: bool = True,
     filter_kernel_size_1: bool = False,
     kernel_fit: bool = False,
     cardinality: int | None = None,
@@ -90,10 +115,14 @@ def input_resolution_range(
 
     Over the layers whose minimum RF is finite: min is the largest minimum RF (below it some
     layer is critical or unproductive), max the largest maximum RF (above it no layer sees the
-    whole image).  ``filter_all_inf_rf`` drops RF sizes with an infinite axis first (for SE
-    gates); ``filter_kernel_size_1`` ignores 1x1 layers; ``kernel_fit`` raises the min so that no
-    layer's kernel covers its whole feature map (kernel x stride product, as rfa-toolbox 1.7).
-    ``cardinality`` is the number of axes reported (default: the graph's).
+    whole image).  ``filter_all_inf_rf`` (on by default, as in the seed's code) drops RF sizes
+    with an infinite axis first, so that an SE gate's global context does not make the max
+    infinite; a layer with only infinite sizes keeps them.  Global attention is different: a
+    layer of kind ``attention`` with an infinite kernel sees the whole image at any size, so
+    the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers;
+    ``kernel_fit`` raises the min so that no layer's kernel covers its whole feature map
+    (kernel x stride product, as rfa-toolbox 1.7).  ``cardinality`` is the number of axes
+    reported (default: the graph's).
     """
     nodes = [n for n in graph.all_layers if n.has_finite_rf]
     if not nodes:
@@ -115,9 +144,16 @@ def input_resolution_range(
         highs.append(tuple(max(c) for c in columns))
     if kernel_fit:
         lows += kernel_bounds
+    if _has_global_attention(graph):
+        highs.append((math.inf,) * axes)
     r_min = tuple(max(v[a] for v in lows) for a in range(axes))
     r_max = tuple(max(v[a] for v in highs) for a in range(axes))
     return r_min, r_max
+
+
+def _has_global_attention(graph: EnrichedNetworkNode) -> bool:
+    """Attention over all positions (not a window): the model has no largest resolution."""
+    return any(n.layer_info.kind == "attention" and n.layer_info.is_infinite for n in graph.all_layers)
 
 
 def _stretch(values: PerAxis, axes: int) -> PerAxis:

@@ -66,7 +66,8 @@ class LayerDefinition:
     ``kernel_size=None`` means an infinite kernel (a dense layer over the whole input, as in the
     seed); a layer acting per position (ReLU, a 1x1 conv, a channels-last Linear) has kernel 1.
     ``upsampling`` > 1 makes the output grid finer (transposed conv, Upsample): the kernel then
-    runs on the finer grid and the stride product is divided.
+    runs on the finer grid and the stride product is divided.  Layers are values: sequences are
+    stored as tuples, so a layer hashes, and ``from_dict(to_dict())`` gives an equal layer.
     """
 
     name: str
@@ -79,6 +80,10 @@ class LayerDefinition:
     kind: str | None = None
 
     def __post_init__(self) -> None:
+        for attr in _GEOMETRY:
+            object.__setattr__(self, attr, _stored(getattr(self, attr)))
+        if self.kernel_size == INF:  # the seed's spelling of an infinite kernel
+            object.__setattr__(self, "kernel_size", None)
         for attr, values in (
             ("kernel_size", self.kernel),
             ("stride_size", self.stride),
@@ -113,25 +118,53 @@ class LayerDefinition:
         return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form; an infinite kernel is written as null."""
-        return {
+        """JSON-able form that :meth:`from_dict` turns back into an equal layer.
+
+        Values keep their stored form (a scalar stays a scalar); an infinite axis is written as
+        null and a Fraction as its exact text (``"3/2"``), so strict JSON carries both.
+        """
+        config = {
             "name": self.name,
-            "kernel_size": None if self.is_infinite else _jsonable(self.kernel),
-            "stride_size": _jsonable(self.stride),
             "filters": self.filters,
             "units": self.units,
-            "dilation": _jsonable(per_axis(self.dilation, 1)),
-            "upsampling": _jsonable(per_axis(self.upsampling, 1)),
             "kind": self.kind,
         }
+        config.update({attr: _encode(getattr(self, attr)) for attr in _GEOMETRY})
+        return config
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> LayerDefinition:
-        return cls(**config)
+        """The layer of :meth:`to_dict` data (older data: lists of floats, also accepted)."""
+        geometry = {attr: _decode(config[attr]) for attr in _GEOMETRY if attr in config}
+        return cls(**{**config, **geometry})
 
 
-def _jsonable(values: PerAxis) -> list[Number]:
-    return [float(v) if isinstance(v, Fraction) else v for v in values]
+#: The fields holding per-axis geometry: stored as a scalar or a tuple, never a list.
+_GEOMETRY = ("kernel_size", "stride_size", "dilation", "upsampling")
+
+
+def _stored(value: Any) -> Any:
+    """A sequence becomes a tuple, so that layers are hashable and compare by value."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """Inverse of :func:`_encode`; null inside a list is an infinite axis."""
+    if isinstance(value, list):
+        return tuple(INF if v is None else _decode(v) for v in value)
+    if isinstance(value, str):
+        return Fraction(value)
+    return value
 
 
 @dataclass(frozen=True, order=True)
@@ -191,6 +224,8 @@ class EnrichedNetworkNode:
     ``module_paths`` names the model's module(s) behind the node (``layer4.1.conv2``);
     ``sites`` is the creation stack of the layer in user code, innermost first, as
     ``(file, line)`` pairs, so a linter can place a finding in whichever file it is linting.
+    ``map_in`` / ``map_out`` are the spatial sizes (per axis) of the layer's input and output
+    where the frontend traced them, at the shape it traced; None where unknown.
     """
 
     name: str
@@ -198,6 +233,8 @@ class EnrichedNetworkNode:
     predecessors: list[EnrichedNetworkNode] = field(default_factory=list)
     module_paths: tuple[str, ...] = ()
     sites: tuple[tuple[str, int], ...] = ()
+    map_in: PerAxis | None = None
+    map_out: PerAxis | None = None
     successors: list[EnrichedNetworkNode] = field(init=False, default_factory=list)
     receptive_field_info: tuple[ReceptiveFieldInfo, ...] = field(init=False)
 
@@ -205,14 +242,13 @@ class EnrichedNetworkNode:
         self.predecessors = list(self.predecessors)
         self.module_paths = tuple(self.module_paths)
         self.sites = tuple((str(f), int(n)) for f, n in self.sites)
+        self.map_in, self.map_out = _sizes(self.map_in), _sizes(self.map_out)
         incoming = {i for p in self.predecessors for i in p.receptive_field_info} or {_PIXEL}
         self.receptive_field_info = tuple(sorted(propagate(incoming, self.layer_info), key=_info_key))
-        rfs = [i.receptive_field for i in self.receptive_field_info]
-        jumps = [i.multiplicator for i in self.receptive_field_info]
-        rfs, jumps = list(broadcast(*rfs)), list(broadcast(*jumps))
+        rfs = list(broadcast(*(i.receptive_field for i in self.receptive_field_info)))
         self.rf_min_per_axis: PerAxis = tuple(min(axis) for axis in zip(*rfs))
         self.rf_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*rfs))
-        self.scale_per_axis: PerAxis = tuple(max(axis) for axis in zip(*jumps))
+        self.scale_per_axis: PerAxis = _scale(self.receptive_field_info)
         self._members = self._join_members()
         for pred in self.predecessors:
             pred.successors.append(self)
@@ -268,9 +304,13 @@ class EnrichedNetworkNode:
         return public(self.scale_per_axis)
 
     def compute_feature_map_size(self, input_resolution: Number | Sequence[Number]) -> Any:
-        """Feature-map size at this node's output for an input of the given resolution."""
+        """Estimated feature-map size at this node's output: ``ceil(R / stride product)``.
+
+        The ceiling is what padded ("same") layers give, the common case; the seed's floor
+        shrinks a 40px map at stride 32 to 1 and a map smaller than a stride product to 0.
+        """
         res, scale = broadcast(per_axis(input_resolution, 1), self.scale_per_axis)
-        return public(tuple(int(r // s) for r, s in zip(res, scale)))
+        return public(tuple(math.ceil(r / s) for r, s in zip(res, scale)))
 
     def __repr__(self) -> str:
         preds = [p.name for p in self.predecessors]
@@ -279,6 +319,20 @@ class EnrichedNetworkNode:
             f"predecessors={preds}, receptive_field_min={self.receptive_field_min}, "
             f"receptive_field_max={self.receptive_field_max})"
         )
+
+
+def _scale(infos: Sequence[ReceptiveFieldInfo]) -> PerAxis:
+    """Largest stride product per axis, over the paths with a finite RF when there are any.
+
+    A broadcast operand that sees everything (an SE gate, a global context vector) has no
+    spatial grid of its own, so its stride product says nothing about the node's map.
+    """
+    finite = [i for i in infos if not any(math.isinf(v) for v in i.receptive_field)] or infos
+    return tuple(max(axis) for axis in zip(*broadcast(*(i.multiplicator for i in finite))))
+
+
+def _sizes(values: Sequence[int] | None) -> PerAxis | None:
+    return None if values is None else tuple(int(v) for v in values)
 
 
 def _info_key(info: ReceptiveFieldInfo) -> tuple:
@@ -297,6 +351,8 @@ def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
                 "predecessors": [index[id(p)] for p in n.predecessors],
                 "module_paths": list(n.module_paths),
                 "sites": [list(s) for s in n.sites],
+                "map_in": None if n.map_in is None else list(n.map_in),
+                "map_out": None if n.map_out is None else list(n.map_out),
             }
             for n in members
         ],
@@ -318,6 +374,8 @@ def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
                 predecessors=[built[p] for p in preds],
                 module_paths=tuple(spec.get("module_paths", ())),
                 sites=tuple(tuple(s) for s in spec.get("sites", ())),
+                map_in=spec.get("map_in"),
+                map_out=spec.get("map_out"),
             )
         )
     if not built:
