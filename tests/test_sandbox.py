@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rfa_lint.sandbox import FileOutcome, Limits, analyse_models, warm
+from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
+
+SLOW_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "slow_models.py"
 
 NET = """
 import torch
@@ -147,6 +149,47 @@ def test_a_timeout_kills_the_group(tmp_path, kind):
         time.sleep(60)
     """, timeout=3)
     assert outcome.failure.status == "timeout"
+
+
+def analyse_slow(names: list[str], timeout: float) -> FileOutcome:
+    candidates = [{"name": name, "build_args": [], "build_kwargs": {}, "input_shape": None}
+                  for name in names]
+    return analyse_models(str(SLOW_MODELS), SLOW_MODELS.read_text(), "torch", candidates,
+                          Limits(timeout=timeout), ["torch"])
+
+
+def test_each_model_gets_a_time_limit_of_its_own():
+    """Four builds of 1 s each (the fixture's BUILD_SECONDS) take 4 s, more than the 2.5 s limit;
+    each one alone is well within it."""
+    outcome = analyse_slow(["SlowA", "SlowB", "SlowC", "SlowD"], timeout=2.5)
+    assert outcome.failure is None, outcome.failure
+    assert {name: result.status for name, result in outcome.models.items()} == dict.fromkeys(
+        ["SlowA", "SlowB", "SlowC", "SlowD"], "ok")
+
+
+def test_a_model_that_hangs_times_out_alone():
+    outcome = analyse_slow(["SlowA", "Forever", "SlowB"], timeout=2.5)
+    assert outcome.failure is None, outcome.failure
+    assert {name: result.status for name, result in outcome.models.items()} == {
+        "SlowA": "ok", "Forever": "timeout", "SlowB": "ok"}
+
+
+def test_forged_announcements_buy_no_time():
+    """The fixture forges a start event every 0.2 s for 20 s; a 2 s limit for one model caps the
+    child at 2 x (1 model + 1) = 4 s, so it times out instead of building."""
+    outcome = analyse_slow(["ForgesStarts"], timeout=2)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.models["ForgesStarts"].status == "timeout"
+
+
+def test_a_child_that_dies_between_two_models_keeps_the_finished_one():
+    events = [{"event": "imported"}, {"event": "start", "model": "A"},
+              {"event": "model", "model": "A", "status": "ok", "graph": {}}]
+    remaining = [{"name": "A"}, {"name": "B"}]
+    outcome = FileOutcome()
+    outcome.models["A"] = ModelOutcome("ok", {})
+    assert _blame(events, ModelOutcome("timeout"), remaining, outcome) == [{"name": "B"}]
+    assert (outcome.failure, outcome.models) == (None, {"A": ModelOutcome("ok", {})})
 
 
 def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):

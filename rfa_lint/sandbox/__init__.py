@@ -2,7 +2,8 @@
 
 What it protects against: user code that raises, exits, hangs, allocates without bound,
 crashes the interpreter, or prints floods of text: the child is killed (with everything it
-started) at the wall-clock limit, its address space is capped, its output never reaches the
+started) when the model it is building runs out of time (each model, and the file's import,
+gets the wall-clock limit of its own), its address space is capped, its output never reaches the
 lint output, and the linter reports one clear diagnostic per model and goes on.  The child runs
 in a fresh temporary working directory with a scrubbed environment and writes no bytecode.
 
@@ -54,7 +55,10 @@ OUTPUT_TAIL_BYTES = 2000
 
 @dataclass(frozen=True)
 class Limits:
-    timeout: float = 60.0  # seconds of wall-clock time per child
+    """What user code may use.  ``timeout``: seconds of wall-clock time per model, and for the
+    file's import; a slow model spends its own time, never the next model's."""
+
+    timeout: float = 60.0
     memory_mb: int = 6144  # address space of the child (the framework import alone maps ~3.5 GB)
 
 
@@ -109,6 +113,7 @@ def _run_child(request: dict, limits: Limits) -> tuple[list[dict], ModelOutcome 
     The child is forked from the framework's warm server when there is one, else started fresh;
     either way it holds a slot of the machine-wide cap while it runs.
     """
+    models = [c["name"] for c in request["candidates"]]
     with tempfile.TemporaryDirectory(prefix="rfa-lint-") as work:
         request_path, result_path = Path(work, "request.json"), Path(work, "result.jsonl")
         request_path.write_text(json.dumps(request), encoding="utf-8")
@@ -119,16 +124,22 @@ def _run_child(request: dict, limits: Limits) -> tuple[list[dict], ModelOutcome 
             start = _PlainChild
         with child_slot():
             try:
-                result_path.write_bytes(b"")
-                returncode, timed_out, stderr = _watch(start(*args), limits)
+                returncode, timed_out, stderr = _start_and_watch(start, args, models, limits)
             except warm.ServerLost:  # the server died under this child: run it afresh
-                result_path.write_bytes(b"")
-                returncode, timed_out, stderr = _watch(_PlainChild(*args), limits)
-        events = parse_events(result_path, [c["name"] for c in request["candidates"]])
+                returncode, timed_out, stderr = _start_and_watch(_PlainChild, args, models, limits)
+        events = parse_events(result_path, models)
     finished = any(e["event"] in ("done", "import-failed", "framework-missing") for e in events)
     if finished:
         return events, None
     return events, _exit_reason(returncode, timed_out, stderr, limits)
+
+
+def _start_and_watch(start: Any, args: tuple[str, str, str], models: list[str],
+                     limits: Limits) -> tuple[int, bool, str]:
+    """Start a child on an empty result file, and watch it with a fresh budget."""
+    result_path = Path(args[2])
+    result_path.write_bytes(b"")
+    return _watch(start(*args), _Budget(result_path, models, limits))
 
 
 #: Each event the child sends, with the type of each field it must have.  The result file is
@@ -214,24 +225,67 @@ class _PlainChild(subprocess.Popen):
 
 POLL_SECONDS = 0.05  # how often a running child is checked on while its pipes stay open
 READ_BYTES = 65536
+RESULT_BYTES_PER_LOOK = 1 << 20  # what one look at the result file reads at most (graphs are long)
+START_LINE_BYTES = 4096  # an unfinished result line longer than this is no start event
 
 
-def _watch(proc: _PlainChild | warm.WarmChild, limits: Limits) -> tuple[int, bool, str]:
+class _Budget:
+    """A child's time: one limit for the file's import, and one more each time the child announces
+    a model (a new ``start`` event in the result file), so a model never spends another's time.
+
+    Never past ``timeout x (models + 1)`` from the start: the result file is the user code's to
+    write too, and forged announcements must not keep a hanging child alive.
+    """
+
+    def __init__(self, result_path: Path, models: list[str], limits: Limits) -> None:
+        self.path, self.models, self.seconds = result_path, models, limits.timeout
+        now = time.monotonic()
+        self.deadline = now + self.seconds
+        self.end = now + self.seconds * (len(models) + 1)
+        self.offset, self.unfinished = 0, b""
+
+    def left(self) -> float:
+        """Seconds left for what the child is doing now (0 when its time is up)."""
+        if self._announced():
+            self.deadline = time.monotonic() + self.seconds
+        return max(min(self.deadline, self.end) - time.monotonic(), 0.0)
+
+    def _announced(self) -> bool:
+        """Whether the result file gained a well-formed start event since the last look."""
+        try:
+            with open(self.path, "rb") as result:
+                result.seek(self.offset)
+                chunk = result.read(RESULT_BYTES_PER_LOOK)
+        except OSError:  # user code may delete it
+            return False
+        self.offset += len(chunk)
+        *lines, self.unfinished = (self.unfinished + chunk).split(b"\n")
+        self.unfinished = self.unfinished[-START_LINE_BYTES:]  # a start line fits in what is kept
+        return any(_is_start(line, self.models) for line in lines)
+
+
+def _is_start(line: bytes, models: list[str]) -> bool:
+    if len(line) > START_LINE_BYTES:  # a graph, or junk: not worth parsing
+        return False
+    event = _event(line.decode("utf-8", "replace"))
+    return event is not None and event["event"] == "start" and _well_formed(event, models)
+
+
+def _watch(proc: _PlainChild | warm.WarmChild, budget: _Budget) -> tuple[int, bool, str]:
     """Drain the child's output until it ends or its time is up, then kill its process group.
 
     Returns its exit code, whether it timed out, and the tail of its stderr.  The output is read
     here rather than by reader threads, and the pipes are closed before returning: a grandchild
     that left the group and holds them open must not keep a thread or an fd of ours alive.
     """
-    deadline = time.monotonic() + limits.timeout
     tails = {proc.stdout: collections.deque(maxlen=8), proc.stderr: collections.deque(maxlen=8)}
     try:
         open_pipes = list(tails)
-        while not proc.finished() and time.monotonic() < deadline:
+        while not proc.finished() and (left := budget.left()) > 0:
+            wait = min(POLL_SECONDS, left)
             if not open_pipes:  # output closed: nothing to read while waiting for the end
-                proc.finished(deadline - time.monotonic())
-                break
-            wait = min(POLL_SECONDS, max(deadline - time.monotonic(), 0))
+                proc.finished(wait)
+                continue
             for pipe in select.select(open_pipes, [], [], wait)[0]:
                 if not _read_into(pipe, tails[pipe]):
                     open_pipes.remove(pipe)
@@ -278,14 +332,26 @@ def analyse_models(
         _collect(events, outcome)
         if outcome.failure or not ended_early:
             return outcome
-        started = [e["model"] for e in events if e["event"] == "start"]
-        if not any(e["event"] == "imported" for e in events) or not started:
-            outcome.failure = ended_early
-            return outcome
-        outcome.models[started[-1]] = ended_early
-        names = [c["name"] for c in remaining]
-        remaining = remaining[names.index(started[-1]) + 1:]
+        remaining = _blame(events, ended_early, remaining, outcome)
     return outcome
+
+
+def _blame(events: list[dict[str, Any]], ended_early: ModelOutcome, remaining: list[dict],
+           outcome: FileOutcome) -> list[dict]:
+    """Give why a child ended early to the model it was building, and return the models after it.
+
+    A model whose result had come keeps it (the child may die between two models); a child that
+    never got to a model fails the whole file.
+    """
+    starts = [i for i, e in enumerate(events) if e["event"] == "start"]
+    if not any(e["event"] == "imported" for e in events) or not starts:
+        outcome.failure = ended_early
+        return []
+    last = events[starts[-1]]["model"]
+    if not any(e["event"] == "model" and e["model"] == last for e in events[starts[-1]:]):
+        outcome.models[last] = ended_early
+    names = [c["name"] for c in remaining]
+    return remaining[names.index(last) + 1:]
 
 
 def _collect(events: list[dict[str, Any]], outcome: FileOutcome) -> None:
