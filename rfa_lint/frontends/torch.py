@@ -50,7 +50,7 @@ Spatial = tuple[int, ...] | None  # a tensor's spatial sizes, None when it has n
 
 _SITES_ATTRIBUTE = "_rfa_lint_sites"  # in the module's __dict__, so deep copies keep it
 _SPATIAL_KINDS = frozenset({"conv", "pool", "resize"})
-_TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32)
+_TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
 _VIDEO_FRAMES = 16
 
 
@@ -436,12 +436,14 @@ class _Recorder(TorchFunctionMode):
         self.running: list[nn.Module] = []
         self.opaque_depth = 0
         self.input = torch.empty(input_shape, device="meta")
-        node = self._add_node("input", LayerDefinition("input", kernel_size=1, kind="input"), [], (), ())
-        self._mark([self.input], _Flow(node, tuple(input_shape[2:])))
+        spatial = tuple(input_shape[2:]) or None
+        layer = LayerDefinition("input", kernel_size=1, kind="input")
+        node = self._add_node("input", layer, [], (), (), (None, spatial))
+        self._mark([self.input], _Flow(node, spatial))
 
     # bookkeeping
 
-    def _add_node(self, name, layer, predecessors, module_paths, sites) -> int:
+    def _add_node(self, name, layer, predecessors, module_paths, sites, maps) -> int:
         unique, count = name, 1
         while unique in self.names:
             count += 1
@@ -454,6 +456,8 @@ class _Recorder(TorchFunctionMode):
                 "predecessors": predecessors,
                 "module_paths": list(module_paths),
                 "sites": [list(site) for site in sites],
+                "map_in": list(maps[0]) if maps[0] else None,
+                "map_out": list(maps[1]) if maps[1] else None,
             }
         )
         return len(self.nodes) - 1
@@ -483,7 +487,7 @@ class _Recorder(TorchFunctionMode):
         spatial = None
         if not layer.is_infinite:
             spatial = _follow(first.spatial, x, outputs[0], layer.kind in _SPATIAL_KINDS)
-        node = self._add_node(name, layer, preds, module_paths, sites)
+        node = self._add_node(name, layer, preds, module_paths, sites, (first.spatial, spatial))
         self._mark(outputs, _Flow(node, spatial))
 
     def _judged(self, layer, inputs, outputs, name, paths, sites, unsupported) -> None:
@@ -626,23 +630,48 @@ def _first_layer(model: nn.Module) -> tuple[int, int]:
     return 3, 2
 
 
-def _attempts(model: nn.Module, input_shape: Sequence[int] | None, input_res: int) -> list[tuple[str, tuple]]:
-    """(mode, input shape) pairs to try: every size in eval mode, then in train mode.
+def _attempts(
+    model: nn.Module,
+    input_shape: Sequence[int] | None,
+    resolution: Sequence[int] | None,
+    declared: Sequence[int] | None,
+    input_res: int,
+) -> list[tuple[str, tuple]]:
+    """(mode, input shape) pairs to try, in order.
 
-    Train mode uses a batch of 2, as batch norm refuses a single value per channel there.  With
-    three spatial axes a video clip (16 frames of size x size) comes before a cube.
+    First the lint ``resolution``, then the model's ``declared`` size (each in eval mode, then in
+    train mode), then common sizes: all in eval mode, then all in train mode.  Train mode uses a
+    batch of 2, as batch norm refuses a single value per channel there.  A size whose number of
+    axes does not fit the model is skipped.
     """
     if input_shape is not None:
         return [(mode, tuple(input_shape)) for mode in ("eval", "train")]
     channels, axes = _first_layer(model)
-    sizes = dict.fromkeys((input_res, *_TRACE_SIZES))
-    spatial = [(_VIDEO_FRAMES, size, size) for size in sizes] if axes == 3 else []
-    spatial += [(size,) * axes for size in sizes]
-    shapes = {
-        mode: dict.fromkeys((batch, channels, *sides) for sides in spatial)
-        for mode, batch in (("eval", 1), ("train", 2))
-    }
-    return [(mode, shape) for mode, mode_shapes in shapes.items() for shape in mode_shapes]
+    preferred = dict.fromkeys(s for sides in (resolution, declared) for s in _sides(sides, axes))
+    generic = dict.fromkeys(s for size in (input_res, *_TRACE_SIZES) for s in _sides((size,), axes))
+    attempts = [(mode, (batch, channels, *sides)) for sides in preferred for mode, batch in _MODES]
+    attempts += [(mode, (batch, channels, *sides)) for mode, batch in _MODES for sides in generic]
+    return list(dict.fromkeys(attempts))
+
+
+_MODES = (("eval", 1), ("train", 2))
+
+
+def _sides(sides: Sequence[int] | None, axes: int) -> list[tuple[int, ...]]:
+    """The spatial sizes ``sides`` stands for on a model with ``axes`` spatial axes.
+
+    One number is the same size on every axis; with three axes a 16-frame clip comes before a
+    cube (video models).  A tuple of another length fits no model of ``axes`` axes: none.
+    """
+    if sides is None or not axes:
+        return [()] if sides is not None else []
+    sides = tuple(int(s) for s in sides)
+    if len(sides) == axes:
+        return [sides]
+    if len(sides) != 1:
+        return []
+    size = sides[0]
+    return [(_VIDEO_FRAMES, size, size), (size,) * 3] if axes == 3 else [(size,) * axes]
 
 
 def _describe(error: BaseException) -> str:
@@ -654,19 +683,27 @@ def _describe(error: BaseException) -> str:
 
 
 def to_plain(
-    model: nn.Module, input_shape: Sequence[int] | None = None, *, input_res: int = 224
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    resolution: Sequence[int] | None = None,
+    declared: Sequence[int] | None = None,
+    input_res: int = 224,
 ) -> dict[str, Any]:
     """The model's graph as JSON-able data: :func:`rfa_lint.rf.graph.graph_to_plain`'s form plus
     ``unsupported`` (layer kinds that change spatial size in a way not modelled), ``input_shape``
     and ``mode`` (what the trace ran with).
 
-    Without ``input_shape`` the trace tries ``input_res`` and common sizes, in eval mode first;
+    Each node also has ``map_in`` / ``map_out``: the spatial sizes of its first input and of its
+    output at the traced shape (None without spatial positions).  Without ``input_shape`` the
+    trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
+    (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
     :class:`TraceError` lists every attempt when none works.
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
     try:
-        for mode, shape in _attempts(model, input_shape, input_res):
+        for mode, shape in _attempts(model, input_shape, resolution, declared, input_res):
             model.train(mode == "train")
             recorder = _Recorder(model, shape)
             try:
