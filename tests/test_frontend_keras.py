@@ -116,7 +116,8 @@ def test_subclassed_model_with_control_flow_helpers_and_glue_ops():
     # The loop calls the one pool layer after each block: two nodes.  Residual is a container:
     # its convs are nodes under its name; its `x + ...` joins the paths without a node.
     assert names == [
-        "input", "stem", "res0/first", "res0/second", "pool", "res1/first", "res1/second", "pool#2", "head",
+        "input", "stem", "res0/first", "res0/second", "pool", "res1/first", "res1/second", "pool#2",
+        "Mean", "head",
     ]
     assert [p.name for p in nodes["pool"].predecessors] == ["stem", "res0/second"]
     # stem 3; res0: 5, 7; skip + pool 2/2: {3, 7} + 1 = {4, 8}, j 2; res1 adds 4 twice:
@@ -130,9 +131,14 @@ def test_subclassed_model_with_control_flow_helpers_and_glue_ops():
     )
     # The site of the shared pool is where it was made, for both calls.
     assert nodes["pool#2"].sites[0] == site("subclassed", 'name="pool"')
-    # keras.ops.mean over H, W is a plain op that removes the positions: reported, with its line.
-    (mean,) = plain["unsupported"]
-    assert mean["type"] == "Mean" and mean["sites"][0] == list(site("subclassed", "keras.ops.mean"))
+    # keras.ops.mean over H, W is a plain op that merges every position into one: a global node
+    # with its line, so the head sees everything.
+    assert plain["unsupported"] == []
+    mean = nodes["Mean"]
+    assert mean.layer_info.kind == "global" and mean.sites[0] == site("subclassed", "keras.ops.mean")
+    assert [p.name for p in mean.predecessors] == ["pool#2"] and math.isinf(nodes["head"].receptive_field_min)
+    # 224 -> pool 112 -> pool 56: the mean reads a 56 x 56 map and leaves none
+    assert (mean.map_in, mean.map_out) == ((56, 56), None)
 
 
 def test_subclassed_model_at_a_given_input_shape():

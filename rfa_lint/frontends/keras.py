@@ -21,6 +21,7 @@ layer object, at its constructor call, so the creation stack there points at the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import re
@@ -33,11 +34,12 @@ from typing import Any, Callable, Iterator, Sequence
 import keras
 import tensorflow as tf
 from keras import layers
+from keras.src.models.functional import Functional
 from keras.src.utils import file_utils
 
 import rfa_lint
 from rfa_lint.frontends import TraceError, user_code
-from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, graph_from_plain
+from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, broadcast, graph_from_plain, per_axis
 
 Site = tuple[str, int]
 Handler = Callable[[keras.Layer], LayerDefinition]
@@ -107,17 +109,30 @@ def _define(layer: keras.Layer, kind: str, **params: Any) -> LayerDefinition:
 
 
 def _conv(layer: keras.Layer, transposed: bool = False) -> LayerDefinition:
-    """The stride of a transposed conv makes the grid finer; its kernel runs on that grid."""
+    """A transposed conv with stride s makes the grid s times finer and reads ``ceil(k_eff / s)``
+    input positions per axis: on the finer grid that is a kernel of ``(taps - 1) * s + 1``
+    (k=4, s=2 reads 2 positions; k=2, s=2 reads 1)."""
     strides = tuple(layer.strides)
+    if transposed:
+        spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+        taps = [math.ceil(k / s) for k, s in zip(spans, strides)]
+        return _finer_grid(layer, "conv", taps, strides, filters=layer.filters)
     return _define(
         layer,
         "conv",
         kernel_size=tuple(layer.kernel_size),
-        stride_size=1 if transposed else strides,
-        upsampling=strides if transposed else 1,
+        stride_size=strides,
         dilation=tuple(layer.dilation_rate),
         filters=getattr(layer, "filters", None),
     )
+
+
+def _finer_grid(
+    layer: keras.Layer, kind: str, taps: Sequence[int], factors: Sequence[int], **params: Any
+) -> LayerDefinition:
+    """A layer that makes the grid ``factors`` times finer and reads ``taps`` input positions."""
+    kernel = tuple((t - 1) * f + 1 for t, f in zip(taps, factors))
+    return _define(layer, kind, kernel_size=kernel, upsampling=tuple(factors), **params)
 
 
 def _pool(layer: keras.Layer) -> LayerDefinition:
@@ -125,8 +140,15 @@ def _pool(layer: keras.Layer) -> LayerDefinition:
     return _define(layer, "pool", kernel_size=pool, stride_size=strides)
 
 
+#: Input positions per axis that one output position of an upsampling reads (TensorFlow's
+#: half-pixel resize: bilinear 2 neighbours, bicubic 4, Lanczos-a 2a; nearest and area 1).
+_TAPS = {"nearest": 1, "area": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10}
+
+
 def _upsampling(layer: keras.Layer) -> LayerDefinition:
-    return _define(layer, "resize", kernel_size=1, upsampling=layer.size)
+    factors = (layer.size,) if isinstance(layer.size, int) else tuple(layer.size)
+    taps = _TAPS[getattr(layer, "interpolation", "nearest")]
+    return _finer_grid(layer, "resize", [taps] * len(factors), factors)
 
 
 def _dense(layer: keras.Layer) -> LayerDefinition:
@@ -287,7 +309,7 @@ def _trace(model: keras.Model, shapes: list[tuple[int, ...]]):
 
     specs = [tf.TensorSpec(shape, tf.float32) for shape in shapes]
     try:
-        with recorder.patched():
+        with recorder.patched(), _any_input_size(model):
             concrete = tf.function(run, autograph=False).get_concrete_function(*specs)
     except Exception as error:
         raise TraceError(
@@ -295,6 +317,31 @@ def _trace(model: keras.Model, shapes: list[tuple[int, ...]]):
             f"{[list(s) for s in shapes]} failed: {type(error).__name__}: {_reason(error)}"
         ) from error
     return placeholders, _graph_tensors(concrete.structured_outputs), recorder.calls
+
+
+@contextlib.contextmanager
+def _any_input_size(model: keras.Model) -> Iterator[None]:
+    """Let the layers, not the ``keras.Input`` shapes, decide which sizes a model takes.
+
+    A functional model (and each one nested in it) checks its inputs against the shapes it was
+    built on; its convolutions and global pools take any size, a Flatten before a Dense does
+    not, and then the trace fails and the model's own size is tried.
+    """
+    functionals = [m for m in model._flatten_layers() if isinstance(m, Functional)]
+    saved = [m.__dict__.get("_manual_input_spec", _UNSET) for m in functionals]
+    for functional in functionals:
+        functional.input_spec = None
+    try:
+        yield
+    finally:
+        for functional, spec in zip(functionals, saved):
+            if spec is _UNSET:
+                del functional._manual_input_spec
+            else:
+                functional.input_spec = spec
+
+
+_UNSET = object()
 
 
 def _reason(error: Exception, limit: int = 300) -> str:
@@ -307,18 +354,45 @@ def _reason(error: Exception, limit: int = 300) -> str:
 # -- from the recorded calls to the plain graph -----------------------------------------------
 
 
-def _positions(shape: tf.TensorShape, data_format: str) -> int | None:
-    """Number of spatial positions of a tensor (batch and channel axes excluded), if known."""
-    if shape.rank is None:
+def _layout(op: keras.Operation | None) -> str:
+    """Where a layer keeps its channels: its ``data_format``; Dense and attention act on the last
+    axis; anything else follows Keras's image data format (channels last by default)."""
+    fmt = getattr(op, "data_format", None)
+    if fmt:
+        return fmt
+    if isinstance(op, (layers.Dense, layers.MultiHeadAttention)):
+        return "channels_last"
+    return keras.config.image_data_format()
+
+
+def _spatial(shape: Sequence[int | None] | tf.TensorShape, layout: str) -> list[int] | None:
+    """The spatial sizes of a (batch, ..., channels) shape; None without spatial axes or sizes."""
+    dims = list(shape) if not isinstance(shape, tf.TensorShape) else shape.as_list()
+    if len(dims) < 3:
         return None
-    dims = shape.as_list()
-    spatial = dims[1:-1] if data_format == "channels_last" else dims[2:]
-    return None if None in spatial else math.prod(spatial)
+    spatial = dims[1:-1] if layout == "channels_last" else dims[2:]
+    return None if None in spatial else [int(d) for d in spatial]
 
 
-def _changes_positions(before: tf.Tensor, after: tf.Tensor, data_format: str) -> bool:
-    old, new = _positions(before.shape, data_format), _positions(after.shape, data_format)
-    return None not in (old, new) and old != new
+def _positions(tensor: tf.Tensor, layout: str) -> int | None:
+    """Number of spatial positions of a tensor (1 without spatial axes), if known."""
+    if tensor.shape.rank is None:
+        return None
+    spatial = _spatial(tensor.shape, layout)
+    if spatial is None:
+        return 1 if tensor.shape.rank < 3 else None
+    return math.prod(spatial)
+
+
+def _resizing(before: tf.Tensor, after: tf.Tensor, layout: str) -> tuple[int, int] | None:
+    """(positions before, after) when a call changes their number, else None."""
+    old, new = _positions(before, layout), _positions(after, layout)
+    return None if None in (old, new) or old == new else (old, new)
+
+
+#: Graph ops that pick positions rather than combine them: a slice down to one position is not
+#: a global view.
+_SELECTING_OPS = frozenset({"StridedSlice", "Slice", "GatherV2", "GatherNd", "ResourceGather"})
 
 
 class _GraphBuilder:
@@ -330,10 +404,13 @@ class _GraphBuilder:
         self._producer: dict[str, int] = {}  # tensor name -> node index
         self._sources: dict[str, frozenset[int]] = {}
         self._names: Counter[str] = Counter()
+        self._whole_map: list[int] = []  # unpadded kernels as large as their input map
 
-    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, outputs) -> None:
+    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, tensors, layout) -> None:
+        """A node; ``tensors`` are its (input, output) tensors, input None for an input node."""
         self._names[name] += 1
         count = self._names[name]
+        before, after = tensors
         self.nodes.append(
             {
                 "name": f"{name}#{count}" if count > 1 else name,  # a shared layer's later calls
@@ -341,30 +418,39 @@ class _GraphBuilder:
                 "predecessors": list(preds),
                 "module_paths": list(paths),
                 "sites": [list(s) for s in sites],
+                "map_in": None if before is None else _spatial(before.shape, layout),
+                "map_out": None if after is None else _spatial(after.shape, layout),
             }
         )
-        for tensor in outputs:  # a layer returning its input (Dropout) takes the tensor over
-            self._producer[tensor.name] = len(self.nodes) - 1
+        if after is not None:  # a layer returning its input (Dropout) takes the tensor over
+            self._producer[after.name] = len(self.nodes) - 1
 
     def add_call(self, call: _Call) -> None:
         """A layer's node; a layer the table lacks passes through, reported if it resizes."""
         preds = sorted(frozenset().union(*(self.sources(t) for t in call.inputs)))
-        path, sites = call.path or call.op.name, _SITES.get(call.op, ())
+        path, sites, layout = call.path or call.op.name, _SITES.get(call.op, ()), _layout(call.op)
+        output = call.outputs[0] if call.outputs else None
         if call.known:
             layer = _handler(call.op)(call.op)
+            if _spans_its_map(call.op, layer, _spatial(call.inputs[0].shape, layout)):
+                self._whole_map.append(len(self.nodes))
         else:
             layer = _define(call.op, "merge" if len(preds) > 1 else "passthrough", kernel_size=1)
-            fmt = getattr(call.op, "data_format", None) or keras.config.image_data_format()
-            if call.outputs and _changes_positions(call.inputs[0], call.outputs[0], fmt):
+            resized = output is not None and _resizing(call.inputs[0], output, layout)
+            if resized and resized[1] == 1:
+                layer = _define(call.op, "global", kernel_size=None)
+            elif resized:
                 self._report(layer.name, path, sites)
-        self.add(path, layer, preds, [path], sites, call.outputs)
+        self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout)
 
     def sources(self, tensor: tf.Tensor) -> frozenset[int]:
         """Nodes whose outputs reach ``tensor``, through ops that no recorded call made.
 
-        Such ops are a ``call``'s glue (``x + y``, ``tf.concat``); one that changes the number
-        of positions (``tf.nn.max_pool2d`` in a ``call``) is reported as unsupported.  Ops
-        without inputs (placeholders of captured variables, constants) reach no node.
+        Such ops are a ``call``'s glue (``x + y``, ``tf.concat``).  One that merges every
+        position into one (``keras.ops.mean`` over the map, a reshape to a vector) sees the
+        whole input: it becomes a global node.  One that changes the number of positions
+        otherwise (``tf.nn.max_pool2d`` in a ``call``) is reported as unsupported.  Ops without
+        inputs (placeholders of captured variables, constants) reach no node.
         """
         key = tensor.name
         if key in self._producer:
@@ -373,11 +459,19 @@ class _GraphBuilder:
             self._sources[key] = frozenset()  # cuts cycles of v1 while loops
             reached = [(t, self.sources(t)) for t in tensor.op.inputs]
             data = [t for t, found in reached if found]
-            if data and _changes_positions(data[0], tensor, keras.config.image_data_format()):
-                op = tensor.op
-                frames = ((f.filename, f.lineno) for f in reversed(op.traceback))
-                self._report(op.type, op.name, _user_frames(frames))
-            self._sources[key] = frozenset().union(*(found for _, found in reached))
+            found = frozenset().union(*(found for _, found in reached))
+            layout, op = keras.config.image_data_format(), tensor.op
+            resized = data and _resizing(data[0], tensor, layout)
+            if resized:
+                sites = _user_frames((f.filename, f.lineno) for f in reversed(op.traceback))
+                path = op.name.split("/", 1)[-1]  # without the model's own name scope
+                if resized[1] != 1 or op.type in _SELECTING_OPS:
+                    self._report(op.type, path, sites)
+                else:
+                    layer = LayerDefinition(op.type, kernel_size=None, kind="global")
+                    self.add(path, layer, sorted(found), [path], sites, (data[0], tensor), layout)
+                    found = frozenset({self._producer[key]})
+            self._sources[key] = found
         return self._sources[key]
 
     def _report(self, type_name: str, path: str, sites: Sequence[Site]) -> None:
@@ -385,27 +479,83 @@ class _GraphBuilder:
         if entry not in self.unsupported:
             self.unsupported.append(entry)
 
+    def finish(self) -> None:
+        """Unpadded kernels spanning their whole input map become global (pools) or dense
+        (convs) where they are a head: no layer after them has a spatial window.
 
-def _input_shapes(model: keras.Model, input_shape: Any) -> list[tuple[int, ...]]:
-    """Full input shapes, batch first: the caller's, else the model's inputs, build, first layer."""
+        Elsewhere they stay windows, so that a layer at a small resolution that covers its whole
+        map is still found (RFA104) and the layers after it keep their receptive fields.
+        """
+        windows = [_is_window(node) for node in self.nodes]
+        window_below = [False] * len(self.nodes)
+        for i in reversed(range(len(self.nodes))):
+            for p in self.nodes[i]["predecessors"]:
+                window_below[p] = window_below[p] or window_below[i] or windows[i]
+        for i in self._whole_map:
+            if not window_below[i]:
+                layer = LayerDefinition.from_dict(self.nodes[i]["layer"])
+                kind = "global" if layer.kind == "pool" else "dense"
+                head = dataclasses.replace(layer, kernel_size=None, stride_size=None, dilation=1, kind=kind)
+                self.nodes[i]["layer"] = head.to_dict()
+
+
+def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int] | None) -> bool:
+    """An unpadded conv or pool whose kernel (larger than 1) is as large as its input map."""
+    if layer.kind not in ("conv", "pool") or in_map is None or getattr(op, "padding", None) != "valid":
+        return False
+    if any(u != 1 for u in per_axis(layer.upsampling, 1)):  # transposed: it writes a larger map
+        return False
+    kernel, fmap = broadcast(layer.effective_kernel, tuple(in_map))
+    return any(k > 1 for k in kernel) and all(k >= m for k, m in zip(kernel, fmap))
+
+
+def _is_window(node: dict[str, Any]) -> bool:
+    """A layer that looks at a neighbourhood of positions (a kernel larger than 1, finite)."""
+    layer = LayerDefinition.from_dict(node["layer"])
+    return not layer.is_infinite and any(k > 1 for k in layer.effective_kernel)
+
+
+# -- input shapes to trace at -----------------------------------------------------------------
+
+
+def _attempts(
+    model: keras.Model, input_shape: Any, resolution: Sequence[int] | None, declared: Sequence[int] | None
+) -> list[list[tuple[int, ...]]]:
+    """The input shapes to trace at, in order: the caller's ``input_shape`` alone; else the
+    model's inputs resized to ``resolution``, then to ``declared``, then at their own size (an
+    undefined side is ``DEFAULT_SIDE``).  A size whose axes do not fit the inputs is left out."""
     if input_shape is not None:
         several = isinstance(input_shape[0], (list, tuple))
-        shapes = list(input_shape) if several else [input_shape]
-    else:
-        shapes = _declared_shapes(model) or _first_layer_shape(model)
-        if not shapes:
-            raise TraceError(
-                f"{type(model).__name__} {model.name!r} declares no input shape (no keras.Input, "
-                "never built, no input spec on its first layer): pass input_shape, e.g. "
-                f"(1, {DEFAULT_SIDE}, {DEFAULT_SIDE}, {DEFAULT_CHANNELS})"
-            )
-    return [_concrete(shape) for shape in shapes]
+        return [[tuple(int(d) for d in s) for s in (input_shape if several else [input_shape])]]
+    own = _declared_shapes(model) or _first_layer_shape(model)
+    if not own:
+        raise TraceError(
+            f"{type(model).__name__} {model.name!r} declares no input shape (no keras.Input, "
+            "never built, no input spec on its first layer): pass input_shape, e.g. "
+            f"(1, {DEFAULT_SIDE}, {DEFAULT_SIDE}, {DEFAULT_CHANNELS})"
+        )
+    layout = _input_layout(model)
+    attempts: list[list[tuple[int, ...]]] = []
+    for size in (resolution, declared, None):
+        shapes = [_resized(shape, size, layout) for shape in own]
+        if None not in shapes and shapes not in attempts:
+            attempts.append(shapes)
+    return attempts
 
 
-def _concrete(shape: Sequence[int | None]) -> tuple[int, ...]:
-    """An undefined batch becomes 1, an undefined size ``DEFAULT_SIDE``."""
+def _resized(shape: Sequence[int | None], size: Sequence[int] | None, layout: str) -> tuple[int, ...] | None:
+    """``shape`` with batch 1 and its spatial sides set to ``size`` (one value: every side);
+    None if ``size`` has another number of axes.  Inputs without spatial axes keep theirs."""
     batch, *rest = shape
-    return (int(batch or 1), *(DEFAULT_SIDE if d is None else int(d) for d in rest))
+    axes = range(1, len(rest)) if layout == "channels_last" else range(2, len(rest) + 1)
+    dims = [batch or 1, *rest]
+    if size and len(rest) >= 2:
+        size = tuple(size) * len(axes) if len(size) == 1 else tuple(size)
+        if len(size) != len(axes):
+            return None
+        for axis, side in zip(axes, size):
+            dims[axis] = side
+    return tuple(DEFAULT_SIDE if d is None else int(d) for d in dims)
 
 
 def _declared_shapes(model: keras.Model) -> list[tuple] | None:
@@ -418,7 +568,7 @@ def _declared_shapes(model: keras.Model) -> list[tuple] | None:
 
 
 def _first_layer_shape(model: keras.Model) -> list[tuple] | None:
-    """A ``DEFAULT_SIDE``-sized image of the rank the first layer's input spec asks for."""
+    """An image of undefined size, of the rank the first layer's input spec asks for."""
     if not model.layers:
         return None
     first = model.layers[0]
@@ -426,10 +576,15 @@ def _first_layer_shape(model: keras.Model) -> list[tuple] | None:
     rank = spec and (spec.ndim or spec.min_ndim)
     if not rank or rank < 2:
         return None
-    spatial = (DEFAULT_SIDE,) * (rank - 2)
-    fmt = getattr(first, "data_format", None) or keras.config.image_data_format()
-    channels_last = fmt == "channels_last"
+    spatial = (None,) * (rank - 2)
+    channels_last = _layout(first) == "channels_last"
     return [(1, *spatial, DEFAULT_CHANNELS) if channels_last else (1, DEFAULT_CHANNELS, *spatial)]
+
+
+def _input_layout(model: keras.Model) -> str:
+    """The layout of the model's inputs: that of its first layer with a ``data_format``."""
+    first = next((m for m in model._flatten_layers(include_self=False) if getattr(m, "data_format", None)), None)
+    return _layout(first)
 
 
 # -- the frontend contract --------------------------------------------------------------------
@@ -439,27 +594,48 @@ def is_model(obj: Any) -> bool:
     return isinstance(obj, keras.Model)
 
 
-def to_plain(model: keras.Model, input_shape: Any = None) -> dict[str, Any]:
+def to_plain(
+    model: keras.Model,
+    input_shape: Any = None,
+    *,
+    resolution: Sequence[int] | None = None,
+    declared: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """The model's RF graph as JSON-able data (:func:`rfa_lint.rf.graph.graph_to_plain` form).
 
     ``input_shape`` is the full shape of one input with its batch axis, e.g. (1, 224, 224, 3),
-    or a list of shapes for a model with several inputs; by default the model's own inputs (an
-    undefined side becomes ``DEFAULT_SIDE``).  Extra keys: ``unsupported`` (layers and ops that
-    change the number of positions in a way the dispatch table does not know, treated as
-    pass-through), ``input_shape`` (the shape traced; a list of them for several inputs) and
-    ``mode`` (``"eval"``: layers run in inference mode, as the PyTorch frontend's eval).
+    or a list of shapes for a model with several inputs: it is the only shape tried.  Without
+    it the model is traced at ``resolution`` (the linted spatial size, one value per axis or
+    one for all), then at ``declared`` (the size the model says it takes), then at its inputs'
+    own size; the first that the model accepts wins.  Every node carries ``map_in`` /
+    ``map_out``, its input and output spatial sizes there.  Extra keys: ``unsupported``
+    (layers and ops that change the number of positions in a way the dispatch table does not
+    know, treated as pass-through), ``input_shape`` (the shape traced; a list of them for
+    several inputs) and ``mode`` (``"eval"``: layers run in inference mode, as the PyTorch
+    frontend's eval).
     """
-    shapes = _input_shapes(model, input_shape)
-    placeholders, outputs, calls = _trace(model, shapes)
-    builder = _GraphBuilder()
+    failures = []
+    for shapes in _attempts(model, input_shape, resolution, declared):
+        try:
+            traced = _trace(model, shapes)
+        except TraceError as error:
+            failures.append(str(error))
+            continue
+        return _plain(model, shapes, *traced)
+    raise TraceError("\n".join(failures))
+
+
+def _plain(model: keras.Model, shapes: list[tuple[int, ...]], placeholders, outputs, calls) -> dict[str, Any]:
+    builder, layout = _GraphBuilder(), _input_layout(model)
     for i, placeholder in enumerate(placeholders):
         name = "input" if len(placeholders) == 1 else f"input_{i}"
         layer = LayerDefinition(name="input", kernel_size=1, kind="input")
-        builder.add(name, layer, [], [], [], [placeholder])
+        builder.add(name, layer, [], [], [], (None, placeholder), layout)
     for call in calls:
         if call.is_node:
             builder.add_call(call)
     reached = builder.sources(outputs[0]) if outputs else frozenset()
+    builder.finish()
     return {
         "nodes": builder.nodes,
         "output": max(reached, default=len(builder.nodes) - 1),
