@@ -1,0 +1,324 @@
+"""rfa-lint's analytic receptive fields against the empirical oracle (tests/oracle.py).
+
+The oracle measures the maximum RF of a layer as the support of the input gradient of one of
+its output positions; rfa-lint's ``rf_max_per_axis`` must equal it (clipped to the image, see
+tests/oracle.py) and ``rf_min_per_axis`` must not exceed it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from oracle import analytic, expected_extent, measure, node_of, positive_
+
+# --- generated architectures ------------------------------------------------------------------
+
+
+class Add(nn.Module):
+    def forward(self, *xs):
+        return sum(xs[1:], xs[0])
+
+
+class Cat(nn.Module):
+    def forward(self, *xs):
+        return torch.cat(xs, dim=1)
+
+
+class Interpolate(nn.Module):
+    """``F.interpolate`` called from a forward, as model code does (nn.Upsample is the module)."""
+
+    def __init__(self, scale: int, mode: str) -> None:
+        super().__init__()
+        self.scale, self.mode = scale, mode
+
+    def forward(self, x):
+        corners = None if self.mode == "nearest" else False
+        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, align_corners=corners)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, mode={self.mode!r}"
+
+
+class Net(nn.Module):
+    """Layers wired by index: input 0 is the image, input i + 1 is the output of layer i."""
+
+    def __init__(self, layers: list[nn.Module], wiring: list[tuple[int, ...]]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.wiring = wiring
+
+    def forward(self, x):
+        values = [x]
+        for layer, inputs in zip(self.layers, self.wiring):
+            values.append(layer(*(values[i] for i in inputs)))
+        return values[-1]
+
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_POOL = {
+    "max": {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d},
+    "avg": {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d},
+}
+_INTERPOLATION = {1: ("nearest", "linear"), 2: ("nearest", "bilinear", "bicubic"), 3: ("nearest", "trilinear")}
+#: Input positions an interpolated position reads beyond its nearest one (scale factor >= 2).
+_EXTRA_TAPS = {"nearest": 0, "linear": 1, "bilinear": 1, "trilinear": 1, "bicubic": 3}
+#: Largest image side (the generator stops adding layers before an image would need more).
+_MAX_SIDE = {1: 96, 2: 96, 3: 56}
+
+
+@dataclass
+class Builder:
+    """Grows a random network one layer at a time, with what it needs to size the image.
+
+    ``bound`` is an upper bound of the RF (in input pixels) of the newest layer, ``jump`` the
+    product of the downsampling strides so far (upsampling not divided out: an upper bound of the
+    grid step), ``phases`` the product of the upsampling factors (positions that can differ),
+    ``modulus`` what every later kernel span must be a multiple of (see :func:`architectures`).
+    """
+
+    dims: int
+    channels: int
+    layers: list = field(default_factory=list)
+    wiring: list = field(default_factory=list)
+    bound: int = 1
+    jump: int = 1
+    max_jump: int = 1
+    phases: int = 1
+    modulus: int = 1
+
+    @property
+    def side(self) -> int:
+        """An image side on which every probed window lies strictly inside (see oracle.py)."""
+        return max(40, 2 * self.bound + 2 * self.phases * self.max_jump + 16)
+
+    def fits(self, bound: int, jump: int, phases: int = 1) -> bool:
+        trial = Builder(self.dims, self.channels, bound=bound, max_jump=max(self.max_jump, jump),
+                        phases=self.phases * phases)
+        return trial.side <= _MAX_SIDE[self.dims]
+
+    def add(self, layer: nn.Module, inputs: tuple[int, ...], channels: int) -> None:
+        self.layers.append(layer)
+        self.wiring.append(inputs)
+        self.channels = channels
+
+    @property
+    def last(self) -> int:
+        return len(self.layers)
+
+
+def _spans(draw, dims: int, modulus: int, symmetric: bool = False) -> tuple[list[int], list[int]]:
+    """Per axis (kernel, dilation) whose span d * (k - 1) is a multiple of ``modulus`` (even when
+    ``symmetric``: a window centred on its position)."""
+    kernels, dilations = [], []
+    step = modulus * (2 if symmetric else 1) // math.gcd(modulus, 2 if symmetric else 1)
+    for _ in range(dims):
+        if step == 1:
+            k, d = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+        else:
+            k, d = step * draw(st.integers(0, 2)) + 1, 1
+            if symmetric and k > 1 and draw(st.booleans()) and (k - 1) % 2 == 0:
+                k, d = (k - 1) // 2 + 1, 2  # the same span, dilated
+        kernels.append(k)
+        dilations.append(d if k > 1 else 1)
+    return kernels, dilations
+
+
+def _groups(draw, channels: int) -> int:
+    return draw(st.sampled_from([g for g in range(1, channels + 1) if channels % g == 0]))
+
+
+def _conv(draw, b: Builder) -> bool:
+    kernels, dilations = _spans(draw, b.dims, b.modulus)
+    strides = _strides(draw, b)
+    spans = [d * (k - 1) for k, d in zip(kernels, dilations)]
+    paddings = [draw(st.integers(0, s // 2)) for s in spans]
+    jump = b.jump * max(strides)
+    bound = b.bound + max(spans) * b.jump
+    if not b.fits(bound, jump):
+        return False
+    groups = _groups(draw, b.channels)
+    out = groups * draw(st.integers(1, max(1, 4 // groups)))
+    layer = _CONV[b.dims](b.channels, out, kernels, strides, paddings, dilations, groups)
+    b.add(layer, (b.last,), out)
+    b.bound, b.jump, b.max_jump = bound, jump, max(b.max_jump, jump)
+    b.modulus = _after_stride(b.modulus, strides)
+    return True
+
+
+def _strides(draw, b: Builder) -> list[int]:
+    """Per-axis strides; one for all axes while a modulus is pending (it is one per network)."""
+    if b.modulus == 1:
+        return [draw(st.integers(1, 3)) for _ in range(b.dims)]
+    return [draw(st.integers(1, 3))] * b.dims
+
+
+def _after_stride(modulus: int, strides: list[int]) -> int:
+    """A stride s makes every later span s times longer on the grid the modulus counts."""
+    return modulus // math.gcd(modulus, strides[0]) if modulus > 1 else 1
+
+
+def _pool(draw, b: Builder) -> bool:
+    kind = draw(st.sampled_from(["max", "avg"]))
+    kernels, _ = _spans(draw, b.dims, b.modulus)
+    kernels = [min(k, 4) if b.modulus == 1 else k for k in kernels]
+    strides = _strides(draw, b)
+    paddings = [draw(st.integers(0, k // 2)) for k in kernels]
+    jump = b.jump * max(strides)
+    bound = b.bound + (max(kernels) - 1) * b.jump
+    if not b.fits(bound, jump):
+        return False
+    ceil_mode = draw(st.booleans())
+    layer = _POOL[kind][b.dims](kernels, strides, paddings, ceil_mode=ceil_mode)
+    b.add(layer, (b.last,), b.channels)
+    b.bound, b.jump, b.max_jump = bound, jump, max(b.max_jump, jump)
+    b.modulus = _after_stride(b.modulus, strides)
+    return True
+
+
+def _block(draw, b: Builder) -> bool:
+    """A residual add or a concat of 1-2 stride-1 branches, each window centred on its position
+    (odd effective kernels, padding half the span), as in ResNet and Inception blocks."""
+    start, channels = b.last, b.channels
+    merge = draw(st.sampled_from(["add", "cat"]))
+    ends, widths, bound = [start], [channels], b.bound
+    for _ in range(draw(st.integers(1, 2))):
+        at, width, grown = start, channels, 0
+        for _ in range(draw(st.integers(1, 2))):
+            kernels, dilations = _spans(draw, b.dims, b.modulus, symmetric=True)
+            spans = [d * (k - 1) for k, d in zip(kernels, dilations)]
+            if not b.fits(bound + (grown + max(spans)) * b.jump, b.jump):
+                break
+            grown += max(spans)
+            if draw(st.booleans()):
+                groups = _groups(draw, width)
+                out = width if merge == "add" else groups * draw(st.integers(1, max(1, 4 // groups)))
+                layer = _CONV[b.dims](width, out, kernels, 1, [s // 2 for s in spans], dilations, groups)
+            else:
+                kind = draw(st.sampled_from(["max", "avg"]))
+                kernels = [s + 1 for s in spans]  # pools are not dilated here
+                layer, out = _POOL[kind][b.dims](kernels, 1, [s // 2 for s in spans]), width
+            b.layers.append(layer)
+            b.wiring.append((at,))
+            at, width = len(b.layers), out
+        ends.append(at)
+        widths.append(width)
+        bound = max(bound, b.bound + grown * b.jump)
+    if len(set(ends)) < 2:
+        return len(b.layers) > start
+    if merge == "add":
+        b.add(Add(), tuple(ends), channels)
+    else:
+        b.add(Cat(), tuple(ends), sum(widths))
+    b.bound = bound
+    return True
+
+
+def _upsample(draw, b: Builder) -> bool:
+    """A transposed conv, nn.Upsample or F.interpolate by a factor of 2 or 3."""
+    if b.modulus != 1:
+        return False  # an upsampling reads an input whose windows all have the same extent
+    factor = draw(st.sampled_from([2, 3]))
+    kind = draw(st.sampled_from(["transposed", "Upsample", "interpolate"]))
+    if kind == "transposed":
+        kernel = draw(st.integers(1, 5))
+        taps = kernel - 1
+    else:
+        mode = draw(st.sampled_from(_INTERPOLATION[b.dims]))
+        taps = _EXTRA_TAPS[mode]
+    bound = b.bound + taps * b.jump
+    if not b.fits(bound, b.jump, factor):
+        return False
+    if kind == "transposed":
+        groups = _groups(draw, b.channels)
+        out = groups * draw(st.integers(1, max(1, 4 // groups)))
+        padding = draw(st.integers(0, kernel - 1))
+        output_padding = draw(st.integers(0, factor - 1))
+        layer = _CONV_T[b.dims](b.channels, out, kernel, factor, padding, output_padding, groups)
+    elif kind == "Upsample":
+        layer, out = nn.Upsample(scale_factor=factor, mode=mode), b.channels
+    else:
+        layer, out = Interpolate(factor, mode), b.channels
+    b.add(layer, (b.last,), out)
+    b.bound, b.phases, b.modulus = bound, b.phases * factor, factor
+    return True
+
+
+@st.composite
+def architectures(draw, dims: int, upsampling: bool) -> tuple[Net, tuple[int, ...], int]:
+    """(model, input shape, phases): a chain of convs, pools and merge blocks; with
+    ``upsampling``, transposed convs and interpolations too.
+
+    The analytic RF (one number per layer, padding ignored) is exact only where every output
+    position of a layer has the same window extent.  After an upsampling by u, neighbouring
+    positions fall differently on the coarse grid; a later window of W fine positions then always
+    covers the same number of coarse ones only when u divides W - 1.  So after an upsampling
+    every kernel span is a multiple of u (counted on the fine grid), and merge branches keep
+    their windows centred (then nested, so the widest is the union).
+    """
+    b = Builder(dims, draw(st.integers(1, 3)))
+    in_channels = b.channels
+    makers = [_conv, _pool, _block] + ([_upsample] * 2 if upsampling else [])
+    for _ in range(draw(st.integers(2, 6))):
+        draw(st.sampled_from(makers))(draw, b)
+    if not b.layers:
+        _conv(draw, b)
+    return Net(b.layers, b.wiring), (1, in_channels, *(b.side,) * dims), b.phases
+
+
+# --- the property -----------------------------------------------------------------------------
+
+def _module_nodes(model: Net) -> list[str]:
+    """Paths of the layers that are graph nodes of their own (the merges and F.interpolate are
+    functional calls inside a module: checked where they are the output, and through later layers)."""
+    return [
+        f"layers.{i}" for i, layer in enumerate(model.layers)
+        if not isinstance(layer, (Add, Cat, Interpolate))
+    ]
+
+
+def disagreements(model: Net, shape: tuple[int, ...], phases: int) -> dict:
+    """Every layer whose analytic RF max differs from the measured one, or whose min exceeds it:
+    path -> (analytic max, analytic min, measured), per axis."""
+    for i, (layer, inputs) in enumerate(zip(model.layers, model.wiring)):
+        note(f"layers.{i} <- {inputs}: {layer!r}")
+    note(f"input {shape}, {phases} phase(s)")
+    _, graph = analytic(model, shape)
+    nodes = {path: node_of(graph, path) for path in _module_nodes(model)}
+    last = f"layers.{len(model.layers) - 1}"
+    nodes["output"] = graph
+    layers = {path: model.get_submodule(path) for path in nodes if path != "output"}
+    layers["output"] = model.get_submodule(last)
+    measured = measure(positive_(model), shape, layers, phases)
+    wrong = {}
+    for path, node in nodes.items():
+        sizes = [s.size for s in measured[path]]
+        extents = tuple(s.extent for s in measured[path])
+        expected = tuple(expected_extent(r, n) for r, n in zip(node.rf_max_per_axis, sizes))
+        low = tuple(expected_extent(r, n) for r, n in zip(node.rf_min_per_axis, sizes))
+        if expected != extents or any(lo > e for lo, e in zip(low, extents)):
+            wrong[path] = {"max": node.rf_max_per_axis, "min": node.rf_min_per_axis, "measured": extents}
+    return wrong
+
+
+_PROPERTY = settings(
+    max_examples=20, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3], ids=["1d", "2d", "3d"])
+@_PROPERTY
+@given(data=st.data())
+def test_rf_max_is_the_gradient_support(dims, data):
+    """Chains and residual / concat DAGs of convs (kernel, stride, dilation, padding, groups) and
+    max / avg pools: every conv and pool layer and the output."""
+    assert disagreements(*data.draw(architectures(dims, upsampling=False))) == {}
