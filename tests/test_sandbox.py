@@ -6,18 +6,23 @@ run's torch server marked as failed to start, which is the state a run without s
 
 from __future__ import annotations
 
+import errno
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
+from rfa_lint.sandbox.offline import DownloadBlocked, no_network
 
 SLOW_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "slow_models.py"
 
@@ -286,3 +291,107 @@ def test_a_vanished_slot_folder_runs_the_child_uncapped(tmp_path):
 
     with child_slot(1, folder=tmp_path / "removed-by-a-tmp-cleaner") as slot:
         assert slot == -1
+
+
+# No network while models are built.  Every name and address below is reserved and never
+# routed (.invalid: RFC 2606; 203.0.113.0/24, 2001:db8::/32: RFC 5737, 3849), and every raw socket
+# is non-blocking: a guard that failed to act would fail its test at once, never wait on a network.
+
+@pytest.fixture
+def nonblocking():
+    """Opens non-blocking sockets, and closes them after the test."""
+    opened = []
+
+    def open_socket(family: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
+        opened.append(socket.socket(family, kind))
+        opened[-1].setblocking(False)
+        return opened[-1]
+
+    yield open_socket
+    for sock in opened:
+        sock.close()
+
+
+def test_a_download_through_urllib_is_refused_by_its_url():
+    url = "https://example.invalid/x.pth"
+    with no_network() as network:
+        with pytest.raises(DownloadBlocked):
+            urllib.request.urlopen(url)
+    assert network.attempts == [url]
+    assert issubclass(DownloadBlocked, ConnectionError)
+
+
+def test_a_raw_connect_is_refused_before_any_packet(nonblocking):
+    sock = nonblocking(socket.AF_INET)
+    with no_network() as network:
+        with pytest.raises(DownloadBlocked):
+            sock.connect(("203.0.113.1", 443))
+        with pytest.raises(OSError) as not_connected:
+            sock.getpeername()
+    assert not_connected.value.errno == errno.ENOTCONN
+    assert network.attempts == ["203.0.113.1:443"]
+
+
+@pytest.mark.parametrize("attempt, name", [
+    (lambda _: socket.getaddrinfo("example.invalid", 443), "example.invalid:443"),
+    (lambda _: socket.gethostbyname("example.invalid"), "example.invalid"),
+    (lambda _: socket.create_connection(("example.invalid", 80)), "example.invalid:80"),
+    (lambda _: http.client.HTTPSConnection("example.invalid").request("GET", "/"), "example.invalid:443"),
+    (lambda open_socket: open_socket(socket.AF_INET6).connect_ex(("2001:db8::1", 80, 0, 0)),
+     "[2001:db8::1]:80"),
+    (lambda open_socket: open_socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("203.0.113.1", 53)),
+     "203.0.113.1:53"),
+], ids=["getaddrinfo", "gethostbyname", "create_connection", "http.client", "connect_ex", "sendto"])
+def test_every_way_out_is_refused_and_named(attempt, name, nonblocking):
+    with no_network() as network:
+        with pytest.raises(DownloadBlocked):
+            attempt(nonblocking)
+    assert network.attempts == [name]
+
+
+def test_a_swallowed_refusal_is_still_recorded():
+    with no_network() as network:
+        for url in ("https://example.invalid/a.pth", "https://example.invalid/b.pth"):
+            try:
+                urllib.request.urlopen(url)
+            except OSError:  # what a library that goes on offline does
+                pass
+    assert network.attempts == ["https://example.invalid/a.pth", "https://example.invalid/b.pth"]
+
+
+def test_torch_hub_downloads_are_refused_by_their_url(tmp_path):
+    hub = pytest.importorskip("torch.hub")
+    url = "https://example.invalid/rfa-lint/resnet18.pth"
+    with no_network() as network:
+        with pytest.raises(DownloadBlocked):
+            hub.load_state_dict_from_url(url, model_dir=str(tmp_path), progress=False)
+    assert network.attempts == [url]
+
+
+def test_unix_sockets_and_local_files_keep_working(tmp_path):
+    with no_network() as network:
+        left, right = socket.socketpair()
+        with left, right:
+            left.sendall(b"ping")
+            assert right.recv(4) == b"ping"
+        with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as client:
+            server.bind(str(tmp_path / "socket"))
+            server.listen()
+            client.connect(str(tmp_path / "socket"))
+        (tmp_path / "weights.txt").write_text("local")
+        assert urllib.request.urlopen((tmp_path / "weights.txt").as_uri()).read() == b"local"
+        with pytest.raises(ValueError, match="unknown url type"):  # urllib's own answer
+            urllib.request.urlopen("weights.txt")
+    assert network.attempts == []
+
+
+def test_everything_is_restored_on_exit():
+    patched = [(socket.socket, "connect"), (socket.socket, "connect_ex"), (socket.socket, "sendto"),
+               (socket, "create_connection"), (socket, "getaddrinfo"), (socket, "gethostbyname"),
+               (socket, "gethostbyname_ex"), (urllib.request.OpenerDirector, "open")]
+    before = [getattr(owner, name) for owner, name in patched]
+    with pytest.raises(RuntimeError), no_network():
+        assert socket.getaddrinfo is not before[4]
+        raise RuntimeError("user code fails inside the block")
+    assert [getattr(owner, name) for owner, name in patched] == before
+    assert not {"connect", "connect_ex", "sendto"} & set(vars(socket.socket))  # inherited again

@@ -5,7 +5,8 @@ crashes the interpreter, or prints floods of text: the child is killed (with eve
 started) when the model it is building runs out of time (each model, and the file's import,
 gets the wall-clock limit of its own), its address space is capped, its output never reaches the
 lint output, and the linter reports one clear diagnostic per model and goes on.  The child runs
-in a fresh temporary working directory with a scrubbed environment and writes no bytecode.
+in a fresh temporary working directory with a scrubbed environment and writes no bytecode, and
+downloads nothing (:mod:`.offline`).
 
 Where the time goes: importing torch or tensorflow costs 1-2 s, analysing a file a fraction of
 that.  So each framework gets a warm fork server per linter process (:mod:`.server`, driven by
@@ -14,8 +15,9 @@ that.  So each framework gets a warm fork server per linter process (:mod:`.serv
 user, at most one child per CPU runs at a time (:mod:`.slots`).
 
 What it does not protect against: it is isolation for robustness, not a security boundary.
-The child runs as the same user, with the same file-system and network access as the linter;
-code that sets out to do harm can.  Use ``--no-exec`` where model code must never run.
+The child runs as the same user, with the same file-system access as the linter; the network is
+closed to its Python code only, not to C libraries or programs it starts.  Code that sets out to
+do harm can.  Use ``--no-exec`` where model code must never run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ CHILD_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "TF_ENABLE_ONEDNN_OPTS": "0",
     "KERAS_BACKEND": "tensorflow",
+    # the network is off in the child (:mod:`.offline`), and huggingface_hub would retry a refused
+    # connection with back-off for some 20 s per file (timm's pretrained=True took 47 s); offline
+    # it fails at once
+    "HF_HUB_OFFLINE": "1",
 }
 OUTPUT_TAIL_BYTES = 2000
 
