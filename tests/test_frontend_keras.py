@@ -7,6 +7,7 @@ is the product of the strides before it; a merge keeps the RF of every path (min
 import importlib.util
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import keras  # tests/conftest.py has imported torchvision first (INSTALL-NOTES: segfault)
@@ -257,6 +258,202 @@ def test_create_graph_from_tensorflow_model_is_the_seed_entry_point():
     assert input_resolution_range(graph) == ((9, 9), (14, 10))
 
 
+# --- exact windows of resizing layers and heads -----------------------------------------------
+
+
+def test_upsampling_and_transposed_convs_read_their_taps():
+    # "down" 3x3/2: rf 3, j 2.  An upsampling by 2 (j 2 -> 1) reading t input positions per
+    # axis adds (t - 1) * j_in = (t - 1) * 2: nearest t = 1: 3; bilinear 2: 5; bicubic 4: 9.
+    # A transposed conv reads ceil(k / s): k=4, s=2 -> 2 positions: 5; k=2, s=2 -> 1: 3.
+    # (2, 4) bilinear: j (1, 1/2), rf 5 on both axes; a 3x3 after: (5 + 2 * 1, 5 + 2 * 1/2).
+    def build():
+        inputs = keras.Input(shape=(16, 16, 3))
+        x = layers.Conv2D(4, 3, strides=2, padding="same", name="down")(inputs)
+        outs = [
+            layers.UpSampling2D(2, name="near")(x),
+            layers.UpSampling2D(2, interpolation="bilinear", name="bilinear")(x),
+            layers.UpSampling2D(2, interpolation="bicubic", name="bicubic")(x),
+            layers.Conv2DTranspose(4, 4, strides=2, padding="same", name="deconv4")(x),
+            layers.Conv2DTranspose(4, 2, strides=2, name="deconv2")(x),
+            layers.Conv2D(4, 3, padding="same", name="after")(
+                layers.UpSampling2D((2, 4), interpolation="bilinear", name="wide")(x)
+            ),
+        ]
+        return keras.Model(inputs, outs)
+
+    _, nodes = analyse(build)
+    expected = {"near": 3, "bilinear": 5, "bicubic": 9, "deconv4": 5, "deconv2": 3}
+    assert {name: nodes[name].rf_max_per_axis for name in expected} == {
+        name: (v, v) for name, v in expected.items()
+    }
+    assert all(nodes[name].scale_per_axis == (1, 1) for name in expected)
+    assert nodes["after"].rf_min_per_axis == (7, 6)
+    assert nodes["after"].scale_per_axis == (1, Fraction(1, 2))
+    assert nodes["wide"].map_out == (16, 32) and nodes["down"].map_out == (8, 8)
+
+
+def whole_map_pool_head():
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.AveragePooling2D(4, name="whole")(x)  # unpadded, on the 4 x 4 map: global
+    x = layers.Flatten(name="flat")(x)
+    return keras.Model(inputs, layers.Dense(10, name="head")(x))
+
+
+def test_an_unpadded_kernel_spanning_its_map_is_a_head_only_with_no_window_after_it():
+    _, nodes = analyse(whole_map_pool_head)
+    # conv 3, pool 2/2: 4 (j 2); the 4x4 average pool reads the whole 4 x 4 map: global
+    assert nodes["pool"].rf_min_per_axis == (4, 4) and nodes["whole"].map_in == (4, 4)
+    assert nodes["whole"].layer_info.kind == "global" and math.isinf(nodes["whole"].receptive_field_min)
+
+    def conv_head():
+        inputs = keras.Input(shape=(8, 8, 3))
+        x = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+        return keras.Model(inputs, layers.Conv2D(10, 8, name="fc")(x))  # 8x8 on the 8 x 8 map
+
+    _, nodes = analyse(conv_head)
+    assert nodes["fc"].layer_info.kind == "dense" and nodes["fc"].layer_info.kernel_size is None
+
+    def squash_then_conv():
+        inputs = keras.Input(shape=(8, 8, 3))
+        x = layers.MaxPooling2D(8, name="squash")(inputs)  # spans the map, but a 3x3 follows
+        return keras.Model(inputs, layers.Conv2D(3, 3, padding="same", name="late")(x))
+
+    _, nodes = analyse(squash_then_conv)
+    # the pool stays a window, so the 3x3 keeps its RF: 8 + 2 * 8 = 24
+    assert nodes["squash"].layer_info.kind == "pool" and nodes["late"].rf_min_per_axis == (24, 24)
+
+
+# --- tracing sizes and feature maps -----------------------------------------------------------
+
+
+def test_a_fully_convolutional_model_is_traced_at_the_lint_resolution():
+    def build():
+        inputs = keras.Input(shape=(32, 32, 3))
+        x = layers.Conv2D(4, 3, strides=2, padding="same", name="same")(inputs)
+        return keras.Model(inputs, layers.Conv2D(4, 3, name="valid")(x))
+
+    with frontend.building_context():
+        model = build()
+    plain = frontend.to_plain(model, resolution=(48,))
+    nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
+    # same 3x3/2: ceil(48 / 2) = 24; valid 3x3: 24 - 2 = 22
+    assert plain["input_shape"] == [1, 48, 48, 3] and nodes["input"].map_out == (48, 48)
+    assert (nodes["same"].map_in, nodes["same"].map_out, nodes["valid"].map_out) == ((48, 48), (24, 24), (22, 22))
+    assert frontend.to_plain(model, resolution=(48, 20))["input_shape"] == [1, 48, 20, 3]
+    assert frontend.to_plain(model)["input_shape"] == [1, 32, 32, 3]
+    # the model still checks its own input shape afterwards
+    assert model.input_spec[0].shape == (None, 32, 32, 3)
+
+
+def test_a_model_that_refuses_the_resolution_is_traced_at_its_own_size():
+    with frontend.building_context():
+        model = whole_map_pool_head()
+    # at 16 the flattened map has 4 positions and the Dense was built for 1: its own 8 is traced
+    plain = frontend.to_plain(model, resolution=(16,))
+    assert plain["input_shape"] == [1, 8, 8, 3]
+    assert plain["nodes"][0]["map_out"] == [8, 8]
+
+
+def test_declared_size_comes_after_the_resolution_and_before_the_default():
+    class Picky(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = layers.Conv2D(4, 3, name="conv")
+
+        def call(self, x):
+            if x.shape[1] != 48:
+                raise ValueError(f"this model takes 48px images, not {x.shape[1]}px")
+            return self.conv(x)
+
+    plain = frontend.to_plain(Picky(), resolution=(32,), declared=(48, 48))
+    assert plain["input_shape"] == [1, 48, 48, 3]
+    with pytest.raises(TraceError) as error:
+        frontend.to_plain(Picky(), resolution=(32,))
+    # every size tried is named: the resolution, then the default side of an undefined input
+    assert "[[1, 32, 32, 3]]" in str(error.value) and "[[1, 224, 224, 3]]" in str(error.value)
+    assert "not 224px" in str(error.value)
+
+
+def test_a_resolution_of_other_axes_is_skipped_and_the_layout_comes_from_the_layers():
+    def conv1d():
+        inputs = keras.Input(shape=(100, 2))
+        return keras.Model(inputs, layers.Conv1D(4, 5, strides=2, name="c1")(inputs))
+
+    def conv3d_channels_first():
+        inputs = keras.Input(shape=(2, 16, 16, 16))
+        x = layers.Conv3D(4, (1, 3, 5), data_format="channels_first", name="c3")(inputs)
+        return keras.Model(inputs, layers.Cropping3D(1, data_format="channels_first", name="crop")(x))
+
+    with frontend.building_context():
+        model = conv1d()
+    assert frontend.to_plain(model, resolution=(40, 30))["input_shape"] == [1, 100, 2]
+    plain = frontend.to_plain(model, resolution=(40,))
+    # 40 positions, 5-tap stride 2 unpadded: (40 - 5) // 2 + 1 = 18
+    assert plain["input_shape"] == [1, 40, 2] and plain["nodes"][1]["map_out"] == [18]
+    with frontend.building_context():
+        model = conv3d_channels_first()
+    plain = frontend.to_plain(model, resolution=(8, 12, 10))
+    nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
+    # channels stay on axis 1; the unpadded (1, 3, 5) kernel: (8, 10, 6); cropping 1: (6, 8, 4)
+    assert plain["input_shape"] == [1, 2, 8, 12, 10]
+    assert (nodes["c3"].map_in, nodes["c3"].map_out, nodes["crop"].map_out) == ((8, 12, 10), (8, 10, 6), (6, 8, 4))
+
+
+def test_vit_like_model_has_no_upper_bound():
+    build = load("attention").build_vit
+    plain, nodes = analyse(build)
+    # patchify 8x8/8: rf 8 (j 8) on a 32 -> 4 x 4 map, 16 tokens; attention sees them all
+    assert nodes["patchify"].rf_min_per_axis == (8, 8) and nodes["patchify"].map_out == (4, 4)
+    assert nodes["attention"].layer_info.kind == "attention" and nodes["attention"].map_in == (16,)
+    assert rf(nodes["skip"]) == ((8, 8), (math.inf, math.inf))
+    graph = graph_from_plain(plain)
+    assert input_resolution_range(graph) == ((8, 8), (math.inf, math.inf))
+    assert nodes["attention"].sites[0] == site("attention", 'name="attention"')
+    # the token reshape takes any size: traced at 64, 64 tokens; a fixed token count cannot be
+    with frontend.building_context():
+        free, fixed = build(), build(tokens_fixed=True)
+    traced = frontend.to_plain(free, resolution=(64,))
+    assert traced["input_shape"] == [1, 64, 64, 3]
+    assert [n["map_in"] for n in traced["nodes"] if n["name"] == "attention"] == [[64]]
+    assert frontend.to_plain(fixed, resolution=(64,))["input_shape"] == [1, 32, 32, 3]
+
+
+def test_a_gate_from_a_glue_mean_sees_everything_but_keeps_no_stride_product():
+    plain = frontend.to_plain(load("gates").GatedNet(), resolution=(32,))
+    nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
+    # stem 3x3/2: 3 (j 2) on 32 -> 16; body: 3 + 2 * 2 = 7; the mean over H, W is a global node
+    # whose output has one position; the 1x1 squeeze on it sees everything.
+    assert plain["input_shape"] == [1, 32, 32, 3] and plain["unsupported"] == []
+    assert nodes["Mean"].layer_info.kind == "global" and nodes["Mean"].map_out == (1, 1)
+    assert nodes["squeeze"].map_in == (1, 1) and nodes["squeeze"].rf_min_per_axis == (math.inf, math.inf)
+    # y * gate: "after" reads body (7, j 2) and the gate (inf): 7 + 2 * 2 = 11 .. inf, j 2
+    assert [p.name for p in nodes["after"].predecessors] == ["body", "squeeze"]
+    assert rf(nodes["after"]) == ((11, 11), (math.inf, math.inf))
+    assert nodes["after"].scale_per_axis == (2, 2) and nodes["after"].compute_feature_map_size(32) == (16, 16)
+    graph = graph_from_plain(plain)
+    assert input_resolution_range(graph) == ((11, 11), (11, 11))
+    assert input_resolution_range(graph, filter_all_inf_rf=False) == ((11, 11), (math.inf, math.inf))
+
+
+def test_an_efficientnet_style_excite_multiplies_by_a_global_operand():
+    with frontend.building_context():
+        model = load("gates").build_excite()
+    plain = frontend.to_plain(model, resolution=(64,))
+    nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
+    # stem 3x3/2: 3 (j 2), 64 -> 32; depthwise 5x5/2: 3 + 4 * 2 = 11 (j 4), 32 -> 16;
+    # the squeeze pools globally; Multiply keeps {11, inf} on the depthwise's 16 x 16 grid;
+    # project 3x3: 11 + 2 * 4 = 19.
+    assert plain["input_shape"] == [1, 64, 64, 3] and plain["unsupported"] == []
+    excite = nodes["se_excite"]
+    assert [p.name for p in excite.predecessors] == ["depthwise", "se_expand"]
+    assert rf(excite) == ((11, 11), (math.inf, math.inf)) and excite.scale_per_axis == (4, 4)
+    assert (excite.map_in, excite.map_out, nodes["se_expand"].map_in) == ((16, 16), (16, 16), (1, 1))
+    assert input_resolution_range(graph_from_plain(plain)) == ((19, 19), (19, 19))
+    assert frontend.to_plain(model)["input_shape"] == [1, 224, 224, 3]  # undefined: the default
+
+
 # --- failures and the patches' lifetime ------------------------------------------------------
 
 
@@ -329,7 +526,8 @@ def test_patches_are_active_only_inside_and_nothing_downloads():
 # EfficientNetB0: stem 3x3/2: 3 (j 2); MBConv stages (kernel, repeats, stride): (3,1,1) (3,2,2)
 #   (5,2,2) (3,3,2) (5,3,1) (5,4,2) (3,1,1); a depthwise k adds (k - 1) * j_in.  max: 7 | 11,
 #   19 | 35, 67 | 83, 115, 147 | 211, 275, 339 | 403, 531, 659, 787 | 851.  min (skips within
-#   stages; the squeeze-excite branches see everything, so filter_all_inf_rf): 7 | 11 | 27 | 43
+#   stages; the squeeze-excite branches see everything, dropped by filter_all_inf_rf, the
+#   default): 7 | 11 | 27 | 43
 #   | 107 | the first stage-6 block 107 + 4 * 16 = 171 (j 32), the next blocks' 5x5: 171 + 4 * 32
 #   = 299.
 APPLICATIONS = {
@@ -349,7 +547,7 @@ def test_keras_applications_resolution_ranges(name):
     plain, nodes = analyse(lambda: getattr(keras.applications, name)(weights=None))
     low, high = APPLICATIONS[name]
     graph = graph_from_plain(plain)
-    assert input_resolution_range(graph, filter_all_inf_rf=True) == ((low, low), (high, high))
+    assert input_resolution_range(graph) == ((low, low), (high, high))
     assert plain["unsupported"] == []
     assert plain["nodes"][plain["output"]]["name"] == "predictions"
     assert all(node.sites and node.sites[0][0] == __file__ for node in graph.all_layers[1:])
@@ -367,3 +565,48 @@ def test_keras_resnet50_stage_figures():
         "conv5_block3_out": (11, 483),
     }.items():
         assert rf(nodes[name]) == ((low, low), (high, high)), name
+
+
+@pytest.mark.integration
+def test_mobilenet_v2_without_top_is_traced_at_the_lint_resolution():
+    # Built for 96px; without its Flatten-free top every layer takes any size.  Maps: Conv1 3x3/2
+    # "same": 48; each stride-2 depthwise is unpadded after ZeroPadding2D((0, 1)) (fixed when the
+    # model was built at an even size): n + 1 -> floor((n + 1 - 3) / 2) + 1.  At 96: 48 -> 24
+    # -> 12 -> 6 -> 3 (block_13's padded input is 7).  At 40: 20 -> 10 -> 5 -> 2 -> 1, block_13
+    # reads a padded 3 x 3 map, where the estimate ceil(40 / 16) happens to agree.
+    with frontend.building_context():
+        model = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(96, 96, 3))
+    for res, padded13, out13 in ((96, 7, 3), (40, 3, 1)):
+        plain = frontend.to_plain(model, resolution=(res,))
+        graph = graph_from_plain(plain)
+        nodes = {n.name: n for n in graph.all_layers}
+        assert plain["input_shape"] == [1, res, res, 3] and plain["unsupported"] == []
+        assert nodes["block_13_depthwise"].map_in == (padded13, padded13)
+        assert nodes["block_13_depthwise"].map_out == nodes["Conv_1"].map_in == (out13, out13)
+        # the top adds no receptive field: the range of the full model above
+        assert input_resolution_range(graph) == ((163, 163), (491, 491))
+    assert model.input_spec[0].shape == (None, 96, 96, 3)
+
+
+@pytest.mark.integration
+def test_efficientnet_b0_at_a_lint_resolution():
+    # Built for 224 (its top has a global pool, so any size is traced).  Stride-2 depthwise
+    # convs are unpadded after correct_pad, fixed at build time for even sizes: (0, 1) for 3x3,
+    # (1, 2) for 5x5.  At 64: stem 64 + 1 -> 32; block2a 33 -> 16; block3a (5x5) 19 -> 8;
+    # block4a 9 -> 4; block6a (5x5) 7 -> 2.
+    plain, nodes = analyse(lambda: keras.applications.EfficientNetB0(weights=None), resolution=(64,))
+    assert plain["input_shape"] == [1, 64, 64, 3]
+    assert {name: (nodes[name].map_in, nodes[name].map_out) for name in (
+        "stem_conv", "block2a_dwconv", "block3a_dwconv", "block4a_dwconv", "block6a_dwconv",
+    )} == {
+        "stem_conv": ((65, 65), (32, 32)), "block2a_dwconv": ((33, 33), (16, 16)),
+        "block3a_dwconv": ((19, 19), (8, 8)), "block4a_dwconv": ((9, 9), (4, 4)),
+        "block6a_dwconv": ((7, 7), (2, 2)),
+    }
+    # block2a's gate: the squeeze pools globally, so the multiply keeps the depthwise's grid
+    # (j 4: stem 2 x dwconv 2) and its RFs: stem 3, block1a's 3x3 3 + 2 * 2 = 7, block2a's
+    # 3x3/2 7 + 2 * 2 = 11 .. inf
+    excite = nodes["block2a_se_excite"]
+    assert excite.scale_per_axis == (4, 4) and rf(excite) == ((11, 11), (math.inf, math.inf))
+    assert excite.map_out == (16, 16) and nodes["block2a_se_reduce"].map_in == (1, 1)
+    assert input_resolution_range(graph_from_plain(plain)) == ((299, 299), (851, 851))
