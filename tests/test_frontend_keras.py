@@ -340,7 +340,8 @@ def test_a_fully_convolutional_model_is_traced_at_the_lint_resolution():
     nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
     # same 3x3/2: ceil(48 / 2) = 24; valid 3x3: 24 - 2 = 22
     assert plain["input_shape"] == [1, 48, 48, 3] and nodes["input"].map_out == (48, 48)
-    assert (nodes["same"].map_in, nodes["same"].map_out, nodes["valid"].map_out) == ((48, 48), (24, 24), (22, 22))
+    maps = (nodes["same"].map_in, nodes["same"].map_out, nodes["valid"].map_out)
+    assert maps == ((48, 48), (24, 24), (22, 22))
     assert frontend.to_plain(model, resolution=(48, 20))["input_shape"] == [1, 48, 20, 3]
     assert frontend.to_plain(model)["input_shape"] == [1, 32, 32, 3]
     # the model still checks its own input shape afterwards
@@ -398,7 +399,8 @@ def test_a_resolution_of_other_axes_is_skipped_and_the_layout_comes_from_the_lay
     nodes = {n.name: n for n in graph_from_plain(plain).all_layers}
     # channels stay on axis 1; the unpadded (1, 3, 5) kernel: (8, 10, 6); cropping 1: (6, 8, 4)
     assert plain["input_shape"] == [1, 2, 8, 12, 10]
-    assert (nodes["c3"].map_in, nodes["c3"].map_out, nodes["crop"].map_out) == ((8, 12, 10), (8, 10, 6), (6, 8, 4))
+    maps = (nodes["c3"].map_in, nodes["c3"].map_out, nodes["crop"].map_out)
+    assert maps == ((8, 12, 10), (8, 10, 6), (6, 8, 4))
 
 
 def test_vit_like_model_has_no_upper_bound():

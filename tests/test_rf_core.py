@@ -146,12 +146,13 @@ def test_kernel_1_layers_never_cover_their_map():
     # are not dense layers in disguise; a 3x3 there is.
     c = chain((3, 2), (3, 2), (3, 2))
     one = conv("one", [c[-1]], k=1)
-    noop = EnrichedNetworkNode("noop", LayerDefinition("AvgPool2d", kernel_size=1, stride_size=1, kind="pool"), [c[-1]])
+    avg1 = LayerDefinition("AvgPool2d", kernel_size=1, stride_size=1, kind="pool")
+    noop = EnrichedNetworkNode("noop", avg1, [c[-1]])
     three = conv("three", [c[-1]])
     assert input_feature_map(one, 8) == (1,)
     assert not kernel_covers_feature_map(one, 8) and not kernel_covers_feature_map(noop, 8)
     assert kernel_covers_feature_map(three, 8)
-    # a dilated 1x1... is still 1x1; a dilated 2x2 (k_eff 3) covers a 3px map
+    # the effective kernel counts: a 2x2 dilated by 2 (k_eff 3) covers ceil(24 / 8) = 3, not 4
     dilated = conv("dil", [c[-1]], k=2, d=2)
     assert kernel_covers_feature_map(dilated, 24) and not kernel_covers_feature_map(dilated, 25)
 

@@ -9,9 +9,14 @@ expanded (their layers' calls are recorded too) and a layer called twice is two 
 
 A call of a layer in the dispatch table is a node.  A call of another layer that calls layers
 itself (a nested model, a user's block) is a container: its name prefixes its children's paths.
-Any other call is a pass-through node, reported when it changes the number of positions.  Edges
-come from the traced graph: from a node's input tensor the graph is walked back, through plain
-tensor ops (``x + y`` in a ``call``), to the node outputs it reads.
+Any other call is a pass-through node, reported when it changes the number of positions (one
+that merges them all into one is global).  Edges come from the traced graph: from a node's
+input tensor the graph is walked back, through plain tensor ops (``x + y`` in a ``call``), to
+the node outputs it reads.
+
+The model is traced at the linted resolution when it takes it, so that layers whose window
+depends on the map size (an unpadded kernel as large as its map) and the feature-map sizes
+recorded on every node (``map_in`` / ``map_out``) are those of the linted images.
 
 Source sites are recorded while models are built: ``keras.Operation.__new__`` runs once per
 layer object, at its constructor call, so the creation stack there points at the user's
@@ -365,23 +370,21 @@ def _layout(op: keras.Operation | None) -> str:
     return keras.config.image_data_format()
 
 
-def _spatial(shape: Sequence[int | None] | tf.TensorShape, layout: str) -> list[int] | None:
+def _spatial(shape: tf.TensorShape, layout: str) -> list[int] | None:
     """The spatial sizes of a (batch, ..., channels) shape; None without spatial axes or sizes."""
-    dims = list(shape) if not isinstance(shape, tf.TensorShape) else shape.as_list()
-    if len(dims) < 3:
+    if shape.rank is None or shape.rank < 3:
         return None
+    dims = shape.as_list()
     spatial = dims[1:-1] if layout == "channels_last" else dims[2:]
     return None if None in spatial else [int(d) for d in spatial]
 
 
 def _positions(tensor: tf.Tensor, layout: str) -> int | None:
     """Number of spatial positions of a tensor (1 without spatial axes), if known."""
-    if tensor.shape.rank is None:
-        return None
+    if tensor.shape.rank is not None and tensor.shape.rank < 3:
+        return 1
     spatial = _spatial(tensor.shape, layout)
-    if spatial is None:
-        return 1 if tensor.shape.rank < 3 else None
-    return math.prod(spatial)
+    return None if spatial is None else math.prod(spatial)
 
 
 def _resizing(before: tf.Tensor, after: tf.Tensor, layout: str) -> tuple[int, int] | None:
@@ -583,8 +586,8 @@ def _first_layer_shape(model: keras.Model) -> list[tuple] | None:
 
 def _input_layout(model: keras.Model) -> str:
     """The layout of the model's inputs: that of its first layer with a ``data_format``."""
-    first = next((m for m in model._flatten_layers(include_self=False) if getattr(m, "data_format", None)), None)
-    return _layout(first)
+    sublayers = model._flatten_layers(include_self=False)
+    return _layout(next((m for m in sublayers if getattr(m, "data_format", None)), None))
 
 
 # -- the frontend contract --------------------------------------------------------------------
