@@ -394,3 +394,21 @@ def test_kept_extremes_equal_the_extremes_over_all_paths():
     for node in out.all_layers:
         rfs = [rf for rf, _ in all_path_rfs(node)]
         assert (node.receptive_field_min, node.receptive_field_max) == (min(rfs), max(rfs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([1, 3, 5, 7]), st.integers(1, 3)), min_size=1, max_size=8),
+    st.integers(1, 400),
+)
+def test_estimated_maps_are_those_of_padded_convs(layers_ks, res):
+    # A conv with an odd kernel k padded by (k - 1) / 2 maps n to floor((n + k - 1 - k) / s) + 1,
+    # i.e. ceil(n / s); ceil(ceil(R / a) / b) = ceil(R / ab), so the estimate is exact there.
+    nodes, size = chain(*layers_ks), res
+    for node, (k, s) in zip(nodes, layers_ks):
+        assert input_feature_map(node, res) == (size,)
+        size = (size - 1) // s + 1
+        assert kernel_covers_feature_map(node, res) == (k > 1 and input_feature_map(node, res)[0] <= k)
+        if kernel_covers_feature_map(node, res) and res > 1:  # covered at R: covered below it too
+            assert kernel_covers_feature_map(node, res - 1)
+        assert kernel_covers_feature_map(node, res) == (k > 1 and res < kernel_fit_from(node)[0])
