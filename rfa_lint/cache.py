@@ -45,9 +45,14 @@ PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 FRAMEWORK_DISTRIBUTIONS = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "tf-keras")
 
 
+CACHE_DIR_VARIABLE = "RFA_LINT_CACHE_DIR"
+
+
 def default_folder(start: str | Path | None = None) -> Path:
-    """``.rfa_cache`` in the project around ``start`` (default: the working directory), else
-    the user's cache folder."""
+    """``$RFA_LINT_CACHE_DIR`` when set; else ``.rfa_cache`` in the project around ``start``
+    (default: the working directory), else the user's cache folder."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return Path(os.environ[CACHE_DIR_VARIABLE])
     start = Path(start or os.getcwd()).resolve()
     for folder in (start, *start.parents):
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -14,11 +14,12 @@ from rfa_lint import __version__, config, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
-from rfa_lint.lint import Options, analyse_files, options_from
+from rfa_lint.lint import Options, analyse_files, options_from, without_blocks
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 
 PROGRESS_MIN_FILES = 10
+SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
 
 
 class _DefaultToCheck(click.Group):
@@ -50,7 +51,8 @@ def _split(value: str | None) -> list[str]:
 @click.option("--res", help="Input resolution: N or HxW (e.g. 32, 32x48). Default 224.")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True)
 @click.option("--output-file", type=click.Path(dir_okay=False), help="Write the report here, not stdout.")
-@click.option("--select", help="Comma-separated codes or prefixes to report (default: all).")
+@click.option("--select", help="Comma-separated codes or prefixes to report (default: all but the "
+              "'not analysed' codes RFA900-RFA908, RFA912-RFA915, which the summary lists).")
 @click.option("--ignore", help="Comma-separated codes or prefixes to leave out.")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds per file's child process (60).")
 @click.option("--memory-limit", type=click.IntRange(min=256), help="MiB of address space per child (6144).")
@@ -87,7 +89,7 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
         raise click.UsageError(str(exc)) from None
     cache = None if no_cache else Cache(cache_dir or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
-    started, findings, drawing = time.perf_counter(), [], bool(graph_dir)
+    started, analyses, drawing = time.perf_counter(), [], bool(graph_dir)
 
     def project_of(path: str) -> _Project:
         return projects[os.path.dirname(path)]
@@ -95,18 +97,46 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
     results = analyse_files(files, lambda path: project_of(path).options, jobs, cache)
     for index, (path, analysis, seconds) in enumerate(results, start=1):
         project = project_of(path)
-        findings += [f for f in analysis.findings if f.code in project.codes]
         if drawing and analysis.graphs:
             drawing = _draw(path, analysis.graphs, graph_dir, graph_format, project.options.resolution)
+        analyses.append((path, replace(analysis, graphs={})))
         if show_progress:
             click.echo(f"rfa-lint: [{index}/{len(files)}] {path} ({seconds:.1f}s)", err=True)
-    _write(FORMATS[fmt](findings), output_file)
+    analyses = without_blocks(analyses)  # blocks of models analysed in other files of the run
+    findings = [f for path, a in analyses for f in a.findings if f.code in project_of(path).codes]
+    coverage = [(path, a.models) for path, a in analyses]
+    _write(FORMATS[fmt](findings, coverage), output_file)
     if not quiet:
         resolutions = sorted({"x".join(map(str, p.options.resolution)) for p in projects.values()})
-        at = f" at {', '.join(resolutions)}px" if resolutions else ""
-        click.echo(f"rfa-lint: {len(files)} files, {len(findings)} findings{at} "
-                   f"in {time.perf_counter() - started:.1f}s", err=True)
+        click.echo(_summary(len(files), coverage, findings, resolutions, time.perf_counter() - started), err=True)
+        _list_skipped(coverage, lambda path: project_of(path).codes)
     sys.exit(1 if findings and not exit_zero else 0)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _summary(files: int, coverage: list, findings: list, resolutions: list[str], seconds: float) -> str:
+    """``rfa-lint: 3 files, 5 models analysed, 2 skipped, 4 findings at 32px in 1.2s``."""
+    models = [m for _, records in coverage for m in records]
+    analysed = sum(m.analysed for m in models)
+    at = f" at {', '.join(resolutions)}px" if resolutions else ""
+    return (f"rfa-lint: {_plural(files, 'file')}, {_plural(analysed, 'model')} analysed, "
+            f"{len(models) - analysed} skipped, {_plural(len(findings), 'finding')}{at} in {seconds:.1f}s")
+
+
+def _list_skipped(coverage: list, codes_of) -> None:
+    """Name the skipped models whose code is not reported as a finding, with the fix for each."""
+    skipped = [(path, m) for path, records in coverage for m in records
+               if not m.analysed and m.code not in codes_of(path)]
+    if not skipped:
+        return
+    click.echo("rfa-lint: not analysed (select RFA9 to report these as findings):", err=True)
+    for path, model in skipped[:SKIPPED_LISTED]:
+        click.echo(f"  {path}:{model.line}: {model.code} {model.reason}", err=True)
+    if len(skipped) > SKIPPED_LISTED:
+        click.echo(f"  ... and {len(skipped) - SKIPPED_LISTED} more (--format json lists them all)", err=True)
 
 
 @dataclass(frozen=True)
@@ -119,7 +149,7 @@ class _Project:
     @classmethod
     def load(cls, folder: str, given: dict) -> _Project:
         settings = config.merged(folder or ".", given)
-        codes = rules.select(settings.get("select", ["RFA"]), settings.get("ignore", []))
+        codes = rules.select(settings.get("select"), settings.get("ignore", []))
         return cls(options_from(settings), frozenset(codes))
 
 

@@ -26,6 +26,8 @@ class RfaChecker:
 
     @classmethod
     def add_options(cls, manager: Any) -> None:
+        # "model not analysed" codes only when selected (--extend-select RFA9), as in the CLI
+        manager.extend_default_ignore(rules.DEFAULT_IGNORE)
         manager.add_option("--rfa-res", parse_from_config=True, metavar="N|HxW",
                            help="rfa-lint: input resolution, e.g. 32 or 32x48 (default: 224)")
         manager.add_option("--rfa-timeout", type=float, parse_from_config=True,
@@ -72,8 +74,9 @@ class RfaChecker:
             data = self._bytes_on_disk(text)
             analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
                         else analyse_bytes(self.filename, data, options, cache=self.cache))
-            # pyproject's select / ignore apply here too; flake8's own options filter afterwards
-            codes = rules.select(settings.get("select", ["RFA"]), settings.get("ignore", []))
+            # pyproject's select / ignore apply here too; flake8's own options (and its default
+            # ignore list, which holds rules.DEFAULT_IGNORE) filter afterwards
+            codes = rules.select(settings.get("select") or ["RFA"], settings.get("ignore", []))
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)

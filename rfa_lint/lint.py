@@ -6,6 +6,7 @@ the lines of this file that built each layer, one finding per (line, code).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -16,11 +17,12 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
-from rfa_lint.cache import Cache
+from rfa_lint.cache import Cache, direct_imports, local_modules
 from rfa_lint.rf import (
     EnrichedNetworkNode,
     Verdict,
@@ -32,7 +34,7 @@ from rfa_lint.rf import (
 )
 from rfa_lint.rf.graph import broadcast, per_axis
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, analyse_models
-from rfa_lint.source import Candidate, might_define_model, read_source
+from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
 
 DEFAULT_RESOLUTION = (224,)
 FINDING_KINDS = ("conv", "pool")  # layers with a kernel; pass-through, merges and heads never are
@@ -40,13 +42,14 @@ VERDICT_CODES = {Verdict.UNPRODUCTIVE: "RFA101", Verdict.CRITICAL: "RFA102", Ver
 STATUS_CODES = {
     "needs-arguments": "RFA902", "build-failed": "RFA903", "trace-failed": "RFA904",
     "timeout": "RFA906", "memory-limit": "RFA907", "crashed": "RFA908",
-    "import-failed": "RFA901", "framework-missing": "RFA912",
+    "import-failed": "RFA901", "framework-missing": "RFA912", "needs-inputs": "RFA913",
+    "download-blocked": "RFA914",
 }
 FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
 #: The diagnostics the file's own text decides.  Any other RFA9xx (an import that failed, a
 #: build that raised, a timeout, a crash) may depend on what is installed or on the machine's
 #: load, which the cache key does not see: such a result is never cached, the next run retries.
-CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA909", "RFA910", "RFA911"})
+CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915"})
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,44 @@ def decode(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class ModelRecord:
+    """One model of a file and what became of it: the run's coverage.
+
+    ``code`` is the RFA9xx code of a model that was not analysed (``reason`` says why, in the
+    words of that code's message); ``traced`` the spatial input size the graph was traced at,
+    which differs from the linted resolution when the model refused that one; ``builds`` the
+    ``(file, class)`` of the user-code model classes an analysed model is made of.
+    """
+
+    name: str
+    line: int
+    analysed: bool
+    code: str | None = None
+    reason: str = ""
+    traced: tuple[int, ...] | None = None
+    builds: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "line": self.line, "analysed": self.analysed,
+                "code": self.code, "reason": self.reason,
+                "traced": list(self.traced) if self.traced else None,
+                "builds": [list(item) for item in self.builds]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
+        traced = data.get("traced")
+        return cls(str(data["name"]), int(data["line"]), bool(data["analysed"]), data.get("code"),
+                   str(data.get("reason", "")), tuple(int(v) for v in traced) if traced else None,
+                   tuple((str(f), str(n)) for f, n in data.get("builds", ())))
+
+
+@dataclass(frozen=True)
 class Analysis:
-    """A file's findings, and the plain graph of every model analysed (for pictures)."""
+    """A file's findings, its models' coverage, and the plain graph of every model analysed."""
 
     findings: list[Finding]
     graphs: dict[str, dict] = field(default_factory=dict)
+    models: list[ModelRecord] = field(default_factory=list)
 
 
 def lint_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> list[Finding]:
@@ -168,12 +204,15 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     stored = cache.load(path, text, options)
     if stored is not None:
         try:
-            return Analysis([Finding(path, *row) for row in stored[0]], stored[1])
-        except TypeError:
+            rows, graphs = stored
+            return Analysis([Finding(path, *row) for row in rows["findings"]], graphs,
+                            [ModelRecord.from_json(m) for m in rows["models"]])
+        except (TypeError, KeyError, ValueError):
             pass  # a malformed entry: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
     if all(f.code in CACHEABLE_CODES or not f.code.startswith("RFA9") for f in analysis.findings):
-        rows = [[f.line, f.col, f.code, f.message] for f in analysis.findings]
+        rows = {"findings": [[f.line, f.col, f.code, f.message] for f in analysis.findings],
+                "models": [m.to_json() for m in analysis.models]}
         cache.store(path, text, options, rows, analysis.graphs)
     return analysis
 
@@ -185,6 +224,9 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     if info.syntax_error:
         line, col, message = info.syntax_error
         return Analysis([_finding(path, line, col, "RFA909", detail=message)])
+    frameworks = _frameworks(path, text, info)
+    if not frameworks:
+        return Analysis([])  # nothing the file imports, itself or through siblings, makes models
     findings, runnable = [], []
     for candidate in info.candidates:
         candidate = _with_config(candidate, options.models)
@@ -195,21 +237,70 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
             findings.append(_model_finding(path, candidate, "RFA911", detail=candidate.directive_error))
         elif not candidate.skip:
             runnable.append(candidate)
-    if not options.execute:
-        findings += [_model_finding(path, c, "RFA900") for c in runnable]
+    if not runnable:
         return Analysis(sorted(findings))
-    layer_hits: dict[tuple[int, str], list[_Hit]] = defaultdict(list)
-    graphs = {}
-    for framework in FRAMEWORK_ORDER:
-        group = [c for c in runnable if c.framework == framework]
-        if not group:
-            continue
-        outcome = analyse_models(os.path.abspath(path), text, framework,
-                                 [_request(c) for c in group], options.limits, info.frameworks)
-        findings += _outcome_findings(path, framework, group, outcome, options, layer_hits, info.return_lines)
-        graphs.update({name: m.graph for name, m in outcome.models.items() if m.status == "ok"})
-    findings += [_layer_finding(path, line, code, hits) for (line, code), hits in layer_hits.items()]
-    return Analysis(sorted(findings), graphs)
+    if not options.execute:  # only what the text shows to be a model: nothing confirms the rest
+        disabled = [(c, _model_finding(path, c, "RFA900")) for c in runnable if c.framework]
+        return Analysis(sorted(findings + [f for _, f in disabled]),
+                        models=[_skipped(c, f) for c, f in disabled])
+    requests = [{**_request(c), "resolution": list(options.resolution)} for c in runnable]
+    outcome = analyse_models(os.path.abspath(path), text, frameworks[0], requests, options.limits, frameworks)
+    report = _Report(path, options, info.handoff_lines)
+    report.outcome(runnable, outcome, frameworks)
+    analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models)
+    return without_blocks([(path, analysis)])[0][1]
+
+
+#: How a block fails on its own: the net that builds it says how, and was analysed with it.
+BLOCK_CODES = frozenset({"RFA902", "RFA903", "RFA904", "RFA913"})
+
+
+def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Analysis]]:
+    """Drop the skipped models that an analysed model of the same files builds.
+
+    ``DoubleConv(cin, cout)`` needs arguments on its own, but ``UNet`` (in this file or another
+    one of the run) builds it and was analysed with it inside: it is a block, not a model the
+    user expects analysed, and not worth a "needs arguments" report.
+    """
+    built = {item for _, analysis in analyses for model in analysis.models for item in model.builds}
+    result = []
+    for path, analysis in analyses:
+        target = os.path.abspath(path)
+        blocks = {(m.line, m.code) for m in analysis.models
+                  if not m.analysed and m.code in BLOCK_CODES and (target, m.name) in built}
+        if blocks:
+            analysis = replace(
+                analysis,
+                findings=[f for f in analysis.findings if (f.line, f.code) not in blocks],
+                models=[m for m in analysis.models if (m.line, m.code) not in blocks],
+            )
+        result.append((path, analysis))
+    return result
+
+
+def _frameworks(path: str, text: str, info: SourceInfo) -> list[str]:
+    """The frameworks the file's models may use, torch first.
+
+    Those it imports; for a file that imports none itself (``from .parts import *``), those its
+    own package's modules import, which Python loads with it.
+    """
+    found = set(info.frameworks)
+    if not found and info.candidates:
+        for module in local_modules(Path(path), text, _direct_imports):
+            found |= imported_frameworks(_read_text(module))
+    return [f for f in FRAMEWORK_ORDER if f in found]
+
+
+@functools.lru_cache(maxsize=256)
+def _direct_imports(module: Path) -> tuple[Path, ...]:
+    return tuple(direct_imports(module, _read_text(module)))
+
+
+def _read_text(module: Path) -> str:
+    try:
+        return module.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _with_config(candidate: Candidate, models: Mapping[str, Mapping[str, Any]]) -> Candidate:
@@ -242,6 +333,10 @@ def _shape(value: Any) -> tuple[int, ...] | None:
 def _request(candidate: Candidate) -> dict[str, Any]:
     return {
         "name": candidate.name,
+        "kind": candidate.kind,
+        "evidence": candidate.evidence,
+        "annotation": candidate.annotation,
+        "returns": list(candidate.returns),
         "build_args": list(candidate.build_args),
         "build_kwargs": dict(candidate.build_kwargs),
         "input_shape": list(candidate.input_shape) if candidate.input_shape else None,
@@ -256,85 +351,124 @@ class _Hit:
     node: EnrichedNetworkNode
     fields: dict[str, Any]
     weight: Any  # the instance with the largest weight names the finding
+    note: str = ""  # said when its model was traced at another size than the linted one
 
 
-def _outcome_findings(
-    path: str, framework: str, group: list[Candidate], outcome: FileOutcome, options: Options,
-    layer_hits: dict[tuple[int, str], list[_Hit]], return_lines: frozenset[int],
-) -> list[Finding]:
-    if outcome.failure:
-        code = STATUS_CODES[outcome.failure.status]
-        return [_finding(path, 1, 0, code, model=os.path.basename(path), framework=framework,
-                         detail=outcome.failure.detail, **_limit_fields(options))]
-    findings = []
-    for candidate in group:
-        result = outcome.models.get(candidate.name)
-        if result is None:
-            continue
-        if result.status == "ok":
-            findings += _graph_findings(path, candidate, result.graph, options, layer_hits, return_lines)
-        elif _built_by_others(candidate, result, outcome):
-            continue  # a block of a net the file analyses: the net says how to build it
-        elif result.status == "needs-arguments":
-            findings.append(_model_finding(path, candidate, "RFA902", params=result.detail))
-        else:
-            findings.append(_model_finding(path, candidate, STATUS_CODES[result.status],
-                                           detail=result.detail, **_limit_fields(options)))
-    return findings
+class _Report:
+    """Turns a file's model outcomes into findings, one per (line, code), and its coverage."""
+
+    def __init__(self, path: str, options: Options, handoff_lines: frozenset[int]) -> None:
+        self.path, self.options, self.handoff_lines = path, options, handoff_lines
+        self.layer_hits: dict[tuple[int, str], list[_Hit]] = defaultdict(list)
+        self.model_findings: list[Finding] = []
+        self.graphs: dict[str, dict] = {}
+        self.models: list[ModelRecord] = []
+
+    def findings(self) -> list[Finding]:
+        layers = [_layer_finding(self.path, line, code, hits) for (line, code), hits in self.layer_hits.items()]
+        return self.model_findings + layers
+
+    def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
+        if outcome.failure:  # the file as a whole: its import failed, or its child died there
+            code = STATUS_CODES[outcome.failure.status]
+            finding = _finding(self.path, 1, 0, code, model=os.path.basename(self.path),
+                               framework=" and ".join(frameworks), detail=outcome.failure.detail,
+                               **_limit_fields(self.options))
+            self.model_findings.append(finding)
+            self.models.append(ModelRecord(os.path.basename(self.path), 1, False, code, finding.message))
+            return
+        for candidate in candidates:
+            result = outcome.models.get(candidate.name)
+            if result is None or result.status == "not-a-model":
+                continue  # Python says it is no model: the text's guess was wrong
+            if result.status == "ok":
+                self.graph(candidate, result.graph)
+            else:
+                self.skipped(candidate, result)
+
+    def skipped(self, candidate: Candidate, result: ModelOutcome, code: str | None = None, **fields: Any) -> None:
+        code = code or STATUS_CODES[result.status]
+        finding = _model_finding(self.path, candidate, code, detail=result.detail, params=result.detail,
+                                 **_limit_fields(self.options), **fields)
+        self.model_findings.append(finding)
+        self.models.append(_skipped(candidate, finding))
+
+    def graph(self, candidate: Candidate, plain: dict) -> None:
+        """Findings of one analysed model; a resolution it cannot be judged at skips it."""
+        graph = graph_from_plain(plain)
+        traced = _traced_size(plain)
+        res = self.options.resolution
+        if len(res) > 1 and traced is not None and len(res) != len(traced):
+            self.skipped(candidate, ModelOutcome("ok"), "RFA915", res=fmt(res), given=len(res), axes=len(traced))
+            return
+        self.graphs[candidate.name] = plain
+        builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
+        self.models.append(ModelRecord(candidate.name, candidate.line, True, traced=traced, builds=builds))
+        note = _fallback_note(res, traced)
+        for node in graph.all_layers:
+            if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
+                continue
+            if self.options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
+                continue
+            line = _site_line(node.sites, self.path, self.handoff_lines) or candidate.line
+            verdict = classify(node, res, self.options.filter_kernel_size_1)
+            if verdict in VERDICT_CODES:
+                self.layer_hits[(line, VERDICT_CODES[verdict])].append(
+                    _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)), note)
+                )
+            if kernel_covers_feature_map(node, res):
+                fields, min_res = _kernel_fields(node, res)
+                self.layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, max(min_res), note))
+        self.model_findings += [_unsupported(self.path, candidate, item, self.handoff_lines)
+                                for item in plain.get("unsupported", ())]
+        low, high = input_resolution_range(graph, filter_kernel_size_1=self.options.filter_kernel_size_1)
+        res_axes, low, high = broadcast(per_axis(res, 1), low, high)
+        side = ("below the minimum" if any(r < lo for r, lo in zip(res_axes, low))
+                else "above the maximum" if any(r > hi for r, hi in zip(res_axes, high)) else None)
+        if side:
+            finding = _model_finding(self.path, candidate, "RFA110", res=fmt(res), side=side,
+                                     min_res=fmt(low), max_res=fmt(high))
+            self.model_findings.append(_noted(finding, note))
 
 
-def _built_by_others(candidate: Candidate, result: ModelOutcome, outcome: FileOutcome) -> bool:
-    """A class that failed to build on its own but that another candidate of the file built."""
-    unconfigured = not (candidate.build_args or candidate.build_kwargs)
-    return (result.status in ("needs-arguments", "build-failed") and unconfigured
-            and candidate.name in outcome.instantiated)
+def _skipped(candidate: Candidate, finding: Finding) -> ModelRecord:
+    return ModelRecord(candidate.name, candidate.line, False, finding.code, finding.message)
+
+
+def _traced_size(plain: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The spatial size the graph was traced at: the input node's output map."""
+    nodes = plain.get("nodes") or [{}]
+    size = nodes[0].get("map_out")
+    return tuple(int(v) for v in size) if size else None
+
+
+def _fallback_note(res: tuple[int, ...], traced: tuple[int, ...] | None) -> str:
+    """What a finding says when the model refused the linted resolution and was traced at
+    another: its layers' receptive fields hold, but shape-dependent layers were sized there."""
+    if traced is None or broadcast(per_axis(res, 1), traced)[0] == traced:
+        return ""
+    return f"traced at {fmt(traced)}px: the model refused {fmt(res)}px"
+
+
+def _noted(finding: Finding, note: str) -> Finding:
+    return replace(finding, message=f"{finding.message} ({note})") if note else finding
 
 
 def _limit_fields(options: Options) -> dict[str, str]:
     return {"seconds": f"{options.limits.timeout:g}", "limit": f"{options.limits.memory_mb} MiB"}
 
 
-def _graph_findings(
-    path: str, candidate: Candidate, plain: dict, options: Options,
-    layer_hits: dict[tuple[int, str], list[_Hit]], return_lines: frozenset[int],
-) -> list[Finding]:
-    graph = graph_from_plain(plain)
-    res = options.resolution
-    for node in graph.all_layers:
-        if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
-            continue
-        if options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
-            continue
-        line = _site_line(node.sites, path, return_lines) or candidate.line
-        verdict = classify(node, res, options.filter_kernel_size_1)
-        if verdict in VERDICT_CODES:
-            layer_hits[(line, VERDICT_CODES[verdict])].append(
-                _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)))
-            )
-        if kernel_covers_feature_map(node, res):
-            fields, min_res = _kernel_fields(node, res)
-            layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, max(min_res)))
-    findings = [_unsupported(path, candidate, item, return_lines) for item in plain.get("unsupported", ())]
-    low, high = input_resolution_range(graph, filter_kernel_size_1=options.filter_kernel_size_1)
-    res_axes, low, high = broadcast(per_axis(res, 1), low, high)
-    side = ("below the minimum" if any(r < lo for r, lo in zip(res_axes, low))
-            else "above the maximum" if any(r > hi for r, hi in zip(res_axes, high)) else None)
-    if side:
-        findings.append(_model_finding(path, candidate, "RFA110", res=fmt(res), side=side,
-                                       min_res=fmt(low), max_res=fmt(high)))
-    return findings
-
-
-def _site_line(sites: Iterable[Sequence], path: str, return_lines: frozenset[int]) -> int | None:
+def _site_line(sites: Iterable[Sequence], path: str, handoff_lines: frozenset[int]) -> int | None:
     """The line of this file that built the layer, from its creation stack (innermost first).
 
-    The innermost frame in this file, unless it is a ``return`` statement: a helper that returns
-    the layer it builds (``return nn.Conv2d(...)``) hands it to its caller, whose line (``self.conv1
-    = conv3x3(...)``) says which layer it is, so the caller's frame in this file is taken.
+    The innermost frame in this file, unless it is a helper's ``return`` of the layer itself
+    (``return nn.Conv2d(...)``): that hands it to the caller, whose line (``self.conv1 =
+    conv3x3(...)``) says which layer it is.  A layer built inside a container in the returned
+    expression stays on its own line, so no layer is reported at two lines.
     """
     target = os.path.abspath(path)
     lines = [line for file, line in sites if os.path.abspath(file) == target]
-    while len(lines) > 1 and lines[0] in return_lines:
+    while len(lines) > 1 and lines[0] in handoff_lines:
         lines.pop(0)
     return lines[0] if lines else None
 
@@ -385,7 +519,7 @@ def _layer_finding(path: str, line: int, code: str, hits: list[_Hit]) -> Finding
     fields = dict(worst.fields)
     if code in ("RFA101", "RFA102"):
         fields["productive_from"] = fmt(_max_axes([productive_from(h.node) for h in hits]))
-    return _finding(path, line, 0, code, layer=layer, **fields)
+    return _noted(_finding(path, line, 0, code, layer=layer, **fields), worst.note)
 
 
 def _max_axes(values: list[tuple]) -> tuple:
@@ -393,9 +527,9 @@ def _max_axes(values: list[tuple]) -> tuple:
 
 
 def _unsupported(
-    path: str, candidate: Candidate, item: Mapping[str, Any], return_lines: frozenset[int]
+    path: str, candidate: Candidate, item: Mapping[str, Any], handoff_lines: frozenset[int]
 ) -> Finding:
-    line = _site_line(item.get("sites", ()), path, return_lines) or candidate.line
+    line = _site_line(item.get("sites", ()), path, handoff_lines) or candidate.line
     paths = item.get("module_paths") or [item.get("type", "?")]
     return _finding(path, line, 0, "RFA905",
                     layer=f"'{paths[0]}'", type=item.get("type", "?"), model=candidate.name)

@@ -1,4 +1,8 @@
-"""Findings as text: flake8's line format, JSON, SARIF 2.1.0, GitHub workflow commands."""
+"""Findings as text: flake8's line format, JSON, SARIF 2.1.0, GitHub workflow commands.
+
+Every format takes the findings and the run's coverage (per file, the models analysed and
+skipped); JSON carries the coverage, so CI can see what was checked.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rfa_lint import __version__, rules
-from rfa_lint.lint import Finding
+from rfa_lint.lint import Finding, ModelRecord
+
+Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/rfa-lint/"
@@ -18,21 +24,23 @@ def level(code: str) -> str:
     return "error" if code.startswith("RFA9") else "warning"
 
 
-def text(findings: Sequence[Finding]) -> str:
+def text(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     """``path:line:col: CODE message`` (1-based column), what editors and problem matchers read."""
     return "".join(f"{f.path}:{f.line}:{f.col + 1}: {f.code} {f.message}\n" for f in findings)
 
 
-def as_json(findings: Sequence[Finding]) -> str:
+def as_json(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
+    """``{"findings": [...], "files": [{"path", "models": [...]}]}``: see the README's schema."""
     rows = [
         {"path": f.path, "line": f.line, "column": f.col + 1, "code": f.code,
          "level": level(f.code), "message": f.message}
         for f in findings
     ]
-    return json.dumps(rows, indent=2) + "\n"
+    files = [{"path": path, "models": [m.to_json() for m in models]} for path, models in coverage]
+    return json.dumps({"findings": rows, "files": files}, indent=2) + "\n"
 
 
-def sarif(findings: Sequence[Finding]) -> str:
+def sarif(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     codes = list(rules.RULES)
     driver = {
         "name": "rfa-lint",
@@ -70,7 +78,7 @@ def sarif(findings: Sequence[Finding]) -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
-def github(findings: Sequence[Finding]) -> str:
+def github(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     """GitHub Actions workflow commands: annotations on the pull request's lines."""
     return "".join(
         f"::{level(f.code)} file={_prop(f.path)},line={f.line},col={f.col + 1},"
@@ -87,6 +95,6 @@ def _prop(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-FORMATS: dict[str, Callable[[Sequence[Finding]], str]] = {
+FORMATS: dict[str, Callable[[Sequence[Finding], Coverage], str]] = {
     "text": text, "json": as_json, "sarif": sarif, "github": github,
 }

@@ -18,13 +18,20 @@ HEADINGS = ("What it does", "Why is this bad?", "Example", "How to fix")
 
 @dataclass(frozen=True)
 class Rule:
-    """One lint rule.  ``explanation`` is markdown with the sections named in ``HEADINGS``."""
+    """One lint rule.  ``explanation`` is markdown with the sections named in ``HEADINGS``.
+
+    ``on_by_default`` is False for the codes that say a model was *not analysed* (it needs
+    arguments, its forward raised, ...): a linter must not fail a pre-commit run over code it
+    could not check, so these are reported only when selected (``--select RFA9``,
+    flake8 ``--extend-select RFA9``); every run still lists those models as skipped.
+    """
 
     code: str
     name: str
     summary: str
     message: str
     explanation: str
+    on_by_default: bool = True
 
     @property
     def fields(self) -> frozenset[str]:
@@ -32,8 +39,13 @@ class Rule:
         return frozenset(field for _, field, _, _ in string.Formatter().parse(self.message) if field)
 
 
-def _rule(code: str, name: str, summary: str, message: str, explanation: str) -> Rule:
-    return Rule(code, name, summary, message, textwrap.dedent(explanation).strip())
+def _rule(code: str, name: str, summary: str, message: str, explanation: str, on_by_default: bool = True) -> Rule:
+    return Rule(code, name, summary, message, textwrap.dedent(explanation).strip(), on_by_default)
+
+
+def _skip(code: str, name: str, summary: str, message: str, explanation: str) -> Rule:
+    """A rule saying that a model was not analysed: off unless selected (see :class:`Rule`)."""
+    return _rule(code, name, summary, message, explanation, on_by_default=False)
 
 
 _ALL = (
@@ -182,7 +194,7 @@ _ALL = (
         downsampling to move the range.
         """,
     ),
-    _rule(
+    _skip(
         "RFA900",
         "execution-disabled",
         "model was not analysed because running model code is disabled",
@@ -204,7 +216,7 @@ _ALL = (
         Run without `--no-exec` where running the model code is safe, or ignore RFA900.
         """,
     ),
-    _rule(
+    _skip(
         "RFA901",
         "import-failed",
         "file raised an error when imported",
@@ -229,7 +241,7 @@ _ALL = (
         `python path/to/file.py` reproduces it.
         """,
     ),
-    _rule(
+    _skip(
         "RFA902",
         "needs-arguments",
         "model constructor needs arguments nobody gave",
@@ -260,7 +272,7 @@ _ALL = (
         model out.
         """,
     ),
-    _rule(
+    _skip(
         "RFA903",
         "build-failed",
         "model constructor raised an error",
@@ -288,7 +300,7 @@ _ALL = (
         weights (e.g. loads a checkpoint) can be left out with `# rfa-lint: skip`.
         """,
     ),
-    _rule(
+    _skip(
         "RFA904",
         "trace-failed",
         "model's forward raised at every input size tried",
@@ -316,7 +328,7 @@ _ALL = (
         ```
         """,
     ),
-    _rule(
+    _skip(
         "RFA905",
         "unsupported-layer",
         "layer kind that changes spatial size and that rfa-lint cannot interpret",
@@ -352,7 +364,7 @@ _ALL = (
         ```
         """,
     ),
-    _rule(
+    _skip(
         "RFA906",
         "timeout",
         "building or tracing the model took longer than the time limit",
@@ -378,7 +390,7 @@ _ALL = (
         constructor, or skip the model with `# rfa-lint: skip`.
         """,
     ),
-    _rule(
+    _skip(
         "RFA907",
         "memory-limit",
         "building or tracing the model exceeded the memory limit",
@@ -405,7 +417,7 @@ _ALL = (
         variant with `# rfa-lint: build(...)`, or skip the model.
         """,
     ),
-    _rule(
+    _skip(
         "RFA908",
         "crashed",
         "child process died while building or tracing the model",
@@ -501,7 +513,7 @@ _ALL = (
         ```
         """,
     ),
-    _rule(
+    _skip(
         "RFA912",
         "framework-missing",
         "the model's framework is not installed where rfa-lint runs",
@@ -522,6 +534,90 @@ _ALL = (
         ## How to fix
         Install the framework next to rfa-lint, or run rfa-lint in your project's environment
         (for pre-commit, a `repo: local` hook with `language: system`).
+        """,
+    ),
+    _skip(
+        "RFA913",
+        "needs-inputs",
+        "model's forward takes several inputs",
+        "model '{model}' takes several inputs in forward ({params}); rfa-lint traces one image "
+        "tensor (leave it out with '# rfa-lint: skip')",
+        """
+        ## What it does
+        Reports a model whose `forward` requires more than one input (an image and a mask, a
+        prediction and a target), so a single example image cannot trace it.
+
+        ## Why is this bad?
+        The model was not analysed.  Such classes are often losses or heads fed by a backbone;
+        the network that builds them is analysed with them inside.
+
+        ## Example
+        ```python
+        class Fusion(nn.Module):
+            def forward(self, image, depth):
+                ...
+        ```
+
+        ## How to fix
+        Leave it out with `# rfa-lint: skip`, or lint a wrapper model whose `forward` takes
+        one tensor and builds the other inputs from it.
+        """,
+    ),
+    _skip(
+        "RFA914",
+        "download-blocked",
+        "building the model tried to download something",
+        "building '{model}' {detail}; linting never downloads (turn pretrained weights off by "
+        "default, or give '# rfa-lint: build(...)' arguments that load none)",
+        """
+        ## What it does
+        Reports a model whose constructor tried to reach the network, usually to download
+        pretrained weights.  rfa-lint blocks every download: weights never change a receptive
+        field, and a linter must not depend on the network.
+
+        ## Why is this bad?
+        The model was not analysed.  rfa-lint already passes `weights=None`,
+        `pretrained=False`, `weights_backbone=None`, `encoder_weights=None` (and the like) to
+        constructors and factories that take them by name; this model downloads anyway.
+
+        ## Example
+        ```python
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = torch.hub.load("pytorch/vision", "resnet18")
+        ```
+
+        ## How to fix
+        Make loading weights optional through a parameter (`weights=None`), or give arguments
+        that build without weights: `# rfa-lint: build(pretrained=False)`.
+        """,
+    ),
+    _skip(
+        "RFA915",
+        "resolution-axes",
+        "the resolution has another number of axes than the model",
+        "the resolution {res} has {given} axes but '{model}' has {axes} (give one size, --res N, "
+        "or one size per axis of this model)",
+        """
+        ## What it does
+        Reports a model that cannot be judged at the linted resolution because the resolution
+        gives sizes for another number of spatial axes (`--res 32x48` for a 1-D audio model).
+
+        ## Why is this bad?
+        The model was not analysed at that resolution.
+
+        ## Example
+        ```python
+        class Wave(nn.Module):  # rfa-lint --res 32x48
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv1d(1, 16, 9)
+        ```
+
+        ## How to fix
+        Give one size (`--res 32`), or lint files of different dimensionality with their own
+        `[tool.rfa-lint]` resolution.
         """,
     ),
     _rule(
@@ -570,16 +666,20 @@ def markdown_table() -> str:
     return "\n".join(["| code | name | what it reports |", "| --- | --- | --- |", *rows]) + "\n"
 
 
+DEFAULT_IGNORE: tuple[str, ...] = tuple(rule.code for rule in _ALL if not rule.on_by_default)
+
+
 def select(codes_or_prefixes: Iterable[str] | None = None, ignore: Iterable[str] = ()) -> set[str]:
     """The codes left on by flake8-style ``--select`` / ``--ignore`` prefixes.
 
-    ``"RFA1"`` matches RFA101 ... RFA110.  No selection means all codes.  As in flake8, the
-    longest matching prefix decides (``select=RFA101, ignore=RFA1`` keeps RFA101), an explicit
-    ignore beats the implicit select-all, and on a tie ignore wins.
+    ``"RFA1"`` matches RFA101 ... RFA110.  No selection means every code that is on by default
+    (not the :data:`DEFAULT_IGNORE` ones); naming a code or prefix in ``select`` turns it on.
+    As in flake8, the longest matching prefix decides (``select=RFA101, ignore=RFA1`` keeps
+    RFA101), an explicit ignore beats the implicit select-all, and on a tie ignore wins.
     """
-    chosen = _prefixes(codes_or_prefixes) or [""]
-    ignored = _prefixes(ignore)
-    return {code for code in RULES if _longest_match(code, chosen) > _longest_match(code, ignored)}
+    chosen = _prefixes(codes_or_prefixes)
+    ignored = _prefixes(ignore) + ([] if chosen else list(DEFAULT_IGNORE))
+    return {code for code in RULES if _longest_match(code, chosen or [""]) > _longest_match(code, ignored)}
 
 
 def _prefixes(values: Iterable[str] | None) -> list[str]:

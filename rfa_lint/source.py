@@ -10,16 +10,20 @@ torchvision's ``resnet.py`` against ~15 ms here, and its native parser crashes t
 deeply nested brackets, which CPython's parser rejects with a ``SyntaxError``.
 
 Candidates
-    * module-level classes (also inside a module-level ``if`` / ``try`` / ``with`` ...) whose
-      bases resolve, through any import alias, to a framework model base: ``torch.nn.Module``
-      and the containers ``Sequential`` / ``ModuleList`` / ``ModuleDict``; ``keras.Model`` /
-      ``keras.Sequential`` (also through ``keras.models``, ``tensorflow.keras`` and
-      ``tf_keras``); or any class of ``torchvision.models`` -- directly or through other
-      classes of the same file, defined before or after;
+    Python decides what a model is, so the sandbox child confirms every candidate on the real
+    object (:mod:`rfa_lint.sandbox.discovery`); this pass only lists what might be one, cheaply:
+
+    * module-level classes (also inside a module-level ``if`` / ``try`` / ``with`` ...) with at
+      least one base.  A base that resolves here to a framework model base (``torch.nn.Module``
+      and its containers, ``keras.Model`` / ``keras.Sequential``, a ``torchvision.models``
+      class, directly or through classes of this file) gives the framework at once; any other
+      base (a relative import, a star import, an alias) is resolved by the child;
     * module-level functions callable without arguments (every parameter has a default or is
-      ``*args`` / ``**kwargs``) whose return annotation (a name, a dotted name or a string of
-      one) resolves to such a class: torchvision's ``resnet18(*, weights=None, **kwargs) ->
-      ResNet``.
+      ``*args`` / ``**kwargs``) that carry some evidence of building a model: a return
+      annotation (``-> ResNet``), a registry decorator (timm's ``@register_model``,
+      ``@MODELS.register_module()``), or ``return`` statements that call something
+      (``return ResNet(BasicBlock, [2, 2, 2, 2])``, ``model = Functional(...); return model``)
+      in a body without loops, so that ``def main(): ... for epoch in ...`` is never called.
 
 Directives
     A comment on the ``class`` / ``def`` header (its first line down to the ``:``), or in the
@@ -36,12 +40,6 @@ Directives
     fine.  A malformed directive never raises: its message lands in
     :attr:`Candidate.directive_error` and the well-formed directives still apply.
 
-Known limits (static analysis cannot see them):
-    * a base imported from another module counts only when it is a framework model base or a
-      ``torchvision.models`` class: ``from .blocks import Block; class Net(Block)`` is missed,
-      as are bases given through assignments (``Base = nn.Module``) or star imports;
-    * subclasses of single layers (``class MyConv(nn.Conv2d)``) are layers, not candidates;
-
 Lines are 1-based, columns 0-based (flake8's convention for plugins).
 """
 
@@ -56,11 +54,18 @@ from typing import Any, Iterable, Iterator, Literal, Union
 
 Framework = Literal["torch", "keras"]
 
-# Every candidate's base resolves through an import that spells one of these words
-# ("torchvision" contains "torch"), so a file without them has no candidate.
-_FRAMEWORK_WORDS = re.compile(r"torch|keras|tensorflow")
+# A model reaches its framework through an import that spells one of these words (a framework,
+# or a model library built on one: "torchvision" contains "torch"), or through a sibling module
+# (a relative or star import), so a file with none of them cannot define one.
+_MODEL_LIBRARIES = ("timm", "transformers", "ultralytics", "detectron2", "monai", "kornia", "mmcv", "mmdet",
+                    "mmseg", "mmpretrain")
+_MAY_DEFINE_MODEL = re.compile(
+    rf"torch|keras|tensorflow|{'|'.join(_MODEL_LIBRARIES)}|^[ \t]*from[ \t]+\.|import[ \t]*\*", re.MULTILINE
+)
+_REGISTRY = re.compile(r"regist", re.IGNORECASE)
 
 _FRAMEWORK_PACKAGES: dict[str, Framework] = {
+    **dict.fromkeys(_MODEL_LIBRARIES, "torch"),
     "torch": "torch",
     "torchvision": "torch",
     "keras": "keras",
@@ -91,20 +96,29 @@ _OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 _Binding = Union[str, ast.ClassDef]
 
 
+Evidence = Literal["base", "class", "annotation", "registry", "returns"]
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A model class or zero-argument factory function defined at module level.
+    """A module-level class or zero-argument function that may be a model or build one.
 
-    ``line`` / ``column`` are those of the ``class`` / ``def`` keyword (not of a decorator);
-    ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the candidate stays immutable.
+    ``framework`` is known here only when a base resolves to a framework model base (evidence
+    ``base``); otherwise the child finds out.  ``returns`` are the dotted names the function's
+    ``return`` statements call, followed through the file's other functions.  ``line`` / ``column`` are those of the ``class`` / ``def``
+    keyword (not of a decorator); ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the
+    candidate stays immutable.
     """
 
     name: str
     kind: Literal["class", "factory"]
-    framework: Framework
+    framework: Framework | None
     line: int
     column: int
     end_line: int
+    evidence: Evidence = "base"
+    annotation: str | None = None
+    returns: tuple[str, ...] = ()
     build_args: tuple[Any, ...] = ()
     build_kwargs: tuple[tuple[str, Any], ...] = ()
     input_shape: tuple[int, ...] | None = None
@@ -116,21 +130,22 @@ class Candidate:
 class SourceInfo:
     """What :func:`read_source` learns about a file.
 
-    ``frameworks`` are the frameworks the file imports anywhere (the sandbox child imports only
-    these); ``syntax_error`` is ``(line, column, message)`` when the file does not parse, and
-    then there are no candidates.  ``return_lines`` are the lines of ``return`` statements in
-    functions: a layer built there is handed to a caller, whose line names it better.
+    ``frameworks`` are the frameworks the file imports anywhere (sibling modules may bring
+    more); ``syntax_error`` is ``(line, column, message)`` when the file does not parse, and
+    then there are no candidates.  ``handoff_lines`` are the lines where a ``return`` statement returns a
+    call that builds the returned object itself (``return nn.Conv2d(...)``): a layer built there
+    is handed to the caller, whose line names it better.
     """
 
     candidates: tuple[Candidate, ...] = ()
     frameworks: frozenset[Framework] = frozenset()
     syntax_error: tuple[int, int, str] | None = None
-    return_lines: frozenset[int] = frozenset()
+    handoff_lines: frozenset[int] = frozenset()
 
 
 def might_define_model(text: str) -> bool:
     """Cheap pre-check without parsing: False only if the file cannot define a candidate."""
-    return _FRAMEWORK_WORDS.search(text) is not None
+    return _MAY_DEFINE_MODEL.search(text) is not None
 
 
 def read_source(text: str) -> SourceInfo:
@@ -145,10 +160,13 @@ def read_source(text: str) -> SourceInfo:
     statements = list(_module_level(tree.body))
     finder = _Finder(statements)
     lines = io.StringIO(text).readlines()  # only "\n" ends a line, as for ast and tokenize
+    functions = [node for node in statements if isinstance(node, ast.FunctionDef)]
+    returns = _through_functions({node.name: _returned_calls(node) for node in functions})
     candidates = []
     for node in statements:
-        framework = finder.framework(node)
-        if framework:
+        found = finder.candidate(node, returns.get(getattr(node, "name", ""), ()))
+        if found:
+            framework, evidence, annotation = found
             candidates.append(
                 Candidate(
                     name=node.name,
@@ -157,19 +175,81 @@ def read_source(text: str) -> SourceInfo:
                     line=node.lineno,
                     column=node.col_offset,
                     end_line=node.end_lineno or node.lineno,
+                    evidence=evidence,
+                    annotation=annotation,
+                    returns=returns.get(node.name, ()) if isinstance(node, ast.FunctionDef) else (),
                     **_directives(_directive_comments(node, statements, lines)),
                 )
             )
-    return SourceInfo(tuple(candidates), _imported_frameworks(tree), return_lines=_return_lines(tree))
+    return SourceInfo(tuple(candidates), _imported_frameworks(tree), handoff_lines=_handoff_lines(tree))
 
 
-def _return_lines(tree: ast.Module) -> frozenset[int]:
-    return frozenset(
-        line
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Return)
-        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
-    )
+def _through_functions(returns: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Each function's returned calls, followed through the file's other functions: for
+    keras.applications' ``ResNet50() -> ResNet(...)`` and ``ResNet -> Functional(...)``, ResNet50
+    returns calls of ``ResNet`` and ``Functional``."""
+    closed = {}
+    for name in returns:
+        seen, todo = {}, list(returns[name])
+        while todo:
+            callee = todo.pop(0)
+            if callee not in seen:
+                seen[callee] = None
+                todo += returns.get(callee, ())
+        closed[name] = tuple(seen)
+    return closed
+
+
+def _own_nodes(function: ast.FunctionDef) -> Iterator[ast.AST]:
+    """The nodes of a function's body, not those of functions or classes nested in it."""
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*_OWN_SCOPES, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _returned_calls(function: ast.FunctionDef) -> tuple[str, ...]:
+    """Dotted names called by the function's ``return`` statements, directly or through a name
+    assigned from a call (``model = Functional(inputs, x); ...; return model``)."""
+    assigned: dict[str, list[str]] = {}
+    returned: list[ast.expr] = []
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and (callee := _dotted(node.value.func)):
+                    assigned.setdefault(target.id, []).append(callee)
+        elif isinstance(node, ast.Return) and node.value is not None:
+            returned.append(node.value)
+    names: list[str] = []
+    for value in returned:
+        if isinstance(value, ast.Call) and (callee := _dotted(value.func)):
+            names.append(callee)
+        elif isinstance(value, ast.Name):
+            names += assigned.get(value.id, [])
+    return tuple(dict.fromkeys(names))
+
+
+def _has_loop(function: ast.FunctionDef) -> bool:
+    return any(isinstance(node, (ast.For, ast.While, ast.AsyncFor)) for node in _own_nodes(function))
+
+
+def _handoff_lines(tree: ast.Module) -> frozenset[int]:
+    """Lines of ``return CALL`` whose call is the only one starting on that line.
+
+    The creation stack names the line where a call starts; when a container call holds others
+    on the same line (``return nn.Sequential(nn.Conv2d(...))``), the line does not say which
+    object was built, so it is not handed to the caller.
+    """
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            line = node.value.lineno
+            calls = [n for n in ast.walk(node.value) if isinstance(n, ast.Call) and n.lineno == line]
+            if len(calls) == 1:
+                lines.add(line)
+    return frozenset(lines)
 
 
 def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -182,6 +262,16 @@ def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(getattr(statement, block, []))
         for clause in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
             yield from _module_level(clause.body)
+
+
+def imported_frameworks(text: str) -> frozenset[Framework]:
+    """The frameworks a file's text imports anywhere (empty when it does not parse)."""
+    if not _MAY_DEFINE_MODEL.search(text):
+        return frozenset()
+    try:
+        return _imported_frameworks(ast.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
 
 
 def _imported_frameworks(tree: ast.Module) -> frozenset[Framework]:
@@ -212,12 +302,29 @@ class _Finder:
                     self._bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         self._class_frameworks: dict[str, Framework | None] = {}
 
-    def framework(self, node: ast.stmt) -> Framework | None:
-        """The framework of a model class (via its bases) or of a zero-argument factory."""
+    def candidate(
+        self, node: ast.stmt, returns: tuple[str, ...]
+    ) -> tuple[Framework | None, Evidence, str | None] | None:
+        """(static framework, evidence, dotted return annotation) when ``node`` may be a model."""
         if isinstance(node, ast.ClassDef):
-            return self._first_framework(node.bases)
-        zero_arg = isinstance(node, ast.FunctionDef) and not _params_without_default(node.args)
-        return self._first_framework([node.returns]) if zero_arg and node.returns else None
+            if not node.bases:
+                return None
+            framework = self.framework(node)
+            return framework, "base" if framework else "class", None
+        if not isinstance(node, ast.FunctionDef) or _params_without_default(node.args):
+            return None
+        annotation = _dotted(node.returns) if node.returns else None
+        if annotation:
+            return self._first_framework([node.returns]), "annotation", annotation
+        if any(_REGISTRY.search(_dotted(_called(d)) or "") for d in node.decorator_list):
+            return None, "registry", None
+        if returns and not _has_loop(node):
+            return None, "returns", None
+        return None
+
+    def framework(self, node: ast.stmt) -> Framework | None:
+        """The framework of a class whose bases resolve here to a framework model base."""
+        return self._first_framework(node.bases) if isinstance(node, ast.ClassDef) else None
 
     def _first_framework(self, expressions: Iterable[ast.expr]) -> Framework | None:
         for expr in expressions:
@@ -254,6 +361,11 @@ def _dotted(expr: ast.expr) -> str | None:
         parts.insert(0, expr.attr)
         expr = expr.value
     return ".".join([expr.id, *parts]) if isinstance(expr, ast.Name) else None
+
+
+def _called(expr: ast.expr) -> ast.expr:
+    """``f`` for a decorator written ``@f(...)``, else the decorator itself."""
+    return expr.func if isinstance(expr, ast.Call) else expr
 
 
 def _model_base(path: str | None) -> Framework | None:

@@ -6,6 +6,8 @@ With tensorflow loaded first, a later ``import torchvision`` (triton) can segfau
 
 import os
 
+import pytest
+
 # TensorFlow, imported in-process by the Keras frontend tests, is quiet only with both set
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -14,3 +16,13 @@ try:
     import torchvision  # noqa: F401
 except ImportError:  # a machine without torch runs the framework-free tests only
     pass
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path_factory, monkeypatch):
+    """Every test, and every process it starts, caches and configures only inside its tmp folder:
+    a second run must test the pipeline again, not read the first run's cache."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("RFA_LINT_CACHE_DIR", str(home / "rfa-lint-cache"))
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))

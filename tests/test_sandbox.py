@@ -53,7 +53,7 @@ def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: f
     if source is None:
         source = textwrap.dedent(prelude) + NET
         path.write_text(source)
-    candidate = {"name": "Net", "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidate = {"name": "Net", "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
     return analyse_models(str(path), source, "torch", [candidate], Limits(timeout=timeout), ["torch"])
 
 
@@ -67,7 +67,7 @@ def test_forged_result_lines_are_skipped(tmp_path, kind):
             '{"event": "model", "model": "Ghost", "status": "ok", "graph": {}}',
             '{"event": "model", "model": "Net", "status": "weird"}',
             '{"event": "model", "model": "Net", "status": "ok", "graph": 3}',
-            '{"event": "start", "model": 3}', '{"event": "done", "instantiated": [1]}',
+            '{"event": "start", "model": 3}', '{"event": "done", "status": 1}',
             '{"event": "imported", "instantiated": 5}',
             '{"event": "model", "model": "Net", "status": "ok", "graph": {}, "detail": 1}',
             '{"event": "import-failed", "status": "ok", "detail": ""}']
@@ -157,7 +157,7 @@ def test_a_timeout_kills_the_group(tmp_path, kind):
 
 
 def analyse_slow(names: list[str], timeout: float) -> FileOutcome:
-    candidates = [{"name": name, "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidates = [{"name": name, "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
                   for name in names]
     return analyse_models(str(SLOW_MODELS), SLOW_MODELS.read_text(), "torch", candidates,
                           Limits(timeout=timeout), ["torch"])
@@ -206,7 +206,7 @@ def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
         from rfa_lint.sandbox import Limits, analyse_models, warm
         hard = 16 * 2**30
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        candidate = {{"name": "Net", "build_args": [], "build_kwargs": {{}}, "input_shape": None}}
+        candidate = {{"name": "Net", "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {{}}, "input_shape": None}}
         for kind in ("warm", "plain"):
             outcome = analyse_models({str(path)!r}, open({str(path)!r}).read(), "torch", [candidate],
                                      Limits(timeout=60, memory_mb=64 * 1024), ["torch"])

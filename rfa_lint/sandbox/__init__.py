@@ -83,7 +83,6 @@ class FileOutcome:
 
     models: dict[str, ModelOutcome] = field(default_factory=dict)
     failure: ModelOutcome | None = None  # import-failed, framework-missing, timeout, crashed, ...
-    instantiated: set[str] = field(default_factory=set)
 
 
 def child_env() -> dict[str, str]:
@@ -156,9 +155,10 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "model": {"model": str, "status": str},
     "import-failed": {"status": str, "detail": str},
     "framework-missing": {"detail": str},
-    "done": {"instantiated": list},
+    "done": {},
 }
-STATUSES = {"model": {"ok", "needs-arguments", "build-failed", "trace-failed", "memory-limit"},
+STATUSES = {"model": {"ok", "not-a-model", "needs-arguments", "needs-inputs", "build-failed", "download-blocked",
+                      "trace-failed", "memory-limit"},
             "import-failed": {"import-failed", "memory-limit"}}
 
 
@@ -188,8 +188,7 @@ def _well_formed(event: dict[str, Any], models: list[str]) -> bool:
             and ("model" not in fields or event["model"] in models)
             and ("status" not in fields or event["status"] in STATUSES[event["event"]])
             and (event.get("status") != "ok" or isinstance(event.get("graph"), dict))
-            and isinstance(event.get("detail", ""), str)
-            and ("instantiated" not in fields or all(isinstance(n, str) for n in event["instantiated"])))
+            and isinstance(event.get("detail", ""), str))
 
 
 PLAIN_CHILD = "import sys; from rfa_lint.sandbox.child import execute; execute(*sys.argv[1:3])"
@@ -371,5 +370,3 @@ def _collect(events: list[dict[str, Any]], outcome: FileOutcome) -> None:
             outcome.failure = ModelOutcome(event["status"], detail=event["detail"])
         elif kind == "framework-missing":
             outcome.failure = ModelOutcome("framework-missing", detail=event["detail"])
-        elif kind == "done":
-            outcome.instantiated.update(event["instantiated"])

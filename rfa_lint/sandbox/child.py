@@ -9,6 +9,7 @@ stderr, never into RESULT.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -20,12 +21,16 @@ import textwrap
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from rfa_lint.frontends import TraceError
+from rfa_lint.sandbox import discovery, offline
 
 DETAIL_CHARS = 300
+#: How a base class of other models fails on its own (its subclasses add the layers it uses).
+BASE_CLASS_FAILURES = frozenset({"needs-arguments", "build-failed", "trace-failed", "needs-inputs"})
 FRONTENDS = {"torch": "rfa_lint.frontends.torch", "keras": "rfa_lint.frontends.keras"}
+FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
 
 
 def where(exc: BaseException, path: str) -> str:
@@ -107,45 +112,6 @@ def _on_disk(path: Path, source: str) -> bool:
         return False
 
 
-def unfilled(factory: Callable) -> list[str]:
-    """Parameters a call without arguments leaves unfilled (inherited ``__init__`` included)."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # no signature to read: the build itself will tell
-        return []
-    try:
-        signature.bind()
-    except TypeError:
-        return [p.name for p in signature.parameters.values()
-                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    return []
-
-
-class Instantiations:
-    """Which candidate classes get built while *another* candidate is built (blocks of a net).
-
-    Such a class needs no arguments of its own from the user: the net that uses it says how.
-    """
-
-    def __init__(self, classes: list[type]) -> None:
-        self.building: str | None = None
-        self.seen: set[str] = set()
-        for cls in classes:
-            cls.__init__ = self._recording(cls.__init__, cls.__name__)
-
-    def _recording(self, original: Callable, name: str) -> Callable:
-        seen, building = self.seen, lambda: self.building
-
-        # named ``self`` and not functools.wraps'd: keras reads the argspec of __init__, and
-        # needs its signature and its argspec to agree
-        def init(self: Any, *args: Any, **kwargs: Any) -> None:
-            if name != building():
-                seen.add(name)
-            original(self, *args, **kwargs)
-
-        return init
-
-
 class Channel:
     """Appends one JSON object per line to the result file, flushed at once."""
 
@@ -157,37 +123,76 @@ class Channel:
         self._file.flush()
 
 
-def build_and_trace(frontend: ModuleType, factory: Callable, candidate: dict, path: str) -> dict:
-    """One candidate -> {"status": ..., "graph" | "detail": ...}."""
-    args, kwargs = candidate["build_args"], candidate["build_kwargs"]
+def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> dict:
+    """One candidate -> {"status": ..., "graph" | "detail": ...}.
+
+    A factory that turns out to return something else than a model is ``not-a-model`` (not
+    reported); a build that tried to reach the network is ``download-blocked``, naming what.
+    """
+    args, kwargs = tuple(candidate["build_args"]), dict(candidate["build_kwargs"])
+    kwargs.update(discovery.weights_off(factory, kwargs))
+    missing = discovery.unfilled(factory, args, kwargs)
+    if missing:
+        return {"status": "needs-arguments", "detail": ", ".join(missing)}
+    attempts = len(context.network.attempts)
     try:
-        with frontend.building_context():
+        with context.building():
             model = factory(*args, **kwargs)
     except MemoryError:
         return {"status": "memory-limit", "detail": "MemoryError while building"}
     except Exception as exc:  # the user's constructor: anything can happen
-        return {"status": "build-failed", "detail": where(exc, path)}
-    if not frontend.is_model(model):
+        downloads = context.network.attempts[attempts:]
+        if downloads:
+            return {"status": "download-blocked", "detail": f"tried to download {downloads[0]}"}
+        return {"status": "build-failed", "detail": where(exc, context.path)}
+    frontend = context.frontend_of(model)
+    if frontend is None:
+        if candidate["kind"] == "factory" and candidate["evidence"] != "annotation":
+            return {"status": "not-a-model", "detail": type(model).__name__}
         return {"status": "build-failed", "detail": f"returned {type(model).__name__}, not a model"}
+    inputs = discovery.forward_inputs(model)
+    if len(inputs) > 1 and not candidate.get("input_shape"):
+        return {"status": "needs-inputs", "detail": ", ".join(inputs)}
     try:
-        graph = frontend.to_plain(model, input_shape=candidate.get("input_shape"))
+        sizes = {"resolution": tuple(candidate.get("resolution") or ()), "declared": discovery.declared_size(model)}
+        if "resolution" not in inspect.signature(frontend.to_plain).parameters:  # INTERIM until both frontends take them
+            sizes = {}
+        graph = frontend.to_plain(model, input_shape=candidate.get("input_shape"), **sizes)
     except MemoryError:
         return {"status": "memory-limit", "detail": "MemoryError while tracing"}
     except Exception as exc:
-        return {"status": "trace-failed", "detail": where(exc, path)}
-    return {"status": "ok", "graph": graph}
+        return {"status": "trace-failed", "detail": where(exc, context.path)}
+    return {"status": "ok", "graph": {**graph, "classes": discovery.built_classes(model)}}
+
+
+class _Context:
+    """What building any model of the file needs: the frontends, the network guard, the path."""
+
+    def __init__(self, path: str, frontends: dict[str, ModuleType], network: Any) -> None:
+        self.path, self.frontends, self.network = path, frontends, network
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Every frontend's building context at once (weights without memory, layer sites)."""
+        with contextlib.ExitStack() as stack:
+            for frontend in self.frontends.values():
+                stack.enter_context(frontend.building_context())
+            yield
+
+    def frontend_of(self, model: Any) -> ModuleType | None:
+        return next((f for f in self.frontends.values() if f.is_model(model)), None)
 
 
 def warm_up(framework: str, frameworks: list[str]) -> None:
     """Import what a child needs before the user's code: torch (and torchvision) before tensorflow,
-    as the other order can segfault later, then the frontend.
+    as the other order can segfault later, then the frontends of ``frameworks``.
 
     A fork server calls this once and every child it forks starts warm; a plain child calls it
     itself.  Import failures are left for :func:`run` to report.  torch gets one thread: under
     load its thread pool slows tiny ops, and forking a process whose pool runs is unsafe.
     """
     names = ("torch", "torchvision") if "torch" in frameworks else ()
-    for name in (*names, FRONTENDS[framework]):
+    for name in (*names, *(FRONTENDS[f] for f in sorted(frameworks, key=FRAMEWORK_ORDER.index))):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -197,40 +202,55 @@ def warm_up(framework: str, frameworks: list[str]) -> None:
 
 
 def run(request: dict, channel: Channel) -> None:
+    """Import the file, find its models among the candidates, build and trace each one."""
     path = request["path"]
-    try:
-        frontend = importlib.import_module(FRONTENDS[request["framework"]])
-    except ImportError as exc:
-        channel.send(event="framework-missing", detail=str(exc))
+    frontends, missing = {}, []
+    for framework in sorted(request["frameworks"], key=FRAMEWORK_ORDER.index):
+        try:
+            frontends[framework] = importlib.import_module(FRONTENDS[framework])
+        except ImportError as exc:
+            missing.append(str(exc))
+    if not frontends:
+        channel.send(event="framework-missing", detail="; ".join(missing))
         return
     sys.argv = [path]  # as if the user ran the file: a module-level argparse sees no options
-    try:
-        with frontend.building_context():
-            module = import_source(Path(path), request["source"])
-    except MemoryError:
-        channel.send(event="import-failed", status="memory-limit", detail="MemoryError at import")
-        return
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt at import are user errors too
-        channel.send(event="import-failed", status="import-failed", detail=where(exc, path))
-        return
-    channel.send(event="imported")
-    candidates = request["candidates"]
-    objects = {c["name"]: getattr(module, c["name"], None) for c in candidates}
-    missing = {name: unfilled(obj) for name, obj in objects.items() if obj is not None}
-    built = Instantiations([o for o in objects.values() if isinstance(o, type)])
+    with offline.no_network() as network:
+        context = _Context(path, frontends, network)
+        try:
+            with context.building():
+                module = import_source(Path(path), request["source"])
+        except MemoryError:
+            channel.send(event="import-failed", status="memory-limit", detail="MemoryError at import")
+            return
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt at import are user errors too
+            detail = where(exc, path)
+            if network.attempts:
+                detail = f"tried to download {network.attempts[0]} at import ({detail})"
+            channel.send(event="import-failed", status="import-failed", detail=detail)
+            return
+        channel.send(event="imported")
+        _build_all(module, request, channel, context)
+
+
+def _build_all(module: ModuleType, request: dict, channel: Channel, context: _Context) -> None:
+    candidates = [c for c in request["candidates"] if _is_candidate(module, c)]
     for candidate in candidates:
-        channel.send(event="start", model=candidate["name"])
-        factory = objects[candidate["name"]]
-        if factory is None:
-            result = {"status": "build-failed", "detail": f"{candidate['name']} is not defined at import"}
-        elif not (candidate["build_args"] or candidate["build_kwargs"]) and missing[candidate["name"]]:
-            result = {"status": "needs-arguments", "detail": ", ".join(missing[candidate["name"]])}
-        else:
-            built.building = candidate["name"]
-            result = build_and_trace(frontend, factory, candidate, path)
-            built.building = None
-        channel.send(event="model", model=candidate["name"], **result)
-    channel.send(event="done", instantiated=sorted(built.seen))
+        name = candidate["name"]
+        channel.send(event="start", model=name)
+        factory = getattr(module, name)
+        result = build_and_trace(factory, candidate, context)
+        if result["status"] in BASE_CLASS_FAILURES and discovery.is_base_class(factory):
+            result = {"status": "not-a-model", "detail": "a base class of other models"}
+        channel.send(event="model", model=name, **result)
+    channel.send(event="done")
+
+
+def _is_candidate(module: ModuleType, candidate: dict) -> bool:
+    """Discovery decides; a guess of the text that Python contradicts is dropped silently."""
+    try:
+        return discovery.is_candidate(module, candidate)
+    except Exception:  # user metaclasses and lazy attributes may raise anything
+        return False
 
 
 def address_limit(memory_mb: int) -> int:

@@ -144,14 +144,14 @@ _SERVERS_LOCK = threading.Lock()
 
 
 def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str]) -> ForkServer:
-    """This process's server for a framework, given all the frameworks the file imports.
+    """This process's server for the frameworks a file's models may use.
 
-    What a server preloads is the framework and, before it, torch when the file imports torch
-    (tensorflow first could crash a later torch import); the servers are keyed by that.  A
-    server that failed to start is not retried: the run goes on with plain children; one that
-    died is replaced.
+    A server preloads all of them (torch first: tensorflow first could crash a later torch
+    import), so a file with torch and keras models runs in one warm child; the servers are keyed
+    by that set.  A server that failed to start is not retried: the run goes on with plain
+    children; one that died is replaced.
     """
-    preloaded = tuple(sorted({framework} | ({"torch"} & set(frameworks))))
+    preloaded = tuple(sorted({framework} | set(frameworks)))
     key = (framework, preloaded)
     with _SERVERS_LOCK:
         if key not in _SERVERS or (_SERVERS[key] is not None and _SERVERS[key].lost):

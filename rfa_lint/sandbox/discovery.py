@@ -1,0 +1,189 @@
+"""Which objects of an imported user module are models, and how to build them without weights.
+
+Runs in the sandbox child, after the user's file was imported, on the candidates that
+:mod:`rfa_lint.source` listed from the text.  Python has resolved every import by then (star
+imports, relative imports, aliases, re-exports), so a class is a model when it *is* a subclass
+of ``torch.nn.Module`` or ``keras.Model``, whatever path its bases came by.  Frameworks are
+looked up in ``sys.modules``: a framework the file never imported cannot have made its models.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import os
+import sys
+from typing import Any, Callable, Mapping
+
+#: Parameters that load pretrained weights, and the value that turns them off.  Weights never
+#: change a receptive field, and linting never downloads.
+WEIGHTS_OFF: dict[str, Any] = {
+    "pretrained": False,
+    "pretrained_backbone": False,
+    "weights": None,
+    "weights_backbone": None,
+    "backbone_weights": None,
+    "encoder_weights": None,
+    "pretrained_weights": None,
+}
+
+#: torch containers that user models subclass; any other class of ``torch.nn.modules`` in a
+#: class's MRO makes it a layer (``class MyConv(nn.Conv2d)``) or a loss, not a model.
+_TORCH_MODEL_BASES = ("Module", "Sequential", "ModuleList", "ModuleDict", "Container")
+
+
+def model_framework(cls: Any) -> str | None:
+    """``"torch"`` / ``"keras"`` when ``cls`` is a concrete model class, else None.
+
+    Not models: layers and losses (subclasses of a torch layer class, or named ``...Loss``),
+    classes without a ``forward`` (``ModuleList`` subclasses, abstract bases), abstract classes.
+    """
+    if not isinstance(cls, type) or inspect.isabstract(cls) or "loss" in cls.__name__.lower():
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None and issubclass(cls, torch.nn.Module):
+        if cls.forward is torch.nn.Module.forward:
+            return None
+        layers = [c for c in cls.__mro__ if c.__module__.startswith("torch.nn.modules.")]
+        return "torch" if all(c.__name__ in _TORCH_MODEL_BASES for c in layers) else None
+    keras = sys.modules.get("keras")
+    if keras is not None and issubclass(cls, keras.Model):
+        return "keras"
+    return None
+
+
+def resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
+    """The object a dotted name stands for in ``namespace`` (a module's globals), else None."""
+    head, *rest = dotted.split(".")
+    obj = namespace.get(head, getattr(builtins, head, None))
+    for part in rest:
+        try:
+            obj = getattr(obj, part)
+        except Exception:  # a lazy module attribute may raise anything
+            return None
+    return obj
+
+
+def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
+    """Whether to build a candidate of ``module``: a model class defined there, or a function
+    that evidently builds a model.
+
+    A function counts when a registry decorator marks it, when its return annotation is a
+    model class, or when its ``return`` statements call one (``candidate["returns"]``, followed
+    through the file's functions by :mod:`rfa_lint.source`, so keras.applications'
+    ``ResNet50() -> ResNet(...) -> Functional(...)`` counts without calling anything).
+    """
+    namespace = vars(module)
+    obj = namespace.get(candidate["name"])
+    if candidate["kind"] == "class":
+        return getattr(obj, "__module__", None) == module.__name__ and model_framework(obj) is not None
+    if not callable(obj):
+        return False
+    if candidate["evidence"] == "registry":
+        return True
+    names = [candidate["annotation"]] if candidate["evidence"] == "annotation" else []
+    return any(model_framework(resolve(name, namespace)) for name in [*names, *candidate.get("returns", ())])
+
+
+def is_base_class(obj: Any) -> bool:
+    """A class that other loaded classes derive from (smp's ``SegmentationModel``): when it
+    cannot be built or traced on its own, it is a base, not a model a user runs."""
+    try:
+        return isinstance(obj, type) and bool(type.__subclasses__(obj))
+    except TypeError:
+        return False
+
+
+_FRAMEWORK_MODULES = ("torch.", "keras.", "tensorflow.", "tf_keras.")
+
+
+def built_classes(model: Any) -> list[list[str]]:
+    """``[file, class name]`` of every model class of user code the model is made of.
+
+    A block that needs arguments on its own (``DoubleConv(cin, cout)``) is not worth a
+    "needs arguments" report when a model analysed in the same run builds it.
+    """
+    children = getattr(model, "modules", None) or getattr(model, "_flatten_layers", None)
+    found = set()
+    for part in children() if callable(children) else ():
+        cls = type(part)
+        if not cls.__module__.startswith(_FRAMEWORK_MODULES):
+            try:
+                found.add((os.path.abspath(inspect.getfile(cls)), cls.__name__))
+            except (TypeError, OSError):  # a class made at run time has no file
+                continue
+    return [list(item) for item in sorted(found)]
+
+
+def weights_off(factory: Callable, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments that turn off pretrained weights, for the parameters ``factory`` has
+    by name and the user did not set."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {name: value for name, value in WEIGHTS_OFF.items() if name in parameters and name not in given}
+
+
+def unfilled(factory: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None) -> list[str]:
+    """Parameters a call with ``args`` / ``kwargs`` leaves unfilled (inherited ``__init__`` too)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read: the build itself will tell
+        return []
+    try:
+        signature.bind(*args, **(kwargs or {}))
+    except TypeError:
+        given = set(kwargs or {})
+        positional = [p for p in signature.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:len(args)]
+        filled = given | {p.name for p in positional}
+        return [p.name for p in signature.parameters.values()
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and p.name not in filled] or ["(the given arguments do not fit the signature)"]
+    return []
+
+
+def forward_inputs(model: Any) -> list[str]:
+    """The inputs a model's ``forward`` requires (torch); a traced model gets exactly one."""
+    forward = getattr(type(model), "forward", None)
+    if forward is None or "torch" not in sys.modules or not isinstance(model, sys.modules["torch"].nn.Module):
+        return ["input"]
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())[1:]  # past self
+    except (TypeError, ValueError):
+        return ["input"]
+    return [p.name for p in parameters
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def declared_size(model: Any) -> tuple[int, ...] | None:
+    """The spatial input size a model declares for itself, if any.
+
+    timm's ``pretrained_cfg`` / ``default_cfg`` ``input_size`` (channels first), then an
+    ``img_size`` / ``image_size`` attribute (torchvision's ViT, many timm models).
+    """
+    for name in ("pretrained_cfg", "default_cfg"):
+        cfg = _attribute(model, name)
+        size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
+        if _sizes(size) and len(size) > 1:
+            return tuple(int(v) for v in size[1:])
+    for name in ("img_size", "image_size"):
+        size = _attribute(model, name)
+        if isinstance(size, int) and size > 0:
+            return (size, size)
+        if _sizes(size):
+            return tuple(int(v) for v in size)
+    return None
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # a property of user code may raise anything
+        return None
+
+
+def _sizes(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and bool(value)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
