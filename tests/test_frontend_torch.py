@@ -118,10 +118,14 @@ def test_vision_transformer_needs_224_and_sees_everything_after_patchify():
     model = build(torchvision.models.vit_b_16)
     plain, graph = traced(model, input_res=399)  # ViT refuses 399 (the seed's size), takes 224
     assert plain["input_shape"] == [1, 3, 224, 224]
-    assert node(graph, "conv_proj").receptive_field_min == (16, 16)
-    # flattening the patch grid into tokens merges positions: everything after sees all
-    assert node(graph, "reshape").layer_info.kind == "global"
-    assert node(graph, "encoder.layers.encoder_layer_0.self_attention").layer_info.kind == "attention"
+    assert node(graph, "conv_proj").receptive_field_min == (16, 16)  # 16x16 patches, stride 16
+    # the reshape into tokens (and the class token before them) keeps the 14x14 positions: no
+    # node of its own (the old frontend judged it global); the attention over them is global
+    names = [n["name"] for n in plain["nodes"]]
+    assert not any(name.startswith("reshape") for name in names)
+    attention = plain["nodes"][names.index("encoder.layers.encoder_layer_0.self_attention")]
+    assert (attention["layer"]["kind"], attention["layer"]["kernel_size"]) == ("attention", None)
+    assert attention["map_in"] == [14, 14]
     # global attention: no largest resolution
     assert input_resolution_range(graph) == ((16, 16), (math.inf, math.inf))
 
@@ -141,7 +145,11 @@ def test_swin_patch_merging_slices_are_strided_kernels():
     # x[..., 0::2, 0::2, :] and its three siblings, concatenated: a 2x2 block with stride 2
     sliced = node(graph, "features.2.getitem")
     assert (sliced.layer_info.kernel, sliced.layer_info.stride) == ((2, 2), (2, 2))
-    assert input_resolution_range(graph)[0] == (32, 32)  # 4, then + 1 * 4, + 1 * 8, + 1 * 16
+    # window attention is a 7x7 kernel on each stage's grid (patches 4, then j 4, 8, 16); the
+    # largest minimum RF is stage 3's: its input's minimum 16 (4 + 1*4 + 1*8 after two patch
+    # merges) + 6 * 16.  Stage 4's 7x7 window covers its 7x7 map: global.  (The old frontend
+    # judged the first window partition global and said 32.)
+    assert input_resolution_range(graph)[0] == (112, 112)
 
 
 @pytest.mark.integration
@@ -184,15 +192,17 @@ def test_functional_ops():
 
 def test_dilation_groups_non_square_transposed_and_lp_pool():
     # dilated 3x3, d 2: effective 5 -> 5.  depthwise 3x3: 7.  (1, 7) stride (1, 2): (7, 13),
-    # j (1, 2).  ConvTranspose 4/2: the grid halves to j (1/2, 1), + 3 * j -> (8.5, 16).
-    # LPPool 2/2: + 1 * j -> (9, 17).  rfa-toolbox 1.7.0 ignores dilation (3, not 5) and takes
-    # the transposed conv for a strided one (its figures: 3, 5, (5, 11), (8, 17), (10, 21)).
+    # j (1, 2).  ConvTranspose 4/2: an output position reads ceil(4/2) = 2 input positions, so
+    # + (2 - 1) * j_in -> (8, 15) and the grid halves to j (1/2, 1) (a fine-grid kernel of 3).
+    # LPPool 2/2: + 1 * j -> (8.5, 16).  The old frontend counted 3 taps (8.5, 16 and 9, 17).
+    # rfa-toolbox 1.7.0 ignores dilation (3, not 5) and takes the transposed conv for a strided
+    # one (its figures: 3, 5, (5, 11), (8, 17), (10, 21)).
     _, graph = traced(build(models.Kinds))
     assert rf_mins(graph) == {
-        "dilated": (5, 5), "depthwise": (7, 7), "wide": (7, 13), "up": (8.5, 16), "lp": (9, 17)
+        "dilated": (5, 5), "depthwise": (7, 7), "wide": (7, 13), "up": (8, 15), "lp": (8.5, 16)
     }
     up = node(graph, "up").layer_info
-    assert (up.kernel, up.stride, tuple(up.upsampling)) == ((4, 4), (1,), (2, 2))
+    assert (up.kernel, up.stride, tuple(up.upsampling)) == ((3, 3), (1, 1), (2, 2))
     assert node(graph, "wide").layer_info.stride == (1, 2)
 
 
@@ -247,7 +257,11 @@ def test_train_mode_when_eval_fails():
 def test_sizes_are_retried_until_the_model_accepts_one():
     plain, graph = traced(build(models.FixedSize))
     assert plain["input_shape"] == [1, 1, 32, 32]
-    assert node(graph, "head.0").layer_info.kind == "global"  # Flatten of a 32x32 map
+    # the Flatten keeps the 32x32 positions (in its one dim); the Linear reading that dim sees
+    # them all (the old frontend made the Flatten itself the global node)
+    assert node(graph, "head.0").layer_info.kind == "passthrough"
+    head = node(graph, "head.1").layer_info
+    assert (head.kind, head.kernel_size) == ("dense", None)
     assert traced(build(models.FixedSize), input_shape=(1, 1, 32, 32))[0]["input_shape"] == [1, 1, 32, 32]
 
 

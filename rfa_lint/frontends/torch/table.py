@@ -1,0 +1,338 @@
+"""The dispatch table: layer kind (module class or functional op) -> receptive-field parameters.
+
+A handler describes a layer over the spatial dims the op itself runs on (dims ``2:`` of a
+channels-first tensor), from the layer's attributes and the traced input and output shapes; the
+recorder places those dims on the model's axes (a tensor's layout says which axis each dim is).
+Each table entry has a family saying how the layer treats positions:
+
+- ``spatial``: torch's channels-first layers (conv, pool, resize) run a kernel on dims ``2:``;
+- ``per_position``: norms, activations, dropout: positions unchanged;
+- ``dense``: ``nn.Linear`` contracts the last dim (positions only when that dim holds some);
+- ``attention``: every query reads the keys' token dim (see :func:`token_dim`);
+- ``reshape``: ``nn.Flatten`` moves positions without mixing them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules import pooling
+
+from rfa_lint.rf.graph import LayerDefinition
+
+#: A handler turns a layer (a module, or a functional call's arguments) and one call's input and
+#: output tensors into the layer's RF parameters, per spatial dim of the op.
+LayerHandler = Callable[[Any, Tensor, Tensor], LayerDefinition]
+
+
+class Call(SimpleNamespace):
+    """A functional op's arguments under the attribute names of its module class."""
+
+    label: str = "call"
+
+
+def label(layer: Any) -> str:
+    return layer.label if isinstance(layer, Call) else type(layer).__name__
+
+
+def _per_dim(value: Any, dims: int) -> tuple:
+    return (value,) * dims if isinstance(value, (int, float, Fraction)) else tuple(value)
+
+
+def _dims(y: Tensor) -> int:
+    return max(y.dim() - 2, 1)
+
+
+def _exact(value: Fraction) -> int | Fraction:
+    return value.numerator if value.denominator == 1 else value
+
+
+def _upsampled(taps: int, ratio: Fraction) -> tuple[Any, Any, Any]:
+    """(kernel, stride, upsampling) of a layer whose output positions each read ``taps``
+    neighbouring input positions, the output grid ``ratio`` times as fine as the input's.
+
+    Upsampling runs the kernel on the finer output grid (LayerDefinition's ``upsampling``), so
+    ``taps`` input positions are a fine-grid kernel of ``(taps - 1) * ratio + 1``: the RF grows by
+    ``(taps - 1) * j_in``.  Downsampling reads ``taps`` positions with stride ``1 / ratio``.
+    """
+    if ratio > 1:
+        return _exact((taps - 1) * ratio + 1), 1, _exact(ratio)
+    if ratio == 1:
+        return 1, 1, 1
+    return taps, _exact(1 / ratio), 1
+
+
+def _transposed_taps(kernel: int, stride: int, dilation: int) -> int:
+    """Input positions one output position of a transposed conv reads, at most, per axis.
+
+    Output ``o`` receives input ``i`` through tap ``t`` when ``o = i*s - p + t*d``; the taps that
+    reach one ``o`` step by ``s / g`` (``g = gcd(d, s)``), so their inputs span
+    ``floor((k - 1) * g / s) * d / g`` positions: ``ceil(k / s)`` taps without dilation
+    (k=4, s=2 reads 2; k=2, s=2 reads 1).
+    """
+    g = math.gcd(dilation, stride)
+    return (kernel - 1) * g // stride * (dilation // g) + 1
+
+
+def conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    """A conv; a transposed conv upsamples by its stride and reads :func:`_transposed_taps`."""
+    dims = _dims(y)
+    kernel, stride, dilation = (
+        _per_dim(v, dims) for v in (layer.kernel_size, layer.stride, layer.dilation)
+    )
+    if not getattr(layer, "transposed", False):
+        return LayerDefinition(
+            label(layer), kernel_size=kernel, stride_size=stride, dilation=dilation,
+            filters=int(layer.out_channels), kind="conv",
+        )
+    shapes = [
+        _upsampled(_transposed_taps(k, s, d), Fraction(s)) for k, s, d in zip(kernel, stride, dilation)
+    ]
+    return LayerDefinition(
+        label(layer),
+        kernel_size=tuple(k for k, _, _ in shapes),
+        upsampling=tuple(u for _, _, u in shapes),
+        filters=int(layer.out_channels),
+        kind="conv",
+    )
+
+
+def pool(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    dims = _dims(y)
+    kernel = _per_dim(layer.kernel_size, dims)
+    return LayerDefinition(
+        label(layer),
+        kernel_size=kernel,
+        stride_size=_per_dim(layer.stride, dims) if layer.stride else kernel,
+        dilation=_per_dim(getattr(layer, "dilation", 1), dims),
+        kind="pool",
+    )
+
+
+def adaptive_window(size_in: int, size_out: int) -> int:
+    """The largest window of adaptive pooling from ``size_in`` to ``size_out`` positions:
+    output ``i`` reads ``floor(i*in/out)`` to ``ceil((i+1)*in/out) - 1``."""
+    return max(
+        -(-(i + 1) * size_in // size_out) - i * size_in // size_out for i in range(size_out)
+    )
+
+
+def adaptive(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    """Adaptive pooling at the traced sizes: to ``n`` per axis from ``m`` it reads windows of up
+    to ``ceil(m / n)`` (+1 when ``n`` does not divide ``m``) positions, ``m / n`` apart; to one
+    position per axis it is global; to ``m`` it reads one position."""
+    sizes = list(zip(x.shape[2:], y.shape[2:]))
+    if all(n == 1 for _, n in sizes) and any(m > 1 for m, _ in sizes):
+        return LayerDefinition(label(layer), kernel_size=None, kind="global")
+    shapes = [_upsampled(adaptive_window(m, n), Fraction(n, m)) for m, n in sizes]
+    return LayerDefinition(
+        label(layer),
+        kernel_size=tuple(k for k, _, _ in shapes),
+        stride_size=tuple(s for _, s, _ in shapes),
+        upsampling=tuple(u for _, _, u in shapes),
+        kind="pool",
+    )
+
+
+#: Input positions an interpolated position reads per axis (nearest 1, linear 2, cubic 4).
+_TAPS = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
+
+
+def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    """Interpolation / nn.Upsample at the traced scale, per axis (read from the shapes).
+
+    Each output position reads the taps of its mode around its place on the input grid: an
+    upsampling adds ``(taps - 1) * j_in`` (nearest 0, bilinear 1, bicubic 3) and makes the grid
+    ``scale`` times finer; a downsampling reads ``taps`` positions with stride ``1 / scale``.
+    ``area`` is adaptive average pooling.
+    """
+    mode = getattr(layer, "mode", "nearest")
+    if mode == "area":
+        return adaptive(layer, x, y)
+    taps = _TAPS.get(mode, 1)
+    shapes = [_upsampled(taps, Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
+    return LayerDefinition(
+        label(layer),
+        kernel_size=tuple(k for k, _, _ in shapes),
+        stride_size=tuple(s for _, s, _ in shapes),
+        upsampling=tuple(u for _, _, u in shapes),
+        kind="resize",
+    )
+
+
+def pixel_shuffle(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    """Channels become an r-times finer grid; each position reads one input position."""
+    ratios = [Fraction(o, i) for o, i in zip(y.shape[2:], x.shape[2:])]
+    return LayerDefinition(
+        label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind="resize"
+    )
+
+
+def space_to_depth(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+    factor = (int(layer.downscale_factor),) * _dims(y)
+    return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind="resize")
+
+
+def unpadded(layer: Any) -> bool:
+    """The layer's own padding is zero (a conv or pool whose kernel spans an unpadded map)."""
+    padding = getattr(layer, "padding", None)
+    if isinstance(padding, str):
+        return padding == "valid"
+    return padding is not None and all(p == 0 for p in _per_dim(padding, 1))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A table entry: how the layer treats positions, and its handler (``spatial`` only)."""
+
+    family: str
+    handler: LayerHandler | None = None
+    contracts_channels: bool = False  # a conv reads all channels, a pool one
+
+
+_CONV = Entry("spatial", conv, contracts_channels=True)
+_PER_POSITION = Entry("per_position")
+
+#: Layer kind -> entry, looked up along the module class's MRO.
+LAYER_KINDS: dict[type, Entry] = {
+    nn.modules.conv._ConvNd: _CONV,  # transposed convs too
+    pooling._MaxPoolNd: Entry("spatial", pool),
+    pooling._AvgPoolNd: Entry("spatial", pool),
+    pooling._LPPoolNd: Entry("spatial", pool),
+    pooling._AdaptiveAvgPoolNd: Entry("spatial", adaptive),
+    pooling._AdaptiveMaxPoolNd: Entry("spatial", adaptive),
+    nn.Upsample: Entry("spatial", resize),
+    nn.PixelShuffle: Entry("spatial", pixel_shuffle),
+    nn.PixelUnshuffle: Entry("spatial", space_to_depth),
+    nn.Flatten: Entry("reshape"),
+    nn.Linear: Entry("dense"),
+    nn.MultiheadAttention: Entry("attention"),
+    **dict.fromkeys(
+        [
+            nn.modules.batchnorm._NormBase,
+            nn.LayerNorm,
+            nn.GroupNorm,
+            nn.LocalResponseNorm,
+            nn.modules.dropout._DropoutNd,
+            nn.Identity,
+            *(
+                getattr(nn.modules.activation, name)
+                for name in nn.modules.activation.__all__
+                if name != "MultiheadAttention"
+            ),
+        ],
+        _PER_POSITION,
+    ),
+}
+
+
+def token_dim(layer: Any, query: Tensor) -> int:
+    """The dim of the tokens an attention attends over: ``nn.MultiheadAttention`` takes
+    (L, N, E) unless ``batch_first``; the functional forms take (..., L, E)."""
+    if isinstance(layer, nn.MultiheadAttention):
+        return 1 if layer.batch_first and query.dim() == 3 else 0
+    return getattr(layer, "token_dim", query.dim() - 2)
+
+
+def _conv_args(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return Call(
+        kernel_size=weight.shape[2:], stride=stride, padding=padding, dilation=dilation,
+        out_channels=weight.shape[0],
+    )
+
+
+def _conv_transpose_args(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    return Call(
+        kernel_size=weight.shape[2:], stride=stride, dilation=dilation,
+        out_channels=weight.shape[1] * groups, transposed=True,
+    )
+
+
+def _max_pool_args(input, kernel_size, stride=None, padding=0, dilation=1, *_, **__):
+    return Call(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+
+
+def _avg_pool_args(input, kernel_size, stride=None, padding=0, *_, **__):
+    return Call(kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def _lp_pool_args(input, norm_type, kernel_size, stride=None, *_, **__):
+    return Call(kernel_size=kernel_size, stride=stride, padding=0)
+
+
+def _linear_args(input, weight, bias=None):
+    return Call(out_features=weight.shape[0])
+
+
+def _interpolate_args(input, size=None, scale_factor=None, mode="nearest", *_, **__):
+    return Call(mode=mode)
+
+
+def _pixel_unshuffle_args(input, downscale_factor):
+    return Call(downscale_factor=downscale_factor)
+
+
+def _mha_args(*_, **__):
+    return Call(token_dim=0)
+
+
+def _no_args(*_, **__):
+    return Call()
+
+
+#: Functional forms: each binds its call's arguments, then the module class's entry applies.
+FUNCTIONAL_FORMS: dict[Callable, tuple[Callable[..., Call], type]] = {
+    **dict.fromkeys((torch.conv1d, torch.conv2d, torch.conv3d), (_conv_args, nn.modules.conv._ConvNd)),
+    **dict.fromkeys(
+        (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d),
+        (_conv_transpose_args, nn.modules.conv._ConvTransposeNd),
+    ),
+    **dict.fromkeys((F.max_pool1d, F.max_pool2d, F.max_pool3d), (_max_pool_args, pooling._MaxPoolNd)),
+    **dict.fromkeys((F.avg_pool1d, F.avg_pool2d, F.avg_pool3d), (_avg_pool_args, pooling._AvgPoolNd)),
+    **dict.fromkeys((F.lp_pool1d, F.lp_pool2d, F.lp_pool3d), (_lp_pool_args, pooling._LPPoolNd)),
+    **dict.fromkeys(
+        (
+            F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+            F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
+        ),
+        (_no_args, pooling._AdaptiveAvgPoolNd),
+    ),
+    F.linear: (_linear_args, nn.Linear),
+    F.interpolate: (_interpolate_args, nn.Upsample),
+    F.pixel_shuffle: (_no_args, nn.PixelShuffle),
+    F.pixel_unshuffle: (_pixel_unshuffle_args, nn.PixelUnshuffle),
+    F.multi_head_attention_forward: (_mha_args, nn.MultiheadAttention),
+    F.scaled_dot_product_attention: (_no_args, nn.MultiheadAttention),
+}
+
+
+def register_layer_handler(module_type: type[nn.Module], handler: LayerHandler) -> None:
+    """Map your own layer type: ``handler(module, input, output) -> LayerDefinition``.
+
+    Modules of that type (and its subclasses) become single layers; nothing inside them is
+    traced.  Like torch's own layers, the handler describes the layer over the input's dims
+    ``2:`` (channels first).
+    """
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f"register_layer_handler needs an nn.Module subclass, got {module_type!r}")
+    LAYER_KINDS[module_type] = Entry("spatial", handler)
+    table_entry.cache_clear()
+
+
+@functools.lru_cache(maxsize=None)
+def table_entry(module_type: type) -> Entry | None:
+    """The entry of a module class (None: not a layer; its own torch calls are traced)."""
+    for cls in module_type.__mro__:
+        if cls in LAYER_KINDS:
+            return LAYER_KINDS[cls]
+    return None

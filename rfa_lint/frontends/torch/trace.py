@@ -1,0 +1,599 @@
+"""The trace: run ``forward`` once on a meta tensor and record the graph of what it did.
+
+Forward hooks see the modules of the dispatch table (:mod:`.table`) as single layers; a
+``TorchFunctionMode`` sees every other torch call (:mod:`.ops`), so functional ops, tensor
+arithmetic and Python control flow follow the real data flow at the traced size.  Each traced
+tensor carries the node that produced it and its :mod:`.layout` (which dims hold which
+positions), so layers read the dims they act on by kind, never by matching sizes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from rfa_lint.frontends import TraceError
+from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, broadcast, graph_from_plain, per_axis
+
+from . import layout as L
+from . import ops
+from .layout import Layout
+from .sites import Site, sites_of, user_file, user_stack
+from .table import FUNCTIONAL_FORMS, LAYER_KINDS, Entry, label, table_entry, token_dim, unpadded
+
+_TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
+_VIDEO_FRAMES = 16
+_MODES = (("eval", 1), ("train", 2))
+
+
+@dataclass(frozen=True)
+class _Flow:
+    """What the trace knows about a tensor: its producing node and where its positions are
+    (None when an op not modelled scrambled them)."""
+
+    node: int
+    layout: Layout | None
+
+
+def _tensors(tree: Any) -> list[Tensor]:
+    return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, Tensor)]
+
+
+_GETTERS = {getattr(Tensor, name).__get__: name for name in ("T", "mT", "H", "mH")}
+
+
+def _op_name(func: Callable) -> str:
+    return _GETTERS.get(func) or getattr(func, "__name__", type(func).__name__).strip("_")
+
+
+def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -> LayerDefinition:
+    """A layer described over the op's spatial dims, on the model's axes (1 where it does not
+    run: a Conv1d over the rows of a 2-D map has kernel (k, 1))."""
+    if layer.is_infinite or not axes:
+        return layer
+    n = len(dim_axes)
+
+    def place(values: tuple) -> tuple:
+        if len(values) not in (1, n):
+            return values
+        values = values * n if len(values) == 1 else values
+        out = [1] * axes
+        for value, axis in zip(values, dim_axes):
+            if axis is not None:
+                out[axis] = value
+        return tuple(out)
+
+    return dataclasses.replace(
+        layer,
+        kernel_size=place(layer.kernel),
+        stride_size=place(layer.stride),
+        dilation=place(per_axis(layer.dilation, 1)),
+        upsampling=place(per_axis(layer.upsampling, 1)),
+    )
+
+
+def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, dim_axes: list) -> bool:
+    """A conv or pool whose unpadded (dilated) kernel spans its whole input map on every axis
+    with positions, to one output position: a dense head at this size (VGG's fc6 as a 7x7 conv
+    on 7x7, ``F.avg_pool2d(x, x.size(2))``).  Kernels of 1 stay per-position layers."""
+    if layer.kind not in ("conv", "pool") or layer.is_infinite or not unpadded(module):
+        return False
+    if any(u != 1 for u in per_axis(layer.upsampling, 1)):
+        return False
+    on = [d for d, axis in enumerate(dim_axes) if axis is not None]
+    kernel = layer.effective_kernel * len(dim_axes) if len(layer.effective_kernel) == 1 else layer.effective_kernel
+    if not on or all(kernel[d] == 1 for d in on):
+        return False
+    return all(kernel[d] >= x.shape[2 + d] and y.shape[2 + d] == 1 for d in on)
+
+
+def _mixing_layer(name: str, mix: L.Mixing, mixer: str, **extra: Any) -> LayerDefinition:
+    """The node of an op that mixes positions: attention, pooling ("pool") or a contraction of
+    positions folded into features ("dense"; with a coarser grid, a space-to-depth "resize")."""
+    if mix.kernel is None:
+        kind = {"attention": "attention", "pool": "global", "dense": "dense"}[mixer]
+        return LayerDefinition(name, kernel_size=None, kind=kind, **extra)
+    kind = mixer
+    if mixer == "dense" and any(s > 1 for s in mix.stride):
+        kind = "resize"
+    return LayerDefinition(
+        name, kernel_size=mix.kernel, dilation=mix.dilation, stride_size=mix.stride, kind=kind, **extra
+    )
+
+
+class _Recorder(TorchFunctionMode):
+    """Records one forward pass as graph nodes in creation (topological) order."""
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.paths: dict[int, list[str]] = {}
+        for path, module in model.named_modules(remove_duplicate=False):
+            self.paths.setdefault(id(module), []).append(path)
+        self.axes = max(len(input_shape) - 2, 0)
+        self.nodes: list[dict[str, Any]] = []
+        self.sees_all: list[bool] = []  # every path to the node passes a global layer
+        self.names: set[str] = set()
+        self.unsupported: list[dict[str, Any]] = []
+        self.flows: dict[int, tuple[Tensor, _Flow]] = {}
+        self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
+        self.running: list[nn.Module] = []
+        self.opaque_depth = 0
+        self.input = torch.empty(input_shape, device="meta")
+        layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
+        layer = LayerDefinition("input", kernel_size=1, kind="input")
+        node = self._node("input", layer, [], (), (), None, layout)
+        self._mark([self.input], node, [layout])
+
+    # bookkeeping
+
+    def _node(self, name, layer, preds, module_paths, sites, layout_in, layout_out) -> int:
+        unique, count = name, 1
+        while unique in self.names:
+            count += 1
+            unique = f"{name}#{count}"
+        self.names.add(unique)
+        maps = [L.spatial_map(lay, self.axes) for lay in (layout_in, layout_out)]
+        self.nodes.append(
+            {
+                "name": unique,
+                "layer": layer.to_dict(),
+                "predecessors": list(preds),
+                "module_paths": list(module_paths),
+                "sites": [list(site) for site in sites],
+                "map_in": list(maps[0]) if maps[0] else None,
+                "map_out": list(maps[1]) if maps[1] else None,
+            }
+        )
+        self.sees_all.append(layer.is_infinite or bool(preds) and all(self.sees_all[p] for p in preds))
+        return len(self.nodes) - 1
+
+    def _mark(self, tensors: list[Tensor], node: int, layouts: Sequence[Layout | None]) -> None:
+        """Give each output its node and layout (one that does not fit its shape is dropped)."""
+        for i, tensor in enumerate(tensors):
+            layout = layouts[min(i, len(layouts) - 1)] if layouts else None
+            if layout is not None and L.sizes(layout) != tuple(tensor.shape):
+                layout = None
+            self.flows[id(tensor)] = (tensor, _Flow(node, layout))
+
+    def _traced(self, tensors: list[Tensor]) -> list[tuple[Tensor, _Flow]]:
+        """The traced tensors among ``tensors``, each once, in argument order."""
+        seen, result = set(), []
+        for tensor in tensors:
+            entry = self.flows.get(id(tensor))
+            if entry and entry[0] is tensor and id(tensor) not in seen:
+                seen.add(id(tensor))
+                result.append(entry)
+        return result
+
+    def _layout_of(self, tensor: Tensor) -> Layout | None:
+        entry = self.flows.get(id(tensor))
+        if entry and entry[0] is tensor:
+            return entry[1].layout
+        return L.without_positions(tensor.shape)
+
+    @staticmethod
+    def _preds(traced: list[tuple[Tensor, _Flow]]) -> list[int]:
+        return list(dict.fromkeys(flow.node for _, flow in traced))
+
+    def _report(self, kind: str, module_paths: Sequence[str], sites: Sequence[Site]) -> None:
+        entry = {"type": kind, "module_paths": list(module_paths), "sites": [list(s) for s in sites]}
+        if entry not in self.unsupported:
+            self.unsupported.append(entry)
+
+    def _running_paths(self) -> tuple[nn.Module | None, list[str]]:
+        """The innermost running module and its paths ('' for the root or outside any module)."""
+        module = self.running[-1] if self.running else None
+        return module, self.paths.get(id(module), [""])
+
+    # layers of the table
+
+    def _layer(self, entry: Entry, layer: Any, args: tuple, traced, outputs, name, paths, sites) -> None:
+        """One call of a table layer (a module or a functional form) -> its node(s)."""
+        x, flow = next(((t, f) for t, f in traced if t is (args[0] if args else None)), traced[0])
+        family = entry.family
+        if family == "spatial":
+            self._spatial(entry, layer, x, flow, traced, outputs, name, paths, sites)
+        elif family == "dense":
+            self._dense(layer, x, flow, traced, outputs, name, paths, sites)
+        elif family == "attention":
+            self._attention(layer, args, traced, outputs, name, paths, sites)
+        else:
+            y = outputs[0]
+            layout = flow.layout
+            if family == "reshape" and layout is not None:
+                layout = L.reshape(layout, y.shape)
+            elif layout is not None and tuple(y.shape) != tuple(x.shape):
+                layout = L.broadcast([(layout, tuple(x.shape))], y.shape)
+            scrambled = flow.layout is not None and layout is None
+            layer_def = LayerDefinition(label(layer), kernel_size=None if scrambled else 1,
+                                        kind="global" if scrambled else "passthrough")
+            out = L.without_positions(y.shape) if scrambled else layout
+            node = self._node(name, layer_def, self._preds(traced), paths, sites(), flow.layout, out)
+            self._mark(outputs, node, [out])
+
+    def _spatial(self, entry, layer, x, flow, traced, outputs, name, paths, sites) -> None:
+        """A channels-first layer: its kernel runs on dims ``2:``, which must each be one axis.
+
+        A conv also reads every channel: positions folded into the channels (a space-to-depth
+        by reshape) are mixed first, as their own node.
+        """
+        y, layout = outputs[0], flow.layout
+        preds = self._preds(traced)
+        if entry.contracts_channels and layout is not None and L.has_positions([layout[1]]):
+            rest = layout[:1] + (L.plain(x.shape[1]),) + layout[2:]
+            mix, rest = L.mixing(L.factors(layout[1]), [layout], rest, self.axes)
+            node = self._node(f"{name}.channels", _mixing_layer("channels", mix, "dense"), preds, paths,
+                              sites(), layout, rest)
+            preds, layout = [node], rest
+        dim_axes = L.channels_first_axes(layout, 2, x.dim(), self.axes)
+        scrambled = dim_axes is None
+        if scrambled:
+            self._report(f"{label(layer)} on rearranged positions", paths, sites())
+            dim_axes = L.channels_first_axes(None, 2, x.dim(), self.axes)
+        layer_def = entry.handler(layer, x, y)
+        if _spans_its_map(layer_def, layer, x, y, dim_axes):
+            kind = "dense" if layer_def.kind == "conv" else "global"
+            layer_def = LayerDefinition(layer_def.name, kernel_size=None, filters=layer_def.filters, kind=kind)
+        placed = _placed(layer_def, dim_axes, self.axes)
+        out = None if scrambled else self._spatial_output(layout, x, y, dim_axes, entry.contracts_channels, placed)
+        node = self._node(name, placed, preds, paths, sites(), flow.layout, out)
+        self._mark(outputs, node, [out])
+
+    @staticmethod
+    def _spatial_output(layout, x: Tensor, y: Tensor, dim_axes: list, contracts: bool,
+                        layer: LayerDefinition) -> Layout | None:
+        """Batch dim as it came (window indices stay there, on the new grid), channels new for
+        a conv and kept by a pool, dims ``2:`` the axes they ran on at their new sizes."""
+        known = layout is not None
+        dims = [
+            layout[0] if known and y.shape[0] == x.shape[0] else L.plain(y.shape[0]),
+            layout[1] if known and not contracts and y.shape[1] == x.shape[1] else L.plain(y.shape[1]),
+        ]
+        if not layer.is_infinite:
+            scale = [s / u for s, u in zip(*broadcast(layer.stride, per_axis(layer.upsampling, 1)))]
+            dims = [L.rescaled(dim, scale) for dim in dims]
+            if None in dims:
+                return None
+        for n, axis in zip(y.shape[2:], dim_axes):
+            dims.append(((L.Factor(axis, n),),) if axis is not None else L.plain(n))
+        return tuple(dims)
+
+    def _dense(self, layer, x, flow, traced, outputs, name, paths, sites) -> None:
+        """nn.Linear / F.linear: per position unless its last dim holds positions (then it mixes
+        them: a flattened map's head is global, a patch merge a space-to-depth)."""
+        y, layout = outputs[0], flow.layout
+        units = int(layer.out_features)
+        out, mix = None, None
+        if layout is not None:
+            out = layout[:-1] + (L.plain(y.shape[-1]),)
+            mix, out = L.mixing(L.factors(layout[-1]), [layout], out, self.axes)
+        if mix is None:
+            layer_def = LayerDefinition(label(layer), kernel_size=1, units=units, kind="dense")
+        else:
+            layer_def = _mixing_layer(label(layer), mix, "dense", units=units)
+        node = self._node(name, layer_def, self._preds(traced), paths, sites(), layout, out)
+        self._mark(outputs, node, [out])
+
+    def _attention(self, layer, args, traced, outputs, name, paths, sites) -> None:
+        """Every query position reads every key token: a kernel spanning the positions of the
+        keys' token dim (a window for window attention, everything for global attention)."""
+        query = args[0]
+        key = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else query
+        value = args[2] if len(args) > 2 and isinstance(args[2], Tensor) else key
+        q_layout, k_layout, v_layout = (self._layout_of(t) for t in (query, key, value))
+        y = outputs[0]
+        out, mix = None, None
+        if q_layout is not None and k_layout is not None:
+            out = q_layout[:-1] + (L.plain(y.shape[-1]),)
+            keys = L.factors(k_layout[token_dim(layer, key)])
+            mix, out = L.mixing(keys, [k_layout, v_layout or k_layout], out, self.axes)
+        if mix is None:
+            layer_def = LayerDefinition(label(layer), kernel_size=1, kind="attention")
+        else:
+            layer_def = _mixing_layer(label(layer), mix, "attention")
+        node = self._node(name, layer_def, self._preds(traced), paths, sites(), q_layout, out)
+        self._mark(outputs[:1], node, [out])
+        self._mark(outputs[1:], node, [None])
+
+    # module hooks
+
+    def enter_module(self, module: nn.Module, args: tuple) -> None:
+        self.running.append(module)
+        if table_entry(type(module)) is not None:
+            self.opaque_depth += 1
+
+    def leave_module(self, module: nn.Module, args: tuple, output: Any) -> None:
+        self.running.pop()
+        entry = table_entry(type(module))
+        if entry is None:
+            return
+        self.opaque_depth -= 1
+        traced, outputs = self._traced(_tensors(args)), _tensors(output)
+        if self.opaque_depth or not traced or not outputs:
+            return
+        paths = self.paths.get(id(module), [""])
+        sites = sites_of(module)
+        self._layer(entry, module, args, traced, outputs, paths[0] or type(module).__name__, paths,
+                    lambda: sites)
+
+    # every other torch call
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        args, kwargs = self._on_one_device(args, kwargs)
+        result = func(*args, **kwargs)
+        if not self.opaque_depth:
+            self._record_call(func, args, kwargs, result)
+        return result
+
+    def _on_one_device(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Real tensors (weights of a model built normally) meet meta ones as meta copies."""
+        tensors = _tensors((args, kwargs))
+        if all(t.is_meta for t in tensors) or not any(t.is_meta for t in tensors):
+            return args, kwargs
+        return tree_map(self._as_meta, (args, kwargs))
+
+    def _as_meta(self, leaf: Any) -> Any:
+        """A meta copy of a real tensor, made once per trace; anything else unchanged."""
+        if not isinstance(leaf, Tensor) or leaf.is_meta:
+            return leaf
+        cached = self.meta_copies.get(id(leaf))
+        if cached is None or cached[0] is not leaf:
+            cached = self.meta_copies[id(leaf)] = (leaf, leaf.detach().to("meta"))
+        return cached[1]
+
+    def _call_site(self) -> tuple[Site, ...]:
+        """Where a functional op is: inside a module's forward, the sites of that module (the
+        line that built it, one per instance) before the forward's own line."""
+        stack = user_stack(sys._getframe())
+        module = self.running[-1] if self.running else None
+        if module is None or module is self.model:
+            return stack
+        return sites_of(module) + stack
+
+    def _record_call(self, func, args, kwargs, result) -> None:
+        outputs = _tensors(result)
+        if not outputs:
+            return
+        traced = self._traced(_tensors((args, kwargs)))
+        if not traced:
+            return
+        op = _op_name(func)
+        enclosing = self._running_paths()[1][0]
+        name = f"{enclosing}.{op}" if enclosing else op
+
+        def call_site() -> tuple[Site, ...]:
+            return self._call_site()
+
+        form = FUNCTIONAL_FORMS.get(func)
+        if form is not None:
+            bind, module_class = form
+            call = bind(*args, **kwargs)
+            call.label = op
+            self._layer(LAYER_KINDS[module_class], call, args, traced, outputs, name, (), call_site)
+            return
+        effect = ops.effect(ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes), [t for t, _ in traced])
+        if not effect.layouts:
+            return
+        if effect.sources is not None:
+            traced = self._traced(effect.sources)
+        if traced:
+            self._apply(effect, op, traced, outputs, name, call_site)
+
+    def _apply(self, effect: ops.Effect, op: str, traced, outputs, name, sites) -> None:
+        """An op's effect -> a node when it is a layer, mixes positions or merges inputs."""
+        preds = self._preds(traced)
+        layout_in = traced[0][1].layout
+        layouts = effect.layouts
+        if effect.verdict == "unknown":
+            self._report(*self._unsupported_op(op, sites))
+        if effect.verdict == "global":
+            layer = LayerDefinition(op, kernel_size=None, kind="global")
+        elif effect.layer is not None:
+            layer = effect.layer
+        elif effect.mixed and (mixed := self._mixed(op, effect, traced)):
+            layer, layouts = mixed
+        elif len(preds) > 1:
+            self._merge(op, traced, outputs, layouts, name, sites, effect.broadcast)
+            return
+        else:
+            self._mark(outputs, preds[0], layouts)
+            return
+        node = self._node(name, layer, preds, (), sites(), layout_in, layouts[0])
+        self._mark(outputs, node, layouts)
+
+    def _mixed(self, op: str, effect: ops.Effect, traced) -> tuple[LayerDefinition, list] | None:
+        """The layer of an op that mixes positions and its outputs' layouts on the new grid."""
+        inputs = [flow.layout for _, flow in traced if flow.layout is not None]
+        layouts = []
+        mix = None
+        for layout in effect.layouts:
+            if layout is None:
+                layouts.append(None)
+                continue
+            mix, regridded = L.mixing(effect.mixed, inputs, layout, self.axes)
+            layouts.append(regridded)
+        if mix is None:
+            return None
+        return _mixing_layer(op, mix, effect.mixer), layouts
+
+    def _merge(self, op: str, traced, outputs, layouts, name, sites, broadcast: bool) -> None:
+        """Several inputs meet (add, mul, cat...): the node keeps every path's RF.
+
+        An input with no spatial extent broadcast over a larger map is a gate (squeeze and
+        excitation): it contributes everything it summarises and never its stride product, so a
+        path that is not already global gets a global node before the merge.
+        """
+        out_map = L.spatial_map(layouts[0], self.axes) if layouts else None
+        spread = broadcast and out_map is not None and max(out_map, default=1) > 1
+        preds = []
+        for node in self._preds(traced):
+            layout = next(flow.layout for _, flow in traced if flow.node == node)
+            if spread and layout is not None and not self.sees_all[node] and self._no_extent(layout):
+                gate = LayerDefinition("broadcast", kernel_size=None, kind="global")
+                node = self._node(f"{name}.broadcast", gate, [node], (), sites(), layout, layout)
+            preds.append(node)
+        merge = LayerDefinition(op, kernel_size=1, kind="merge")
+        node = self._node(name, merge, preds, (), sites(), traced[0][1].layout, layouts[0] if layouts else None)
+        self._mark(outputs, node, layouts)
+
+    def _no_extent(self, layout: Layout) -> bool:
+        found = L.spatial_map(layout, self.axes)
+        return found is None or all(n == 1 for n in found)
+
+    def _unsupported_op(self, op: str, call_site: Callable) -> tuple:
+        """How to report ``op``: inside a childless custom module, as that module's type."""
+        module, paths = self._running_paths()
+        if module is not None and next(module.children(), None) is None:
+            return type(module).__name__, paths, sites_of(module)
+        return op, paths, call_site()
+
+    # the whole pass
+
+    def run(self, model: nn.Module) -> int:
+        """Run ``model`` on the meta input; return the index of the node of its first output."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(register_module_forward_pre_hook(self.enter_module))
+            stack.enter_context(register_module_forward_hook(self.leave_module))
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(self)
+            output = model(self.input)
+        traced = self._traced(_tensors(output))
+        if not traced:
+            raise TraceError(f"the output of {type(model).__name__} does not depend on its input")
+        return traced[0][1].node
+
+
+def _first_layer(model: nn.Module) -> tuple[int, int]:
+    """(input channels, spatial axes) of the model's first conv, else of its first linear."""
+    modules = list(model.modules())
+    for module in modules:
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return module.in_channels, len(module.kernel_size)
+    for module in modules:
+        if isinstance(module, nn.Linear):
+            return module.in_features, 0
+    return 3, 2
+
+
+def _sides(sides: Sequence[int] | None, axes: int) -> list[tuple[int, ...]]:
+    """The spatial sizes ``sides`` stands for on a model with ``axes`` spatial axes.
+
+    One number is the same size on every axis; with three axes a 16-frame clip comes before a
+    cube (video models).  A tuple of another length fits no model of ``axes`` axes: none.
+    """
+    if sides is None or not axes:
+        return [()] if sides is not None else []
+    sides = tuple(int(s) for s in sides)
+    if len(sides) == axes:
+        return [sides]
+    if len(sides) != 1:
+        return []
+    size = sides[0]
+    return [(_VIDEO_FRAMES, size, size), (size,) * 3] if axes == 3 else [(size,) * axes]
+
+
+def _attempts(
+    model: nn.Module,
+    input_shape: Sequence[int] | None,
+    resolution: Sequence[int] | None,
+    declared: Sequence[int] | None,
+    input_res: int,
+) -> list[tuple[str, tuple]]:
+    """(mode, input shape) pairs to try, in order.
+
+    First the lint ``resolution``, then the model's ``declared`` size (each in eval mode, then in
+    train mode), then common sizes: all in eval mode, then all in train mode.  Train mode uses a
+    batch of 2, as batch norm refuses a single value per channel there.  A size whose number of
+    axes does not fit the model is skipped.
+    """
+    if input_shape is not None:
+        return [(mode, tuple(input_shape)) for mode in ("eval", "train")]
+    channels, axes = _first_layer(model)
+    preferred = dict.fromkeys(s for sides in (resolution, declared) for s in _sides(sides, axes))
+    generic = dict.fromkeys(s for size in (input_res, *_TRACE_SIZES) for s in _sides((size,), axes))
+    attempts = [(mode, (batch, channels, *sides)) for sides in preferred for mode, batch in _MODES]
+    attempts += [(mode, (batch, channels, *sides)) for mode, batch in _MODES for sides in generic]
+    return list(dict.fromkeys(attempts))
+
+
+def _describe(error: BaseException) -> str:
+    """The error's first line and the innermost user-code line that raised it."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if user_file(f.filename)]
+    at = f" (at {user_file(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}{at}"
+
+
+def to_plain(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    resolution: Sequence[int] | None = None,
+    declared: Sequence[int] | None = None,
+    input_res: int = 224,
+) -> dict[str, Any]:
+    """The model's graph as JSON-able data: :func:`rfa_lint.rf.graph.graph_to_plain`'s form plus
+    ``unsupported`` (layer kinds that change spatial size in a way not modelled), ``input_shape``
+    and ``mode`` (what the trace ran with).
+
+    Each node also has ``map_in`` / ``map_out``: the spatial sizes of its first input and of its
+    output at the traced shape (None without spatial positions).  Without ``input_shape`` the
+    trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
+    (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
+    :class:`TraceError` lists every attempt when none works.
+    """
+    was_training = model.training
+    failures: dict[str, list[str]] = {}
+    try:
+        for mode, shape in _attempts(model, input_shape, resolution, declared, input_res):
+            model.train(mode == "train")
+            recorder = _Recorder(model, shape)
+            try:
+                output = recorder.run(model)
+            except Exception as error:  # the model's own failure, reported below with its line
+                failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
+                continue
+            return {
+                "nodes": recorder.nodes,
+                "output": output,
+                "unsupported": recorder.unsupported,
+                "input_shape": list(shape),
+                "mode": mode,
+            }
+    finally:
+        model.train(was_training)
+    # the model's own errors first: a one-line report cut short still says what went wrong
+    reasons = "\n".join(f"  {reason} (input {_shapes(tried)})" for reason, tried in failures.items())
+    raise TraceError(
+        f"could not trace {type(model).__name__} on a meta tensor:\n{reasons}\n"
+        "pass input_shape=(batch, channels, *spatial sizes) that the model accepts"
+    )
+
+
+def _shapes(tried: list[str]) -> str:
+    return ", ".join(tried) if len(tried) <= 2 else f"{tried[0]} and {len(tried) - 1} more shapes"
+
+
+def create_graph_from_pytorch_model(
+    model: nn.Module, input_res: int | Sequence[int] = 224, input_shape: Sequence[int] | None = None
+) -> EnrichedNetworkNode:
+    """The seed's entry point: the output node of the model's graph.
+
+    ``input_res`` picks the first size tried; the seed's full shape ``(1, 3, 399, 399)`` is
+    taken as ``input_shape``.
+    """
+    if not isinstance(input_res, int):
+        input_shape, input_res = input_shape or tuple(input_res), 224
+    return graph_from_plain(to_plain(model, input_shape, input_res=input_res))
