@@ -84,10 +84,11 @@ def kernel_covers_feature_map(
 
 
 def kernel_fit_from(node: EnrichedNetworkNode) -> PerAxis:
-    """The smallest resolution, per axis, whose estimated input map outgrows the kernel.
+    """Per axis, the smallest resolution whose estimated input map outgrows the kernel there;
+    the kernel stops covering the map once any axis reaches its value.
 
     ``ceil(R / s) > k`` holds from ``R = floor(k * s) + 1`` on, ``s`` the smallest input stride
-    product (the largest map).
+    product (the largest map).  This is the hint a message gives (RFA104's "needs N px").
     """
     scales = [p.scale_per_axis for p in node.predecessors] or [(1,)]
     scale = tuple(min(axis) for axis in zip(*broadcast(*scales)))
