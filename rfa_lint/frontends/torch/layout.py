@@ -329,7 +329,8 @@ def _regridded(layout: Layout, stride: Sequence[int]) -> Layout:
     return tuple(
         tuple(
             tuple(
-                replace(f, step=f.step // stride[f.axis]) if f.axis is not None and f.axis < len(stride) else f
+                replace(f, step=f.step // stride[f.axis])
+                if f.axis is not None and f.axis < len(stride) else f
                 for f in segment
             )
             for segment in dim

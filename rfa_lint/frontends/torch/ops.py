@@ -69,8 +69,9 @@ def _norm(dim: int, ndim: int) -> int:
     return dim % ndim if ndim else 0
 
 
-def _all_known(op: Op, layout: Layout | None) -> Effect | None:
-    return Effect([None] * len(op.outputs)) if layout is None else None
+def _unknown(op: Op) -> Effect:
+    """Outputs of an input whose positions are already unknown (reported where they were lost)."""
+    return Effect([None] * len(op.outputs))
 
 
 # --- moving positions ------------------------------------------------------------------------
@@ -121,9 +122,9 @@ def _permutation(op: Op) -> list[int] | None:
 def _permute(op: Op) -> Effect | None:
     layout = op.layout_of(op.args[0])
     order = _permutation(op)
-    if layout is None or order is None:
-        return _all_known(op, layout)
-    return Effect([L.permute(layout, order)])
+    if layout is None:
+        return _unknown(op)
+    return None if order is None else Effect([L.permute(layout, order)])
 
 
 def _index(layout: Layout, shape: Sequence[int], index: Any, axes: int) -> Effect | None:
@@ -177,7 +178,7 @@ def _index(layout: Layout, shape: Sequence[int], index: Any, axes: int) -> Effec
 def _getitem(op: Op) -> Effect | None:
     layout = op.layout_of(op.args[0])
     if layout is None:
-        return _all_known(op, layout)
+        return _unknown(op)
     return _index(layout, op.args[0].shape, op.args[1], op.axes)
 
 
@@ -208,7 +209,7 @@ def _split(op: Op) -> Effect | None:
     x = op.args[0]
     layout = op.layout_of(x)
     if layout is None:
-        return _all_known(op, layout)
+        return _unknown(op)
     name = op.name
     position = 1 if name in ("unbind", "narrow", "select") else 2
     d = _norm(op.arg("dim", position, 0), x.dim())
@@ -230,7 +231,7 @@ def _pad(op: Op) -> Effect | None:
     x = op.args[0]
     layout = op.layout_of(x)
     if layout is None:
-        return _all_known(op, layout)
+        return _unknown(op)
     pad = op.arg("pad", 1)
     out = list(layout)
     for i in range(len(pad) // 2):
@@ -267,7 +268,7 @@ def _reduce(op: Op) -> Effect | None:
         return None  # elementwise max of two tensors
     layout = op.layout_of(x)
     if layout is None:
-        return _all_known(op, layout)
+        return _unknown(op)
     dims = _reduced_dims(op, x.dim())
     y = op.outputs[0]
     if y.dim() == x.dim():
@@ -288,7 +289,7 @@ def _along(op: Op) -> Effect | None:
     x = op.args[0]
     layout = op.layout_of(x)
     if layout is None:
-        return _all_known(op, layout)
+        return _unknown(op)
     if op.name == "normalize":
         dim = op.arg("dim", 2, 1)
     else:
@@ -372,14 +373,21 @@ def _untraced(op: Op) -> Effect:
     return UNTRACED
 
 
-_RESHAPES = ("view", "reshape", "flatten", "unflatten", "ravel", "squeeze", "unsqueeze", "view_as", "reshape_as")
-_PERMUTES = ("permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT", "H", "mH", "adjoint", "movedim", "moveaxis")
+_RESHAPES = (
+    "view", "reshape", "flatten", "unflatten", "ravel", "squeeze", "unsqueeze", "view_as", "reshape_as",
+)
+_PERMUTES = (
+    "permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT", "H", "mH", "adjoint", "movedim",
+    "moveaxis",
+)
 _REDUCTIONS = (
     "mean", "sum", "nansum", "nanmean", "amax", "amin", "max", "min", "std", "var", "std_mean",
     "var_mean", "logsumexp", "prod", "median", "nanmedian", "mode", "all", "any", "argmax", "argmin",
     "count_nonzero", "aminmax", "norm",
 )
-_ALONG = ("softmax", "log_softmax", "softmin", "normalize", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin")
+_ALONG = (
+    "softmax", "log_softmax", "softmin", "normalize", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin",
+)
 _CONSTANTS = (
     "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "zeros_like", "ones_like",
     "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
@@ -446,7 +454,7 @@ def _judged(op: Op, x: Tensor) -> Effect:
 def effect(op: Op, traced: list[Tensor]) -> Effect:
     """What ``op`` does to the positions of its ``traced`` inputs."""
     rule = _OPS.get(op.name)
-    result = rule(op) if rule is not None and op.args and isinstance(op.args[0], (Tensor, str, list, tuple)) else None
+    result = rule(op) if rule is not None and op.args else None
     if result is None:
         result = _broadcast(op, _tensor_args(op)) or _judged(op, traced[0])
     return result

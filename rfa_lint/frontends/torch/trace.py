@@ -91,7 +91,8 @@ def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, di
     if any(u != 1 for u in per_axis(layer.upsampling, 1)):
         return False
     on = [d for d, axis in enumerate(dim_axes) if axis is not None]
-    kernel = layer.effective_kernel * len(dim_axes) if len(layer.effective_kernel) == 1 else layer.effective_kernel
+    kernel = layer.effective_kernel
+    kernel = kernel * len(dim_axes) if len(kernel) == 1 else kernel
     if not on or all(kernel[d] == 1 for d in on):
         return False
     return all(kernel[d] >= x.shape[2 + d] and y.shape[2 + d] == 1 for d in on)
@@ -129,7 +130,7 @@ class _Recorder(TorchFunctionMode):
         self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
         self.running: list[nn.Module] = []
         self.opaque_depth = 0
-        self.input = torch.empty(input_shape, device="meta")
+        self.input = torch.empty(input_shape, dtype=_dtype(model), device="meta")
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
         layer = LayerDefinition("input", kernel_size=1, kind="input")
         node = self._node("input", layer, [], (), (), None, layout)
@@ -244,10 +245,14 @@ class _Recorder(TorchFunctionMode):
         layer_def = entry.handler(layer, x, y)
         if _spans_its_map(layer_def, layer, x, y, dim_axes):
             kind = "dense" if layer_def.kind == "conv" else "global"
-            layer_def = LayerDefinition(layer_def.name, kernel_size=None, filters=layer_def.filters, kind=kind)
+            layer_def = LayerDefinition(
+                layer_def.name, kernel_size=None, filters=layer_def.filters, kind=kind
+            )
         placed = _placed(layer_def, dim_axes, self.axes)
-        out = None if scrambled else self._spatial_output(layout, x, y, dim_axes, entry.contracts_channels, placed)
-        node = self._node(name, placed, preds, paths, sites(), flow.layout, out)
+        out = None
+        if not scrambled:
+            out = self._spatial_output(layout, x, y, dim_axes, entry.contracts_channels, placed)
+        node = self._node(name, placed, preds, paths, sites(), layout, out)
         self._mark(outputs, node, [out])
 
     @staticmethod
@@ -383,7 +388,8 @@ class _Recorder(TorchFunctionMode):
             call.label = op
             self._layer(LAYER_KINDS[module_class], call, args, traced, outputs, name, (), call_site)
             return
-        effect = ops.effect(ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes), [t for t, _ in traced])
+        call = ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes)
+        effect = ops.effect(call, [t for t, _ in traced])
         if not effect.layouts:
             return
         if effect.sources is not None:
@@ -404,7 +410,7 @@ class _Recorder(TorchFunctionMode):
             layer = effect.layer
         elif effect.mixed and (mixed := self._mixed(op, effect, traced)):
             layer, layouts = mixed
-        elif len(preds) > 1:
+        elif len(preds) > 1 or effect.broadcast and self._gates(traced, layouts):
             self._merge(op, traced, outputs, layouts, name, sites, effect.broadcast)
             return
         else:
@@ -435,18 +441,28 @@ class _Recorder(TorchFunctionMode):
         excitation): it contributes everything it summarises and never its stride product, so a
         path that is not already global gets a global node before the merge.
         """
-        out_map = L.spatial_map(layouts[0], self.axes) if layouts else None
-        spread = broadcast and out_map is not None and max(out_map, default=1) > 1
+        gated = self._gates(traced, layouts) if broadcast else set()
         preds = []
-        for node in self._preds(traced):
-            layout = next(flow.layout for _, flow in traced if flow.node == node)
-            if spread and layout is not None and not self.sees_all[node] and self._no_extent(layout):
+        for _, flow in traced:
+            node = flow.node
+            if id(flow) in gated:
                 gate = LayerDefinition("broadcast", kernel_size=None, kind="global")
-                node = self._node(f"{name}.broadcast", gate, [node], (), sites(), layout, layout)
+                node = self._node(f"{name}.broadcast", gate, [node], (), sites(), flow.layout, flow.layout)
             preds.append(node)
         merge = LayerDefinition(op, kernel_size=1, kind="merge")
-        node = self._node(name, merge, preds, (), sites(), traced[0][1].layout, layouts[0] if layouts else None)
+        preds, layout_out = list(dict.fromkeys(preds)), layouts[0] if layouts else None
+        node = self._node(name, merge, preds, (), sites(), traced[0][1].layout, layout_out)
         self._mark(outputs, node, layouts)
+
+    def _gates(self, traced, layouts) -> set[int]:
+        """The flows (by id) broadcast as gates over a larger map, whose paths are not global."""
+        out_map = L.spatial_map(layouts[0], self.axes) if layouts else None
+        if out_map is None or max(out_map, default=1) <= 1:
+            return set()
+        return {
+            id(flow) for _, flow in traced
+            if flow.layout is not None and not self.sees_all[flow.node] and self._no_extent(flow.layout)
+        }
 
     def _no_extent(self, layout: Layout) -> bool:
         found = L.spatial_map(layout, self.axes)
@@ -473,6 +489,11 @@ class _Recorder(TorchFunctionMode):
         if not traced:
             raise TraceError(f"the output of {type(model).__name__} does not depend on its input")
         return traced[0][1].node
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating point type (a model in float64 or float16 takes that input)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
 def _first_layer(model: nn.Module) -> tuple[int, int]:
