@@ -56,6 +56,11 @@ def node(graph, name):
     return next(n for n in graph.all_layers if n.name == name)
 
 
+def largest_finite(n):
+    """The largest RF among a node's paths that do not see everything (SE gates filtered)."""
+    return max(i.receptive_field for i in n.receptive_field_info if math.isfinite(i.receptive_field[0]))
+
+
 def rf_mins(graph, kinds=("conv", "pool", "resize")):
     return {n.name: n.receptive_field_min for n in graph.all_layers if n.layer_info.kind in kinds}
 
@@ -150,6 +155,87 @@ def test_swin_patch_merging_slices_are_strided_kernels():
     # merges) + 6 * 16.  Stage 4's 7x7 window covers its 7x7 map: global.  (The old frontend
     # judged the first window partition global and said 32.)
     assert input_resolution_range(graph)[0] == (112, 112)
+    first = node(graph, "features.1.0.attn.matmul")  # attn @ v in the first block's windows
+    assert (first.layer_info.kind, first.layer_info.kernel) == ("attention", (7, 7))
+    assert first.receptive_field_max == (28, 28)  # patches 4, + 6 * 4
+
+
+@pytest.mark.integration
+def test_maxvit_convs_after_attention_are_analysed():
+    # window attention: 7x7 on the stride-4 grid of the first stage, whose input's largest RF
+    # is 11 (stem 3x3/2, 3x3: 7; the MBConv's 3x3/2 at j 2: 11): 11 + 6 * 4 = 35.  Grid
+    # attention spreads its 7x7 tokens over the whole map: global.
+    plain, graph = traced(build(torchvision.models.maxvit_t))
+    assert plain["unsupported"] == []
+    window = node(graph, "blocks.0.layers.0.layers.window_attention.attn_layer.1.einsum")
+    assert window.layer_info.kernel == (7, 7)
+    assert largest_finite(window) == (35, 35)
+    grid = node(graph, "blocks.0.layers.0.layers.grid_attention.attn_layer.1.einsum")
+    assert (grid.layer_info.kind, grid.layer_info.is_infinite) == ("attention", True)
+    # 61 convs: 2 in the stem, 11 MBConvs of conv_a, conv_b, conv_c and two squeeze-excitation
+    # convs (on the pooled map, so infinite), 4 projections: all but the 22 SE convs are finite
+    # (the old frontend judged the first window partition global: 6 finite)
+    convs = [n for n in graph.all_layers if n.layer_info.kind == "conv"]
+    assert (len(convs), sum(n.has_finite_rf for n in convs)) == (61, 39)
+
+
+def test_efficientnet_b0_squeeze_excitation_gates():
+    # The largest finite RF of the last conv goes through every block: stem 3x3/2: 3 (j 2);
+    # stage 1 k3: 7; stage 2 k3/2, k3: 11 (j 4), 19; stage 3 k5/2, k5: 35 (j 8), 67; stage 4
+    # k3/2, k3, k3: 83 (j 16), 115, 147; stage 5 three k5: 339; stage 6 k5/2 (j 32) then three
+    # k5: 403, 787; stage 7 k3: 851.  Each SE gate adds an infinite RF, never its stride product.
+    plain, graph = traced(build(torchvision.models.efficientnet_b0))
+    head = node(graph, "features.8.0")
+    assert largest_finite(head) == (851, 851) and head.get_maximum_scale_factor() == (32, 32)
+    assert input_resolution_range(graph)[1] == (851, 851)
+    assert not any(n["name"].endswith(".broadcast") for n in plain["nodes"])  # gates already global
+
+
+@pytest.mark.integration
+def test_deeplabv3_aspp_pooling_branch_is_global():
+    # ResNet-50 at output stride 8: 427 (layers 3 and 4 dilated).  ASPP's rate-36 branch:
+    # 3x3 dilated 36 (effective 73) at j 8: 427 + 72 * 8 = 1003; the head's 3x3: + 2 * 8 = 1019;
+    # the last 1x1 keeps it.  The output's bilinear x8 upsampling reads 2 positions: + 1 * 8.
+    segmentation = torchvision.models.segmentation
+    plain, graph = traced(build(lambda: segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None)))
+    assert plain["unsupported"] == []
+    pooling = node(graph, "classifier.0.convs.4.0")  # ASPPPooling's AdaptiveAvgPool2d(1)
+    assert pooling.layer_info.kind == "global"
+    assert largest_finite(node(graph, "classifier.4")) == (1019, 1019)
+    assert input_resolution_range(graph)[1] == (1027, 1027)
+
+
+@pytest.mark.integration
+def test_lraspp_scale_gate_and_bilinear_upsampling():
+    segmentation = torchvision.models.segmentation
+    plain, graph = traced(
+        build(lambda: segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None))
+    )
+    assert plain["unsupported"] == []
+    assert node(graph, "classifier.scale.0").layer_info.kind == "global"  # AdaptiveAvgPool2d(1)
+    gated = node(graph, "classifier.mul")  # cbr * scale: the gate brings no stride product
+    assert gated.get_maximum_scale_factor() == (16, 16)
+
+    # bilinear x2 from the stride-16 map reads 2 positions: + 16; the output's x8 from the
+    # stride-8 sum: + 8 (a fine-grid kernel of (2 - 1) * scale + 1)
+    up = node(graph, "classifier.interpolate").layer_info
+    assert (up.kernel, tuple(up.upsampling)) == ((3, 3), (2, 2))
+    high = largest_finite(node(graph, "classifier.high_classifier"))
+    assert high[0] == largest_finite(node(graph, "classifier.cbr.0"))[0] + 16
+    assert input_resolution_range(graph)[1][0] == high[0] + 8
+
+
+def test_timm_regnet_channels_as_many_as_the_map_size():
+    # regnety_002's second stage has 56 channels on a 56x56 map: its strided conv's output is
+    # 28x28 (the old frontend read (56, 28), then the SE means as unsupported layers)
+    timm = pytest.importorskip("timm")
+    plain, graph = traced(build(timm.create_model, "regnety_002"))
+    assert plain["unsupported"] == []
+    maps = {n["name"]: n["map_out"] for n in plain["nodes"]}
+    assert maps["s2.b1.conv2.conv"] == [28, 28] and maps["s4.b1.conv2.conv"] == [7, 7]
+    # 13 blocks, each with two SE convs on its pooled map (infinite): 70 - 26 finite
+    convs = [n for n in graph.all_layers if n.layer_info.kind == "conv"]
+    assert (len(convs), sum(n.has_finite_rf for n in convs)) == (70, 44)
 
 
 @pytest.mark.integration
@@ -270,7 +356,8 @@ def test_trace_error_lists_attempts_and_the_models_own_line():
         to_plain(build(models.Broken))
     message = str(caught.value)
     # every attempt failed the same way: the reason once, with the first shape and the count
-    assert "Broken" in message and "(input (1, 3, 224, 224) eval and 29 more shapes)" in message  # 15 sizes x 2 modes
+    # 15 sizes x 2 modes
+    assert "Broken" in message and "(input (1, 3, 224, 224) eval and 29 more shapes)" in message
     assert f"ValueError: broken on purpose (at {MODELS_FILE}:{marked_line('broken')})" in message
     assert "input_shape" in message
 

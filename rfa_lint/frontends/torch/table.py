@@ -151,14 +151,14 @@ def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
 
     Each output position reads the taps of its mode around its place on the input grid: an
     upsampling adds ``(taps - 1) * j_in`` (nearest 0, bilinear 1, bicubic 3) and makes the grid
-    ``scale`` times finer; a downsampling reads ``taps`` positions with stride ``1 / scale``.
-    ``area`` is adaptive average pooling.
+    ``scale`` times finer; a downsampling reads ``taps`` positions with stride ``1 / scale``.  A
+    map of fewer positions than taps is read whole.  ``area`` is adaptive average pooling.
     """
     mode = getattr(layer, "mode", "nearest")
     if mode == "area":
         return adaptive(layer, x, y)
     taps = _TAPS.get(mode, 1)
-    shapes = [_upsampled(taps, Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
+    shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
     return LayerDefinition(
         label(layer),
         kernel_size=tuple(k for k, _, _ in shapes),
