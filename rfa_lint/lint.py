@@ -28,8 +28,10 @@ from rfa_lint.rf import (
     Verdict,
     classify,
     graph_from_plain,
+    input_feature_map,
     input_resolution_range,
     kernel_covers_feature_map,
+    kernel_fit_from,
     productive_from,
 )
 from rfa_lint.rf.graph import broadcast, per_axis
@@ -405,6 +407,7 @@ class _Report:
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
         self.models.append(ModelRecord(candidate.name, candidate.line, True, traced=traced, builds=builds))
         note = _fallback_note(res, traced)
+        at_resolution = not note  # traced at the linted size: its map sizes are the real ones
         for node in graph.all_layers:
             if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
                 continue
@@ -416,8 +419,9 @@ class _Report:
                 self.layer_hits[(line, VERDICT_CODES[verdict])].append(
                     _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)), note)
                 )
-            if kernel_covers_feature_map(node, res):
-                fields, min_res = _kernel_fields(node, res)
+            feature_map = node.map_in if at_resolution else None
+            if kernel_covers_feature_map(node, res, feature_map):
+                fields, min_res = _kernel_fields(node, res, feature_map)
                 self.layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, max(min_res), note))
         self.model_findings += [_unsupported(self.path, candidate, item, self.handoff_lines)
                                 for item in plain.get("unsupported", ())]
@@ -494,15 +498,14 @@ def _verdict_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def _kernel_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> tuple[dict[str, Any], tuple]:
-    kernel = node.layer_info.effective_kernel
-    scale = min((p.scale_per_axis for p in node.predecessors), default=(1,), key=lambda s: max(s))
-    res_axes, scale, kernel = broadcast(per_axis(res, 1), scale, kernel)
-    min_res = tuple(math.ceil((k + 1) * s) for k, s in zip(kernel, scale))
+def _kernel_fields(
+    node: EnrichedNetworkNode, res: tuple[int, ...], feature_map: Sequence[int] | None
+) -> tuple[dict[str, Any], tuple]:
+    min_res = kernel_fit_from(node)
     return {
         "res": fmt(res),
-        "kernel": fmt(kernel),
-        "feature_map": fmt(tuple(int(r // s) for r, s in zip(res_axes, scale))),
+        "kernel": fmt(node.layer_info.effective_kernel),
+        "feature_map": fmt(input_feature_map(node, res, feature_map)),
         "min_res": fmt(min_res),
     }, min_res
 

@@ -662,8 +662,10 @@ def explain(code: str) -> str:
 
 def markdown_table() -> str:
     """The README's rule table."""
-    rows = [f"| {r.code} | {r.name} | {r.summary} |" for r in RULES.values()]
-    return "\n".join(["| code | name | what it reports |", "| --- | --- | --- |", *rows]) + "\n"
+    rows = [f"| {r.code} | {r.name} | {'yes' if r.on_by_default else 'no: listed as skipped'} | {r.summary} |"
+            for r in RULES.values()]
+    return "\n".join(["| code | name | reported by default | what it reports |", "| --- | --- | --- | --- |",
+                      *rows]) + "\n"
 
 
 DEFAULT_IGNORE: tuple[str, ...] = tuple(rule.code for rule in _ALL if not rule.on_by_default)

@@ -125,7 +125,7 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path):
         entry.write_bytes(garbage)
         assert analyse_source(str(path), MODEL, OPTIONS, Cache(tmp_path / "cache")) == fresh
         rows = [[f.line, f.col, f.code, f.message] for f in fresh.findings]
-        assert json.loads(entry.read_bytes())["findings"] == rows
+        assert json.loads(entry.read_bytes())["findings"]["findings"] == rows
 
 
 def test_graphs_come_back_only_when_asked_for(tmp_path):
@@ -143,6 +143,9 @@ def test_the_cache_folder_keeps_out_of_git(tmp_path):
 
 
 def test_default_folder_is_the_project_root_else_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RFA_LINT_CACHE_DIR", str(tmp_path / "chosen"))
+    assert default_folder(tmp_path) == tmp_path / "chosen"  # the variable wins (conftest sets it)
+    monkeypatch.delenv("RFA_LINT_CACHE_DIR")
     (tmp_path / "project" / "src" / "models").mkdir(parents=True)
     (tmp_path / "project" / "setup.cfg").write_text("")
     assert default_folder(tmp_path / "project" / "src" / "models") == tmp_path / "project" / ".rfa_cache"
@@ -156,15 +159,17 @@ def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_cli_writes_the_project_cache_unless_no_cache(tmp_path):
+def test_cli_writes_the_project_cache_unless_no_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("RFA_LINT_CACHE_DIR")
     write(tmp_path, {"pyproject.toml": "", "net.py": MODEL})
-    assert json.loads(run_cli(tmp_path, "--no-cache").stdout)[0]["code"] == "RFA900"
+    assert json.loads(run_cli(tmp_path, "--no-cache", "--select", "RFA").stdout)["findings"][0]["code"] == "RFA900"
     assert not (tmp_path / ".rfa_cache").exists()
     run_cli(tmp_path)
     assert len(list((tmp_path / ".rfa_cache").glob("*/*.json"))) == 1
 
 
-def test_cli_outside_a_project_leaves_the_folder_alone(tmp_path):
+def test_cli_outside_a_project_leaves_the_folder_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("RFA_LINT_CACHE_DIR")
     write(tmp_path, {"net.py": MODEL})
     run_cli(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.py", "xdg"]

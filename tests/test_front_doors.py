@@ -100,7 +100,7 @@ def test_graph_dir_without_dot_says_how_to_get_it_and_still_lints(project, tmp_p
 def test_pyproject_table_sets_the_resolution(project):
     (project / "pyproject.toml").write_text('[tool.rfa-lint]\nres = 16\nignore = ["RFA110"]\n')
     proc = rfa_lint(".", "--format", "json", "-q", cwd=project)
-    assert sorted(row["code"] for row in json.loads(proc.stdout)) == ["RFA101", "RFA102"]
+    assert sorted(row["code"] for row in json.loads(proc.stdout)["findings"]) == ["RFA101", "RFA102"]
     (project / "pyproject.toml").write_text("[tool.rfa-lint]\nresolution = 16\n")
     bad = rfa_lint(".", cwd=project)
     assert bad.returncode == 2 and "unknown [tool.rfa-lint] keys: resolution" in bad.stderr
@@ -173,7 +173,7 @@ def test_each_file_gets_its_own_projects_settings_and_flake8_honours_pyproject_i
     for order in (("a", "b"), ("b", "a")):
         files = [f"{folder}/chain.py" for folder in order]
         proc = rfa_lint(*files, "--format", "json", "-q", "--no-cache", cwd=tmp_path)
-        assert {(Path(r["path"]).parent.name, r["code"]) for r in json.loads(proc.stdout)} == {
+        assert {(Path(r["path"]).parent.name, r["code"]) for r in json.loads(proc.stdout)["findings"]} == {
             ("a", "RFA110"), ("a", "RFA102"), ("a", "RFA101")
         }
     ignored = flake8("--rfa-no-cache", "chain.py", cwd=tmp_path / "b")
@@ -199,18 +199,19 @@ def test_noqa_matches_flake8_semantics():
 def test_reports_are_well_formed_for_every_format():
     findings = [Finding("a b.py", 3, 0, "RFA101", "msg, with: 50% done"),
                 Finding("a b.py", 1, 4, "RFA903", "broke")]
-    assert json.loads(report.as_json(findings))[1]["level"] == "error"
+    assert json.loads(report.as_json(findings))["findings"][1]["level"] == "error"
     assert "col=5" in report.github(findings) and "50%25" in report.github(findings)
     assert report.text(findings).splitlines()[1] == "a b.py:1:5: RFA903 broke"
 
 
-def test_a_fixed_import_is_seen_on_the_next_run_despite_the_cache(tmp_path):
+def test_a_fixed_import_is_seen_on_the_next_run_despite_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("RFA_LINT_CACHE_DIR")  # the project's own cache, as users have it
     (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nres = 16\n")  # the cache lives here
     text = (FIXTURES / "chain.py").read_text()
     (tmp_path / "chain.py").write_text(text.replace("import torch\n", "import torch\nimport helpers  # noqa\n"))
-    first = rfa_lint("chain.py", "--format", "json", "-q", cwd=tmp_path)
-    assert [row["code"] for row in json.loads(first.stdout)] == ["RFA901"]
+    first = rfa_lint("chain.py", "--format", "json", "-q", "--select", "RFA", cwd=tmp_path)
+    assert [row["code"] for row in json.loads(first.stdout)["findings"]] == ["RFA901"]
     (tmp_path / "helpers.py").write_text("WIDTH = 8\n")
-    second = rfa_lint("chain.py", "--format", "json", "-q", cwd=tmp_path)
-    assert sorted(row["code"] for row in json.loads(second.stdout)) == ["RFA101", "RFA102", "RFA110"]
+    second = rfa_lint("chain.py", "--format", "json", "-q", "--select", "RFA", cwd=tmp_path)
+    assert sorted(row["code"] for row in json.loads(second.stdout)["findings"]) == ["RFA101", "RFA102", "RFA110"]
     assert (tmp_path / ".rfa_cache").is_dir()

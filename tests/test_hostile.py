@@ -70,10 +70,11 @@ def test_flake8_run_over_hostile_folder(hostile_tree):
 def test_cli_run_over_hostile_folder_keeps_good_findings(hostile_tree):
     before = tree_digest(hostile_tree)
     proc = subprocess.run(
-        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json"],
+        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json",
+         "--select", "RFA"],
         cwd=hostile_tree, capture_output=True, text=True, timeout=600,
     )
-    got = {(Path(r["path"]).name, r["line"], r["code"]) for r in json.loads(proc.stdout)}
+    got = {(Path(r["path"]).name, r["line"], r["code"]) for r in json.loads(proc.stdout)["findings"]}
     broken = {f for f in expected_in(hostile_tree) if f[2].startswith("RFA9")}
     good = {f for f in expected_in(hostile_tree) if f[0] in ("chain.py", "prints_a_flood.py")}
     assert got == broken | good
@@ -91,10 +92,11 @@ def test_fifty_files_ten_hostile(tmp_path):
     for path in hostile:
         shutil.copy(path, tmp_path / path.name)
     proc = subprocess.run(
-        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json"],
+        [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json",
+         "--select", "RFA"],
         cwd=tmp_path, capture_output=True, text=True, timeout=1800,
     )
-    rows = json.loads(proc.stdout)
+    rows = json.loads(proc.stdout)["findings"]
     per_good = {(r["path"], r["code"]) for r in rows if r["path"].startswith("good_")}
     assert len(per_good) == 40 * 3  # RFA110, RFA102, RFA101 in each good file
     assert {Path(r["path"]).name for r in rows if r["code"].startswith("RFA9")} == {p.name for p in hostile}

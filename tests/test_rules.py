@@ -28,6 +28,9 @@ FIELDS = {
     "RFA910": {"detail"},
     "RFA911": {"detail"},
     "RFA912": {"framework"},
+    "RFA913": {"model", "params"},
+    "RFA914": {"model", "detail"},
+    "RFA915": {"res", "given", "model", "axes"},
     "RFA999": {"detail"},
 }
 
@@ -109,8 +112,9 @@ def test_explain_prints_code_name_summary_message_and_explanation():
 
 def test_markdown_table_has_a_row_per_rule():
     lines = rules.markdown_table().splitlines()
-    assert lines[:2] == ["| code | name | what it reports |", "| --- | --- | --- |"]
-    assert lines[2] == f"| RFA101 | unproductive-layer | {RULES['RFA101'].summary} |"
+    assert lines[:2] == ["| code | name | reported by default | what it reports |", "| --- | --- | --- | --- |"]
+    assert lines[2] == f"| RFA101 | unproductive-layer | yes | {RULES['RFA101'].summary} |"
+    assert lines[3 + list(RULES).index("RFA902") - 1].startswith("| RFA902 | needs-arguments | no: listed as skipped |")
     assert len(lines) == 2 + len(RULES)
 
 
@@ -121,9 +125,10 @@ DIAGNOSTICS = {code for code in RULES if code.startswith("RFA9")}
 @pytest.mark.parametrize(
     "select, ignore, expected",
     [
-        (None, (), set(RULES)),
-        ([], (), set(RULES)),
-        (["RFA"], (), set(RULES)),
+        (None, (), set(RULES) - set(rules.DEFAULT_IGNORE)),  # "not analysed" codes: off by default
+        ([], (), set(RULES) - set(rules.DEFAULT_IGNORE)),
+        (["RFA"], (), set(RULES)),  # naming them turns them on
+        (None, ["RFA110"], set(RULES) - set(rules.DEFAULT_IGNORE) - {"RFA110"}),
         (["RFA1"], (), LAYER_CODES | {"RFA110"}),
         (["RFA10"], (), LAYER_CODES),
         (["RFA101", "RFA9"], (), {"RFA101"} | DIAGNOSTICS),

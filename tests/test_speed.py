@@ -85,7 +85,7 @@ def lint(folder: Path, probe: Probe, *args: str) -> subprocess.CompletedProcess:
 
 def test_cold_run_imports_torch_once_and_forks_a_child_per_file(models, probe, tmp_path):
     proc = lint(models, probe, "--cache-dir", str(tmp_path / "cache"))
-    assert {(Path(r["path"]).name, r["code"]) for r in json.loads(proc.stdout)} == {
+    assert {(Path(r["path"]).name, r["code"]) for r in json.loads(proc.stdout)["findings"]} == {
         (f"{name}.py", code) for name in "abc" for code in ("RFA101", "RFA102", "RFA110")}
     events = probe.events()
     started = {pid: words[2:] for pid, kind, *words in events if kind == "start"}

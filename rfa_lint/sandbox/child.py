@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import resource
@@ -154,10 +153,10 @@ def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> 
     if len(inputs) > 1 and not candidate.get("input_shape"):
         return {"status": "needs-inputs", "detail": ", ".join(inputs)}
     try:
-        sizes = {"resolution": tuple(candidate.get("resolution") or ()), "declared": discovery.declared_size(model)}
-        if "resolution" not in inspect.signature(frontend.to_plain).parameters:  # INTERIM until both frontends take them
-            sizes = {}
-        graph = frontend.to_plain(model, input_shape=candidate.get("input_shape"), **sizes)
+        graph = frontend.to_plain(
+            model, input_shape=candidate.get("input_shape"),
+            resolution=tuple(candidate.get("resolution") or ()), declared=discovery.declared_size(model),
+        )
     except MemoryError:
         return {"status": "memory-limit", "detail": "MemoryError while tracing"}
     except Exception as exc:
