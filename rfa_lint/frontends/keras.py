@@ -26,7 +26,6 @@ layer object, at its constructor call, so the creation stack there points at the
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import math
 import re
@@ -483,23 +482,10 @@ class _GraphBuilder:
             self.unsupported.append(entry)
 
     def finish(self) -> None:
-        """Unpadded kernels spanning their whole input map become global (pools) or dense
-        (convs) where they are a head: no layer after them has a spatial window.
-
-        Elsewhere they stay windows, so that a layer at a small resolution that covers its whole
-        map is still found (RFA104) and the layers after it keep their receptive fields.
-        """
-        windows = [_is_window(node) for node in self.nodes]
-        window_below = [False] * len(self.nodes)
-        for i in reversed(range(len(self.nodes))):
-            for p in self.nodes[i]["predecessors"]:
-                window_below[p] = window_below[p] or window_below[i] or windows[i]
+        """Mark the unpadded kernels that span their whole input map (``spans_map``): the core
+        decides which of them are dense heads (:func:`rfa_lint.rf.analysis.is_head`)."""
         for i in self._whole_map:
-            if not window_below[i]:
-                layer = LayerDefinition.from_dict(self.nodes[i]["layer"])
-                kind = "global" if layer.kind == "pool" else "dense"
-                head = dataclasses.replace(layer, kernel_size=None, stride_size=None, dilation=1, kind=kind)
-                self.nodes[i]["layer"] = head.to_dict()
+            self.nodes[i]["spans_map"] = True
 
 
 def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int] | None) -> bool:
@@ -511,11 +497,6 @@ def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int
     kernel, fmap = broadcast(layer.effective_kernel, tuple(in_map))
     return any(k > 1 for k in kernel) and all(k >= m for k, m in zip(kernel, fmap))
 
-
-def _is_window(node: dict[str, Any]) -> bool:
-    """A layer that looks at a neighbourhood of positions (a kernel larger than 1, finite)."""
-    layer = LayerDefinition.from_dict(node["layer"])
-    return not layer.is_infinite and any(k > 1 for k in layer.effective_kernel)
 
 
 # -- input shapes to trace at -----------------------------------------------------------------

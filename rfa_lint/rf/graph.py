@@ -225,7 +225,9 @@ class EnrichedNetworkNode:
     ``sites`` is the creation stack of the layer in user code, innermost first, as
     ``(file, line)`` pairs, so a linter can place a finding in whichever file it is linting.
     ``map_in`` / ``map_out`` are the spatial sizes (per axis) of the layer's input and output
-    where the frontend traced them, at the shape it traced; None where unknown.
+    where the frontend traced them, at the shape it traced; None where unknown.  ``spans_map``
+    marks an unpadded conv or pool whose kernel covered its whole input map there (see
+    :func:`rfa_lint.rf.analysis.is_head`).
     """
 
     name: str
@@ -235,6 +237,7 @@ class EnrichedNetworkNode:
     sites: tuple[tuple[str, int], ...] = ()
     map_in: PerAxis | None = None
     map_out: PerAxis | None = None
+    spans_map: bool = False
     successors: list[EnrichedNetworkNode] = field(init=False, default_factory=list)
     receptive_field_info: tuple[ReceptiveFieldInfo, ...] = field(init=False)
 
@@ -353,6 +356,7 @@ def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
                 "sites": [list(s) for s in n.sites],
                 "map_in": None if n.map_in is None else list(n.map_in),
                 "map_out": None if n.map_out is None else list(n.map_out),
+                "spans_map": n.spans_map,
             }
             for n in members
         ],
@@ -376,6 +380,7 @@ def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
                 sites=tuple(tuple(s) for s in spec.get("sites", ())),
                 map_in=spec.get("map_in"),
                 map_out=spec.get("map_out"),
+                spans_map=bool(spec.get("spans_map", False)),
             )
         )
     if not built:
