@@ -108,7 +108,8 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
     _write(FORMATS[fmt](findings, coverage), output_file)
     if not quiet:
         resolutions = sorted({"x".join(map(str, p.options.resolution)) for p in projects.values()})
-        click.echo(_summary(len(files), coverage, findings, resolutions, time.perf_counter() - started), err=True)
+        seconds = time.perf_counter() - started
+        click.echo(_summary(len(files), coverage, findings, resolutions, seconds), err=True)
         _list_skipped(coverage, lambda path: project_of(path).codes)
     sys.exit(1 if findings and not exit_zero else 0)
 

@@ -368,7 +368,8 @@ class _Report:
         self.models: list[ModelRecord] = []
 
     def findings(self) -> list[Finding]:
-        layers = [_layer_finding(self.path, line, code, hits) for (line, code), hits in self.layer_hits.items()]
+        layers = [_layer_finding(self.path, line, code, hits)
+                  for (line, code), hits in self.layer_hits.items()]
         return self.model_findings + layers
 
     def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
@@ -389,7 +390,9 @@ class _Report:
             else:
                 self.skipped(candidate, result)
 
-    def skipped(self, candidate: Candidate, result: ModelOutcome, code: str | None = None, **fields: Any) -> None:
+    def skipped(
+        self, candidate: Candidate, result: ModelOutcome, code: str | None = None, **fields: Any
+    ) -> None:
         code = code or STATUS_CODES[result.status]
         finding = _model_finding(self.path, candidate, code, detail=result.detail, params=result.detail,
                                  **_limit_fields(self.options), **fields)
@@ -402,7 +405,8 @@ class _Report:
         traced = _traced_size(plain)
         res = self.options.resolution
         if len(res) > 1 and traced is not None and len(res) != len(traced):
-            self.skipped(candidate, ModelOutcome("ok"), "RFA915", res=fmt(res), given=len(res), axes=len(traced))
+            self.skipped(candidate, ModelOutcome("ok"), "RFA915",
+                         res=fmt(res), given=len(res), axes=len(traced))
             return
         self.graphs[candidate.name] = plain
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
@@ -423,7 +427,8 @@ class _Report:
             feature_map = node.map_in if at_resolution else None
             if kernel_covers_feature_map(node, res, feature_map):
                 fields, min_res = _kernel_fields(node, res, feature_map)
-                self.layer_hits[(line, "RFA104")].append(_Hit(candidate.name, node, fields, max(min_res), note))
+                hit = _Hit(candidate.name, node, fields, max(min_res), note)
+                self.layer_hits[(line, "RFA104")].append(hit)
         self.model_findings += [_unsupported(self.path, candidate, item, self.handoff_lines)
                                 for item in plain.get("unsupported", ())]
         low, high = input_resolution_range(graph, filter_kernel_size_1=self.options.filter_kernel_size_1)

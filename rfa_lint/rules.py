@@ -39,7 +39,9 @@ class Rule:
         return frozenset(field for _, field, _, _ in string.Formatter().parse(self.message) if field)
 
 
-def _rule(code: str, name: str, summary: str, message: str, explanation: str, on_by_default: bool = True) -> Rule:
+def _rule(
+    code: str, name: str, summary: str, message: str, explanation: str, on_by_default: bool = True
+) -> Rule:
     return Rule(code, name, summary, message, textwrap.dedent(explanation).strip(), on_by_default)
 
 

@@ -105,9 +105,9 @@ class Candidate:
 
     ``framework`` is known here only when a base resolves to a framework model base (evidence
     ``base``); otherwise the child finds out.  ``returns`` are the dotted names the function's
-    ``return`` statements call, followed through the file's other functions.  ``line`` / ``column`` are those of the ``class`` / ``def``
-    keyword (not of a decorator); ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the
-    candidate stays immutable.
+    ``return`` statements call, followed through the file's other functions.  ``line`` /
+    ``column`` are those of the ``class`` / ``def`` keyword (not of a decorator);
+    ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the candidate stays immutable.
     """
 
     name: str

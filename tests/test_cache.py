@@ -162,7 +162,8 @@ def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
 def test_cli_writes_the_project_cache_unless_no_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("RFA_LINT_CACHE_DIR")
     write(tmp_path, {"pyproject.toml": "", "net.py": MODEL})
-    assert json.loads(run_cli(tmp_path, "--no-cache", "--select", "RFA").stdout)["findings"][0]["code"] == "RFA900"
+    report = json.loads(run_cli(tmp_path, "--no-cache", "--select", "RFA").stdout)
+    assert report["findings"][0]["code"] == "RFA900"
     assert not (tmp_path / ".rfa_cache").exists()
     run_cli(tmp_path)
     assert len(list((tmp_path / ".rfa_cache").glob("*/*.json"))) == 1

@@ -40,7 +40,8 @@ def test_pipeline(path):
 @pytest.mark.parametrize("path", LINT_FIXTURES, ids=_id)
 def test_flake8(path):
     res, expected = expectation(path).res, expectation(path).findings
-    proc = run("flake8", "--select=RFA", f"--rfa-res={res}", "--format=%(row)d:%(code)s", path.name, cwd=path.parent)
+    proc = run("flake8", "--select=RFA", f"--rfa-res={res}", "--format=%(row)d:%(code)s", path.name,
+               cwd=path.parent)
     assert proc.returncode == (1 if expected else 0), proc.stderr
     assert {(int(row), code) for row, code in (x.split(":") for x in proc.stdout.split())} == expected
 
@@ -48,6 +49,7 @@ def test_flake8(path):
 @pytest.mark.parametrize("path", LINT_FIXTURES, ids=_id)
 def test_cli(path):
     res, expected = expectation(path).res, expectation(path).findings
-    proc = run("rfa_lint", "--res", res, "--select", "RFA", "--format", "json", "-q", path.name, cwd=path.parent)
+    proc = run("rfa_lint", "--res", res, "--select", "RFA", "--format", "json", "-q", path.name,
+               cwd=path.parent)
     assert proc.returncode == (1 if expected else 0), proc.stderr
     assert {(row["line"], row["code"]) for row in json.loads(proc.stdout)["findings"]} == expected

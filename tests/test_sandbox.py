@@ -24,6 +24,7 @@ import pytest
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
 from rfa_lint.sandbox.offline import DownloadBlocked, no_network
 
+MODEL_CLASS = {"kind": "class", "evidence": "base"}  # what the static pass says of ``class Net(nn.Module)``
 SLOW_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "slow_models.py"
 
 NET = """
@@ -53,7 +54,7 @@ def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: f
     if source is None:
         source = textwrap.dedent(prelude) + NET
         path.write_text(source)
-    candidate = {"name": "Net", "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidate = {"name": "Net", **MODEL_CLASS, "build_args": [], "build_kwargs": {}, "input_shape": None}
     return analyse_models(str(path), source, "torch", [candidate], Limits(timeout=timeout), ["torch"])
 
 
@@ -157,7 +158,7 @@ def test_a_timeout_kills_the_group(tmp_path, kind):
 
 
 def analyse_slow(names: list[str], timeout: float) -> FileOutcome:
-    candidates = [{"name": name, "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidates = [{"name": name, **MODEL_CLASS, "build_args": [], "build_kwargs": {}, "input_shape": None}
                   for name in names]
     return analyse_models(str(SLOW_MODELS), SLOW_MODELS.read_text(), "torch", candidates,
                           Limits(timeout=timeout), ["torch"])
@@ -206,7 +207,8 @@ def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
         from rfa_lint.sandbox import Limits, analyse_models, warm
         hard = 16 * 2**30
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        candidate = {{"name": "Net", "kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {{}}, "input_shape": None}}
+        candidate = {{"name": "Net", **{MODEL_CLASS!r}, "build_args": [], "build_kwargs": {{}},
+                     "input_shape": None}}
         for kind in ("warm", "plain"):
             outcome = analyse_models({str(path)!r}, open({str(path)!r}).read(), "torch", [candidate],
                                      Limits(timeout=60, memory_mb=64 * 1024), ["torch"])

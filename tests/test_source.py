@@ -291,7 +291,8 @@ def test_handoff_lines_are_returns_of_the_object_built_there(body, handoff):
     [
         ("from .parts import *\n\nclass UNet(nn.Module):\n    pass\n", ("UNet", "class", None)),
         ("from ..base import Base\n\nclass Unet(Base):\n    pass\n", ("Unet", "class", None)),
-        ("import torch\ndef ResNet18():\n    return ResNet(BasicBlock, [2, 2, 2, 2])\n", ("ResNet18", "returns", None)),
+        ("import torch\ndef ResNet18():\n    return ResNet(BasicBlock, [2, 2, 2, 2])\n",
+         ("ResNet18", "returns", None)),
         ("import timm\n@register_model\ndef vit(pretrained=False, **kwargs):\n    return _create(**kwargs)\n",
          ("vit", "registry", None)),
         ("import timm\n@MODELS.register_module()\ndef vit(**kwargs):\n    pass\n", ("vit", "registry", None)),
@@ -301,7 +302,8 @@ def test_handoff_lines_are_returns_of_the_object_built_there(body, handoff):
 def test_candidates_that_only_the_child_can_confirm(source, candidate):
     (found,) = read(source).candidates
     assert might_define_model(source)
-    assert (found.name, found.evidence if found.kind == "factory" else found.kind, found.framework) == candidate
+    evidence = found.evidence if found.kind == "factory" else found.kind
+    assert (found.name, evidence, found.framework) == candidate
 
 
 @pytest.mark.parametrize(
@@ -320,7 +322,8 @@ def test_returned_calls_are_followed_through_the_files_functions():
     (found,) = read(
         "import keras\n"
         "def ResNet50(weights='imagenet'):\n    return ResNet(stack, weights)\n"
-        "def ResNet(stack_fn, weights):\n    model = Functional(stack_fn(), name='resnet')\n    return model\n"
+        "def ResNet(stack_fn, weights):\n"
+        "    model = Functional(stack_fn(), name='resnet')\n    return model\n"
     ).candidates
     assert found.returns == ("ResNet", "Functional")
 

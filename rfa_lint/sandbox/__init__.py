@@ -157,8 +157,8 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "framework-missing": {"detail": str},
     "done": {},
 }
-STATUSES = {"model": {"ok", "not-a-model", "needs-arguments", "needs-inputs", "build-failed", "download-blocked",
-                      "trace-failed", "memory-limit"},
+STATUSES = {"model": {"ok", "not-a-model", "needs-arguments", "needs-inputs", "build-failed",
+                      "download-blocked", "trace-failed", "memory-limit"},
             "import-failed": {"import-failed", "memory-limit"}}
 
 
