@@ -45,6 +45,11 @@ ACTIVATIONS = frozenset(
     }
 )
 _MAX_POOLS = {"max_pool1d": F.avg_pool1d, "max_pool2d": F.avg_pool2d, "max_pool3d": F.avg_pool3d}
+_ADAPTIVE_MAX_POOLS = {
+    "adaptive_max_pool1d": F.adaptive_avg_pool1d,
+    "adaptive_max_pool2d": F.adaptive_avg_pool2d,
+    "adaptive_max_pool3d": F.adaptive_avg_pool3d,
+}
 
 
 def _max_pool_args(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -55,8 +60,9 @@ def _max_pool_args(input, kernel_size, stride=None, padding=0, dilation=1, ceil_
 class Linearised(TorchFunctionMode):
     """Run a model as the oracle needs it: activations are the identity, max pools average.
 
-    An average pool has the max pool's window (kernel, stride, padding, ceil mode); it has no
-    dilation, so a dilated max pool is refused rather than measured wrongly.
+    An average pool has the max pool's window (kernel, stride, padding, ceil mode; adaptive ones
+    the same output size); it has no dilation, so a dilated max pool is refused rather than
+    measured wrongly.
     """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -69,7 +75,16 @@ class Linearised(TorchFunctionMode):
             if indices or any(d != 1 for d in _tuple(dilation)):
                 raise ValueError(f"{name} with dilation {dilation} / indices has no average twin")
             return _MAX_POOLS[name](x, kernel, stride, padding, ceil_mode, count_include_pad=True)
+        if name in _ADAPTIVE_MAX_POOLS:
+            x, size, indices = _adaptive_args(*args, **kwargs)
+            if indices:
+                raise ValueError(f"{name} with indices has no average twin")
+            return _ADAPTIVE_MAX_POOLS[name](x, size)
         return func(*args, **kwargs)
+
+
+def _adaptive_args(input, output_size, return_indices=False):
+    return input, output_size, return_indices
 
 
 def _tuple(value) -> tuple:
@@ -117,6 +132,26 @@ def expected_extent(rf, size: int):
     return min(rf, size)
 
 
+def disagreement(node: EnrichedNetworkNode, supports: tuple[AxisSupport, ...]) -> dict | None:
+    """None when the node's RF max is what was measured and its min is no larger, else the
+    numbers per axis: analytic max and min, measured extent and image size."""
+    sizes = [s.size for s in supports]
+    measured = tuple(s.extent for s in supports)
+    high = tuple(expected_extent(r, n) for r, n in zip(node.rf_max_per_axis, sizes))
+    low = tuple(expected_extent(r, n) for r, n in zip(node.rf_min_per_axis, sizes))
+    if high == measured and all(lo <= m for lo, m in zip(low, measured)):
+        return None
+    return {
+        "max": _plain(node.rf_max_per_axis), "min": _plain(node.rf_min_per_axis),
+        "measured": measured, "image": tuple(sizes),
+    }
+
+
+def _plain(values) -> tuple:
+    """Fractions shown as floats in a failure message."""
+    return tuple(v if isinstance(v, int) else float(v) for v in values)
+
+
 def measure(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -127,19 +162,36 @@ def measure(
     """The support of each of ``layers``' outputs (name -> module), per spatial axis.
 
     ``model`` must already be :func:`positive_`; ``input_shape`` is (1, channels, *spatial).
-    One forward pass on ``phases`` images; one backward pass per layer.
+    One forward pass on ``phases`` images; one backward pass per layer; one thread (the tensors
+    are small, and threads only contend on a shared machine).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _measure(model, input_shape, layers, phases, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(model, input_shape, layers, phases, seed) -> dict[str, tuple[AxisSupport, ...]]:
     generator = torch.Generator().manual_seed(seed)
     shape = (phases, *input_shape[1:])
     x = (torch.rand(shape, generator=generator, dtype=torch.float64) + 0.5).requires_grad_(True)
     with _outputs(layers) as outputs, Linearised():
-        model(x)
+        try:
+            model(x)
+        except _Collected:
+            pass
     result = {}
     for name in layers:
         y = outputs[name]
         gradient, = torch.autograd.grad(_probe(y, phases, generator), x, retain_graph=True)
         result[name] = _supports(gradient, tuple(shape[2:]))
     return result
+
+
+class _Collected(Exception):
+    """Every measured layer has run: the rest of the forward pass (a big head) is skipped."""
 
 
 @contextlib.contextmanager
@@ -150,6 +202,8 @@ def _outputs(layers: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
     for name, module in layers.items():
         def hook(module, args, output, name=name):
             outputs.setdefault(name, output if isinstance(output, Tensor) else output[0])
+            if len(outputs) == len(layers):
+                raise _Collected
         handles.append(module.register_forward_hook(hook))
     try:
         yield outputs
@@ -173,12 +227,13 @@ def _supports(gradient: Tensor, spatial: tuple[int, ...]) -> tuple[AxisSupport, 
     for axis, size in enumerate(spatial):
         others = [d + 1 for d in range(len(spatial)) if d != axis]
         line = magnitude.sum(dim=others) if others else magnitude
-        # a transposed conv's output position can read no input at all (k < s): no window
-        hits = [torch.nonzero(row).flatten() for row in line]
-        windows = tuple((int(hit[0]), int(hit[-1])) for hit in hits if len(hit))
-        if not windows:
-            raise ValueError("no probed position depends on the input")
-        axes.append(AxisSupport(size, windows))
+        windows = []
+        for row in line:
+            hit = torch.nonzero(row).flatten()
+            if not len(hit):  # e.g. a transposed conv with kernel < stride: a position reads nothing
+                raise ValueError("a probed position does not depend on the input")
+            windows.append((int(hit[0]), int(hit[-1])))
+        axes.append(AxisSupport(size, tuple(windows)))
     return tuple(axes)
 
 
