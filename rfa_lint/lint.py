@@ -30,7 +30,6 @@ from rfa_lint.rf import (
     graph_from_plain,
     input_feature_map,
     input_resolution_range,
-    is_head,
     kernel_covers_feature_map,
     kernel_fit_from,
     productive_from,
@@ -414,7 +413,7 @@ class _Report:
         note = _fallback_note(res, traced)
         at_resolution = not note  # traced at the linted size: its map sizes are the real ones
         for node in graph.all_layers:
-            if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf or is_head(node):
+            if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
                 continue
             if self.options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
                 continue

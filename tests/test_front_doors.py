@@ -59,8 +59,23 @@ def test_text_format_is_flake8s(project):
     assert "3 findings" in proc.stderr
 
 
+PADDED = """
+import torch.nn as nn
+
+
+class Padded(nn.Module):  # padded 3x3 convs: RFs 3, 5, 7 on 7x7 maps; productive range 7-7
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(3)])
+
+    def forward(self, x):
+        return self.convs(x)
+"""
+
+
 def test_exit_codes_select_ignore_and_exit_zero(project):
-    clean = rfa_lint("chain.py", "--res", "31", "-q", cwd=project)  # the chain's range is 31-31
+    (project / "padded.py").write_text(PADDED)
+    clean = rfa_lint("padded.py", "--res", "7", "-q", cwd=project)
     assert (clean.returncode, clean.stdout) == (0, "")
     assert rfa_lint("chain.py", "--res", "16", "--exit-zero", "-q", cwd=project).returncode == 0
     ignored = rfa_lint("chain.py", "--res", "16", "--ignore", "RFA1", "-q", cwd=project)
@@ -80,10 +95,11 @@ def test_github_format_and_output_file(project):
 
 
 def test_graph_dir_draws_every_model_even_when_the_lint_is_clean(project):
-    proc = rfa_lint("chain.py", "--res", "31", "--graph-dir", "pictures", "-q", cwd=project)
+    (project / "padded.py").write_text(PADDED)
+    proc = rfa_lint("padded.py", "--res", "7", "--graph-dir", "pictures", "-q", cwd=project)
     assert (proc.returncode, proc.stdout) == (0, "")
-    svg = (project / "pictures" / "chain.Chain.svg").read_text()
-    assert svg.lstrip().startswith("<?xml") and "conv5" in svg
+    svg = (project / "pictures" / "padded.Padded.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "convs.2" in svg
 
 
 def test_graph_dir_without_dot_says_how_to_get_it_and_still_lints(project, tmp_path):

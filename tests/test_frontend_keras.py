@@ -16,7 +16,7 @@ from keras import layers
 
 from rfa_lint.frontends import TraceError
 from rfa_lint.frontends import keras as frontend
-from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range, is_head
+from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "keras_frontend"
 
@@ -303,12 +303,9 @@ def whole_map_pool_head():
 
 def test_an_unpadded_kernel_spanning_its_map_is_a_head_only_with_no_window_after_it():
     _, nodes = analyse(whole_map_pool_head)
-    # conv 3, pool 2/2: 4 (j 2); the 4x4 average pool reads the whole 4 x 4 map: a head, whose
-    # RF 4 + 3 * 2 = 10 still counts (it sees the whole 8 px image), but only for the max
+    # conv 3, pool 2/2: 4 (j 2); the 4x4 average pool reads the whole 4 x 4 map: a dense head
     assert nodes["pool"].rf_min_per_axis == (4, 4) and nodes["whole"].map_in == (4, 4)
-    assert nodes["whole"].spans_map and is_head(nodes["whole"])
-    assert nodes["whole"].rf_min_per_axis == (10, 10)
-    assert input_resolution_range(nodes["head"]) == ((4, 4), (10, 10))
+    assert nodes["whole"].layer_info.kind == "global" and math.isinf(nodes["whole"].receptive_field_min)
 
     def conv_head():
         inputs = keras.Input(shape=(8, 8, 3))
@@ -316,7 +313,7 @@ def test_an_unpadded_kernel_spanning_its_map_is_a_head_only_with_no_window_after
         return keras.Model(inputs, layers.Conv2D(10, 8, name="fc")(x))  # 8x8 on the 8 x 8 map
 
     _, nodes = analyse(conv_head)
-    assert is_head(nodes["fc"]) and nodes["fc"].layer_info.kernel == (8, 8)
+    assert nodes["fc"].layer_info.kind == "dense" and nodes["fc"].layer_info.kernel_size is None
 
     def squash_then_conv():
         inputs = keras.Input(shape=(8, 8, 3))
@@ -324,9 +321,8 @@ def test_an_unpadded_kernel_spanning_its_map_is_a_head_only_with_no_window_after
         return keras.Model(inputs, layers.Conv2D(3, 3, padding="same", name="late")(x))
 
     _, nodes = analyse(squash_then_conv)
-    # no head: the 3x3 keeps its RF, 8 + 2 * 8 = 24
-    assert nodes["squash"].spans_map and not is_head(nodes["squash"])
-    assert nodes["late"].rf_min_per_axis == (24, 24)
+    # no head: the pool stays a window, so the 3x3 keeps its RF, 8 + 2 * 8 = 24
+    assert nodes["squash"].layer_info.kind == "pool" and nodes["late"].rf_min_per_axis == (24, 24)
 
 
 # --- tracing sizes and feature maps -----------------------------------------------------------

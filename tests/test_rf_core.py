@@ -412,3 +412,35 @@ def test_estimated_maps_are_those_of_padded_convs(layers_ks, res):
         if kernel_covers_feature_map(node, res) and res > 1:  # covered at R: covered below it too
             assert kernel_covers_feature_map(node, res - 1)
         assert kernel_covers_feature_map(node, res) == (k > 1 and res < kernel_fit_from(node)[0])
+
+
+def _plain(*layers: tuple) -> dict:
+    """Plain graph data: (name, LayerDefinition, predecessors, spans_map) per node, in order."""
+    return {"nodes": [{"name": name, "layer": layer.to_dict(), "predecessors": list(preds),
+                       "spans_map": spans} for name, layer, preds, spans in layers]}
+
+
+@pytest.mark.parametrize(
+    "after, head",
+    [
+        ([], True),  # the whole-map pool ends the net: a head
+        ([("fc", LayerDefinition("fc", kernel_size=1, kind="dense"), [2])], True),  # per position after
+        ([("late", LayerDefinition("late", kernel_size=3), [2])], False),  # a window reads it: no head
+        # an SE gate: 1x1, a global broadcast, then the main path's 3x3 after the merge
+        ([("fc", LayerDefinition("fc", kernel_size=1), [2]),
+          ("bc", LayerDefinition("bc", kernel_size=None, kind="global"), [3]),
+          ("mul", LayerDefinition("mul", kernel_size=1, kind="merge"), [1, 4]),
+          ("late", LayerDefinition("late", kernel_size=3), [5])], True),
+    ],
+)
+def test_a_kernel_spanning_its_map_is_a_global_head_only_when_no_window_reads_it(after, head):
+    data = _plain(
+        ("input", LayerDefinition("input", kernel_size=1, kind="input"), [], False),
+        ("conv", LayerDefinition("conv", kernel_size=3), [0], False),  # rf 3
+        ("whole", LayerDefinition("whole", kernel_size=4, stride_size=4, kind="pool"), [1], True),
+        *[(name, layer, preds, False) for name, layer, preds in after],
+    )
+    whole = next(n for n in graph_from_plain(data).all_layers if n.name == "whole")
+    # a head is global like the AdaptiveAvgPool2d(1) it stands for; else a 4x4 pool: 3 + 3 = 6
+    expected = ("global", math.inf) if head else ("pool", 6)
+    assert (whole.layer_info.kind, whole.receptive_field_min) == expected

@@ -62,9 +62,10 @@ def test_a_forward_branching_on_the_map_size_is_traced_at_the_lint_resolution():
     assert plain["input_shape"] == [1, 3, 64, 64] and "pool" in nodes
     plain, nodes, graph = traced(build(models.ShapeBranch), resolution=(16,))
     assert plain["input_shape"] == [1, 3, 16, 16] and "pool" not in nodes
-    # F.avg_pool2d(x, x.size()[2:]) spans the 12x12 map it is given: global (the old frontend
-    # made it a 12x12 pool with stride 12)
-    assert (nodes["avg_pool2d"]["layer"]["kind"], nodes["avg_pool2d"]["map_in"]) == ("global", [12, 12])
+    # F.avg_pool2d(x, x.size()[2:]) spans the 12x12 map it is given: a global head (the old
+    # frontend made it a 12x12 pool with stride 12)
+    assert (nodes["avg_pool2d"]["spans_map"], nodes["avg_pool2d"]["map_in"]) == (True, [12, 12])
+    assert graph["avg_pool2d"].layer_info.kind == "global"
     assert graph["head"].receptive_field_max == (5, 5)  # 3 + 2
 
 
@@ -150,13 +151,15 @@ def test_adaptive_pooling_reads_windows_at_the_traced_size():
 
 def test_a_kernel_spanning_its_whole_map_is_a_head():
     # VGG's fc6 as a 7x7 conv without padding on the 7x7 map: dense over it (not a 7x7 kernel)
-    _, nodes, _ = traced(build(models.AdaptiveThenConvs), resolution=(14,))
-    assert (nodes["fc6"]["layer"]["kind"], nodes["fc6"]["layer"]["kernel_size"]) == ("dense", None)
+    _, nodes, graph = traced(build(models.AdaptiveThenConvs), resolution=(14,))
+    assert nodes["fc6"]["spans_map"]  # the frontend marks it; the graph makes the head dense
+    assert (graph["fc6"].layer_info.kind, graph["fc6"].layer_info.kernel_size) == ("dense", None)
     # CifarSENet's F.avg_pool2d(out, 8): global on the 8x8 map of 32x32, an 8x8/8 pool on the
     # 16x16 map of 64x64
-    _, nodes, _ = traced(build(models.CifarSENet), resolution=(32,))
-    assert nodes["avg_pool2d"]["layer"]["kind"] == "global"
-    _, nodes, _ = traced(build(models.CifarSENet), resolution=(64,))
+    _, _, graph = traced(build(models.CifarSENet), resolution=(32,))
+    assert graph["avg_pool2d"].layer_info.kind == "global"
+    _, nodes, graph = traced(build(models.CifarSENet), resolution=(64,))
+    assert graph["avg_pool2d"].layer_info.kind == "pool"
     pool = nodes["avg_pool2d"]["layer"]
     assert (pool["kind"], pool["kernel_size"], pool["stride_size"]) == ("pool", [8, 8], [8, 8])
 
@@ -169,10 +172,9 @@ def test_cifar_se_gates_are_global_and_keep_no_stride_product():
     # with strides 32, 16, 8 and reached a stride product of 131072.
     _, nodes, graph = traced(build(models.CifarSENet), resolution=(32,))
     for block in ("layer1", "layer2", "layer3"):
-        assert nodes[f"{block}.avg_pool2d"]["layer"]["kind"] == "global"
+        assert graph[f"{block}.avg_pool2d"].layer_info.kind == "global"
         assert graph[f"{block}.mul"].layer_info.kind == "merge"
     assert graph["layer3.mul"].get_maximum_scale_factor() == (4, 4)
-    assert not any(name.endswith(".broadcast") for name in nodes)  # already global
     assert input_resolution_range(graph["linear"]) == ((11, 11), (11, 11))
 
 

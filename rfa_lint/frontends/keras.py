@@ -498,7 +498,6 @@ def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int
     return any(k > 1 for k in kernel) and all(k >= m for k, m in zip(kernel, fmap))
 
 
-
 # -- input shapes to trace at -----------------------------------------------------------------
 
 

@@ -53,31 +53,6 @@ def classify(
     return Verdict.PRODUCTIVE
 
 
-def is_head(node: EnrichedNetworkNode) -> bool:
-    """A conv or pool that spans its whole input map with no window after it: a dense head.
-
-    VGG's fc6 written as a 7x7 conv on a 7x7 map, ``F.avg_pool2d(x, 4)`` on a 4x4 map before the
-    classifier: at the traced size each output position reads the whole map, by design.  Such
-    a layer is not judged as a feature layer (no finding, and it does not raise the minimum of
-    the productive range), but what it sees counts for the maximum: it does see the whole image.
-    A spanning layer with windows after it is no head: it is a kernel wasted on a tiny map
-    (RFA104), and the layers after it keep their receptive fields.
-    """
-    if not node.spans_map:
-        return False
-    todo, seen = list(node.successors), set()
-    while todo:
-        later = todo.pop()
-        if id(later) in seen:
-            continue
-        seen.add(id(later))
-        kernel = later.layer_info.kernel
-        if not later.layer_info.is_infinite and any(k > 1 for k in kernel):
-            return False
-        todo += later.successors
-    return True
-
-
 def input_feature_map(
     node: EnrichedNetworkNode, resolution: Resolution, feature_map: Sequence[int] | None = None
 ) -> PerAxis:
@@ -148,11 +123,12 @@ def input_resolution_range(
     the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers;
     ``kernel_fit`` raises the min so that no layer's kernel covers its whole feature map
     (kernel x stride product, as rfa-toolbox 1.7).  ``cardinality`` is the number of axes
-    reported (default: the graph's).  A dense head (:func:`is_head`) counts for the max only.
+    reported (default: the graph's).
     """
     nodes = [n for n in graph.all_layers if n.has_finite_rf]
     if not nodes:
         raise ValueError("the graph has no layer with a finite receptive field")
+
     axes = cardinality or max(len(n.rf_min_per_axis) for n in nodes)
     kernel_bounds = [
         tuple(k * s for k, s in zip(_stretch(n.layer_info.kernel, axes), _stretch(n.scale_per_axis, axes)))
@@ -166,8 +142,7 @@ def input_resolution_range(
         if filter_all_inf_rf:
             sizes = [s for s in sizes if _finite(s)] or sizes
         columns = list(zip(*(_stretch(s, axes) for s in sizes)))
-        if not is_head(node):
-            lows.append(tuple(min(c) for c in columns))
+        lows.append(tuple(min(c) for c in columns))
         highs.append(tuple(max(c) for c in columns))
     if kernel_fit:
         lows += kernel_bounds

@@ -227,7 +227,7 @@ class EnrichedNetworkNode:
     ``map_in`` / ``map_out`` are the spatial sizes (per axis) of the layer's input and output
     where the frontend traced them, at the shape it traced; None where unknown.  ``spans_map``
     marks an unpadded conv or pool whose kernel covered its whole input map there (see
-    :func:`rfa_lint.rf.analysis.is_head`).
+    :func:`graph_from_plain` for what becomes of it).
     """
 
     name: str
@@ -365,16 +365,24 @@ def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
 
 
 def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
-    """Rebuild a graph from :func:`graph_to_plain` data; nodes must be in topological order."""
+    """Rebuild a graph from :func:`graph_to_plain` data; nodes must be in topological order.
+
+    Dense heads become what they are, global: see :func:`dense_heads`.
+    """
     built: list[EnrichedNetworkNode] = []
     for i, spec in enumerate(data["nodes"]):
-        preds = spec.get("predecessors", [])
-        if any(not 0 <= p < i for p in preds):
+        if any(not 0 <= p < i for p in spec.get("predecessors", [])):
             raise ValueError(f"node {i} ({spec.get('name')!r}) is not in topological order")
+    layers = [LayerDefinition.from_dict(spec["layer"]) for spec in data["nodes"]]
+    for i in dense_heads(data["nodes"], layers):
+        kind = "global" if layers[i].kind == "pool" else "dense"
+        layers[i] = LayerDefinition(layers[i].name, kernel_size=None, filters=layers[i].filters, kind=kind)
+    for i, spec in enumerate(data["nodes"]):
+        preds = spec.get("predecessors", [])
         built.append(
             EnrichedNetworkNode(
                 name=spec["name"],
-                layer_info=LayerDefinition.from_dict(spec["layer"]),
+                layer_info=layers[i],
                 predecessors=[built[p] for p in preds],
                 module_paths=tuple(spec.get("module_paths", ())),
                 sites=tuple(tuple(s) for s in spec.get("sites", ())),
@@ -386,3 +394,26 @@ def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
     if not built:
         raise ValueError("a graph needs at least one node")
     return built[data.get("output", len(built) - 1)]
+
+
+def dense_heads(nodes: Sequence[dict[str, Any]], layers: Sequence[LayerDefinition]) -> set[int]:
+    """Indices of the layers that span their whole input map (``spans_map``) with no window
+    (a finite kernel above 1) reading what they made, short of a global layer.
+
+    VGG's fc6 written as a 7x7 conv on a 7x7 map, ``F.avg_pool2d(x, 4)`` on a 4x4 map before the
+    classifier, an SE gate's ``F.avg_pool2d(out, out.size(2))`` (it reaches the main path as a
+    global operand): each output position reads the whole map, by design, so such a layer is a
+    dense head, global like the ``AdaptiveAvgPool2d(1)`` or ``Linear`` it stands for.  A
+    spanning layer with windows after it is no head: it is a kernel wasted on a tiny map
+    (RFA104), and the layers after it keep their receptive fields.
+    """
+    successors: list[list[int]] = [[] for _ in nodes]
+    for i, spec in enumerate(nodes):
+        for p in spec.get("predecessors", []):
+            successors[p].append(i)
+    window = [not layer.is_infinite and any(k > 1 for k in layer.kernel) for layer in layers]
+    window_after = [False] * len(nodes)  # a window reads this node's output, short of a global layer
+    for i in reversed(range(len(nodes))):
+        window_after[i] = any(window[s] or (window_after[s] and not layers[s].is_infinite)
+                              for s in successors[i])
+    return {i for i, spec in enumerate(nodes) if spec.get("spans_map") and not window_after[i]}

@@ -84,8 +84,9 @@ def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -
 
 def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, dim_axes: list) -> bool:
     """A conv or pool whose unpadded (dilated) kernel spans its whole input map on every axis
-    with positions, to one output position: a dense head at this size (VGG's fc6 as a 7x7 conv
-    on 7x7, ``F.avg_pool2d(x, x.size(2))``).  Kernels of 1 stay per-position layers."""
+    with positions, to one output position (VGG's fc6 as a 7x7 conv on 7x7,
+    ``F.avg_pool2d(x, x.size(2))``): marked ``spans_map``, a dense head where no window follows
+    (:func:`rfa_lint.rf.analysis.is_head`).  Kernels of 1 stay per-position layers."""
     if layer.kind not in ("conv", "pool") or layer.is_infinite or not unpadded(module):
         return False
     if any(u != 1 for u in per_axis(layer.upsampling, 1)):
@@ -98,17 +99,22 @@ def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, di
     return all(kernel[d] >= x.shape[2 + d] and y.shape[2 + d] == 1 for d in on)
 
 
+#: The kind of a node that mixes positions, by how the op reads them: (finite, global).
+_MIXING_KINDS = {
+    "attention": ("attention", "attention"),
+    "pool": ("pool", "global"),  # a reduction
+    "dense": ("conv", "dense"),  # a Linear over window offsets is a convolution; over all, a head
+    "fold": ("resize", "dense"),  # positions folded into channels before a conv (space-to-depth)
+}
+
+
 def _mixing_layer(name: str, mix: L.Mixing, mixer: str, **extra: Any) -> LayerDefinition:
-    """The node of an op that mixes positions: attention, pooling ("pool") or a contraction of
-    positions folded into features ("dense"; with a coarser grid, a space-to-depth "resize")."""
+    """The node of an op that mixes positions (see :data:`_MIXING_KINDS`)."""
+    finite, infinite = _MIXING_KINDS[mixer]
     if mix.kernel is None:
-        kind = {"attention": "attention", "pool": "global", "dense": "dense"}[mixer]
-        return LayerDefinition(name, kernel_size=None, kind=kind, **extra)
-    kind = mixer
-    if mixer == "dense" and any(s > 1 for s in mix.stride):
-        kind = "resize"
+        return LayerDefinition(name, kernel_size=None, kind=infinite, **extra)
     return LayerDefinition(
-        name, kernel_size=mix.kernel, dilation=mix.dilation, stride_size=mix.stride, kind=kind, **extra
+        name, kernel_size=mix.kernel, dilation=mix.dilation, stride_size=mix.stride, kind=finite, **extra
     )
 
 
@@ -234,7 +240,7 @@ class _Recorder(TorchFunctionMode):
         if entry.contracts_channels and layout is not None and L.has_positions([layout[1]]):
             rest = layout[:1] + (L.plain(x.shape[1]),) + layout[2:]
             mix, rest = L.mixing(L.factors(layout[1]), [layout], rest, self.axes)
-            node = self._node(f"{name}.channels", _mixing_layer("channels", mix, "dense"), preds, paths,
+            node = self._node(f"{name}.channels", _mixing_layer("channels", mix, "fold"), preds, paths,
                               sites(), layout, rest)
             preds, layout = [node], rest
         dim_axes = L.channels_first_axes(layout, 2, x.dim(), self.axes)
@@ -243,16 +249,13 @@ class _Recorder(TorchFunctionMode):
             self._report(f"{label(layer)} on rearranged positions", paths, sites())
             dim_axes = L.channels_first_axes(None, 2, x.dim(), self.axes)
         layer_def = entry.handler(layer, x, y)
-        if _spans_its_map(layer_def, layer, x, y, dim_axes):
-            kind = "dense" if layer_def.kind == "conv" else "global"
-            layer_def = LayerDefinition(
-                layer_def.name, kernel_size=None, filters=layer_def.filters, kind=kind
-            )
         placed = _placed(layer_def, dim_axes, self.axes)
         out = None
         if not scrambled:
             out = self._spatial_output(layout, x, y, dim_axes, entry.contracts_channels, placed)
         node = self._node(name, placed, preds, paths, sites(), layout, out)
+        if _spans_its_map(layer_def, layer, x, y, dim_axes):  # the core decides if it is a head
+            self.nodes[node]["spans_map"] = True
         self._mark(outputs, node, [out])
 
     @staticmethod
@@ -275,8 +278,9 @@ class _Recorder(TorchFunctionMode):
         return tuple(dims)
 
     def _dense(self, layer, x, flow, traced, outputs, name, paths, sites) -> None:
-        """nn.Linear / F.linear: per position unless its last dim holds positions (then it mixes
-        them: a flattened map's head is global, a patch merge a space-to-depth)."""
+        """nn.Linear / F.linear: per position unless its last dim holds positions; then it mixes
+        them: a Linear over patches or window offsets is a convolution, over a flattened map a
+        global head."""
         y, layout = outputs[0], flow.layout
         units = int(layer.out_features)
         out, mix = None, None
@@ -388,7 +392,7 @@ class _Recorder(TorchFunctionMode):
             call.label = op
             self._layer(LAYER_KINDS[module_class], call, args, traced, outputs, name, (), call_site)
             return
-        call = ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes)
+        call = ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes, func)
         effect = ops.effect(call, [t for t, _ in traced])
         if not effect.layouts:
             return
