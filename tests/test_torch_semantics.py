@@ -128,6 +128,23 @@ def test_positions_folded_into_channels_are_a_space_to_depth():
     assert agrees(graph["conv"], measured(model, (1, 3, 32, 32), "conv"), 32)
 
 
+def test_unfold_windows_stay_positions():
+    # unfold into 8x8 patches and a Linear: the Linear reads each patch, an 8x8/8 convolution
+    # (the old frontend judged the unfold global); the 3x3 conv after it: 8 + 2 * 8 = 24
+    model = models.UnfoldPatches()
+    plain, nodes, graph = traced(model, input_shape=(1, 2, 64, 64))
+    embed = nodes["embed"]["layer"]
+    assert (embed["kind"], embed["kernel_size"], embed["stride_size"]) == ("conv", [8, 8], [8, 8])
+    assert graph["head"].receptive_field_max == (24, 24) and nodes["head"]["map_in"] == [8, 8]
+    assert agrees(graph["head"], measured(model, (1, 2, 64, 64), "head"), 64)
+    # F.unfold(x, 3, padding=1, stride=2) and a Linear: a 3x3/2 convolution
+    model = models.Im2col()
+    _, nodes, graph = traced(model, input_shape=(1, 2, 16, 16))
+    embed = nodes["embed"]
+    assert (embed["layer"]["kernel_size"], embed["layer"]["stride_size"]) == ([3, 3], [2, 2])
+    assert (embed["map_in"], embed["map_out"]) == ([16, 16], [8, 8])
+
+
 # --- 3. adaptive pooling ----------------------------------------------------------------------
 
 def test_adaptive_pooling_reads_windows_at_the_traced_size():

@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._pytree import tree_flatten
 
@@ -58,6 +59,7 @@ class Op:
     outputs: list[Tensor]
     layout_of: Callable[[Tensor], Layout | None]  # an untraced tensor has no positions
     axes: int
+    func: Callable | None = None
 
     def arg(self, name: str, position: int, default: Any = None) -> Any:
         if name in self.kwargs:
@@ -242,6 +244,61 @@ def _pad(op: Op) -> Effect | None:
     return Effect([tuple(out)])
 
 
+def _run(dim: L.Dim) -> Factor | None:
+    """The factor of a dim that is one run of positions of one axis, else None."""
+    fs = L.factors(dim)
+    if len(dim) == 1 and len(fs) == 1 and fs[0].axis is not None and not fs[0].key:
+        return fs[0]
+    return None
+
+
+def _pair(value: Any, n: int) -> tuple[int, ...]:
+    return (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
+
+
+def _unfold(op: Op) -> Effect | None:
+    """Sliding windows as dims of their own; the window offsets stay positions, so the layer
+    that contracts them (a Linear on patches) is the window's kernel.
+
+    ``x.unfold(d, size, step)`` turns dim ``d`` into window starts ``step`` apart plus a new last
+    dim of ``size`` offsets; ``F.unfold`` (im2col) puts each window's offsets into the channel
+    dim and the window starts, row-major, into the last dim.
+    """
+    x = op.args[0]
+    layout = op.layout_of(x)
+    if layout is None:
+        return _unknown(op)
+    y = op.outputs[0]
+    if op.func is F.unfold:
+        n = x.dim() - 2
+        kernel, dilation, padding, stride = (
+            _pair(op.arg(name, i, default), n)
+            for i, (name, default) in enumerate(
+                (("kernel_size", 1), ("dilation", 1), ("padding", 0), ("stride", 1)), start=1
+            )
+        )
+        runs = [_run(dim) for dim in layout[2:]]
+        if None in runs:
+            return None
+        sizes = [
+            (m + 2 * p - d * (k - 1) - 1) // s + 1
+            for m, k, d, p, s in zip(x.shape[2:], kernel, dilation, padding, stride)
+        ]
+        offsets = tuple(Factor(f.axis, k, d * f.step) for f, k, d in zip(runs, kernel, dilation))
+        starts = tuple(Factor(f.axis, c, s * f.step) for f, c, s in zip(runs, sizes, stride))
+        return Effect([(layout[0], ((Factor(None, x.shape[1]),) + offsets,), (starts,))])
+    d = _norm(op.arg("dimension", 1), x.dim())
+    size, step = int(op.arg("size", 2)), int(op.arg("step", 3))
+    run = _run(layout[d])
+    if run is None:
+        if L.has_positions([layout[d]]):
+            return None
+        return Effect([layout[:d] + (L.plain(y.shape[d]),) + layout[d + 1:] + (L.plain(size),)])
+    starts = ((Factor(run.axis, y.shape[d], step * run.step),),)
+    offsets = ((Factor(run.axis, size, run.step),),)
+    return Effect([layout[:d] + (starts,) + layout[d + 1:] + (offsets,)])
+
+
 # --- mixing positions ------------------------------------------------------------------------
 
 def _reduced_dims(op: Op, ndim: int) -> list[int]:
@@ -406,6 +463,7 @@ _OPS: dict[str, Callable[[Op], Effect | None]] = {
     **dict.fromkeys(("matmul", "rmatmul", "mm", "bmm"), _matmul),
     **dict.fromkeys(("type_as", "expand_as", "to"), _first_only),
     "einsum": _einsum,
+    "unfold": _unfold,
     "getitem": _getitem,
     "pad": _pad,
 }
