@@ -137,14 +137,19 @@ def disagreement(node: EnrichedNetworkNode, supports: tuple[AxisSupport, ...]) -
     numbers per axis: analytic max and min, measured extent and image size."""
     sizes = [s.size for s in supports]
     measured = tuple(s.extent for s in supports)
-    high = tuple(expected_extent(r, n) for r, n in zip(node.rf_max_per_axis, sizes))
-    low = tuple(expected_extent(r, n) for r, n in zip(node.rf_min_per_axis, sizes))
+    high = tuple(expected_extent(r, n) for r, n in zip(_axes(node.rf_max_per_axis, sizes), sizes))
+    low = tuple(expected_extent(r, n) for r, n in zip(_axes(node.rf_min_per_axis, sizes), sizes))
     if high == measured and all(lo <= m for lo, m in zip(low, measured)):
         return None
     return {
         "max": _plain(node.rf_max_per_axis), "min": _plain(node.rf_min_per_axis),
         "measured": measured, "image": tuple(sizes),
     }
+
+
+def _axes(values: tuple, sizes: list[int]) -> tuple:
+    """One value per axis: a single value (a global node's infinity) stands for every axis."""
+    return values * len(sizes) if len(values) == 1 else values
 
 
 def _plain(values) -> tuple:
