@@ -232,3 +232,36 @@ def test_a_fixed_import_is_seen_on_the_next_run_despite_the_cache(tmp_path, monk
     codes = sorted(row["code"] for row in json.loads(second.stdout)["findings"])
     assert codes == ["RFA101", "RFA102", "RFA110"]
     assert (tmp_path / ".rfa_cache").is_dir()
+
+
+# --- coverage: what a run analysed and skipped -------------------------------------------------
+
+UNET = FIXTURES.parent / "discovery" / "unet"
+
+
+def test_skipped_models_do_not_fail_the_run_but_the_summary_names_them_with_their_fix(tmp_path):
+    shutil.copytree(UNET, tmp_path / "unet")
+    proc = rfa_lint("unet/parts.py", "--res", "16", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "")  # RFA902 is off unless selected
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("rfa-lint: 1 file, 0 models analysed, 2 skipped, 0 findings at 16px in ")
+    assert lines[1] == "rfa-lint: not analysed (select RFA9 to report these as findings):"
+    assert lines[2].startswith("  unet/parts.py:10: RFA902 model 'DoubleConv' needs constructor arguments "
+                               "(cin, cout); give them with '# rfa-lint: build(...)'")
+    selected = rfa_lint("unet/parts.py", "--res", "16", "--select", "RFA9", "-q", cwd=tmp_path)
+    assert selected.returncode == 1 and selected.stdout.count("RFA902") == 2
+
+
+def test_blocks_that_an_analysed_model_of_the_run_builds_are_not_skipped_models(tmp_path):
+    shutil.copytree(UNET, tmp_path / "unet")
+    proc = rfa_lint("unet", "--res", "16", "--select", "RFA", "--format", "json", cwd=tmp_path)
+    report_ = json.loads(proc.stdout)
+    models = {(Path(f["path"]).name, m["name"]): m for f in report_["files"] for m in f["models"]}
+    assert list(models) == [("model.py", "UNet")]  # DoubleConv and Down are UNet's blocks
+    unet = models["model.py", "UNet"]
+    assert unet["analysed"] and unet["traced"] == [16, 16]
+    assert {Path(file).name for file, _ in unet["builds"]} == {"parts.py"}
+    assert {name for _, name in unet["builds"]} == {"DoubleConv", "Down"}
+    assert {(Path(f["path"]).name, f["code"]) for f in report_["findings"]} == {
+        ("model.py", "RFA110"), ("model.py", "RFA101")}
+    assert "3 files, 1 model analysed, 0 skipped, 2 findings at 16px" in proc.stderr  # with __init__.py

@@ -106,6 +106,8 @@ def built_classes(model: Any) -> list[list[str]]:
     children = getattr(model, "modules", None) or getattr(model, "_flatten_layers", None)
     found = set()
     for part in children() if callable(children) else ():
+        if part is model:
+            continue
         cls = type(part)
         if not cls.__module__.startswith(_FRAMEWORK_MODULES):
             try:
