@@ -23,7 +23,7 @@ Candidates
       annotation (``-> ResNet``), a registry decorator (timm's ``@register_model``,
       ``@MODELS.register_module()``), or ``return`` statements that call something
       (``return ResNet(BasicBlock, [2, 2, 2, 2])``, ``model = Functional(...); return model``)
-      in a body without loops, so that ``def main(): ... for epoch in ...`` is never called.
+      with no loop after that call, so that ``def main(): ... for epoch in ...`` is never called.
 
 Directives
     A comment on the ``class`` / ``def`` header (its first line down to the ``:``), or in the
@@ -161,7 +161,7 @@ def read_source(text: str) -> SourceInfo:
     finder = _Finder(statements)
     lines = io.StringIO(text).readlines()  # only "\n" ends a line, as for ast and tokenize
     functions = [node for node in statements if isinstance(node, ast.FunctionDef)]
-    returns = _through_functions({node.name: _returned_calls(node) for node in functions})
+    returns = _through_functions({node.name: returned_calls(node) for node in functions})
     candidates = []
     for node in statements:
         found = finder.candidate(node, returns.get(getattr(node, "name", ""), ()))
@@ -210,29 +210,39 @@ def _own_nodes(function: ast.FunctionDef) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(node))
 
 
-def _returned_calls(function: ast.FunctionDef) -> tuple[str, ...]:
+def returned_calls(function: ast.FunctionDef) -> tuple[str, ...]:
     """Dotted names called by the function's ``return`` statements, directly or through a name
     assigned from a call (``model = Functional(inputs, x); ...; return model``)."""
-    assigned: dict[str, list[str]] = {}
+    return tuple(dict.fromkeys(name for name, _ in _returned_call_sites(function)))
+
+
+def _returned_call_sites(function: ast.FunctionDef) -> list[tuple[str, int]]:
+    """(dotted callee, line of the call) for each call whose result the function returns."""
+    assigned: dict[str, list[tuple[str, int]]] = {}
     returned: list[ast.expr] = []
     for node in _own_nodes(function):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             for target in node.targets:
                 if isinstance(target, ast.Name) and (callee := _dotted(node.value.func)):
-                    assigned.setdefault(target.id, []).append(callee)
+                    assigned.setdefault(target.id, []).append((callee, node.lineno))
         elif isinstance(node, ast.Return) and node.value is not None:
             returned.append(node.value)
-    names: list[str] = []
+    sites: list[tuple[str, int]] = []
     for value in returned:
         if isinstance(value, ast.Call) and (callee := _dotted(value.func)):
-            names.append(callee)
+            sites.append((callee, value.lineno))
         elif isinstance(value, ast.Name):
-            names += assigned.get(value.id, [])
-    return tuple(dict.fromkeys(names))
+            sites += assigned.get(value.id, [])
+    return sites
 
 
-def _has_loop(function: ast.FunctionDef) -> bool:
-    return any(isinstance(node, (ast.For, ast.While, ast.AsyncFor)) for node in _own_nodes(function))
+def _loops_after_building(function: ast.FunctionDef) -> bool:
+    """Whether a loop runs after the returned object is built: ``model = Net(); for epoch in
+    ...: train(model); return model`` is a script, while keras.applications' factories loop
+    over blocks *before* ``model = Functional(inputs, x)``."""
+    built = min((line for _, line in _returned_call_sites(function)), default=0)
+    return any(isinstance(node, (ast.For, ast.While, ast.AsyncFor)) and node.lineno > built
+               for node in _own_nodes(function))
 
 
 def _handoff_lines(tree: ast.Module) -> frozenset[int]:
@@ -318,7 +328,7 @@ class _Finder:
             return self._first_framework([node.returns]), "annotation", annotation
         if any(_REGISTRY.search(_dotted(_called(d)) or "") for d in node.decorator_list):
             return None, "registry", None
-        if returns and not _has_loop(node):
+        if returns and not _loops_after_building(node):
             return None, "returns", None
         return None
 

@@ -309,13 +309,23 @@ def test_candidates_that_only_the_child_can_confirm(source, candidate):
 @pytest.mark.parametrize(
     "body",
     [
-        "for epoch in range(3):\n        train(model)\n    return Net()",  # a loop: a script, not a factory
+        "model = Net()\n    for epoch in range(3):\n        train(model)\n    return model",  # a script
+        "model = Net()\n    while True:\n        step(model)\n    return model",
         "print('hello')",  # returns nothing
         "return 1 + 2",  # returns no call
     ],
 )
 def test_functions_that_merely_take_no_arguments_are_not_candidates(body):
     assert read(f"import torch\ndef main():\n    {body}\n").candidates == ()
+
+
+def test_a_factory_may_loop_before_it_builds_what_it_returns():
+    (found,) = read(
+        "import keras\n"
+        "def Xception(weights='imagenet'):\n    x = inputs = Input((299, 299, 3))\n"
+        "    for i in range(8):\n        x = block(x)\n    model = Functional(inputs, x)\n    return model\n"
+    ).candidates
+    assert (found.name, found.evidence, found.returns) == ("Xception", "returns", ("Functional",))
 
 
 def test_returned_calls_are_followed_through_the_files_functions():

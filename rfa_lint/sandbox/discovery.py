@@ -9,11 +9,15 @@ looked up in ``sys.modules``: a framework the file never imported cannot have ma
 
 from __future__ import annotations
 
+import ast
 import builtins
 import inspect
 import os
 import sys
+import textwrap
 from typing import Any, Callable, Mapping
+
+from rfa_lint.source import returned_calls
 
 #: Parameters that load pretrained weights, and the value that turns them off.  Weights never
 #: change a receptive field, and linting never downloads.
@@ -70,8 +74,9 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
 
     A function counts when a registry decorator marks it, when its return annotation is a
     model class, or when its ``return`` statements call one (``candidate["returns"]``, followed
-    through the file's functions by :mod:`rfa_lint.source`, so keras.applications'
-    ``ResNet50() -> ResNet(...) -> Functional(...)`` counts without calling anything).
+    through the file's functions by :mod:`rfa_lint.source` and through other modules'
+    functions here, so keras.applications' ``ResNet50() -> ResNet(...) -> Functional(...)``
+    counts without calling anything).
     """
     namespace = vars(module)
     obj = namespace.get(candidate["name"])
@@ -81,8 +86,32 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
         return False
     if candidate["evidence"] == "registry":
         return True
-    names = [candidate["annotation"]] if candidate["evidence"] == "annotation" else []
-    return any(model_framework(resolve(name, namespace)) for name in [*names, *candidate.get("returns", ())])
+    if candidate["evidence"] == "annotation" and model_framework(resolve(candidate["annotation"], namespace)):
+        return True
+    returned = candidate.get("returns", ())
+    return any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
+
+
+#: How many functions of other modules a factory's returned call is followed through
+#: (keras.applications' ``ResNet50V2() -> resnet.ResNet(...) -> Functional(...)``).
+FOLLOWED_CALLS = 3
+
+
+def _makes_model(target: Any, depth: int) -> bool:
+    """A model class, or a function (of any module) whose ``return`` calls one, read from its
+    source without calling it."""
+    if isinstance(target, type):
+        return model_framework(target) is not None
+    if depth == 0 or not inspect.isfunction(target):
+        return False
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    function = tree.body[0] if tree.body and isinstance(tree.body[0], ast.FunctionDef) else None
+    return function is not None and any(
+        _makes_model(resolve(name, target.__globals__), depth - 1) for name in returned_calls(function)
+    )
 
 
 def is_base_class(obj: Any) -> bool:
