@@ -248,6 +248,17 @@ def test_window_attention_is_a_kernel_of_the_window_and_global_attention_global(
     assert agrees(graph["window.matmul"], measured(model, (1, 2, 32, 32), "window"), 32)
 
 
+def test_a_recurrent_layer_reads_its_whole_sequence():
+    # patches 2x2/2 (RF 2, j 2), then a bidirectional LSTM along each row of the 8x8 patch
+    # grid: a kernel of the row, (1, 8): 2 + 7 * 2 = 16 across, 2 down
+    model = models.RowLSTM()
+    plain, nodes, graph = traced(model, input_shape=(1, 1, 16, 16))
+    rnn = nodes["rnn"]["layer"]
+    assert (plain["unsupported"], rnn["kind"], rnn["kernel_size"]) == ([], "attention", [1, 8])
+    assert graph["head"].receptive_field_max == (2, 16)
+    assert agrees(graph["head"], measured(model, (1, 1, 16, 16), "head"), 16)
+
+
 # --- 8. sites of functional ops ---------------------------------------------------------------
 
 def test_functional_ops_in_a_forward_are_sited_at_their_module():

@@ -271,8 +271,8 @@ class Mixing:
 
 
 def mixing(
-    mixed: Iterable[Factor], inputs: Sequence[Layout], output: Layout, axes: int
-) -> tuple[Mixing | None, Layout]:
+    mixed: Iterable[Factor], inputs: Sequence[Layout], output: Layout | None, axes: int
+) -> tuple[Mixing | None, Layout | None]:
     """The kernel of an op that mixes the positions ``mixed`` of its ``inputs``, and its output
     layout on the new grid.  None when it mixes no positions.
 
@@ -314,8 +314,10 @@ def mixing(
     return Mixing(tuple(kernel), tuple(dilation), tuple(stride)), output
 
 
-def _coarsening(layout: Layout, axis: int) -> int:
+def _coarsening(layout: Layout | None, axis: int) -> int:
     """The smallest step of ``axis``' positions left in ``layout`` when all steps share it."""
+    if layout is None:
+        return 1
     steps = [f.step for d in layout for f in factors(d) if f.axis == axis and f.count > 1]
     if not steps:
         return 1
@@ -323,8 +325,8 @@ def _coarsening(layout: Layout, axis: int) -> int:
     return smallest if all(s % smallest == 0 for s in steps) else 1
 
 
-def _regridded(layout: Layout, stride: Sequence[int]) -> Layout:
-    if all(s == 1 for s in stride):
+def _regridded(layout: Layout | None, stride: Sequence[int]) -> Layout | None:
+    if layout is None or all(s == 1 for s in stride):
         return layout
     return tuple(
         tuple(
@@ -374,25 +376,29 @@ def contract(
     return tuple(result), mixed
 
 
-def channels_first_axes(layout: Layout | None, first: int, ndim: int, axes: int) -> list[int | None] | None:
-    """The model axis of each dim ``first:`` that a conv / pool / resize runs on (None for a
-    dim without positions); None when one of them is not a plain run of one axis.
+Run = tuple[int | None, Segment]  # (axis a kernel runs along, the dim's factors outside it)
 
-    A tensor whose layout is unknown is taken as torch's convention: dims 2: are the axes in
-    order.
+
+def kernel_runs(layout: Layout | None, first: int, ndim: int, axes: int) -> list[Run] | None:
+    """What a conv / pool / resize runs along in each dim ``first:``: the model axis (None for
+    a dim without positions) and the factors outside it; None when a dim is not usable.
+
+    A dim of one axis is the usual case.  On a dim of several factors (tokens ``H*W``, as an
+    ``AvgPool1d`` over tokens) the kernel runs along the innermost one, ``W``: rows stay apart
+    (a window crossing a row end, only possible with padding, is not counted).  A tensor whose
+    layout is unknown is taken as torch's convention: dims 2: are the axes in order.
     """
     if layout is None:
-        return [d if d < axes else None for d in range(ndim - first)]
-    result = []
+        return [(d if d < axes else None, ()) for d in range(ndim - first)]
+    result: list[Run] = []
     for dim in layout[first:]:
         fs = factors(dim)
-        if len(dim) == 1 and len(fs) == 1 and fs[0].axis is not None and not fs[0].key and (
-            fs[0].step == 1 or fs[0].count == 1
-        ):
-            result.append(fs[0].axis)
-        elif not has_positions([dim]):
-            result.append(None)
+        inner = fs[-1]
+        if not has_positions([dim]) and not (len(fs) == 1 and inner.axis is not None):
+            result.append((None, ()))
+        elif len(dim) == 1 and inner.axis is not None and not inner.key and 1 in (inner.step, inner.count):
+            result.append((inner.axis, tuple(fs[:-1])))
         else:
             return None
-    named = [a for a in result if a is not None]
+    named = [a for a, _ in result if a is not None]
     return result if len(named) == len(set(named)) else None

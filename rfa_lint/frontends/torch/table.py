@@ -8,7 +8,8 @@ Each table entry has a family saying how the layer treats positions:
 - ``spatial``: torch's channels-first layers (conv, pool, resize) run a kernel on dims ``2:``;
 - ``per_position``: norms, activations, dropout: positions unchanged;
 - ``dense``: ``nn.Linear`` contracts the last dim (positions only when that dim holds some);
-- ``attention``: every query reads the keys' token dim (see :func:`token_dim`);
+- ``attention``: every query reads the keys' token dim (see :func:`token_dim`); a recurrent
+  layer reads its whole sequence the same way;
 - ``reshape``: ``nn.Flatten`` moves positions without mixing them.
 """
 
@@ -215,6 +216,7 @@ LAYER_KINDS: dict[type, Entry] = {
     nn.Flatten: Entry("reshape"),
     nn.Linear: Entry("dense"),
     nn.MultiheadAttention: Entry("attention"),
+    nn.RNNBase: Entry("attention"),
     **dict.fromkeys(
         [
             nn.modules.batchnorm._NormBase,
@@ -235,9 +237,9 @@ LAYER_KINDS: dict[type, Entry] = {
 
 
 def token_dim(layer: Any, query: Tensor) -> int:
-    """The dim of the tokens an attention attends over: ``nn.MultiheadAttention`` takes
-    (L, N, E) unless ``batch_first``; the functional forms take (..., L, E)."""
-    if isinstance(layer, nn.MultiheadAttention):
+    """The dim of the tokens an attention attends over: ``nn.MultiheadAttention`` and recurrent
+    layers take (L, N, E) unless ``batch_first``; the functional forms take (..., L, E)."""
+    if isinstance(layer, (nn.MultiheadAttention, nn.RNNBase)):
         return 1 if layer.batch_first and query.dim() == 3 else 0
     return getattr(layer, "token_dim", query.dim() - 2)
 

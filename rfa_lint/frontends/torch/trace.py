@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sys
 import traceback
 from dataclasses import dataclass
@@ -82,21 +83,22 @@ def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -
     )
 
 
-def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, dim_axes: list) -> bool:
+def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, runs: list[L.Run]) -> bool:
     """A conv or pool whose unpadded (dilated) kernel spans its whole input map on every axis
     with positions, to one output position (VGG's fc6 as a 7x7 conv on 7x7,
     ``F.avg_pool2d(x, x.size(2))``): marked ``spans_map``, a dense head where no window follows
-    (:func:`rfa_lint.rf.analysis.is_head`).  Kernels of 1 stay per-position layers."""
+    (:func:`rfa_lint.rf.graph.dense_heads`).  Kernels of 1 stay per-position layers."""
     if layer.kind not in ("conv", "pool") or layer.is_infinite or not unpadded(module):
         return False
     if any(u != 1 for u in per_axis(layer.upsampling, 1)):
         return False
-    on = [d for d, axis in enumerate(dim_axes) if axis is not None]
+    on = [d for d, (axis, _) in enumerate(runs) if axis is not None]
     kernel = layer.effective_kernel
-    kernel = kernel * len(dim_axes) if len(kernel) == 1 else kernel
+    kernel = kernel * len(runs) if len(kernel) == 1 else kernel
     if not on or all(kernel[d] == 1 for d in on):
         return False
-    return all(kernel[d] >= x.shape[2 + d] and y.shape[2 + d] == 1 for d in on)
+    rows = [math.prod(f.count for f in outer) for _, outer in runs]
+    return all(kernel[d] * rows[d] >= x.shape[2 + d] and y.shape[2 + d] == rows[d] for d in on)
 
 
 #: The kind of a node that mixes positions, by how the op reads them: (finite, global).
@@ -243,39 +245,40 @@ class _Recorder(TorchFunctionMode):
             node = self._node(f"{name}.channels", _mixing_layer("channels", mix, "fold"), preds, paths,
                               sites(), layout, rest)
             preds, layout = [node], rest
-        dim_axes = L.channels_first_axes(layout, 2, x.dim(), self.axes)
-        scrambled = dim_axes is None
-        if scrambled:
-            self._report(f"{label(layer)} on rearranged positions", paths, sites())
-            dim_axes = L.channels_first_axes(None, 2, x.dim(), self.axes)
+        runs = L.kernel_runs(layout, 2, x.dim(), self.axes) or L.kernel_runs(None, 2, x.dim(), self.axes)
         layer_def = entry.handler(layer, x, y)
-        placed = _placed(layer_def, dim_axes, self.axes)
-        out = None
-        if not scrambled:
-            out = self._spatial_output(layout, x, y, dim_axes, entry.contracts_channels, placed)
+        placed = _placed(layer_def, [axis for axis, _ in runs], self.axes)
+        out = self._spatial_output(layout, x, y, runs, entry.contracts_channels, placed)
+        if out is None and layout is not None:  # windows across rows of tokens, a split factor
+            self._report(f"{label(layer)} on rearranged positions", paths, sites())
         node = self._node(name, placed, preds, paths, sites(), layout, out)
-        if _spans_its_map(layer_def, layer, x, y, dim_axes):  # the core decides if it is a head
+        if _spans_its_map(layer_def, layer, x, y, runs):  # the core decides if it is a head
             self.nodes[node]["spans_map"] = True
         self._mark(outputs, node, [out])
 
     @staticmethod
-    def _spatial_output(layout, x: Tensor, y: Tensor, dim_axes: list, contracts: bool,
+    def _spatial_output(layout, x: Tensor, y: Tensor, runs: list[L.Run], contracts: bool,
                         layer: LayerDefinition) -> Layout | None:
         """Batch dim as it came (window indices stay there, on the new grid), channels new for
-        a conv and kept by a pool, dims ``2:`` the axes they ran on at their new sizes."""
+        a conv and kept by a pool, dims ``2:`` the runs they ran along at their new sizes."""
         known = layout is not None
         dims = [
             layout[0] if known and y.shape[0] == x.shape[0] else L.plain(y.shape[0]),
             layout[1] if known and not contracts and y.shape[1] == x.shape[1] else L.plain(y.shape[1]),
         ]
+        scale = (1,) * len(per_axis(layer.stride, 1))
         if not layer.is_infinite:
-            scale = [s / u for s, u in zip(*broadcast(layer.stride, per_axis(layer.upsampling, 1)))]
-            dims = [L.rescaled(dim, scale) for dim in dims]
-            if None in dims:
+            scale = tuple(s / u for s, u in zip(*broadcast(layer.stride, per_axis(layer.upsampling, 1))))
+        dims = [L.rescaled(dim, scale) for dim in dims]
+        for n, (axis, outer) in zip(y.shape[2:], runs):
+            rows = math.prod(f.count for f in outer)
+            if axis is None:
+                dims.append(L.plain(n))
+            elif n % rows == 0 and (outside := L.rescaled((outer,), scale)) is not None:
+                dims.append(((*outside[0], L.Factor(axis, n // rows)),))
+            else:
                 return None
-        for n, axis in zip(y.shape[2:], dim_axes):
-            dims.append(((L.Factor(axis, n),),) if axis is not None else L.plain(n))
-        return tuple(dims)
+        return None if None in dims else tuple(dims)
 
     def _dense(self, layer, x, flow, traced, outputs, name, paths, sites) -> None:
         """nn.Linear / F.linear: per position unless its last dim holds positions; then it mixes
@@ -302,9 +305,10 @@ class _Recorder(TorchFunctionMode):
         value = args[2] if len(args) > 2 and isinstance(args[2], Tensor) else key
         q_layout, k_layout, v_layout = (self._layout_of(t) for t in (query, key, value))
         y = outputs[0]
-        out, mix = None, None
-        if q_layout is not None and k_layout is not None:
-            out = q_layout[:-1] + (L.plain(y.shape[-1]),)
+        out = None if q_layout is None else q_layout[:-1] + (L.plain(y.shape[-1]),)
+        if k_layout is None:  # keys whose positions an op not modelled scrambled: any of them
+            mix = L.Mixing(None, (1,), (1,))
+        else:
             keys = L.factors(k_layout[token_dim(layer, key)])
             mix, out = L.mixing(keys, [k_layout, v_layout or k_layout], out, self.axes)
         if mix is None:
