@@ -3,8 +3,10 @@
 :func:`effect` reads one torch call (its arguments, its outputs and the layouts of its traced
 inputs) and says what the call does to positions: views and permutes move them (no node),
 reductions and contractions over dims holding positions mix them (a pooling, an attention),
-an op without rules keeps them when its shapes say it is elementwise.  Layouts are
-:mod:`.layout`'s; the recorder turns an :class:`Effect` into graph nodes.
+an op without rules keeps them when its shapes say it is elementwise.  ``torch.roll`` is one
+of those: Swin's shifted windows move which positions share a window, not how many, so a
+shifted window is the same kernel.  Layouts are :mod:`.layout`'s; the recorder turns an
+:class:`Effect` into graph nodes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._pytree import tree_flatten
@@ -136,10 +139,12 @@ def _index(layout: Layout, shape: Sequence[int], index: Any, axes: int) -> Effec
     PatchMerging (Swin) and Focus layers concatenate all s x s offsets, which together see an
     s x s block, so a step is a kernel as well as a stride (a ``resize`` layer; for a lone
     subsampling slice that overestimates the RF by s - 1 jumps).  A crop keeps the RF, like
-    padding.  Advanced (tensor) indices: None.
+    padding.  One advanced (tensor or list) index picks entries of a dim without positions (a
+    channel selection); any other advanced indexing: None.
     """
     items = index if isinstance(index, tuple) else (index,)
-    if not all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in items):
+    advanced = [i for i in items if not (isinstance(i, (int, slice)) or i is None or i is Ellipsis)]
+    if len(advanced) > 1 or any(isinstance(i, Tensor) and i.dtype == torch.bool for i in advanced):
         return None
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
     if Ellipsis in items:
@@ -154,6 +159,11 @@ def _index(layout: Layout, shape: Sequence[int], index: Any, axes: int) -> Effec
         dim, n = layout[d], shape[d]
         d += 1
         if isinstance(item, int):
+            continue
+        if not isinstance(item, slice):  # the advanced index
+            if L.has_positions([dim]):
+                return None
+            out.extend(L.plain(k) for k in (item.shape if isinstance(item, Tensor) else (len(item),)))
             continue
         start, stop, step = item.indices(n)
         if step == 1:
