@@ -206,7 +206,7 @@ def _outputs(layers: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
     handles = []
     for name, module in layers.items():
         def hook(module, args, output, name=name):
-            outputs.setdefault(name, output if isinstance(output, Tensor) else output[0])
+            outputs.setdefault(name, _first_tensor(output))
             if len(outputs) == len(layers):
                 raise _Collected
         handles.append(module.register_forward_hook(hook))
@@ -215,6 +215,14 @@ def _outputs(layers: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _first_tensor(output) -> Tensor:
+    """A layer's output, or the first of several (a tuple, a segmentation model's dict)."""
+    if isinstance(output, Tensor):
+        return output
+    values = output.values() if isinstance(output, dict) else output
+    return next(v for v in values if isinstance(v, Tensor))
 
 
 def _probe(y: Tensor, phases: int, generator: torch.Generator) -> Tensor:

@@ -7,6 +7,7 @@ tests/oracle.py) and ``rf_min_per_axis`` must not exceed it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -78,6 +79,13 @@ _MAX_SIDE = {1: 96, 2: 96, 3: 64}
 _MAX_ZOOM = {1: 3, 2: 2, 3: 2}
 
 
+def _side(bound: int, phases: int, max_jump: int) -> int:
+    """An image side on which every probed window lies strictly inside (see tests/oracle.py):
+    a window of at most ``bound`` pixels, shifted by padding by less than its size, around the
+    centre, plus ``phases`` steps of at most ``max_jump``."""
+    return max(40, 2 * bound + 2 * phases * max_jump + 16)
+
+
 @dataclass
 class Builder:
     """Grows a random network one layer at a time, with what it needs to size the image.
@@ -85,8 +93,9 @@ class Builder:
     ``bound`` is an upper bound of the RF (in input pixels) of the newest layer, ``jump`` the
     product of the downsampling strides so far (upsampling not divided out: an upper bound of the
     grid step), ``phases`` the product of the upsampling factors (positions that can differ),
-    ``modulus`` what every later kernel span must be a multiple of, ``ragged`` whether the newest
-    layer's positions see different numbers of input positions (see :func:`architectures`),
+    ``modulus`` what every later kernel span must be a multiple of, ``ragged`` whether an
+    upsampling whose positions read different numbers of inputs came before (see
+    :func:`architectures`),
     ``zoom`` the largest side of the newest map over the image's.
     """
 
@@ -104,13 +113,11 @@ class Builder:
 
     @property
     def side(self) -> int:
-        """An image side on which every probed window lies strictly inside (see oracle.py)."""
-        return max(40, 2 * self.bound + 2 * self.phases * self.max_jump + 16)
+        return _side(self.bound, self.phases, self.max_jump)
 
     def fits(self, bound: int, jump: int, phases: int = 1) -> bool:
-        trial = Builder(self.dims, self.channels, bound=bound, max_jump=max(self.max_jump, jump),
-                        phases=self.phases * phases)
-        return trial.side <= _MAX_SIDE[self.dims]
+        """Whether a layer leaving these figures keeps the image within its largest side."""
+        return _side(bound, self.phases * phases, max(self.max_jump, jump)) <= _MAX_SIDE[self.dims]
 
     def add(self, layer: nn.Module, inputs: tuple[int, ...], channels: int) -> None:
         self.layers.append(layer)
@@ -158,13 +165,12 @@ def _conv(draw, b: Builder) -> bool:
     b.add(layer, (b.last,), out)
     b.bound, b.jump, b.max_jump = bound, jump, max(b.max_jump, jump)
     b.modulus, b.zoom = _after_stride(b.modulus, strides), b.zoom / min(strides)
-    b.ragged = b.ragged and min(spans) == 0  # a span of u fine positions sees every phase
     return True
 
 
 def _strides(draw, b: Builder) -> list[int]:
     """Per-axis strides; one for all axes while a modulus is pending (it is one per network),
-    none while ragged (a stride would keep only some of the positions, maybe the narrower)."""
+    none after a ragged upsampling (a stride would keep only some phases, maybe the narrower)."""
     if b.ragged:
         return [1] * b.dims
     if b.modulus == 1:
@@ -192,7 +198,6 @@ def _pool(draw, b: Builder) -> bool:
     b.add(layer, (b.last,), b.channels)
     b.bound, b.jump, b.max_jump = bound, jump, max(b.max_jump, jump)
     b.modulus, b.zoom = _after_stride(b.modulus, strides), b.zoom / min(strides)
-    b.ragged = b.ragged and min(kernels) == 1
     return True
 
 
@@ -225,7 +230,7 @@ def _block(draw, b: Builder) -> bool:
         widths.append(width)
         bound = max(bound, b.bound + grown * b.jump)
     if len(set(ends)) < 2:
-        return len(b.layers) > start
+        return False  # no branch had room for a layer
     if merge == "add":
         b.add(Add(), tuple(ends), channels)
     else:
@@ -263,7 +268,7 @@ def _upsample(draw, b: Builder) -> bool:
     else:
         layer, out = Interpolate(factor, mode), b.channels
     b.add(layer, (b.last,), out)
-    b.bound, b.phases, b.modulus, b.ragged = bound, b.phases * factor, factor, ragged
+    b.bound, b.phases, b.modulus, b.ragged = bound, b.phases * factor, factor, b.ragged or ragged
     b.zoom *= factor
     return True
 
@@ -280,8 +285,9 @@ def architectures(draw, dims: int, upsampling: bool) -> tuple[Net, tuple[int, ..
     every kernel span is a multiple of u (counted on the fine grid), and merge branches keep
     their windows centred (then nested, so the widest is the union).  An upsampling whose
     positions read different numbers of taps (a transposed conv with kernel % stride != 0,
-    linear interpolation by an odd factor) is followed by no stride until a kernel has spanned
-    u fine positions: a stride could keep only the positions with fewer taps.
+    linear interpolation by an odd factor) is followed by no stride: windows of W fine positions
+    stay ragged unless u divides W - 1 + kernel (the extra taps) too, and a stride could keep only
+    the narrower ones.
     """
     b = Builder(dims, draw(st.integers(1, 3)))
     in_channels = b.channels
@@ -461,3 +467,72 @@ def test_construct(name):
     """Each upsampling, adaptive pool, gate and spanning head on its own, and the open cases."""
     model, shape, phases = _CONSTRUCTS[name]()
     assert disagreements(model, shape, phases) == {}, describe(model, shape, phases)
+
+
+# --- real models ------------------------------------------------------------------------------
+
+#: torchvision model -> (image side, layers checked): a shallow layer, some inside the image,
+#: one or two whose RF exceeds it (compared clipped).  AlexNet at 320 keeps the window of the
+#: centre of its even maps inside the image; GoogLeNet and Inception without aux heads.
+REAL_MODELS = {
+    "resnet18": (224, ["conv1", "layer1.1.conv2", "layer2.0.downsample.0", "layer3.0.conv2", "layer4.1.conv2"]),
+    "vgg11": (224, ["features.3", "features.10", "features.16", "features.20", "avgpool"]),
+    "alexnet": (320, ["features.0", "features.5", "features.10", "features.12", "avgpool"]),
+    "squeezenet1_0": (224, ["features.3.expand3x3", "features.7.expand3x3", "features.12.expand3x3", "classifier.1"]),
+    "mobilenet_v2": (224, ["features.3.conv.1.0", "features.8.conv.2", "features.14.conv.1.0", "features.18.0"]),
+    "densenet121": (224, [
+        "features.conv0", "features.denseblock1.denselayer3.conv2", "features.transition1.pool",
+        "features.denseblock2.denselayer6.conv2", "features.transition3.pool",
+    ]),
+    "efficientnet_b0": (224, ["features.0.0", "features.1.0.block.0.0", "features.2.0.block.1.0", "features.8.0"]),
+    "regnet_x_400mf": (224, [
+        "stem.0", "trunk_output.block1.block1-0.f.b.0", "trunk_output.block2.block2-1.f.a.0",
+        "trunk_output.block3.block3-3.f.c.0", "trunk_output.block4.block4-11.f.b.0",
+    ]),
+    "shufflenet_v2_x0_5": (224, ["conv1.0", "stage2.0.branch1.0", "stage2.3.branch2.3", "stage3.3.branch2.5", "conv5.0"]),
+    "convnext_tiny": (224, [
+        "features.0.0", "features.1.1.block.0", "features.3.1.block.0", "features.5.5.block.0", "features.6.1",
+    ]),
+    "googlenet": (224, [
+        "conv1.conv", "conv2.conv", "inception3a.branch4.0", "inception4a.branch2.1.conv", "inception5b.branch3.0.conv",
+    ]),
+    "inception_v3": (299, [
+        "Conv2d_2b_3x3.conv", "maxpool2", "Mixed_5d.branch3x3dbl_3.conv", "Mixed_6b.branch7x7_2.conv",
+        "Mixed_6b.branch7x7dbl_3.conv",
+    ]),
+    "lraspp_mobilenet_v3_large": (224, [
+        "backbone.1.block.0.0", "backbone.4.block.1.0", "classifier.low_classifier", "classifier.high_classifier",
+    ]),
+    "fcn_resnet50": (160, [
+        "backbone.layer1.0.conv2", "backbone.layer2.0.conv2", "backbone.layer3.1.conv2", "backbone.layer4.1.conv2",
+        "classifier.0",
+    ]),
+}
+_BUILD_OPTIONS = {
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+    "lraspp_mobilenet_v3_large": {"weights_backbone": None, "num_classes": 3},
+    "fcn_resnet50": {"weights_backbone": None, "num_classes": 3},
+}
+
+
+@functools.cache
+def _real_model(name: str) -> dict:
+    """Layer path -> (graph node, measured supports) for one model, built and measured once."""
+    import torchvision
+
+    side, paths = REAL_MODELS[name]
+    model = torchvision.models.get_model(name, weights=None, **_BUILD_OPTIONS.get(name, {}))
+    shape = (1, 3, side, side)
+    _, graph = analytic(model, shape)
+    measured = measure(positive_(model), shape, {path: model.get_submodule(path) for path in paths})
+    return {path: (node_of(graph, path), measured[path]) for path in paths}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "name, path", [pytest.param(n, p, id=f"{n}/{p}") for n, (_, paths) in REAL_MODELS.items() for p in paths]
+)
+def test_real_model_layer(name, path):
+    node, supports = _real_model(name)[path]
+    assert disagreement(node, supports) is None
