@@ -17,6 +17,7 @@ from torch import nn
 from oracle import expected_extent, measure, positive_
 from rfa_lint.frontends import TraceError
 from rfa_lint.frontends.torch import building_context, to_plain
+from rfa_lint.frontends.torch import layout as L
 from rfa_lint.rf import graph_from_plain, input_resolution_range
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "torch_frontend"
@@ -52,6 +53,33 @@ def agrees(node, extents, size):
 def marked_line(marker):
     lines = Path(MODELS_FILE).read_text().splitlines()
     return next(n for n, line in enumerate(lines, 1) if line.endswith(f"# site: {marker}"))
+
+
+# --- the position algebra ---------------------------------------------------------------------
+
+def test_window_and_grid_partitions_of_a_map():
+    # a 56x56 map as tokens, partitioned MaxViT's two ways: (B, 8*8, 7*7, C) windows hold 7
+    # neighbouring positions per axis; after swapping the two token dims, each attention reads
+    # 7 positions 8 apart per axis, spread over the whole axis (7 * 8 = 56): global
+    tokens = L.reshape(L.feature_map((1, 4, 56, 56)), (1, 4, 8, 7, 8, 7))
+    windows = L.reshape(L.permute(tokens, (0, 2, 4, 3, 5, 1)), (1, 64, 49, 4))
+    mix, _ = L.mixing(L.factors(windows[2]), [windows], windows, 2)
+    assert (mix.kernel, mix.dilation, mix.stride) == ((7, 7), (1, 1), (1, 1))
+    grid = L.permute(windows, (0, 2, 1, 3))
+    mix, _ = L.mixing(L.factors(grid[2]), [grid], grid, 2)
+    assert mix.kernel is None
+    assert L.spatial_map(windows, 2) == L.spatial_map(grid, 2) == (56, 56)
+
+
+def test_a_contraction_of_the_finest_positions_coarsens_the_grid():
+    # a patch merge by reshape: (B, 28, 2, 28, 2, C) -> (B, 28, 28, 4C), then a Linear over the
+    # last dim: a 2x2 kernel, and the 28x28 positions left are 2 apart: stride 2
+    merged = L.reshape(L.permute(L.reshape(L.feature_map((1, 3, 56, 56)), (1, 3, 28, 2, 28, 2)),
+                                 (0, 2, 4, 3, 5, 1)), (1, 28, 28, 12))
+    out = merged[:-1] + (L.plain(6),)
+    mix, out = L.mixing(L.factors(merged[-1]), [merged], out, 2)
+    assert (mix.kernel, mix.stride) == ((2, 2), (2, 2))
+    assert out[1:3] == (((L.Factor(0, 28),),), ((L.Factor(1, 28),),))  # on the new grid
 
 
 # --- 1. the lint resolution is traced first ---------------------------------------------------

@@ -524,7 +524,7 @@ def _sides(sides: Sequence[int] | None, axes: int) -> list[tuple[int, ...]]:
     """
     if sides is None or not axes:
         return [()] if sides is not None else []
-    sides = tuple(int(s) for s in sides)
+    sides = (int(sides),) if isinstance(sides, int) else tuple(int(s) for s in sides)
     if len(sides) == axes:
         return [sides]
     if len(sides) != 1:
@@ -578,7 +578,9 @@ def to_plain(
     and ``mode`` (what the trace ran with).
 
     Each node also has ``map_in`` / ``map_out``: the spatial sizes of its first input and of its
-    output at the traced shape (None without spatial positions).  Without ``input_shape`` the
+    output at the traced shape (None without spatial positions); a conv or pool whose unpadded
+    kernel spans its whole input map there has ``spans_map: true`` (the core decides whether it
+    is a head: :func:`rfa_lint.rf.graph.dense_heads`).  Without ``input_shape`` the
     trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
     (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
     :class:`TraceError` lists every attempt when none works.
