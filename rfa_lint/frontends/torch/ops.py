@@ -520,9 +520,18 @@ def _judged(op: Op, x: Tensor) -> Effect:
 
 
 def effect(op: Op, traced: list[Tensor]) -> Effect:
-    """What ``op`` does to the positions of its ``traced`` inputs."""
+    """What ``op`` does to the positions of its ``traced`` inputs.
+
+    A call whose arguments its rule cannot read (a signature it does not know, such as einsum's
+    sublist form or a tensor-valued start) is judged by its shapes, like an op without rules.
+    """
     rule = _OPS.get(op.name)
-    result = rule(op) if rule is not None and op.args else None
+    result = None
+    if rule is not None and op.args:
+        try:
+            result = rule(op)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            result = None
     if result is None:
         result = _broadcast(op, _tensor_args(op)) or _judged(op, traced[0])
     return result
