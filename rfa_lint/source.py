@@ -23,7 +23,9 @@ Candidates
       annotation (``-> ResNet``), a registry decorator (timm's ``@register_model``,
       ``@MODELS.register_module()``), or ``return`` statements that call something
       (``return ResNet(BasicBlock, [2, 2, 2, 2])``, ``model = Functional(...); return model``)
-      with no loop after that call, so that ``def main(): ... for epoch in ...`` is never called.
+      with no loop after that call and a name that is not a script's (``main``, ``train...``,
+      ``test...``, ``eval...``, ``run...``, ...), so that ``def main(): ... for epoch in ...``
+      is never called.
 
 Directives
     A comment on the ``class`` / ``def`` header (its first line down to the ``:``), or in the
@@ -63,6 +65,10 @@ _MAY_DEFINE_MODEL = re.compile(
     rf"torch|keras|tensorflow|{'|'.join(_MODEL_LIBRARIES)}|^[ \t]*from[ \t]+\.|import[ \t]*\*", re.MULTILINE
 )
 _REGISTRY = re.compile(r"regist", re.IGNORECASE)
+# functions named like scripts are never taken for factories on what they return alone
+_SCRIPT_NAME = re.compile(
+    r"_*(main|train|test|eval|evaluate|fit|run|predict|benchmark|demo)(_|$)", re.IGNORECASE
+)
 
 _FRAMEWORK_PACKAGES: dict[str, Framework] = {
     **dict.fromkeys(_MODEL_LIBRARIES, "torch"),
@@ -328,7 +334,7 @@ class _Finder:
             return self._first_framework([node.returns]), "annotation", annotation
         if any(_REGISTRY.search(_dotted(_called(d)) or "") for d in node.decorator_list):
             return None, "registry", None
-        if returns and not _loops_after_building(node):
+        if returns and not _loops_after_building(node) and not _SCRIPT_NAME.match(node.name):
             return None, "returns", None
         return None
 

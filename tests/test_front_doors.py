@@ -260,8 +260,8 @@ def test_blocks_that_an_analysed_model_of_the_run_builds_are_not_skipped_models(
     assert list(models) == [("model.py", "UNet")]  # DoubleConv and Down are UNet's blocks
     unet = models["model.py", "UNet"]
     assert unet["analysed"] and unet["traced"] == [16, 16]
-    assert {Path(file).name for file, _ in unet["builds"]} == {"parts.py"}
-    assert {name for _, name in unet["builds"]} == {"DoubleConv", "Down"}
+    assert {(Path(file).name, name) for file, name in unet["builds"]} == {
+        ("model.py", "UNet"), ("parts.py", "DoubleConv"), ("parts.py", "Down")}
     assert {(Path(f["path"]).name, f["code"]) for f in report_["findings"]} == {
         ("model.py", "RFA110"), ("model.py", "RFA101")}
     assert "3 files, 1 model analysed, 0 skipped, 2 findings at 16px" in proc.stderr  # with __init__.py

@@ -311,6 +311,7 @@ def test_candidates_that_only_the_child_can_confirm(source, candidate):
     [
         "model = Net()\n    for epoch in range(3):\n        train(model)\n    return model",  # a script
         "model = Net()\n    while True:\n        step(model)\n    return model",
+        "for epoch in range(3):\n        train(model)\n    return Net()",  # named like a script
         "print('hello')",  # returns nothing
         "return 1 + 2",  # returns no call
     ],

@@ -134,10 +134,8 @@ def built_classes(model: Any) -> list[list[str]]:
     """
     children = getattr(model, "modules", None) or getattr(model, "_flatten_layers", None)
     found = set()
-    for part in children() if callable(children) else ():
-        if part is model:
-            continue
-        cls = type(part)
+    for part in children() if callable(children) else ():  # the model's own class too: a
+        cls = type(part)  # factory's class that needs arguments is its block
         if not cls.__module__.startswith(_FRAMEWORK_MODULES):
             try:
                 found.add((os.path.abspath(inspect.getfile(cls)), cls.__name__))
