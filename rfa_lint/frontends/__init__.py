@@ -6,8 +6,11 @@ uses without knowing the framework:
 - ``building_context()``: a context manager to build models in (no weight memory) that records
   the source site of every layer created inside it;
 - ``is_model(obj)``: whether ``obj`` is a model of that framework;
-- ``to_plain(model, input_shape=None)``: the model's graph as JSON-able data, in the form of
-  :func:`rfa_lint.rf.graph.graph_to_plain` plus an ``"unsupported"`` list;
+- ``to_plain(model, input_shape=None, *, resolution=None, declared=None)``: the model's graph
+  as JSON-able data, in the form of :func:`rfa_lint.rf.graph.graph_to_plain` plus an
+  ``"unsupported"`` list, traced at ``resolution`` first (per-axis sizes; one size for every
+  axis), then at ``declared`` (the model's own input size), then at common sizes; every node
+  carries ``map_in`` / ``map_out`` (its traced map sizes) and ``spans_map``;
 - the seed-named ``create_graph_from_*_model`` returning an ``EnrichedNetworkNode``.
 
 Importing this package imports no framework.

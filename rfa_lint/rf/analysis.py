@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from fractions import Fraction
 from typing import Sequence
 
 from rfa_lint.rf.graph import EnrichedNetworkNode, Number, PerAxis, broadcast, per_axis
@@ -146,16 +147,45 @@ def input_resolution_range(
         highs.append(tuple(max(c) for c in columns))
     if kernel_fit:
         lows += kernel_bounds
-    if _has_global_attention(graph):
+    if _mixes_all_positions(graph):
         highs.append((math.inf,) * axes)
-    r_min = tuple(max(v[a] for v in lows) for a in range(axes))
-    r_max = tuple(max(v[a] for v in highs) for a in range(axes))
+    r_min = tuple(_plain_number(max(v[a] for v in lows)) for a in range(axes))
+    r_max = tuple(_plain_number(max(v[a] for v in highs)) for a in range(axes))
     return r_min, r_max
 
 
-def _has_global_attention(graph: EnrichedNetworkNode) -> bool:
-    """Attention over all positions (not a window): the model has no largest resolution."""
-    return any(n.layer_info.kind == "attention" and n.layer_info.is_infinite for n in graph.all_layers)
+def _mixes_all_positions(graph: EnrichedNetworkNode) -> bool:
+    """Global mixing that the network goes on from with positions: attention over all of them,
+    an MLP-Mixer's token mixing (positions folded into features, then back to the map), an
+    autoencoder's dense bottleneck.  The model has no largest resolution then.  A global pool,
+    a flatten, a dense head or an SE gate (a single position, broadcast) do not count.
+    """
+    return any(
+        n.layer_info.is_infinite and (n.layer_info.kind == "attention" or _positions_after(n))
+        for n in graph.all_layers
+    )
+
+
+def _positions_after(node: EnrichedNetworkNode) -> bool:
+    """Whether a map of several positions comes out of ``node``, or out of the layers after it
+    while its output has no map of its own (positions folded into features)."""
+    todo, seen = [node], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if current.map_out is not None:
+            if math.prod(current.map_out) > 1:
+                return True
+            continue  # one position: a pooled summary, broadcast where it is used
+        todo += current.successors
+    return False
+
+
+def _plain_number(value: Number) -> Number:
+    """A whole Fraction as an int (an interpolation by 8/7 leaves ``Fraction(235, 1)``)."""
+    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
 
 
 def _stretch(values: PerAxis, axes: int) -> PerAxis:
