@@ -22,7 +22,38 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from oracle import analytic, disagreement, measure, node_of, positive_
+from oracle import AxisSupport, analytic, disagreement, measure, node_of, positive_
+
+# --- the oracle itself ------------------------------------------------------------------------
+
+
+def test_oracle_measures_hand_derived_fields_through_relu_and_max_pool():
+    # conv 3/2: 3 (j 2); max pool 3/2: 3 + 2 * 2 = 7 (j 4); conv 3, dilation 2: 7 + 4 * 4 = 23.
+    # A real max pool would pass one position of each window back, a ReLU zero some.
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, 2, 1), nn.ReLU(), nn.MaxPool2d(3, 2, 1), nn.Conv2d(3, 2, 3, dilation=2, padding=2)
+    )
+    layers = {"conv": model[0], "pool": model[2], "dilated": model[3]}
+    measured = measure(positive_(model), (1, 2, 64, 64), layers)
+    assert {name: tuple(s.extent for s in axes) for name, axes in measured.items()} == {
+        "conv": (3, 3), "pool": (7, 7), "dilated": (23, 23)
+    }
+
+
+def test_oracle_keeps_the_widest_phase_after_upsampling():
+    # nearest x2 then conv 2 (no padding): (2m, 2m+1) read input m, (2m+1, 2m+2) read m, m + 1
+    model = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv1d(1, 1, 2))
+    (axis,) = measure(positive_(model), (1, 1, 40), {"conv": model[1]}, phases=2)["conv"]
+    assert sorted(last - first + 1 for first, last in axis.windows) == [1, 2]
+    assert axis.extent == 2
+
+
+def test_a_window_touching_one_border_is_refused():
+    assert AxisSupport(10, ((2, 5),)).extent == 4
+    assert AxisSupport(10, ((0, 9),)).extent == 10  # covers the image: compared as min(rf, 10)
+    with pytest.raises(ValueError, match="touches one border"):
+        AxisSupport(10, ((0, 5),)).extent
+
 
 # --- generated architectures ------------------------------------------------------------------
 
