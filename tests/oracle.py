@@ -3,9 +3,10 @@
 With every weight positive, every activation replaced by the identity and every max pool by an
 average pool of the same window, a network is a sum of products of positive numbers, so no
 input position that any path reaches can cancel out: the input positions with a nonzero
-gradient of one output position are exactly those in its receptive field.  Per spatial axis the
-measured RF is ``last - first + 1`` of that support, summed (as absolute values) over channels
-and the other axes.  That is the maximum RF (the union of all paths), in float64 on the CPU.
+gradient of one output position are exactly those in its receptive field.  (Layer norms and
+bicubic taps bring negative terms; with random weights an exact zero is not to be expected.)
+Per spatial axis the measured RF is ``last - first + 1`` of that support, summed as absolute
+values over channels and the other axes: the maximum RF (the union of all paths), in float64.
 
 Clipping.  A position's window [A, B] is measured as [max(A, 0), min(B, size - 1)].  A window
 that touches neither border of the image was not cut, so its extent is the RF itself.  One that
@@ -18,8 +19,9 @@ So the analytic RF ``rf`` is checked as ``min(rf, size) == extent`` (an infinite
 Phases.  After an upsampling (transposed conv, interpolation) neighbouring output positions can
 see different numbers of input positions, as they fall differently on the coarser grid.  The
 oracle measures ``phases`` consecutive output positions (from the centre on every axis at once,
-one batch element each; an axis's support depends only on the position along that axis) and
-keeps the largest extent: the maximum RF over positions.
+one batch element each: every layer here acts on each axis separately, so an axis's support
+depends only on the position along that axis) and keeps the largest extent, the maximum RF
+over positions.
 """
 
 from __future__ import annotations
