@@ -444,3 +444,30 @@ def test_a_kernel_spanning_its_map_is_a_global_head_only_when_no_window_reads_it
     # a head is global like the AdaptiveAvgPool2d(1) it stands for; else a 4x4 pool: 3 + 3 = 6
     expected = ("global", math.inf) if head else ("pool", 6)
     assert (whole.layer_info.kind, whole.receptive_field_min) == expected
+
+
+@pytest.mark.parametrize(
+    "mixer_map_out, merged_map, unbounded",
+    [
+        (None, [14, 14], True),  # MLP-Mixer: positions folded into features, then back on the map
+        ([1, 1], [14, 14], False),  # an SE gate: one pooled position broadcast over the map
+        (None, None, False),  # a head: flattened, never a map again
+    ],
+)
+def test_global_mixing_that_the_network_goes_on_from_has_no_upper_bound(mixer_map_out, merged_map,
+                                                                         unbounded):
+    # patch embedding 16/16 (rf 16), a global layer, a per-position layer, a residual merge
+    data = {"nodes": [
+        {"name": "input", "layer": LayerDefinition("input", kernel_size=1, kind="input").to_dict(),
+         "predecessors": [], "map_out": [224, 224]},
+        {"name": "embed", "layer": LayerDefinition("embed", kernel_size=16, stride_size=16).to_dict(),
+         "predecessors": [0], "map_in": [224, 224], "map_out": [14, 14]},
+        {"name": "mix", "layer": LayerDefinition("mix", kernel_size=None, kind="dense").to_dict(),
+         "predecessors": [1], "map_in": [14, 14], "map_out": mixer_map_out},
+        {"name": "fc", "layer": LayerDefinition("fc", kernel_size=1, kind="dense").to_dict(),
+         "predecessors": [2], "map_in": mixer_map_out, "map_out": mixer_map_out},
+        {"name": "add", "layer": LayerDefinition("add", kernel_size=1, kind="merge").to_dict(),
+         "predecessors": [1, 3], "map_in": [14, 14], "map_out": merged_map},
+    ]}
+    low, high = input_resolution_range(graph_from_plain(data), cardinality=2)
+    assert low == (16, 16) and high == ((math.inf,) * 2 if unbounded else (16, 16))
