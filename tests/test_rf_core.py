@@ -454,8 +454,9 @@ def test_a_kernel_spanning_its_map_is_a_global_head_only_when_no_window_reads_it
         (None, None, False),  # a head: flattened, never a map again
     ],
 )
-def test_global_mixing_that_the_network_goes_on_from_has_no_upper_bound(mixer_map_out, merged_map,
-                                                                         unbounded):
+def test_global_mixing_that_the_network_goes_on_from_has_no_upper_bound(
+    mixer_map_out, merged_map, unbounded
+):
     # patch embedding 16/16 (rf 16), a global layer, a per-position layer, a residual merge
     data = {"nodes": [
         {"name": "input", "layer": LayerDefinition("input", kernel_size=1, kind="input").to_dict(),
