@@ -470,6 +470,10 @@ _OPEN = {
     # keeps the even ones only: 1; analytic max and min 1 + 1 * 1 = 2
     "transposed-k3-s2-then-stride-2": "a stride after an upsampling whose positions read different "
     "numbers of inputs keeps only some of them (measured 1, analytic min and max 2)",
+    # the same after a 3x3 conv: at q = 2m it reads [m, m + 1], at 2m + 1 [m, m + 2]; the
+    # stride keeps q = 2m: 2; analytic 1 + 1 * 1 + 2 * 1/2 = 3
+    "transposed-k3-s2-conv-k3-then-stride-2": "the same behind a 3x3 conv, as in a decoder "
+    "followed by a strided conv (measured 2, analytic 3)",
     # branch A: conv 3, padding 1: [p - 1, p + 1]; branch B: two convs 2 padded 0 left, 1 right
     # (padding='same'): [p, p + 2]; their sum sees [p - 1, p + 2]: 4; analytic max(3, 3) = 3
     "off-centre-branches": "a merge of branches whose windows are not nested (padding shifts "
@@ -482,6 +486,9 @@ _CONSTRUCTS.update({
     ),
     "transposed-k3-s2-then-stride-2": lambda: (
         _chain(nn.ConvTranspose2d(1, 1, 3, 2, 1), nn.Conv2d(1, 1, 1, 2)), _image(40), 2
+    ),
+    "transposed-k3-s2-conv-k3-then-stride-2": lambda: (
+        _chain(nn.ConvTranspose2d(1, 1, 3, 2, 1), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1, 2)), _image(40), 2
     ),
     "off-centre-branches": lambda: (
         Net(
