@@ -265,3 +265,16 @@ def test_blocks_that_an_analysed_model_of_the_run_builds_are_not_skipped_models(
     assert {(Path(f["path"]).name, f["code"]) for f in report_["findings"]} == {
         ("model.py", "RFA110"), ("model.py", "RFA101")}
     assert "3 files, 1 model analysed, 0 skipped, 2 findings at 16px" in proc.stderr  # with __init__.py
+
+
+def test_the_quick_starts_example_finds_the_imagenet_resnet_and_passes_the_cifar_net(tmp_path):
+    """README's quick start: ResNet-18 (a factory annotated ``-> nn.Module``) at 32px has
+    findings on the line that builds it; CifarNet, whose RF grows to exactly 32px, has none."""
+    shutil.copy(FIXTURES.parents[1] / "examples" / "cifar_models.py", tmp_path / "cifar_models.py")
+    proc = rfa_lint("cifar_models.py", "--res", "32", "--format", "json", cwd=tmp_path)
+    report_ = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert {(f["line"], f["code"]) for f in report_["findings"]} == {
+        (15, "RFA110"), (16, "RFA101"), (16, "RFA102"), (16, "RFA104")}
+    assert [(m["name"], m["analysed"]) for m in report_["files"][0]["models"]] == [
+        ("imagenet_resnet18", True), ("CifarNet", True)]

@@ -56,6 +56,14 @@ def model_framework(cls: Any) -> str | None:
     return None
 
 
+def _model_type(annotation: Any) -> bool:
+    """An annotation promising a model: any ``nn.Module`` / ``keras.Model`` class, the bases
+    themselves included (``def imagenet_resnet18() -> nn.Module``)."""
+    bases = [getattr(sys.modules.get(module), name, None)
+             for module, name in (("torch.nn", "Module"), ("keras", "Model"))]
+    return isinstance(annotation, type) and any(b is not None and issubclass(annotation, b) for b in bases)
+
+
 def resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
     """The object a dotted name stands for in ``namespace`` (a module's globals), else None."""
     head, *rest = dotted.split(".")
@@ -86,7 +94,7 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
         return False
     if candidate["evidence"] == "registry":
         return True
-    if candidate["evidence"] == "annotation" and model_framework(resolve(candidate["annotation"], namespace)):
+    if candidate["evidence"] == "annotation" and _model_type(resolve(candidate["annotation"], namespace)):
         return True
     returned = candidate.get("returns", ())
     return any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
