@@ -69,18 +69,18 @@ class Cat(nn.Module):
 
 
 class Interpolate(nn.Module):
-    """``F.interpolate`` called from a forward, as model code does (nn.Upsample is the module)."""
+    """``F.interpolate(x, **options)`` called from a forward, as model code does (nn.Upsample is
+    the module)."""
 
-    def __init__(self, scale: int, mode: str) -> None:
+    def __init__(self, **options) -> None:
         super().__init__()
-        self.scale, self.mode = scale, mode
+        self.options = options
 
     def forward(self, x):
-        corners = None if self.mode == "nearest" else False
-        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, align_corners=corners)
+        return F.interpolate(x, **self.options)
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}, mode={self.mode!r}"
+        return ", ".join(f"{key}={value!r}" for key, value in self.options.items())
 
 
 class Net(nn.Module):
@@ -299,7 +299,7 @@ def _upsample(draw, b: Builder) -> bool:
     elif kind == "Upsample":
         layer, out = nn.Upsample(scale_factor=factor, mode=mode), b.channels
     else:
-        layer, out = Interpolate(factor, mode), b.channels
+        layer, out = Interpolate(scale_factor=factor, mode=mode), b.channels
     b.add(layer, (b.last,), out)
     b.bound, b.phases, b.modulus, b.ragged = bound, b.phases * factor, factor, b.ragged or ragged
     b.zoom *= factor
@@ -437,9 +437,31 @@ _CONSTRUCTS = {
     "bilinear-x2": lambda: (
         _chain(nn.Conv2d(1, 2, 3, 2, 1), nn.Upsample(scale_factor=2, mode="bilinear")), _image(64), 2
     ),
-    "bicubic-x2-functional": lambda: (_chain(nn.Conv2d(1, 2, 3, 2, 1), Interpolate(2, "bicubic")), _image(64), 2),
+    "bicubic-x2-functional": lambda: (
+        _chain(nn.Conv2d(1, 2, 3, 2, 1), Interpolate(scale_factor=2, mode="bicubic")), _image(64), 2
+    ),
+    "bilinear-x2-align-corners": lambda: (
+        _chain(nn.Conv2d(1, 2, 3, 2, 1), Interpolate(scale_factor=2, mode="bilinear", align_corners=True)),
+        _image(64), 2,
+    ),
+    # 32 -> 80 (2.5 x): still 2 inputs at most: 5; the phases repeat every 5 positions
+    "bilinear-to-a-size": lambda: (
+        _chain(nn.Conv2d(1, 2, 3, 2, 1), Interpolate(size=(80, 80), mode="bilinear")), _image(64), 5
+    ),
     # linear by 3: 2 inputs except where a position falls on an input: 3 + 1 * 2 = 5
-    "linear1d-x3": lambda: (_chain(nn.Conv1d(1, 2, 3, 2, 1), Interpolate(3, "linear")), _image(64, 1), 3),
+    "linear1d-x3": lambda: (_chain(nn.Conv1d(1, 2, 3, 2, 1), Interpolate(scale_factor=3, mode="linear")), _image(64, 1), 3),
+    # downsampling: conv 3: 3; bilinear by 1/2 reads 2 inputs: 3 + 1 * 1 = 4 (j 2); area by 1/2
+    # averages 2: 4 too
+    "bilinear-down": lambda: (
+        _chain(nn.Conv2d(1, 2, 3, 1, 1), Interpolate(scale_factor=0.5, mode="bilinear")), _image(64), 1
+    ),
+    "area-down": lambda: (_chain(nn.Conv2d(1, 2, 3, 1, 1), Interpolate(scale_factor=0.5, mode="area")), _image(64), 1),
+    # conv 3/2: 3 (j 2); pixel shuffle by 2 reads one coarse position (j 1): 3; conv 3: 3 + 2 * 1 = 5
+    "pixel-shuffle": lambda: (_chain(nn.Conv2d(1, 4, 3, 2, 1), nn.PixelShuffle(2), nn.Conv2d(1, 1, 3)), _image(64), 2),
+    # conv 3: 3; pixel unshuffle by 2 sees 2x2 blocks: 3 + 1 * 1 = 4 (j 2); conv 3: 4 + 2 * 2 = 8
+    "pixel-unshuffle": lambda: (
+        _chain(nn.Conv2d(1, 1, 3, 1, 1), nn.PixelUnshuffle(2), nn.Conv2d(4, 1, 3)), _image(64), 1
+    ),
     "trilinear-x2": lambda: (
         _chain(nn.Conv3d(1, 2, 3, 2, 1), nn.Upsample(scale_factor=2, mode="trilinear")), _image(32, 3), 2
     ),
@@ -455,8 +477,10 @@ _CONSTRUCTS = {
     "head-spanning-the-map": lambda: (_chain(nn.Conv2d(1, 2, 4, 4), nn.Conv2d(2, 2, 7)), _image(28), 1),
 }
 
-#: Constructs where one RF number per layer cannot be exact (see :func:`architectures`), with the
-#: oracle's figures derived by hand, and why.
+#: Constructs where the analytic RF is not the measured one, with the oracle's figures derived
+#: by hand, and why.  Most are where one RF number per layer cannot be exact (phases after an
+#: upsampling, merges of unaligned windows: see :func:`architectures`); antialiased
+#: interpolation is a frontend gap.
 _OPEN = {
     # nearest x2 then conv 2: positions (2m, 2m+1) read input m only, (2m+1, 2m+2) read m and
     # m + 1: max 2, min 1; analytic 1 + 1 * 1/2 = 1.5
@@ -478,6 +502,10 @@ _OPEN = {
     # (padding='same'): [p, p + 2]; their sum sees [p - 1, p + 2]: 4; analytic max(3, 3) = 3
     "off-centre-branches": "a merge of branches whose windows are not nested (padding shifts "
     "them) sees their union, wider than either (measured 4, analytic 3)",
+    # bilinear by 1/2 with antialias: a triangle filter of half-width 2 input positions reads 4:
+    # 3 + 3 * 1 = 6; analytic 3 + 1 * 1 = 4, the taps of plain bilinear
+    "bilinear-down-antialias": "F.interpolate(antialias=True) widens the filter by the "
+    "downscaling factor (measured 6, analytic 4)",
 }
 _CONSTRUCTS.update({
     "nearest-x2-then-conv-k2": lambda: (_chain(nn.Upsample(scale_factor=2), nn.Conv2d(1, 1, 2)), _image(40), 2),
@@ -489,6 +517,10 @@ _CONSTRUCTS.update({
     ),
     "transposed-k3-s2-conv-k3-then-stride-2": lambda: (
         _chain(nn.ConvTranspose2d(1, 1, 3, 2, 1), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1, 2)), _image(40), 2
+    ),
+    "bilinear-down-antialias": lambda: (
+        _chain(nn.Conv2d(1, 2, 3, 1, 1), Interpolate(scale_factor=0.5, mode="bilinear", antialias=True)),
+        _image(64), 1,
     ),
     "off-centre-branches": lambda: (
         Net(
