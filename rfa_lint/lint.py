@@ -413,7 +413,7 @@ class _Report:
         note = _fallback_note(res, traced)
         at_resolution = not note  # traced at the linted size: its map sizes are the real ones
         for node in graph.all_layers:
-            if node.layer_info.kind not in FINDING_KINDS or not node.has_finite_rf:
+            if not _judged(node):
                 continue
             if self.options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
                 continue
@@ -438,6 +438,15 @@ class _Report:
             finding = _model_finding(self.path, candidate, "RFA110", res=fmt(res), side=side,
                                      min_res=fmt(low), max_res=fmt(high))
             self.model_findings.append(_noted(finding, note))
+
+
+def _judged(node: EnrichedNetworkNode) -> bool:
+    """A conv or pool with a finite RF; a pool that reads one position per output (AvgPool2d(1),
+    an adaptive pool to the size it gets) is no window, whatever its input sees."""
+    info = node.layer_info
+    if info.kind not in FINDING_KINDS or not node.has_finite_rf:
+        return False
+    return info.kind != "pool" or any(k > 1 for k in info.effective_kernel)
 
 
 def _skipped(candidate: Candidate, finding: Finding) -> ModelRecord:
