@@ -134,13 +134,13 @@ def adaptive(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     if all(n == 1 for _, n in sizes) and any(m > 1 for m, _ in sizes):
         return LayerDefinition(label(layer), kernel_size=None, kind="global")
     shapes = [_upsampled(adaptive_window(m, n), Fraction(n, m)) for m, n in sizes]
-    return LayerDefinition(
-        label(layer),
-        kernel_size=tuple(k for k, _, _ in shapes),
-        stride_size=tuple(s for _, s, _ in shapes),
-        upsampling=tuple(u for _, _, u in shapes),
-        kind="pool",
-    )
+    return _per_axis(label(layer), shapes, "pool")
+
+
+def _per_axis(name: str, shapes: list[tuple], kind: str) -> LayerDefinition:
+    """A layer from per-axis ``(kernel, stride, upsampling)`` triples."""
+    kernel, stride, upsampling = zip(*shapes)
+    return LayerDefinition(name, kernel_size=kernel, stride_size=stride, upsampling=upsampling, kind=kind)
 
 
 #: Input positions an interpolated position reads per axis (nearest 1, linear 2, cubic 4).
@@ -160,13 +160,7 @@ def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
         return adaptive(layer, x, y)
     taps = _TAPS.get(mode, 1)
     shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
-    return LayerDefinition(
-        label(layer),
-        kernel_size=tuple(k for k, _, _ in shapes),
-        stride_size=tuple(s for _, s, _ in shapes),
-        upsampling=tuple(u for _, _, u in shapes),
-        kind="resize",
-    )
+    return _per_axis(label(layer), shapes, "resize")
 
 
 def pixel_shuffle(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
