@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -361,8 +362,10 @@ def disagreements(model: Net, shape: tuple[int, ...], phases: int = 1) -> dict:
     return {path: numbers for path, numbers in found.items() if numbers}
 
 
+#: ``RFA_ORACLE_EXAMPLES=N`` runs N fresh random examples per property instead of the fixed 20.
+_STRESS = int(os.environ.get("RFA_ORACLE_EXAMPLES", "0"))
 _PROPERTY = settings(
-    max_examples=20, deadline=None, derandomize=True, database=None,
+    max_examples=_STRESS or 20, deadline=None, derandomize=not _STRESS, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
