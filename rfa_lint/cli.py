@@ -52,9 +52,11 @@ def _split(value: str | None) -> list[str]:
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True)
 @click.option("--output-file", type=click.Path(dir_okay=False), help="Write the report here, not stdout.")
 @click.option("--select", help="Comma-separated codes or prefixes to report (default: all but the "
-              "'not analysed' codes RFA900-RFA908, RFA912-RFA915, which the summary lists).")
+              "'not analysed' codes RFA900-RFA904, RFA906-RFA908, RFA912-RFA915, whose models the summary "
+              "lists).")
 @click.option("--ignore", help="Comma-separated codes or prefixes to leave out.")
-@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds per file's child process (60).")
+@click.option("--timeout", type=click.FloatRange(min=1),
+              help="Seconds per model, and for the file's import (60).")
 @click.option("--memory-limit", type=click.IntRange(min=256), help="MiB of address space per child (6144).")
 @click.option("--no-exec", is_flag=True, default=None, help="Never run model code (RFA900 per model).")
 @click.option("--filter-kernel-size-1", is_flag=True, default=None, help="Skip 1x1 layers.")

@@ -3,7 +3,7 @@
 ```toml
 [tool.rfa-lint]
 res = 32                  # or "32x48" (height x width)
-timeout = 60              # seconds per file's child process
+timeout = 60              # seconds per model (and for the file's import)
 memory-limit = 6144       # MiB of address space per child
 no-exec = false           # true: never run model code (each model gets RFA900)
 filter-kernel-size-1 = false

@@ -19,6 +19,7 @@ class RfaChecker:
     name = "rfa-lint"
     version = __version__
     flake8_options: ClassVar[dict[str, Any]] = {}
+    flake8_selected: ClassVar[list[str]] = []  # RFA codes and prefixes flake8's --select names
     cache: ClassVar[Cache | None] = None
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
@@ -26,12 +27,10 @@ class RfaChecker:
 
     @classmethod
     def add_options(cls, manager: Any) -> None:
-        # "model not analysed" codes only when selected (--extend-select RFA9), as in the CLI
-        manager.extend_default_ignore(rules.DEFAULT_IGNORE)
         manager.add_option("--rfa-res", parse_from_config=True, metavar="N|HxW",
                            help="rfa-lint: input resolution, e.g. 32 or 32x48 (default: 224)")
         manager.add_option("--rfa-timeout", type=float, parse_from_config=True,
-                           help="rfa-lint: seconds per file's child process (default: 60)")
+                           help="rfa-lint: seconds per model and for the file's import (default: 60)")
         manager.add_option("--rfa-memory-limit", type=int, parse_from_config=True,
                            help="rfa-lint: MiB of address space per child (default: 6144)")
         manager.add_option("--rfa-no-exec", action="store_true", parse_from_config=True,
@@ -53,6 +52,22 @@ class RfaChecker:
             "filter-kernel-size-1": options.rfa_filter_kernel_size_1 or None,
         }
         cls.cache = None if options.rfa_no_cache else Cache(options.rfa_cache_dir or default_folder())
+        named = [*(getattr(options, "select", None) or ()), *(getattr(options, "extend_select", None) or ())]
+        cls.flake8_selected = [code for code in named if code.upper().startswith("RFA")]
+
+    def _codes(self, settings: dict[str, Any]) -> set[str]:
+        """The codes to hand flake8, which filters them further with its own options.
+
+        pyproject's select / ignore, as in the CLI; else the codes on by default plus what
+        flake8's ``--select`` / ``--extend-select`` name (``--extend-select RFA9`` turns the
+        "not analysed" codes on: they cannot ride flake8's default ignore list, which an
+        explicit ``ignore =`` in a user's config throws away).
+        """
+        ignore = settings.get("ignore", [])
+        if settings.get("select"):
+            return rules.select(settings["select"], ignore)
+        named = rules.select(self.flake8_selected, ignore) if self.flake8_selected else set()
+        return rules.select(None, ignore) | named
 
     def _bytes_on_disk(self, text: str) -> bytes | None:
         """The file's bytes when flake8's text came from them, else None (a stdin buffer).
@@ -74,9 +89,7 @@ class RfaChecker:
             data = self._bytes_on_disk(text)
             analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
                         else analyse_bytes(self.filename, data, options, cache=self.cache))
-            # pyproject's select / ignore apply here too; flake8's own options (and its default
-            # ignore list, which holds rules.DEFAULT_IGNORE) filter afterwards
-            codes = rules.select(settings.get("select") or ["RFA"], settings.get("ignore", []))
+            codes = self._codes(settings)
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)

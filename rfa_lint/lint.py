@@ -36,6 +36,7 @@ from rfa_lint.rf import (
 )
 from rfa_lint.rf.graph import broadcast, per_axis
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, analyse_models
+from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
 
 DEFAULT_RESOLUTION = (224,)
@@ -47,11 +48,10 @@ STATUS_CODES = {
     "import-failed": "RFA901", "framework-missing": "RFA912", "needs-inputs": "RFA913",
     "download-blocked": "RFA914",
 }
-FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
 #: The diagnostics the file's own text decides.  Any other RFA9xx (an import that failed, a
 #: build that raised, a timeout, a crash) may depend on what is installed or on the machine's
 #: load, which the cache key does not see: such a result is never cached, the next run retries.
-CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915"})
+CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA905", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915"})
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
             rows, graphs = stored
             return Analysis([Finding(path, *row) for row in rows["findings"]], graphs,
                             [ModelRecord.from_json(m) for m in rows["models"]])
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, AttributeError):
             pass  # a malformed entry: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
     if all(f.code in CACHEABLE_CODES or not f.code.startswith("RFA9") for f in analysis.findings):

@@ -330,7 +330,7 @@ _ALL = (
         ```
         """,
     ),
-    _skip(
+    _rule(
         "RFA905",
         "unsupported-layer",
         "layer kind that changes spatial size and that rfa-lint cannot interpret",

@@ -22,10 +22,10 @@ Candidates
       ``*args`` / ``**kwargs``) that carry some evidence of building a model: a return
       annotation (``-> ResNet``), a registry decorator (timm's ``@register_model``,
       ``@MODELS.register_module()``), or ``return`` statements that call something
-      (``return ResNet(BasicBlock, [2, 2, 2, 2])``, ``model = Functional(...); return model``)
-      with no loop after that call and a name that is not a script's (``main``, ``train...``,
-      ``test...``, ``eval...``, ``run...``, ...), so that ``def main(): ... for epoch in ...``
-      is never called.
+      (``return ResNet(BasicBlock, [2, 2, 2, 2])``, ``model = Functional(...); return model``).
+      Never a script: a function named like one (``main``, ``train...``, ``test...``,
+      ``eval...``, ``run``, ``fit``, ``predict``, ...) or one that loops after building what
+      it returns (``def main(): model = Net(); for epoch in ...``) is never called.
 
 Directives
     A comment on the ``class`` / ``def`` header (its first line down to the ``:``), or in the
@@ -64,11 +64,11 @@ _MODEL_LIBRARIES = ("timm", "transformers", "ultralytics", "detectron2", "monai"
 _MAY_DEFINE_MODEL = re.compile(
     rf"torch|keras|tensorflow|{'|'.join(_MODEL_LIBRARIES)}|^[ \t]*from[ \t]+\.|import[ \t]*\*", re.MULTILINE
 )
-_REGISTRY = re.compile(r"regist", re.IGNORECASE)
+# a model registry's decorator: timm's register_model, mmdet's MODELS.register_module(), and not
+# atexit.register (a registry of functions to call, not of models)
+_REGISTRY = re.compile(r"(\w+\.)*(?i:\w*model\w*)|(\w+\.)*[A-Z][A-Z0-9_]*\.register\w*")
 # functions named like scripts are never taken for factories on what they return alone
-_SCRIPT_NAME = re.compile(
-    r"_*(main|train|test|eval|evaluate|fit|run|predict|benchmark|demo)(_|$)", re.IGNORECASE
-)
+_SCRIPT_NAME = re.compile(r"_*(train|test|eval|(main|fit|run|predict|benchmark|demo)(_|$))", re.IGNORECASE)
 
 _FRAMEWORK_PACKAGES: dict[str, Framework] = {
     **dict.fromkeys(_MODEL_LIBRARIES, "torch"),
@@ -245,10 +245,23 @@ def _returned_call_sites(function: ast.FunctionDef) -> list[tuple[str, int]]:
 def _loops_after_building(function: ast.FunctionDef) -> bool:
     """Whether a loop runs after the returned object is built: ``model = Net(); for epoch in
     ...: train(model); return model`` is a script, while keras.applications' factories loop
-    over blocks *before* ``model = Functional(inputs, x)``."""
-    built = min((line for _, line in _returned_call_sites(function)), default=0)
-    return any(isinstance(node, (ast.For, ast.While, ast.AsyncFor)) and node.lineno > built
-               for node in _own_nodes(function))
+    over blocks *before* ``model = Functional(inputs, x)``.  A loop over the model's own parts
+    (``for m in model.modules(): init(m)``) is building it."""
+    sites = _returned_call_sites(function)
+    built = min((line for _, line in sites), default=0)
+    names = {target.id for node in _own_nodes(function) if isinstance(node, ast.Assign)
+             for target in node.targets if isinstance(target, ast.Name)}
+    return any(
+        isinstance(node, (ast.For, ast.While, ast.AsyncFor)) and node.lineno > built
+        and not (isinstance(node, (ast.For, ast.AsyncFor)) and _over_parts_of(node.iter, names))
+        for node in _own_nodes(function)
+    )
+
+
+def _over_parts_of(iterable: ast.expr, names: set[str]) -> bool:
+    """``model.modules()``, ``model.parameters()``, ``model.children()``: a walk over parts."""
+    return (isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute)
+            and isinstance(iterable.func.value, ast.Name) and iterable.func.value.id in names)
 
 
 def _handoff_lines(tree: ast.Module) -> frozenset[int]:
@@ -329,12 +342,14 @@ class _Finder:
             return framework, "base" if framework else "class", None
         if not isinstance(node, ast.FunctionDef) or _params_without_default(node.args):
             return None
+        if _SCRIPT_NAME.match(node.name) or _loops_after_building(node):
+            return None  # a script that builds a model and goes on to use it: never called
         annotation = _dotted(node.returns) if node.returns else None
         if annotation:
             return self._first_framework([node.returns]), "annotation", annotation
-        if any(_REGISTRY.search(_dotted(_called(d)) or "") for d in node.decorator_list):
+        if returns and any(_REGISTRY.fullmatch(_dotted(_called(d)) or "") for d in node.decorator_list):
             return None, "registry", None
-        if returns and not _loops_after_building(node) and not _SCRIPT_NAME.match(node.name):
+        if returns:
             return None, "returns", None
         return None
 

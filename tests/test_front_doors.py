@@ -278,3 +278,15 @@ def test_the_quick_starts_example_finds_the_imagenet_resnet_and_passes_the_cifar
         (15, "RFA110"), (16, "RFA101"), (16, "RFA102"), (16, "RFA104")}
     assert [(m["name"], m["analysed"]) for m in report_["files"][0]["models"]] == [
         ("imagenet_resnet18", True), ("CifarNet", True)]
+
+
+def test_flake8_reports_skipped_models_only_when_selected_even_with_an_ignore_list(tmp_path):
+    # flake8 drops its default ignore list when a config sets ``ignore``: the plugin decides
+    shutil.copytree(UNET, tmp_path / "unet")
+    (tmp_path / "setup.cfg").write_text("[flake8]\nignore = E203,W503\nrfa-res = 16\n")
+    run = [sys.executable, "-m", "flake8", "--format=%(row)d:%(code)s", "unet/parts.py"]
+    quiet = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "RFA" not in quiet.stdout
+    shown = subprocess.run([*run, "--extend-select=RFA9"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert {line for line in shown.stdout.split() if "RFA" in line} == {"10:RFA902", "21:RFA902"}

@@ -188,7 +188,8 @@ def test_efficientnet_b0_squeeze_excitation_gates():
     head = node(graph, "features.8.0")
     assert largest_finite(head) == (851, 851) and head.get_maximum_scale_factor() == (32, 32)
     assert input_resolution_range(graph)[1] == (851, 851)
-    assert not any(n["name"].endswith(".broadcast") for n in plain["nodes"])  # gates already global
+    gates = [n for n in plain["nodes"] if n["name"].endswith(".broadcast")]  # one per SE block
+    assert len(gates) == 16 and all(n["map_out"] == [1, 1] for n in gates)
 
 
 @pytest.mark.integration

@@ -295,7 +295,10 @@ def test_handoff_lines_are_returns_of_the_object_built_there(body, handoff):
          ("ResNet18", "returns", None)),
         ("import timm\n@register_model\ndef vit(pretrained=False, **kwargs):\n    return _create(**kwargs)\n",
          ("vit", "registry", None)),
-        ("import timm\n@MODELS.register_module()\ndef vit(**kwargs):\n    pass\n", ("vit", "registry", None)),
+        ("import timm\n@MODELS.register_module()\ndef vit(**kwargs):\n    return build(**kwargs)\n",
+         ("vit", "registry", None)),
+        ("import torch\ndef make():\n    model = Net()\n    for m in model.modules():\n        init(m)\n"
+         "    return model\n", ("make", "returns", None)),  # a loop over its own parts builds it
         ("import torch.nn as nn\ndef net() -> nn.Module:\n    pass\n", ("net", "annotation", "torch")),
     ],
 )
@@ -318,6 +321,20 @@ def test_candidates_that_only_the_child_can_confirm(source, candidate):
 )
 def test_functions_that_merely_take_no_arguments_are_not_candidates(body):
     assert read(f"import torch\ndef main():\n    {body}\n").candidates == ()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import atexit, torch\n@atexit.register\ndef cleanup():\n    shutil.rmtree('out')\n",
+        "import torch.nn as nn\ndef train(epochs=2) -> nn.Module:\n    return fit(Net(), epochs)\n",
+        "import torch.nn as nn\ndef make() -> nn.Module:\n    model = Net()\n    while True:\n"
+        "        step(model)\n    return model\n",
+        "import timm\n@register_model\ndef vit():\n    print('side effect')\n",  # returns nothing
+    ],
+)
+def test_scripts_and_other_registries_are_never_candidates(source):
+    assert read(source).candidates == ()
 
 
 def test_a_factory_may_loop_before_it_builds_what_it_returns():

@@ -483,7 +483,7 @@ class _GraphBuilder:
 
     def finish(self) -> None:
         """Mark the unpadded kernels that span their whole input map (``spans_map``): the core
-        decides which of them are dense heads (:func:`rfa_lint.rf.analysis.is_head`)."""
+        decides which of them are dense heads (:func:`rfa_lint.rf.graph.dense_heads`)."""
         for i in self._whole_map:
             self.nodes[i]["spans_map"] = True
 

@@ -129,7 +129,7 @@ def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> 
     reported); a build that tried to reach the network is ``download-blocked``, naming what.
     """
     args, kwargs = tuple(candidate["build_args"]), dict(candidate["build_kwargs"])
-    kwargs.update(discovery.weights_off(factory, kwargs))
+    kwargs.update(discovery.weights_off(factory, args, kwargs))
     missing = discovery.unfilled(factory, args, kwargs)
     if missing:
         return {"status": "needs-arguments", "detail": ", ".join(missing)}

@@ -42,7 +42,7 @@ def model_framework(cls: Any) -> str | None:
     Not models: layers and losses (subclasses of a torch layer class, or named ``...Loss``),
     classes without a ``forward`` (``ModuleList`` subclasses, abstract bases), abstract classes.
     """
-    if not isinstance(cls, type) or inspect.isabstract(cls) or "loss" in cls.__name__.lower():
+    if not isinstance(cls, type) or inspect.isabstract(cls) or cls.__name__.lower().endswith("loss"):
         return None
     torch = sys.modules.get("torch")
     if torch is not None and issubclass(cls, torch.nn.Module):
@@ -94,8 +94,10 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
         return False
     if candidate["evidence"] == "registry":
         return True
-    if candidate["evidence"] == "annotation" and _model_type(resolve(candidate["annotation"], namespace)):
-        return True
+    if candidate["evidence"] == "annotation":
+        annotated = resolve(candidate["annotation"], namespace)
+        if isinstance(annotated, type):  # it says what it returns: believe it
+            return _model_type(annotated)
     returned = candidate.get("returns", ())
     return any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
 
@@ -152,14 +154,16 @@ def built_classes(model: Any) -> list[list[str]]:
     return [list(item) for item in sorted(found)]
 
 
-def weights_off(factory: Callable, given: Mapping[str, Any]) -> dict[str, Any]:
+def weights_off(factory: Callable, args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments that turn off pretrained weights, for the parameters ``factory`` has
-    by name and the user did not set."""
+    by name and the user did not set (by position or by name)."""
     try:
-        parameters = inspect.signature(factory).parameters
+        signature = inspect.signature(factory)
+        given = signature.bind_partial(*args, **kwargs).arguments
     except (TypeError, ValueError):
         return {}
-    return {name: value for name, value in WEIGHTS_OFF.items() if name in parameters and name not in given}
+    return {name: value for name, value in WEIGHTS_OFF.items()
+            if name in signature.parameters and name not in given}
 
 
 def unfilled(factory: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None) -> list[str]:

@@ -131,7 +131,6 @@ class _Recorder(TorchFunctionMode):
             self.paths.setdefault(id(module), []).append(path)
         self.axes = max(len(input_shape) - 2, 0)
         self.nodes: list[dict[str, Any]] = []
-        self.sees_all: list[bool] = []  # every path to the node passes a global layer
         self.names: set[str] = set()
         self.unsupported: list[dict[str, Any]] = []
         self.flows: dict[int, tuple[Tensor, _Flow]] = {}
@@ -164,7 +163,6 @@ class _Recorder(TorchFunctionMode):
                 "map_out": list(maps[1]) if maps[1] else None,
             }
         )
-        self.sees_all.append(layer.is_infinite or bool(preds) and all(self.sees_all[p] for p in preds))
         return len(self.nodes) - 1
 
     def _mark(self, tensors: list[Tensor], node: int, layouts: Sequence[Layout | None]) -> None:
@@ -446,8 +444,9 @@ class _Recorder(TorchFunctionMode):
         """Several inputs meet (add, mul, cat...): the node keeps every path's RF.
 
         An input with no spatial extent broadcast over a larger map is a gate (squeeze and
-        excitation): it contributes everything it summarises and never its stride product, so a
-        path that is not already global gets a global node before the merge.
+        excitation): it contributes everything it summarises and never its stride product, so it
+        gets a global node before the merge, one position wide (its map says the gate is no map
+        of positions, even when its path had folded them into features: ``x.mean((2, 3))``).
         """
         gated = self._gates(traced, layouts) if broadcast else set()
         preds = []
@@ -456,6 +455,7 @@ class _Recorder(TorchFunctionMode):
             if id(flow) in gated:
                 gate = LayerDefinition("broadcast", kernel_size=None, kind="global")
                 node = self._node(f"{name}.broadcast", gate, [node], (), sites(), flow.layout, flow.layout)
+                self.nodes[node]["map_out"] = [1] * self.axes
             preds.append(node)
         merge = LayerDefinition(op, kernel_size=1, kind="merge")
         preds, layout_out = list(dict.fromkeys(preds)), layouts[0] if layouts else None
@@ -463,14 +463,11 @@ class _Recorder(TorchFunctionMode):
         self._mark(outputs, node, layouts)
 
     def _gates(self, traced, layouts) -> set[int]:
-        """The flows (by id) broadcast as gates over a larger map, whose paths are not global."""
+        """The flows (by id) broadcast as gates over a larger map."""
         out_map = L.spatial_map(layouts[0], self.axes) if layouts else None
         if out_map is None or max(out_map, default=1) <= 1:
             return set()
-        return {
-            id(flow) for _, flow in traced
-            if flow.layout is not None and not self.sees_all[flow.node] and self._no_extent(flow.layout)
-        }
+        return {id(flow) for _, flow in traced if flow.layout is not None and self._no_extent(flow.layout)}
 
     def _no_extent(self, layout: Layout) -> bool:
         found = L.spatial_map(layout, self.axes)
