@@ -463,11 +463,15 @@ class _Recorder(TorchFunctionMode):
         self._mark(outputs, node, layouts)
 
     def _gates(self, traced, layouts) -> set[int]:
-        """The flows (by id) broadcast as gates over a larger map."""
+        """The flows (by id) broadcast as gates over a larger map: smaller than the largest
+        operand (an MLP-Mixer's token path, whose positions are folded into features, is as
+        large as the map it is added to: no gate) and without positions of their own."""
         out_map = L.spatial_map(layouts[0], self.axes) if layouts else None
         if out_map is None or max(out_map, default=1) <= 1:
             return set()
-        return {id(flow) for _, flow in traced if flow.layout is not None and self._no_extent(flow.layout)}
+        largest = max(tensor.numel() for tensor, _ in traced)
+        return {id(flow) for tensor, flow in traced
+                if tensor.numel() < largest and flow.layout is not None and self._no_extent(flow.layout)}
 
     def _no_extent(self, layout: Layout) -> bool:
         found = L.spatial_map(layout, self.axes)
