@@ -5,8 +5,13 @@ With tensorflow loaded first, a later ``import torchvision`` (triton) can segfau
 """
 
 import os
+import tempfile
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps its example database and caches under tmp, not in the checkout
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-"))
 
 # TensorFlow, imported in-process by the Keras frontend tests, is quiet only with both set
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
