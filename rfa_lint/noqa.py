@@ -1,9 +1,14 @@
-"""``# noqa`` comments, matched exactly as flake8 matches them (for the CLI; flake8 does its own).
+"""``# noqa`` comments: matched exactly as flake8 matches them, and added the way users write them.
 
-flake8 searches a finding's physical line for the comment, or all lines of a multi-line token (a
+Matching is for the CLI (flake8 does its own).  flake8 searches a finding's physical line for the comment, or all lines of a multi-line token (a
 triple-quoted string) together; a bracketed statement's other lines do not count.  Codes match
 by prefix (``# noqa: RFA1`` silences RFA101).  Lines are counted as the tokenizer counts them:
 only ``\n`` ends a line (``str.splitlines`` also splits on form feeds and other separators).
+
+Adding (``--add-noqa``, the language server's code action) edits the concrete syntax tree with
+libcst, so everything but the comment stays as written: an existing comment is kept and an
+existing ``# noqa: CODES`` gets the new codes merged in.  The comment goes where flake8 will look
+for it: the finding's own line, or the last line of the multi-line string the line is part of.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Protocol, TypeVar
 
+import libcst
 from flake8.defaults import NOQA_INLINE_REGEXP
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 
 class _Located(Protocol):
@@ -59,3 +67,70 @@ def _spans(text: str) -> dict[int, tuple[int, int]]:
     except (tokenize.TokenError, SyntaxError):
         pass
     return spans
+
+
+@dataclass(frozen=True)
+class Added:
+    """What :func:`add_noqa` did: the new source, the lines it silenced, and the lines it could
+    not (no line of the file ends there: a finding from another version of the file)."""
+
+    source: bytes
+    placed: frozenset[int]
+    unplaceable: frozenset[int]
+
+
+def add_noqa(source: bytes, codes_by_line: Mapping[int, Iterable[str]]) -> Added:
+    """``source`` with ``# noqa: CODES`` on each line of ``codes_by_line``.
+
+    Bytes in, bytes out: libcst keeps the file's encoding, line endings and every character the
+    edit does not touch.  Raises :class:`libcst.ParserSyntaxError` for a file it cannot parse.
+    """
+    module = libcst.parse_module(source)
+    spans = _spans(module.code)
+    wanted: dict[int, set[str]] = {}
+    for line, codes in codes_by_line.items():
+        wanted.setdefault(spans.get(line, (line, line))[1], set()).update(codes)
+    editor = _CommentEditor(wanted)
+    edited = MetadataWrapper(module, unsafe_skip_copy=True).visit(editor)
+    placed = frozenset(line for line in codes_by_line if spans.get(line, (line, line))[1] in editor.placed)
+    return Added(edited.bytes, placed, frozenset(codes_by_line) - placed)
+
+
+class _CommentEditor(libcst.CSTTransformer):
+    """Puts the wanted codes into the comment that ends each wanted line."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, wanted: dict[int, set[str]]) -> None:
+        super().__init__()
+        self.wanted = wanted
+        self.placed: set[int] = set()
+
+    def leave_TrailingWhitespace(self, original: libcst.TrailingWhitespace,
+                                 updated: libcst.TrailingWhitespace) -> libcst.TrailingWhitespace:
+        line = self.get_metadata(PositionProvider, original).start.line
+        if line not in self.wanted or line in self.placed:
+            return updated
+        self.placed.add(line)
+        comment = updated.comment.value if updated.comment else None
+        new = _with_codes(comment, self.wanted[line])
+        if new == comment:
+            return updated
+        whitespace = updated.whitespace if comment else libcst.SimpleWhitespace("  ")
+        return updated.with_changes(whitespace=whitespace, comment=libcst.Comment(new))
+
+
+def _with_codes(comment: str | None, codes: set[str]) -> str:
+    """The comment with ``codes`` silenced: merged into its noqa list, or a noqa appended."""
+    if comment is None:
+        return f"# noqa: {', '.join(sorted(codes))}"
+    match = NOQA_INLINE_REGEXP.search(comment)
+    if match is None:
+        return f"{comment}  # noqa: {', '.join(sorted(codes))}"
+    if not match.group("codes"):
+        return comment  # a bare ``# noqa`` silences everything already
+    present = re.split(r"[,\s]+", match.group("codes").strip())
+    merged = present + sorted(c for c in codes if not c.startswith(tuple(present)))
+    start, end = match.span("codes")
+    trailing = match.group("codes")[len(match.group("codes").rstrip()):]
+    return f"{comment[:start]}{', '.join(merged)}{trailing}{comment[end:]}"
