@@ -36,7 +36,8 @@ def added(codes_by_line: dict[int, list[str]], source: str = SOURCE) -> str:
 
 
 def test_a_bare_line_gets_a_noqa_two_spaces_after_the_code() -> None:
-    assert added({4: ["RFA102", "RFA101"]}).splitlines()[3] == "    nn.Conv2d(8, 8, 3),  # noqa: RFA101, RFA102"
+    line = added({4: ["RFA102", "RFA101"]}).splitlines()[3]
+    assert line == "    nn.Conv2d(8, 8, 3),  # noqa: RFA101, RFA102"
 
 
 def test_an_existing_comment_is_kept_and_the_noqa_follows_it() -> None:
@@ -64,8 +65,8 @@ def test_a_backslash_continued_line_gets_its_comment_on_the_last_line() -> None:
 def test_everything_else_is_left_byte_for_byte() -> None:
     source = "# -*- coding: latin-1 -*-\r\nname = 'caf\xe9'\r\nconv = f(1)   \r\n"
     result = add_noqa(source.encode("latin-1"), {3: ["RFA101"]})
-    assert result.source == "# -*- coding: latin-1 -*-\r\nname = 'caf\xe9'\r\nconv = f(1)  # noqa: RFA101\r\n".encode(
-        "latin-1")
+    expected = "# -*- coding: latin-1 -*-\r\nname = 'caf\xe9'\r\nconv = f(1)  # noqa: RFA101\r\n"
+    assert result.source == expected.encode("latin-1")
 
 
 def test_a_line_past_the_end_of_the_file_is_reported_not_invented() -> None:
