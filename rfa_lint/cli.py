@@ -14,9 +14,10 @@ from rfa_lint import __version__, config, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
-from rfa_lint.lint import Options, analyse_files, options_from, without_blocks
+from rfa_lint.lint import analyse_files, without_blocks
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
+from rfa_lint.settings import SETTINGS, Options, Setting, options_from, resolve
 
 PROGRESS_MIN_FILES = 10
 SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
@@ -42,65 +43,65 @@ def main() -> None:
     """
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
+class _Checked(click.ParamType):
+    """A setting's own check as a click type: a bad value is click's usage error (exit 2)."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting, self.name = setting, setting.metavar or setting.name
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.setting.check(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _setting_options(command):
+    """One click option per command-line setting of :data:`rfa_lint.settings.SETTINGS`, in its order.
+
+    None means "not given", so ``[tool.rfa-lint]`` and then the setting's default apply.
+    """
+    for setting in reversed([s for s in SETTINGS if s.cli]):
+        names = [name for name in (setting.short, f"--{setting.name}") if name]
+        if setting.is_flag:
+            kind = {"is_flag": True}
+        else:
+            kind = {"type": click.Choice(setting.choices) if setting.choices else _Checked(setting),
+                    "metavar": setting.metavar}
+        command = click.option(*names, setting.dest, default=None, help=setting.help_text, **kind)(command)
+    return command
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--res", help="Input resolution: N or HxW (e.g. 32, 32x48). Default 224.")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True)
-@click.option("--output-file", type=click.Path(dir_okay=False), help="Write the report here, not stdout.")
-@click.option("--select", help="Comma-separated codes or prefixes to report (default: all but the "
-              "'not analysed' codes RFA900-RFA904, RFA906-RFA908, RFA912-RFA915, whose models the summary "
-              "lists).")
-@click.option("--ignore", help="Comma-separated codes or prefixes to leave out.")
-@click.option("--timeout", type=click.FloatRange(min=1),
-              help="Seconds per model, and for the file's import (60).")
-@click.option("--memory-limit", type=click.IntRange(min=256), help="MiB of address space per child (6144).")
-@click.option("--no-exec", is_flag=True, default=None, help="Never run model code (RFA900 per model).")
-@click.option("--filter-kernel-size-1", is_flag=True, default=None, help="Skip 1x1 layers.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-              help="Files analysed at once.")
-@click.option("--graph-dir", type=click.Path(file_okay=False), help="Draw each analysed model here.")
-@click.option("--graph-format", type=click.Choice(["svg", "png", "pdf", "dot"]), default="svg",
-              show_default=True, help="Picture format for --graph-dir.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
-@click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Result cache folder (default: .rfa_cache in the project root, else the user cache).")
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
-def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, no_exec,
-          filter_kernel_size_1, jobs, graph_dir, graph_format, no_cache, cache_dir, exit_zero, quiet) -> None:
+@_setting_options
+def check(paths: tuple[str, ...], **given) -> None:
     """Lint PATHS (files and folders) and report findings.
 
     Exit status: 1 when there are findings, 0 when clean, 2 on usage errors.  Defaults come from
     [tool.rfa-lint] in the nearest pyproject.toml; options given here win.
     """
-    given = {
-        "res": res, "timeout": timeout, "memory-limit": memory_limit, "no-exec": no_exec,
-        "filter-kernel-size-1": filter_kernel_size_1,
-        "select": _split(select) or None, "ignore": _split(ignore) or None,
-    }
-    if output_file and not Path(output_file).resolve().parent.is_dir():
-        raise click.BadParameter(f"folder of {output_file!r} does not exist", param_hint="--output-file")
+    given = {setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}
+    run = resolve(given, {})
+    fmt, output_file, graph_dir, quiet = run["format"], run["output-file"], run["graph-dir"], run["quiet"]
     files = [str(p) for p in python_files(paths)]
     try:
         projects = {folder: _Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
     except ValueError as exc:  # a bad option or pyproject table: a usage error, before any work
         raise click.UsageError(str(exc)) from None
-    cache = None if no_cache else Cache(cache_dir or default_folder(), graphs=bool(graph_dir))
+    cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, analyses, drawing = time.perf_counter(), [], bool(graph_dir)
 
     def project_of(path: str) -> _Project:
         return projects[os.path.dirname(path)]
 
+    jobs = run["jobs"] or os.cpu_count() or 1
     results = analyse_files(files, lambda path: project_of(path).options, jobs, cache)
     for index, (path, analysis, seconds) in enumerate(results, start=1):
         project = project_of(path)
         if drawing and analysis.graphs:
-            drawing = _draw(path, analysis.graphs, graph_dir, graph_format, project.options.resolution)
+            drawing = _draw(path, analysis.graphs, graph_dir, run["graph-format"], project.options.resolution)
         analyses.append((path, replace(analysis, graphs={})))
         if show_progress:
             click.echo(f"rfa-lint: [{index}/{len(files)}] {path} ({seconds:.1f}s)", err=True)
@@ -113,7 +114,7 @@ def check(paths, res, fmt, output_file, select, ignore, timeout, memory_limit, n
         seconds = time.perf_counter() - started
         click.echo(_summary(len(files), coverage, findings, resolutions, seconds), err=True)
         _list_skipped(coverage, lambda path: project_of(path).codes)
-    sys.exit(1 if findings and not exit_zero else 0)
+    sys.exit(1 if findings and not run["exit-zero"] else 0)
 
 
 def _plural(count: int, word: str) -> str:
@@ -152,7 +153,7 @@ class _Project:
     @classmethod
     def load(cls, folder: str, given: dict) -> _Project:
         settings = config.merged(folder or ".", given)
-        codes = rules.select(settings.get("select"), settings.get("ignore", []))
+        codes = rules.select(settings["select"], settings["ignore"])
         return cls(options_from(settings), frozenset(codes))
 
 

@@ -3,11 +3,6 @@
 ```toml
 [tool.rfa-lint]
 res = 32                  # or "32x48" (height x width)
-timeout = 60              # seconds per model (and for the file's import)
-memory-limit = 6144       # MiB of address space per child
-no-exec = false           # true: never run model code (each model gets RFA900)
-filter-kernel-size-1 = false
-select = ["RFA"]
 ignore = ["RFA104"]
 
 [tool.rfa-lint.models.WideResNet]   # constructor arguments for a model class or factory
@@ -15,21 +10,25 @@ args = [28, 10]
 kwargs = { dropout = 0.3 }
 input-shape = [1, 3, 32, 32]        # example input to trace with
 ```
-Command-line options override these; flake8's own options come from ``[flake8]``.
+The keys, their TOML types and what they allow come from :data:`rfa_lint.settings.SETTINGS`;
+a value of another type is refused, never converted (``no-exec = "false"`` is not false).
+The front doors' own options override these.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-KEYS = {"res", "timeout", "memory-limit", "no-exec", "filter-kernel-size-1", "select", "ignore", "models"}
-MODEL_KEYS = {"args", "kwargs", "input-shape", "skip"}
+from rfa_lint.settings import SETTINGS, resolve
+
+KEYS = {setting.name: setting for setting in SETTINGS if setting.toml}
+TOML_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
 
 
 class ConfigError(ValueError):
-    """pyproject.toml's ``[tool.rfa-lint]`` table is malformed."""
+    """pyproject.toml's ``[tool.rfa-lint]`` table is malformed; the message names file and key."""
 
 
 def find_pyproject(start: str | Path) -> Path | None:
@@ -52,22 +51,31 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def load(start: str | Path) -> dict[str, Any]:
-    """The validated ``[tool.rfa-lint]`` table that applies to ``start`` ({} when none)."""
+    """The checked ``[tool.rfa-lint]`` table that applies to ``start`` ({} when none)."""
     path = find_pyproject(start)
     if path is None:
         return {}
     table = _read(path)["tool"]["rfa-lint"]
-    unknown = set(table) - KEYS
+    unknown = set(table) - set(KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown [tool.rfa-lint] keys: {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(sorted(KEYS))}")
-    for name, model in table.get("models", {}).items():
-        if not isinstance(model, dict) or set(model) - MODEL_KEYS:
-            raise ConfigError(f"{path}: [tool.rfa-lint.models.{name}] takes only "
-                              f"{', '.join(sorted(MODEL_KEYS))}")
-    return table
+                          f"known: {', '.join(KEYS)}")
+    return {key: _checked(path, key, value) for key, value in table.items()}
 
 
-def merged(start: str | Path, given: dict[str, Any]) -> dict[str, Any]:
-    """The project's settings for ``start`` with the non-None command-line values on top."""
-    return {**load(start), **{key: value for key, value in given.items() if value is not None}}
+def _checked(path: Path, key: str, value: Any) -> Any:
+    """A TOML value of one of the key's types, through its setting's parser."""
+    setting = KEYS[key]
+    try:
+        if type(value) not in setting.toml:
+            kind = TOML_NAMES.get(type(value), type(value).__name__)
+            raise ValueError(f"expected {setting.allowed}, got {value!r} (a TOML {kind})")
+        return setting.check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [tool.rfa-lint] {key}: {exc}") from None
+
+
+def merged(start: str | Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting for files at ``start``: the front door's (non-None) values, over the
+    project's ``[tool.rfa-lint]``, over the defaults."""
+    return resolve(given, load(start))

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,11 @@ from rfa_lint.rf import (
     productive_from,
 )
 from rfa_lint.rf.graph import broadcast, per_axis
-from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, analyse_models
+from rfa_lint.sandbox import FileOutcome, ModelOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
+from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
 from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
 
-DEFAULT_RESOLUTION = (224,)
 FINDING_KINDS = ("conv", "pool")  # layers with a kernel; pass-through, merges and heads never are
 VERDICT_CODES = {Verdict.UNPRODUCTIVE: "RFA101", Verdict.CRITICAL: "RFA102", Verdict.BORDER: "RFA103"}
 STATUS_CODES = {
@@ -54,30 +53,6 @@ STATUS_CODES = {
 CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA905", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915"})
 
 
-@dataclass(frozen=True)
-class Options:
-    """Everything that changes a file's findings (and so keys the cache)."""
-
-    resolution: tuple[int, ...] = DEFAULT_RESOLUTION
-    filter_kernel_size_1: bool = False
-    execute: bool = True
-    limits: Limits = Limits()
-    #: per-model build settings from ``[tool.rfa-lint.models]``: name -> {args, kwargs, input-shape}
-    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-def options_from(settings: Mapping[str, Any]) -> Options:
-    """Options from ``[tool.rfa-lint]``-style settings (see :mod:`rfa_lint.config`)."""
-    return Options(
-        resolution=parse_resolution(settings.get("res", DEFAULT_RESOLUTION[0])),
-        filter_kernel_size_1=bool(settings.get("filter-kernel-size-1", False)),
-        execute=not settings.get("no-exec", False),
-        limits=Limits(timeout=float(settings.get("timeout", Limits.timeout)),
-                      memory_mb=int(settings.get("memory-limit", Limits.memory_mb))),
-        models=settings.get("models", {}),
-    )
-
-
 @dataclass(frozen=True, order=True)
 class Finding:
     path: str
@@ -89,18 +64,6 @@ class Finding:
     @property
     def text(self) -> str:
         return f"{self.code} {self.message}"
-
-
-def parse_resolution(text: str | int) -> tuple[int, ...]:
-    """``32`` -> (32,); ``"32x48"`` -> (32, 48) (height x width)."""
-    parts = re.split(r"\s*[x×,]\s*", str(text).strip().lower())
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"resolution must be N or HxW, e.g. 32 or 32x48; got {text!r}") from None
-    if not 1 <= len(values) <= 3 or any(v < 1 for v in values):
-        raise ValueError(f"resolution must be 1 to 3 positive numbers (N, HxW, DxHxW), got {text!r}")
-    return values
 
 
 def decode(data: bytes) -> str:

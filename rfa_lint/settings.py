@@ -1,0 +1,285 @@
+"""Every setting of rfa-lint, once: what it takes, its default, its help, and where it is read.
+
+The options of ``rfa-lint check``, flake8's ``--rfa-*`` options (also read from ``[flake8]``) and
+the checking of ``[tool.rfa-lint]`` in pyproject.toml are all made from :data:`SETTINGS`, so a
+setting is added, documented and validated here and nowhere else.  Its names follow from its
+``name``: ``--name`` on the command line, ``--rfa-name`` for flake8 (``rfa-name`` in
+``[flake8]``), ``name`` in ``[tool.rfa-lint]``.  A value that does not fit is refused with what
+is allowed, never read as something else: ``"false"`` is not false, ``"RFA104"`` is not a list of
+letters, ``RFA1O1`` is not a prefix that selects nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from rfa_lint import rules
+from rfa_lint.sandbox import Limits
+
+
+class Refused(ValueError):
+    """A value of the right kind that is still wrong; the message says which part."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting.  ``parse`` takes command-line or ``[flake8]`` text, or an already typed value,
+    and raises ValueError when it does not fit ``allowed``; ``toml`` lists the TOML types
+    ``[tool.rfa-lint]`` may give (none: not a pyproject key).  No ``metavar``: a flag."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    allowed: str
+    help: str
+    default: Any = None
+    toml: tuple[type, ...] = ()
+    cli: bool = True
+    flake8: bool = False
+    metavar: str | None = None
+    short: str | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def is_flag(self) -> bool:
+        return self.metavar is None and not self.choices
+
+    @property
+    def help_text(self) -> str:
+        """The help with the default, as both front doors print it."""
+        shown = _shown(self.default)
+        return f"{self.help.rstrip('.')} (default: {shown})." if shown else self.help
+
+    def check(self, value: Any) -> Any:
+        """The typed value, or ValueError saying what is allowed and what was given."""
+        try:
+            parsed = self.parse(value)
+        except Refused as exc:
+            raise ValueError(f"{exc}; expected {self.allowed}") from None
+        except (ValueError, TypeError):
+            parsed = None
+        if parsed is None or (self.choices and parsed not in self.choices):
+            raise ValueError(f"expected {self.allowed}, got {value!r}") from None
+        return parsed
+
+
+def _shown(value: Any) -> str:
+    if value is None or value is False or (isinstance(value, (tuple, dict)) and not value):
+        return ""
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --- parsers: text or a typed value -> the typed value (ValueError when it does not fit) ------
+
+def parse_resolution(value: str | int | Iterable[int]) -> tuple[int, ...]:
+    """``32`` -> (32,); ``"32x48"`` -> (32, 48) (height x width); ``(32, 48)`` as it is."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (tuple, list)):
+        values = tuple(value)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(value)
+    else:
+        values = tuple(int(part) for part in re.split(r"\s*[x×,]\s*", str(value).strip().lower()))
+    if not 1 <= len(values) <= 3 or any(v < 1 for v in values):
+        raise ValueError(value)
+    return values
+
+
+def _seconds(value: str | float) -> float:
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(value)
+    return seconds
+
+
+def _whole(minimum: int) -> Callable[[Any], int]:
+    def parse(value: str | int) -> int:
+        if isinstance(value, float) or int(value) < minimum:
+            raise ValueError(value)
+        return int(value)
+    return parse
+
+
+BOOLEAN_TEXT = {"true": True, "yes": True, "on": True, "1": True,
+                "false": False, "no": False, "off": False, "0": False}
+
+
+def parse_boolean(value: str | bool) -> bool:
+    """A boolean, or the words configparser (so flake8's ``[flake8]``) takes for one."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return BOOLEAN_TEXT[str(value).strip().lower()]
+    except KeyError:
+        raise ValueError(value) from None
+
+
+def parse_selectors(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Codes or prefixes, from a list or a comma/space-separated string, as flake8 reads them.
+
+    Each must be a prefix of at least one code (``RFA``, ``RFA1``, ``RFA101``): a typo would
+    otherwise select nothing and turn the linter off without a word.
+    """
+    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(value)
+    selectors = tuple(item.strip().upper() for item in items if item.strip())
+    unknown = [s for s in selectors if not any(code.startswith(s) for code in rules.RULES)]
+    if unknown:
+        raise Refused(f"unknown rule selector {', '.join(map(repr, unknown))}")
+    return selectors
+
+
+def _folder(value: str) -> str:
+    if not isinstance(value, str) or not value or os.path.isfile(value):
+        raise ValueError(value)
+    return value
+
+
+def _output_file(value: str) -> str:
+    if not isinstance(value, str) or not value or os.path.isdir(value):
+        raise ValueError(value)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise Refused(f"the folder of {value!r} does not exist")
+    return value
+
+
+def _text(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": list, "skip": bool}
+
+
+def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``[tool.rfa-lint.models.NAME]`` tables: how to build the models that need arguments."""
+    if not isinstance(value, Mapping):
+        raise ValueError(value)
+    for name, model in value.items():
+        if not isinstance(model, Mapping):
+            raise Refused(f"models.{name} is not a table")
+        for key, item in model.items():
+            if key not in MODEL_KEYS or type(item) is not MODEL_KEYS[key]:
+                raise Refused(f"models.{name}.{key} = {item!r}")
+        shape = model.get("input-shape", [1])
+        if not all(type(v) is int and v > 0 for v in shape):
+            raise Refused(f"models.{name}.input-shape = {shape!r}")
+    return {name: dict(model) for name, model in value.items()}
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+FLAG = "true or false"
+SELECTORS = "rule codes or prefixes, e.g. RFA1, RFA104 (comma-separated, or a list)"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("res", parse_resolution, "a resolution N or HxW (1 to 3 whole numbers above 0, e.g. 32 or 32x48)",
+            "Input resolution: N for every spatial axis, or one per axis (HxW, DxHxW).", default=(224,),
+            toml=(int, str), flake8=True, metavar="N|HxW"),
+    Setting("format", _text, "one of text, json, sarif, github", "Report format.", default="text",
+            choices=("text", "json", "sarif", "github")),
+    Setting("output-file", _output_file, "a file in an existing folder",
+            "Write the report here, not to stdout.", metavar="FILE"),
+    Setting("select", parse_selectors, SELECTORS,
+            "Codes or prefixes to report (default: all but the 'not analysed' codes, whose models "
+            "the summary lists).", toml=(list, str), metavar="CODES"),
+    Setting("ignore", parse_selectors, SELECTORS, "Codes or prefixes to leave out.", default=(),
+            toml=(list, str), metavar="CODES"),
+    Setting("timeout", _seconds, "a number of seconds above 0",
+            "Seconds per model, and for the file's import.", default=Limits.timeout,
+            toml=(int, float), flake8=True, metavar="SECONDS"),
+    Setting("memory-limit", _whole(256), "a whole number of MiB, at least 256",
+            "MiB of address space per child.", default=Limits.memory_mb, toml=(int,), flake8=True,
+            metavar="MIB"),
+    Setting("no-exec", parse_boolean, FLAG, "Never run model code (RFA900 per model).", default=False,
+            toml=(bool,), flake8=True),
+    Setting("filter-kernel-size-1", parse_boolean, FLAG, "Skip 1x1 layers.", default=False,
+            toml=(bool,), flake8=True),
+    Setting("jobs", _whole(1), "a whole number, at least 1", "Files analysed at once (default: one per CPU).",
+            metavar="N", short="-j"),
+    Setting("graph-dir", _folder, "a folder (not an existing file)", "Draw each analysed model here.",
+            metavar="DIR"),
+    Setting("graph-format", _text, "one of svg, png, pdf, dot", "Picture format for --graph-dir.",
+            default="svg", choices=("svg", "png", "pdf", "dot")),
+    Setting("no-cache", parse_boolean, FLAG, "Neither read nor write the result cache.", default=False,
+            flake8=True),
+    Setting("cache-dir", _folder, "a folder (not an existing file)",
+            "Result cache folder (default: .rfa_cache in the project root, else the user cache).",
+            flake8=True, metavar="DIR"),
+    Setting("exit-zero", parse_boolean, FLAG, "Exit 0 even when there are findings.", default=False),
+    Setting("quiet", parse_boolean, FLAG, "No progress or summary on stderr.", default=False, short="-q"),
+    Setting("models", _models,
+            "tables of args (a list), kwargs (a table), input-shape (a list of whole numbers above 0) "
+            "and skip (true or false)",
+            "How to build the models that need arguments: [tool.rfa-lint.models.NAME].",
+            default={}, toml=(dict,), cli=False),
+)
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def resolve(given: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting's value: the front door's where given (not None), else the project's, else
+    the default.  Both mappings hold values already checked."""
+    return {s.name: next((v[s.name] for v in (given, project) if v.get(s.name) is not None), s.default)
+            for s in SETTINGS}
+
+
+# --- what a file's analysis needs ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that changes a file's findings (and so keys the cache)."""
+
+    resolution: tuple[int, ...] = BY_NAME["res"].default
+    filter_kernel_size_1: bool = False
+    execute: bool = True
+    limits: Limits = Limits()
+    #: per-model build settings from ``[tool.rfa-lint.models]``: name -> {args, kwargs, input-shape}
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def options_from(settings: Mapping[str, Any]) -> Options:
+    """Options from settings named as in ``[tool.rfa-lint]`` (see :data:`SETTINGS`); each is
+    checked, a missing one is its default.  ValueError names the setting and what it allows."""
+    unknown = set(settings) - set(BY_NAME)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}; known: {', '.join(BY_NAME)}")
+
+    def value(name: str) -> Any:
+        setting, given = BY_NAME[name], settings.get(name)
+        try:
+            return setting.default if given is None else setting.check(given)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+    return Options(
+        resolution=value("res"),
+        filter_kernel_size_1=value("filter-kernel-size-1"),
+        execute=not value("no-exec"),
+        limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit")),
+        models=value("models"),
+    )
+
+
+def markdown_table() -> str:
+    """The README's table of settings, generated from :data:`SETTINGS` (a test keeps them equal)."""
+    rows = ["| `rfa-lint check` | flake8, `[flake8]` | `[tool.rfa-lint]` | takes | default | what it does |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        cli = f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else ""
+        flake8 = f"`--rfa-{s.name}`" if s.flake8 else ""
+        pyproject = f"`{s.name}`" if s.toml else ""
+        rows.append(f"| {cli} | {flake8} | {pyproject} | {s.allowed} | {_shown(s.default)} | {s.help} |")
+    return "\n".join(rows) + "\n"
