@@ -1,59 +1,70 @@
 """flake8 adapter: ``flake8 --rfa-res=32 models/`` -> :func:`rfa_lint.lint.analyse_source`.
 
 It lints the text flake8 hands over (so an editor's unsaved buffer piped to ``flake8 -`` is what
-gets checked) and never raises into flake8: a failure of its own becomes an RFA999 finding.
+gets checked) and never raises into flake8 while linting: a failure of its own becomes an
+RFA999 finding.  A bad setting is flake8's usage error instead, as for flake8's own options:
+``flake8: error: argument --rfa-timeout: expected ...`` and exit 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 from typing import Any, ClassVar, Iterator
 
 from rfa_lint import __version__, config, rules
 from rfa_lint.cache import Cache, default_folder
-from rfa_lint.lint import analyse_bytes, analyse_source, options_from
+from rfa_lint.lint import analyse_bytes, analyse_source
+from rfa_lint.settings import BY_NAME, SETTINGS, Setting, options_from, resolve
+
+FLAKE8_SETTINGS = tuple(setting for setting in SETTINGS if setting.flake8)
+FLAKE8_SELECTORS = ("select", "extend_select", "ignore", "extend_ignore")  # flake8's own options
 
 
 class RfaChecker:
     name = "rfa-lint"
     version = __version__
-    flake8_options: ClassVar[dict[str, Any]] = {}
-    flake8_selected: ClassVar[list[str]] = []  # RFA codes and prefixes flake8's --select names
+    flake8_options: ClassVar[dict[str, Any]] = {}  # the --rfa-* values given, checked
+    flake8_selected: ClassVar[tuple[str, ...]] = ()  # RFA codes and prefixes flake8's --select names
     cache: ClassVar[Cache | None] = None
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
+        """A malformed ``[tool.rfa-lint]`` raises here, which flake8 reports as this plugin's
+        failure and exits non-zero (only a pyproject below the paths given gets this far)."""
         self.filename, self.lines = filename, lines
+        self.settings = config.merged(os.path.dirname(os.path.abspath(filename)), self.flake8_options)
 
     @classmethod
     def add_options(cls, manager: Any) -> None:
-        manager.add_option("--rfa-res", parse_from_config=True, metavar="N|HxW",
-                           help="rfa-lint: input resolution, e.g. 32 or 32x48 (default: 224)")
-        manager.add_option("--rfa-timeout", type=float, parse_from_config=True,
-                           help="rfa-lint: seconds per model and for the file's import (default: 60)")
-        manager.add_option("--rfa-memory-limit", type=int, parse_from_config=True,
-                           help="rfa-lint: MiB of address space per child (default: 6144)")
-        manager.add_option("--rfa-no-exec", action="store_true", parse_from_config=True,
-                           help="rfa-lint: never run model code (RFA900 per model)")
-        manager.add_option("--rfa-filter-kernel-size-1", action="store_true", parse_from_config=True,
-                           help="rfa-lint: skip 1x1 layers")
-        manager.add_option("--rfa-no-cache", action="store_true", parse_from_config=True,
-                           help="rfa-lint: neither read nor write the result cache")
-        manager.add_option("--rfa-cache-dir", parse_from_config=True, metavar="DIR",
-                           help="rfa-lint: result cache folder (default: .rfa_cache in the project root)")
+        """``--rfa-NAME`` for each flake8 setting, also read as ``rfa-NAME`` from ``[flake8]``.
+
+        Each is parsed by the setting's own check as argparse's ``type``, which argparse also
+        applies to the text flake8 read from the config file: a bad value in either place is
+        flake8's usage error (exit 2) naming the option and what it allows.
+        """
+        for setting in FLAKE8_SETTINGS:
+            kind = {"action": _Flag} if setting.is_flag else {"metavar": setting.metavar}
+            manager.add_option(f"--rfa-{setting.name}", type=_argparse_type(setting), parse_from_config=True,
+                               help=f"rfa-lint: {setting.help_text}", **kind)
 
     @classmethod
-    def parse_options(cls, options: Any) -> None:
-        """flake8's options win over ``[tool.rfa-lint]`` in pyproject.toml, which wins over defaults."""
-        cls.flake8_options = {
-            "res": options.rfa_res, "timeout": options.rfa_timeout,
-            "memory-limit": options.rfa_memory_limit,
-            "no-exec": options.rfa_no_exec or None,
-            "filter-kernel-size-1": options.rfa_filter_kernel_size_1 or None,
-        }
-        cls.cache = None if options.rfa_no_cache else Cache(options.rfa_cache_dir or default_folder())
-        named = [*(getattr(options, "select", None) or ()), *(getattr(options, "extend_select", None) or ())]
-        cls.flake8_selected = [code for code in named if code.upper().startswith("RFA")]
+    def parse_options(cls, manager: Any, options: Any, paths: list[str]) -> None:
+        """flake8's options win over ``[tool.rfa-lint]`` in pyproject.toml, which wins over defaults.
+
+        The RFA codes of flake8's ``--select`` / ``--ignore`` and the ``[tool.rfa-lint]`` of each
+        path given are checked here, so a bad one is a usage error before any file is linted.
+        """
+        cls.flake8_options = {s.name: getattr(options, f"rfa_{s.dest}") for s in FLAKE8_SETTINGS}
+        run = resolve(cls.flake8_options, {})
+        cls.cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder())
+        named = {name: _rfa_selectors(manager, options, name) for name in FLAKE8_SELECTORS}  # checks all
+        cls.flake8_selected = (*named["select"], *named["extend_select"])
+        try:
+            for path in {os.getcwd() if path == "-" else path for path in paths or ["."]}:
+                config.load(path)
+        except ValueError as exc:
+            manager.parser.error(str(exc))
 
     def _codes(self, settings: dict[str, Any]) -> set[str]:
         """The codes to hand flake8, which filters them further with its own options.
@@ -63,8 +74,8 @@ class RfaChecker:
         "not analysed" codes on: they cannot ride flake8's default ignore list, which an
         explicit ``ignore =`` in a user's config throws away).
         """
-        ignore = settings.get("ignore", [])
-        if settings.get("select"):
+        ignore = settings["ignore"]
+        if settings["select"]:
             return rules.select(settings["select"], ignore)
         named = rules.select(self.flake8_selected, ignore) if self.flake8_selected else set()
         return rules.select(None, ignore) | named
@@ -84,12 +95,11 @@ class RfaChecker:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         try:
-            settings = config.merged(os.path.dirname(os.path.abspath(self.filename)), self.flake8_options)
-            options, text = options_from(settings), "".join(self.lines)
+            options, text = options_from(self.settings), "".join(self.lines)
             data = self._bytes_on_disk(text)
             analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
                         else analyse_bytes(self.filename, data, options, cache=self.cache))
-            codes = self._codes(settings)
+            codes = self._codes(self.settings)
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)
@@ -97,3 +107,38 @@ class RfaChecker:
         for finding in analysis.findings:
             if finding.code in codes:
                 yield finding.line, finding.col, finding.text, type(self)
+
+
+class _Flag(argparse.Action):
+    """``--rfa-no-exec`` on the command line is true; ``rfa-no-exec = ...`` in ``[flake8]`` goes
+    through the option's ``type`` like any other value (flake8's own ``store_true`` would hand it
+    to configparser, whose error for ``maybe`` is a traceback)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+
+
+def _argparse_type(setting: Setting):
+    """The setting's check as an argparse ``type``: argparse prints an ArgumentTypeError's text
+    (any other error becomes its bare ``invalid value``)."""
+    def parse(text: str) -> Any:
+        try:
+            return setting.check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = setting.name
+    return parse
+
+
+def _rfa_selectors(manager: Any, options: Any, name: str) -> tuple[str, ...]:
+    """The RFA codes and prefixes of flake8's option ``name``; one that matches no code is
+    flake8's usage error (a typo would turn the linter off without a word)."""
+    codes = [code for code in getattr(options, name, None) or () if code.upper().startswith("RFA")]
+    try:
+        return BY_NAME["select"].check(codes)
+    except ValueError as exc:
+        manager.parser.error(f"--{name.replace('_', '-')}: {exc}")
