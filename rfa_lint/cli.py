@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from rfa_lint import __version__, config, rules
+from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
 from rfa_lint.lint import analyse_files, without_blocks
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
-from rfa_lint.settings import SETTINGS, Options, Setting, options_from, resolve
+from rfa_lint.settings import SETTINGS, Project, Setting, resolve
 
 PROGRESS_MIN_FILES = 10
 SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
@@ -86,14 +86,14 @@ def check(paths: tuple[str, ...], **given) -> None:
     fmt, output_file, graph_dir, quiet = run["format"], run["output-file"], run["graph-dir"], run["quiet"]
     files = [str(p) for p in python_files(paths)]
     try:
-        projects = {folder: _Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
+        projects = {folder: Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
     except ValueError as exc:  # a bad option or pyproject table: a usage error, before any work
         raise click.UsageError(str(exc)) from None
     cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, analyses, drawing = time.perf_counter(), [], bool(graph_dir)
 
-    def project_of(path: str) -> _Project:
+    def project_of(path: str) -> Project:
         return projects[os.path.dirname(path)]
 
     jobs = run["jobs"] or os.cpu_count() or 1
@@ -143,18 +143,7 @@ def _list_skipped(coverage: list, codes_of) -> None:
         click.echo(f"  ... and {len(skipped) - SKIPPED_LISTED} more (--format json lists them all)", err=True)
 
 
-@dataclass(frozen=True)
-class _Project:
-    """The settings of the files of one folder: its pyproject's, with the command line's on top."""
-
-    options: Options
-    codes: frozenset[str]
-
-    @classmethod
-    def load(cls, folder: str, given: dict) -> _Project:
-        settings = config.merged(folder or ".", given)
-        codes = rules.select(settings["select"], settings["ignore"])
-        return cls(options_from(settings), frozenset(codes))
+_Project = Project  # rfa_lint/lsp.py imports it from here; it should import settings.Project
 
 
 def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[int, ...]) -> bool:

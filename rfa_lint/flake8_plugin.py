@@ -13,10 +13,10 @@ import ast
 import os
 from typing import Any, ClassVar, Iterator
 
-from rfa_lint import __version__, config, rules
+from rfa_lint import __version__, rules
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.lint import analyse_bytes, analyse_source
-from rfa_lint.settings import BY_NAME, SETTINGS, Setting, options_from, resolve
+from rfa_lint.settings import BY_NAME, SETTINGS, Setting, from_pyproject, merged, options_from, resolve
 
 FLAKE8_SETTINGS = tuple(setting for setting in SETTINGS if setting.flake8)
 FLAKE8_SELECTORS = ("select", "extend_select", "ignore", "extend_ignore")  # flake8's own options
@@ -33,7 +33,7 @@ class RfaChecker:
         """A malformed ``[tool.rfa-lint]`` raises here, which flake8 reports as this plugin's
         failure and exits non-zero (only a pyproject below the paths given gets this far)."""
         self.filename, self.lines = filename, lines
-        self.settings = config.merged(os.path.dirname(os.path.abspath(filename)), self.flake8_options)
+        self.settings = merged(os.path.dirname(os.path.abspath(filename)), self.flake8_options)
 
     @classmethod
     def add_options(cls, manager: Any) -> None:
@@ -62,7 +62,7 @@ class RfaChecker:
         cls.flake8_selected = (*named["select"], *named["extend_select"])
         try:
             for path in {os.getcwd() if path == "-" else path for path in paths or ["."]}:
-                config.load(path)
+                from_pyproject(path)
         except ValueError as exc:
             manager.parser.error(str(exc))
 

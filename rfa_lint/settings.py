@@ -1,12 +1,12 @@
 """Every setting of rfa-lint, once: what it takes, its default, its help, and where it is read.
 
-The options of ``rfa-lint check``, flake8's ``--rfa-*`` options (also read from ``[flake8]``) and
-the checking of ``[tool.rfa-lint]`` in pyproject.toml are all made from :data:`SETTINGS`, so a
-setting is added, documented and validated here and nowhere else.  Its names follow from its
-``name``: ``--name`` on the command line, ``--rfa-name`` for flake8 (``rfa-name`` in
-``[flake8]``), ``name`` in ``[tool.rfa-lint]``.  A value that does not fit is refused with what
-is allowed, never read as something else: ``"false"`` is not false, ``"RFA104"`` is not a list of
-letters, ``RFA1O1`` is not a prefix that selects nothing.
+The options of ``rfa-lint check``, flake8's ``--rfa-*`` options (also read from ``[flake8]``),
+the checking of ``[tool.rfa-lint]`` in pyproject.toml and the README's table are all made from
+:data:`SETTINGS`, so a setting is added, documented and validated here and nowhere else.  Its
+names follow from its ``name``: ``--name`` on the command line, ``--rfa-name`` for flake8
+(``rfa-name`` in ``[flake8]``), ``name`` in ``[tool.rfa-lint]``.  A value that does not fit is
+refused with what is allowed, never read as something else: ``"false"`` is not false,
+``"RFA104"`` is not a list of letters, ``RFA1O1`` is not a prefix that selects nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from rfa_lint import rules
+from rfa_lint import config, rules
+from rfa_lint.config import ConfigError
 from rfa_lint.sandbox import Limits
 
 
@@ -227,6 +228,8 @@ SETTINGS: tuple[Setting, ...] = (
             default={}, toml=(dict,), cli=False),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+PYPROJECT: dict[str, Setting] = {setting.name: setting for setting in SETTINGS if setting.toml}
+TOML_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
 
 
 def resolve(given: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,6 +237,38 @@ def resolve(given: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, A
     the default.  Both mappings hold values already checked."""
     return {s.name: next((v[s.name] for v in (given, project) if v.get(s.name) is not None), s.default)
             for s in SETTINGS}
+
+
+def merged(start: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting for the files at ``start``: the front door's (checked, None when not given),
+    over the project's ``[tool.rfa-lint]``, over the defaults."""
+    return resolve(given, from_pyproject(start))
+
+
+def from_pyproject(start: str | os.PathLike) -> dict[str, Any]:
+    """The checked ``[tool.rfa-lint]`` that applies to ``start`` ({} when none).
+
+    A value of another TOML type than its setting takes is refused, never converted
+    (``no-exec = "false"`` is not false); ConfigError names the file, the key and what it allows.
+    """
+    path, table = config.load(start)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.rfa-lint] must be a table")
+    unknown = set(table) - set(PYPROJECT)
+    if unknown:
+        raise ConfigError(f"{path}: unknown [tool.rfa-lint] keys: {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(PYPROJECT)}")
+    return {key: _from_toml(path, PYPROJECT[key], value) for key, value in table.items()}
+
+
+def _from_toml(path: os.PathLike, setting: Setting, value: Any) -> Any:
+    try:
+        if type(value) not in setting.toml:
+            kind = TOML_NAMES.get(type(value), type(value).__name__)
+            raise ValueError(f"expected {setting.allowed}, got {value!r} (a TOML {kind})")
+        return setting.check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [tool.rfa-lint] {setting.name}: {exc}") from None
 
 
 # --- what a file's analysis needs ---------------------------------------------------------------
@@ -271,6 +306,19 @@ def options_from(settings: Mapping[str, Any]) -> Options:
         limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit")),
         models=value("models"),
     )
+
+
+@dataclass(frozen=True)
+class Project:
+    """The settings of the files of one folder: its pyproject's, with the front door's on top."""
+
+    options: Options
+    codes: frozenset[str]  # the codes reported, after select / ignore
+
+    @classmethod
+    def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
+        values = merged(folder or ".", given)
+        return cls(options_from(values), frozenset(rules.select(values["select"], values["ignore"])))
 
 
 def markdown_table() -> str:

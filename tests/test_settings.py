@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rfa_lint import config, report, settings
+from rfa_lint import report, settings
 from rfa_lint.cli import main
 from rfa_lint.settings import BY_NAME, SETTINGS, options_from
 
@@ -99,8 +99,8 @@ def test_the_report_formats_offered_are_the_reporters():
 
 
 def test_pyproject_keys_are_the_settings_with_a_toml_type():
-    assert set(config.KEYS) == {"res", "timeout", "memory-limit", "no-exec", "filter-kernel-size-1",
-                                "select", "ignore", "models"}
+    assert set(settings.PYPROJECT) == {"res", "timeout", "memory-limit", "no-exec", "filter-kernel-size-1",
+                                       "select", "ignore", "models"}
 
 
 # --- [tool.rfa-lint], through the CLI ---------------------------------------------------------
@@ -128,7 +128,7 @@ def test_a_bad_pyproject_value_is_a_usage_error_naming_file_key_and_what_is_allo
 
 def test_a_string_where_a_list_is_expected_is_comma_or_space_separated_codes(project):
     (project / "pyproject.toml").write_text('[tool.rfa-lint]\nres = 16\nignore = "RFA101, RFA102"\n')
-    assert config.merged(project, {})["ignore"] == ("RFA101", "RFA102")
+    assert settings.merged(project, {})["ignore"] == ("RFA101", "RFA102")
     ignored = check(project, "chain.py", "--format", "json", "-q")
     assert found(ignored) == CHAIN_AT_16 - {(13, "RFA102"), (14, "RFA101")}
     (project / "pyproject.toml").write_text('[tool.rfa-lint]\nres = 16\nselect = "RFA101"\n')
@@ -164,7 +164,7 @@ def test_the_command_line_wins_over_pyproject_and_takes_timeouts_below_a_second(
     result = check(project, "chain.py", "--res", "16", "--ignore", "RFA110", "--timeout", "30.5",
                    "--format", "json", "-q")
     assert found(result) == CHAIN_AT_16 - {(7, "RFA110")}
-    assert config.merged(project, {"timeout": 0.5})["timeout"] == 0.5
+    assert settings.merged(project, {"timeout": 0.5})["timeout"] == 0.5
 
 
 def test_a_typo_in_select_stops_the_real_command_with_exit_2(project):
