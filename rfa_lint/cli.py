@@ -14,7 +14,7 @@ from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
-from rfa_lint.lint import analyse_files, without_blocks
+from rfa_lint.lint import analyse_files, fmt, without_blocks
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 from rfa_lint.settings import SETTINGS, Project, Setting, resolve
@@ -83,11 +83,11 @@ def check(paths: tuple[str, ...], **given) -> None:
     """
     given = {setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}
     run = resolve(given, {})
-    fmt, output_file, graph_dir, quiet = run["format"], run["output-file"], run["graph-dir"], run["quiet"]
+    output_file, graph_dir, quiet = run["output-file"], run["graph-dir"], run["quiet"]
     files = [str(p) for p in python_files(paths)]
     try:
         projects = {folder: Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
-    except ValueError as exc:  # a bad option or pyproject table: a usage error, before any work
+    except ValueError as exc:  # a bad [tool.rfa-lint]: a usage error, before any work
         raise click.UsageError(str(exc)) from None
     cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
@@ -108,9 +108,9 @@ def check(paths: tuple[str, ...], **given) -> None:
     analyses = without_blocks(analyses)  # blocks of models analysed in other files of the run
     findings = [f for path, a in analyses for f in a.findings if f.code in project_of(path).codes]
     coverage = [(path, a.models) for path, a in analyses]
-    _write(FORMATS[fmt](findings, coverage), output_file)
+    _write(FORMATS[run["format"]](findings, coverage), output_file)
     if not quiet:
-        resolutions = sorted({"x".join(map(str, p.options.resolution)) for p in projects.values()})
+        resolutions = sorted({fmt(p.options.resolution) for p in projects.values()})
         seconds = time.perf_counter() - started
         click.echo(_summary(len(files), coverage, findings, resolutions, seconds), err=True)
         _list_skipped(coverage, lambda path: project_of(path).codes)
@@ -146,7 +146,7 @@ def _list_skipped(coverage: list, codes_of) -> None:
 _Project = Project  # rfa_lint/lsp.py imports it from here; it should import settings.Project
 
 
-def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[int, ...]) -> bool:
+def _draw(path: str, graphs: dict[str, dict], folder: str, picture_format: str, res: tuple[int, ...]) -> bool:
     """One picture per analysed model; without ``dot``, say how to get it, and False: stop drawing."""
     from rfa_lint import render  # graphviz loads only when pictures are asked for
 
@@ -154,7 +154,7 @@ def _draw(path: str, graphs: dict[str, dict], folder: str, fmt: str, res: tuple[
     for model, plain in graphs.items():
         target = Path(folder, render.picture_name(path, model, root=os.getcwd()))
         try:
-            render.render_to_file(graph_from_plain(plain), target, fmt, input_res=res,
+            render.render_to_file(graph_from_plain(plain), target, picture_format, input_res=res,
                                   source_root=os.getcwd())
         except render.GraphvizNotFound as exc:
             click.echo(f"rfa-lint: {exc}", err=True)
