@@ -329,5 +329,6 @@ def markdown_table() -> str:
         cli = f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else ""
         flake8 = f"`--rfa-{s.name}`" if s.flake8 else ""
         pyproject = f"`{s.name}`" if s.toml else ""
-        rows.append(f"| {cli} | {flake8} | {pyproject} | {s.allowed} | {_shown(s.default)} | {s.help} |")
+        takes = s.allowed if not s.is_flag else "a flag; true or false in a config file" if s.flake8 else "a flag"
+        rows.append(f"| {cli} | {flake8} | {pyproject} | {takes} | {_shown(s.default)} | {s.help} |")
     return "\n".join(rows) + "\n"
