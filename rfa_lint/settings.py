@@ -30,7 +30,7 @@ class Refused(ValueError):
 class Setting:
     """One setting.  ``parse`` takes command-line or ``[flake8]`` text, or an already typed value,
     and raises ValueError when it does not fit ``allowed``; ``toml`` lists the TOML types
-    ``[tool.rfa-lint]`` may give (none: not a pyproject key).  No ``metavar``: a flag."""
+    ``[tool.rfa-lint]`` may give (none: not a pyproject key)."""
 
     name: str
     parse: Callable[[Any], Any]
@@ -50,7 +50,8 @@ class Setting:
 
     @property
     def is_flag(self) -> bool:
-        return self.metavar is None and not self.choices
+        """A boolean: given bare on a command line, true or false in a config file."""
+        return self.parse is parse_boolean
 
     @property
     def help_text(self) -> str:
@@ -329,6 +330,7 @@ def markdown_table() -> str:
         cli = f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else ""
         flake8 = f"`--rfa-{s.name}`" if s.flake8 else ""
         pyproject = f"`{s.name}`" if s.toml else ""
-        takes = s.allowed if not s.is_flag else "a flag; true or false in a config file" if s.flake8 else "a flag"
+        takes = "a flag" + ("; true or false in a config file" if s.flake8 or s.toml else "")
+        takes = takes if s.is_flag else s.allowed
         rows.append(f"| {cli} | {flake8} | {pyproject} | {takes} | {_shown(s.default)} | {s.help} |")
     return "\n".join(rows) + "\n"
