@@ -1,18 +1,30 @@
 """Run user model code in a child process with limits, and get plain graph data back.
 
 What it protects against: user code that raises, exits, hangs, allocates without bound,
-crashes the interpreter, or prints floods of text: the child is killed (with everything it
-started) when the model it is building runs out of time (each model, and the file's import,
-gets the wall-clock limit of its own), its address space is capped, its output never reaches the
-lint output, and the linter reports one clear diagnostic per model and goes on.  The child runs
-in a fresh temporary working directory with a scrubbed environment and writes no bytecode, and
-downloads nothing (:mod:`.offline`).
+crashes the interpreter, prints floods of text, signals the process that started it, or leaves
+programs running: the child is killed, with everything it started (new sessions, process groups
+and double-forked daemons included), when the model it is building runs out of time, its
+address space is capped, its output never reaches the lint output, and the linter reports one
+clear diagnostic per model and goes on.  The child runs in a fresh temporary working directory
+(removed afterwards, and at the next run's start when a run was killed) with a scrubbed
+environment, writes no bytecode, and downloads nothing (:mod:`.offline`).
+
+Time: each model gets ``timeout`` seconds of wall-clock time, and the file's import another
+``timeout``: a slow model spends its own time, never the next model's.  A file's models together
+never get more than ``timeout x (models + 1)``, counted from its first child's start: that is
+the most one file can take, however its children die and restart.  Ctrl-C ends a run at once,
+killing the children that run.
 
 Where the time goes: importing torch or tensorflow costs 1-2 s, analysing a file a fraction of
 that.  So each framework gets a warm fork server per linter process (:mod:`.server`, driven by
-:mod:`.warm`) that imports it once and forks a fresh child per file, falling back to a plain
-``python -m rfa_lint.sandbox.child`` when no server can run.  Across all linter processes of a
-user, at most one child per CPU runs at a time (:mod:`.slots`).
+:mod:`.warm`) that imports it once and forks a fresh process tree per file.  No file ever runs in
+a child of the linter itself: its parent is a keeper process of its own, so a signal it sends its
+parent never reaches the linter.  Across all linter processes of a user, at most one child per
+CPU runs at a time (:mod:`.slots`).
+
+Results come back on a pipe only that child holds (never a file another program could write
+to), read as they arrive up to :data:`RESULT_BYTES`; each line is parsed on its own, and a line
+that is not a well-formed event is skipped.
 
 What it does not protect against: it is isolation for robustness, not a security boundary.
 The child runs as the same user, with the same file-system access as the linter; the network is
@@ -23,20 +35,21 @@ do harm can.  Use ``--no-exec`` where model code must never run.
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import json
 import os
+import re
 import select
+import shutil
 import signal
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from rfa_lint.sandbox import warm
-from rfa_lint.sandbox.server import kill_group
 from rfa_lint.sandbox.slots import child_slot
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
@@ -62,10 +75,14 @@ OUTPUT_TAIL_BYTES = 2000
 @dataclass(frozen=True)
 class Limits:
     """What user code may use.  ``timeout``: seconds of wall-clock time per model, and for the
-    file's import; a slow model spends its own time, never the next model's."""
+    file's import; a file gets at most :meth:`file_seconds` in all."""
 
     timeout: float = 60.0
     memory_mb: int = 6144  # address space of the child (the framework import alone maps ~3.5 GB)
+
+    def file_seconds(self, models: int) -> float:
+        """The most one file's children may take together: ``timeout x (models + 1)``."""
+        return self.timeout * (models + 1)
 
 
 @dataclass(frozen=True)
@@ -91,20 +108,36 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _exit_reason(returncode: int, timed_out: bool, stderr: str, limits: Limits) -> ModelOutcome:
+@dataclass(frozen=True)
+class _Ending:
+    """How a child's processes ended, as the watcher saw it."""
+
+    returncode: int
+    detail: str  # set when something else than the child's own exit ended it
+    timed_out: bool
+    flooded: bool
+    stderr: str
+
+
+def _exit_reason(ending: _Ending, limits: Limits) -> ModelOutcome:
     """Why a child ended without finishing.  Memory only on evidence of it: a C++ ``std::bad_alloc``
     or a Python ``MemoryError`` traceback (user code may well print "out of memory" and exit)."""
-    if timed_out:
+    if ending.flooded:
+        return ModelOutcome("crashed", detail=f"sent more than {RESULT_BYTES >> 20} MiB of results")
+    if ending.timed_out:
         return ModelOutcome("timeout", detail=f"no result within {limits.timeout:g}s")
+    stderr = ending.stderr
     if "std::bad_alloc" in stderr or _last_line(stderr).startswith(": MemoryError"):
         return ModelOutcome("memory-limit", detail=f"ran out of memory (limit {limits.memory_mb} MiB)")
-    if returncode < 0:
+    if ending.detail:
+        return ModelOutcome("crashed", detail=f"{ending.detail}{_last_line(stderr)}")
+    if ending.returncode < 0:
         try:
-            name = signal.Signals(-returncode).name
+            name = signal.Signals(-ending.returncode).name
         except ValueError:  # real-time signals have no name
-            name = f"signal {-returncode}"
+            name = f"signal {-ending.returncode}"
         return ModelOutcome("crashed", detail=f"killed by {name}{_last_line(stderr)}")
-    return ModelOutcome("crashed", detail=f"exited with code {returncode}{_last_line(stderr)}")
+    return ModelOutcome("crashed", detail=f"exited with code {ending.returncode}{_last_line(stderr)}")
 
 
 def _last_line(text: str) -> str:
@@ -112,43 +145,99 @@ def _last_line(text: str) -> str:
     return f": {lines[-1].strip()[:200]}" if lines else ""
 
 
-def _run_child(request: dict, limits: Limits) -> tuple[list[dict], ModelOutcome | None]:
-    """One child run: its JSON events, and why it ended early if it did.
+def _run_child(request: dict, limits: Limits, end: float) -> tuple[list[dict], ModelOutcome | None]:
+    """One child run, never past the monotonic time ``end``: its events, and why it ended early
+    if it did.
 
-    The child is forked from the framework's warm server when there is one, else started fresh;
-    either way it holds a slot of the machine-wide cap while it runs.
+    The child is forked by a fork server (:mod:`.warm`) and holds a slot of the machine-wide cap
+    while it runs.  A server that dies or freezes under it is replaced for the next child; this
+    one's file gets the crash.
     """
-    models = [c["name"] for c in request["candidates"]]
-    with tempfile.TemporaryDirectory(prefix="rfa-lint-") as work:
-        request_path, result_path = Path(work, "request.json"), Path(work, "result.jsonl")
-        request_path.write_text(json.dumps(request), encoding="utf-8")
-        args = (work, str(request_path), str(result_path))
-        try:  # before taking a slot: starting a server takes one of its own
-            start = warm.server_for(request["framework"], request["frameworks"], child_env()).start
+    results = _Results([c["name"] for c in request["candidates"]])
+    with _work_folder() as work, tempfile.TemporaryFile() as request_file:
+        request_file.write(json.dumps(request).encode("utf-8"))
+        try:
+            ending = _start_and_watch(request, work, request_file, _Budget(limits.timeout, end), results)
+        except warm.ServerLost as lost:
+            return results.events, ModelOutcome("crashed", detail=str(lost))
+    if results.finished:
+        return results.events, None
+    return results.events, _exit_reason(ending, limits)
+
+
+def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _Budget,
+                     results: _Results, retry: bool = True) -> _Ending:
+    """Start the child on this process's server, and watch it.  A server found dead or frozen
+    when the child is to start is replaced once: the file is not to blame."""
+    # the server before the slot: starting a server takes one of its own
+    server = warm.server_for(request["framework"], request["frameworks"], child_env())
+    with child_slot():
+        request_file.seek(0)
+        try:
+            child = server.start(work, request_file.fileno())
         except warm.ServerLost:
-            start = _PlainChild
-        with child_slot():
-            try:
-                returncode, timed_out, stderr = _start_and_watch(start, args, models, limits)
-            except warm.ServerLost:  # the server died under this child: run it afresh
-                returncode, timed_out, stderr = _start_and_watch(_PlainChild, args, models, limits)
-        events = parse_events(result_path, models)
-    finished = any(e["event"] in ("done", "import-failed", "framework-missing") for e in events)
-    if finished:
-        return events, None
-    return events, _exit_reason(returncode, timed_out, stderr, limits)
+            if not retry:
+                raise
+        else:
+            return _watch(child, budget, results)
+    return _start_and_watch(request, work, request_file, budget, results, retry=False)
 
 
-def _start_and_watch(start: Any, args: tuple[str, str, str], models: list[str],
-                     limits: Limits) -> tuple[int, bool, str]:
-    """Start a child on an empty result file, and watch it with a fresh budget."""
-    result_path = Path(args[2])
-    result_path.write_bytes(b"")
-    return _watch(start(*args), _Budget(result_path, models, limits))
+@contextlib.contextmanager
+def _work_folder() -> Iterator[str]:
+    """A fresh working folder for one child, named after this process so that a later run can
+    tell it from a live run's (:func:`_remove_stale_folders`), and removed with all it holds."""
+    _remove_stale_folders()
+    folder = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        _remove(folder)
 
 
-#: Each event the child sends, with the type of each field it must have.  The result file is
-#: the user code's to write too (its path is no secret), and a killed child may leave half a line.
+WORK_PREFIX = "rfa-lint-"
+WORK_FOLDER = re.compile(r"rfa-lint-(\d+)-.*")  # also the slot folders of a run (:mod:`.slots`)
+
+
+@functools.lru_cache(maxsize=None)
+def _remove_stale_folders() -> None:
+    """Remove the folders that killed runs of this user left in the temporary folder (once per
+    process): only ours, only of processes that are gone."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        match = WORK_FOLDER.fullmatch(name)
+        path = os.path.join(base, name)
+        try:
+            ours = os.lstat(path).st_uid == os.getuid() and os.path.isdir(path) and not os.path.islink(path)
+        except OSError:
+            continue
+        if match and ours and not _alive(int(match.group(1))):
+            _remove(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
+
+
+def _remove(folder: str) -> None:
+    """Remove a child's folder, even one whose sub-folders user code made unwritable."""
+    for root, dirs, _ in os.walk(folder):
+        for name in dirs:
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if not os.path.islink(path):
+                    os.chmod(path, 0o700)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Each event the child sends, with the type of each field it must have.  The pipe is the user
+#: code's to write too (it runs in that child), and a killed child may leave half a line.
 EVENT_FIELDS: dict[str, dict[str, type]] = {
     "imported": {},
     "start": {"model": str},
@@ -160,29 +249,58 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
 STATUSES = {"model": {"ok", "not-a-model", "needs-arguments", "needs-inputs", "build-failed",
                       "download-blocked", "trace-failed", "memory-limit"},
             "import-failed": {"import-failed", "memory-limit"}}
+#: The most a child may send on its result pipe (a big model's graph is a few MiB); past it the
+#: child is killed and the model it was building gets the crash.
+RESULT_BYTES = 64 << 20
 
 
-def parse_events(result_path: Path, models: list[str]) -> list[dict[str, Any]]:
-    """The well-formed events of a result file, in order; anything else is skipped, not trusted.
+class _Results:
+    """The well-formed events of a child's result pipe, parsed line by line as they arrive.
 
     ``models`` are the candidates asked for: an event about any other model is not the child's.
     """
-    try:
-        lines = result_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:  # user code may delete it
-        return []
-    return [event for event in map(_event, lines) if event is not None and _well_formed(event, models)]
+
+    def __init__(self, models: list[str]) -> None:
+        self.models, self.events = models, []
+        self.size, self.unfinished = 0, []  # the pieces of the line still being received
+
+    @property
+    def full(self) -> bool:
+        return self.size > RESULT_BYTES
+
+    @property
+    def finished(self) -> bool:
+        return any(e["event"] in ("done", "import-failed", "framework-missing") for e in self.events)
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take the next bytes; True when they completed a start event."""
+        self.size += len(chunk)
+        *ends, rest = chunk.split(b"\n")
+        started = False
+        for end in ends:
+            event = parse_event(b"".join([*self.unfinished, end]), self.models)
+            self.unfinished = []
+            if event is not None:
+                self.events.append(event)
+                started |= event["event"] == "start"
+        if rest and not self.full:
+            self.unfinished.append(rest)
+        return started
 
 
-def _event(line: str) -> dict[str, Any] | None:
+def parse_event(line: bytes, models: list[str]) -> dict[str, Any] | None:
+    """A well-formed event, or None: whatever else a line holds, it is skipped, not trusted (any
+    failure to parse, a RecursionError on deep nesting included, is one bad line)."""
     try:
-        event = json.loads(line)
-    except ValueError:
+        event = json.loads(line.decode("utf-8", "replace"))
+        return event if _well_formed(event, models) else None
+    except Exception:
         return None
-    return event if isinstance(event, dict) and event.get("event") in EVENT_FIELDS else None
 
 
-def _well_formed(event: dict[str, Any], models: list[str]) -> bool:
+def _well_formed(event: Any, models: list[str]) -> bool:
+    if not isinstance(event, dict) or event.get("event") not in EVENT_FIELDS:
+        return False
     fields = EVENT_FIELDS[event["event"]]
     return (all(isinstance(event.get(key), type_) for key, type_ in fields.items())
             and ("model" not in fields or event["model"] in models)
@@ -191,131 +309,96 @@ def _well_formed(event: dict[str, Any], models: list[str]) -> bool:
             and isinstance(event.get("detail", ""), str))
 
 
-PLAIN_CHILD = "import sys; from rfa_lint.sandbox.child import execute; execute(*sys.argv[1:3])"
-
-
-class _PlainChild(subprocess.Popen):
-    """A fresh Python running :func:`.child.execute` in its work folder and its own session.
-
-    Not ``-m rfa_lint.sandbox.child``: this package imports that module already, and runpy's
-    warning about it would end up in every crash report.
-    """
-
-    def __init__(self, work: str, request_path: str, result_path: str) -> None:
-        super().__init__(
-            [sys.executable, "-c", PLAIN_CHILD, request_path, result_path],
-            cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        )
-
-    def finished(self, timeout: float = 0.0) -> bool:
-        """Whether the child ended within ``timeout`` seconds, leaving it unreaped.
-
-        An unreaped child (a zombie) keeps its pid, and with it its process group id, from being
-        reused, so :meth:`kill_group` can never hit some other process's group.
-        """
-        deadline, delay = time.monotonic() + timeout, 0.001
-        while os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            delay = min(delay * 2, POLL_SECONDS)
-        return True
-
-    def kill_group(self) -> None:
-        """Kill the child's group (whatever it started and left running), then reap the child."""
-        kill_group(self.pid)
-        self.wait()
-
-
 POLL_SECONDS = 0.05  # how often a running child is checked on while its pipes stay open
 READ_BYTES = 65536
-RESULT_BYTES_PER_LOOK = 1 << 20  # what one look at the result file reads at most (graphs are long)
-START_LINE_BYTES = 4096  # an unfinished result line longer than this is no start event
 
 
 class _Budget:
     """A child's time: one limit for the file's import, and one more each time the child announces
-    a model (a new ``start`` event in the result file), so a model never spends another's time.
+    a model (a start event), so a model never spends another's time; never past ``end``, the
+    file's budget (:meth:`Limits.file_seconds`), so forged announcements buy a hanging child
+    nothing."""
 
-    Never past ``timeout x (models + 1)`` from the start: the result file is the user code's to
-    write too, and forged announcements must not keep a hanging child alive.
-    """
+    def __init__(self, seconds: float, end: float) -> None:
+        self.seconds, self.end = seconds, end
+        self.restart()
 
-    def __init__(self, result_path: Path, models: list[str], limits: Limits) -> None:
-        self.path, self.models, self.seconds = result_path, models, limits.timeout
-        now = time.monotonic()
-        self.deadline = now + self.seconds
-        self.end = now + self.seconds * (len(models) + 1)
-        self.offset, self.unfinished = 0, b""
+    def restart(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
 
     def left(self) -> float:
         """Seconds left for what the child is doing now (0 when its time is up)."""
-        if self._announced():
-            self.deadline = time.monotonic() + self.seconds
         return max(min(self.deadline, self.end) - time.monotonic(), 0.0)
 
-    def _announced(self) -> bool:
-        """Whether the result file gained a well-formed start event since the last look."""
-        try:
-            with open(self.path, "rb") as result:
-                result.seek(self.offset)
-                chunk = result.read(RESULT_BYTES_PER_LOOK)
-        except OSError:  # user code may delete it
-            return False
-        self.offset += len(chunk)
-        *lines, self.unfinished = (self.unfinished + chunk).split(b"\n")
-        self.unfinished = self.unfinished[-START_LINE_BYTES:]  # a start line fits in what is kept
-        return any(_is_start(line, self.models) for line in lines)
 
+def _watch(child: warm.Child, budget: _Budget, results: _Results) -> _Ending:
+    """Read the child's output and results until its processes all ended, its time is up, it
+    sent too much, or the run is interrupted; then kill them all.
 
-def _is_start(line: bytes, models: list[str]) -> bool:
-    if len(line) > START_LINE_BYTES:  # a graph, or junk: not worth parsing
-        return False
-    event = _event(line.decode("utf-8", "replace"))
-    return event is not None and event["event"] == "start" and _well_formed(event, models)
-
-
-def _watch(proc: _PlainChild | warm.WarmChild, budget: _Budget) -> tuple[int, bool, str]:
-    """Drain the child's output until it ends or its time is up, then kill its process group.
-
-    Returns its exit code, whether it timed out, and the tail of its stderr.  The output is read
-    here rather than by reader threads, and the pipes are closed before returning: a grandchild
-    that left the group and holds them open must not keep a thread or an fd of ours alive.
+    Only the tail of stdout and stderr is kept (floods cost no memory).  The pipes are read here,
+    not by reader threads, and closed before returning.
     """
-    tails = {proc.stdout: collections.deque(maxlen=8), proc.stderr: collections.deque(maxlen=8)}
+    tails = {child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
+    pipes = [child.stdout, child.stderr, child.results]
+    interrupts = _interrupts()
     try:
-        open_pipes = list(tails)
-        while not proc.finished() and (left := budget.left()) > 0:
-            wait = min(POLL_SECONDS, left)
-            if not open_pipes:  # output closed: nothing to read while waiting for the end
-                proc.finished(wait)
-                continue
-            for pipe in select.select(open_pipes, [], [], wait)[0]:
-                if not _read_into(pipe, tails[pipe]):
-                    open_pipes.remove(pipe)
-        timed_out = not proc.finished()
-        proc.kill_group()  # also whatever it started and left running
-        for pipe in open_pipes:  # what the group wrote before it died; an escaped writer may go on
+        while not child.finished() and budget.left() > 0 and not results.full:
+            if _interrupts() != interrupts:
+                raise KeyboardInterrupt
+            for pipe in select.select(pipes, [], [], min(POLL_SECONDS, budget.left()))[0]:
+                if not _read(pipe, tails, results, budget):
+                    pipes.remove(pipe)
+            if not pipes:  # all closed: nothing to read while waiting for the end
+                child.finished(min(POLL_SECONDS, budget.left()))
+        timed_out = not child.finished()
+        child.kill()  # everything the file started, if anything is left
+        for pipe in pipes:  # what they wrote before they died; an escaped writer may go on
             os.set_blocking(pipe.fileno(), False)
-            while _read_into(pipe, tails[pipe]):
+            while not results.full and _read(pipe, tails, results, budget):
                 pass
+    except BaseException:  # an interrupt, or a lost server: nothing the file started lives on
+        with contextlib.suppress(warm.ServerLost):
+            child.kill()
+        raise
     finally:
-        for pipe in tails:
+        for pipe in (child.stdout, child.stderr, child.results):
             pipe.close()
-    stderr = b"".join(tails[proc.stderr])[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
-    return proc.returncode or 0, timed_out, stderr
+    stderr = b"".join(tails[child.stderr])[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
+    return _Ending(child.returncode or 0, child.detail, timed_out and not results.full, results.full,
+                   stderr)
 
 
-def _read_into(pipe, tail: collections.deque) -> bool:
-    """Read what a pipe has into ``tail`` (only its last chunks are kept: floods cost no memory);
-    False at its end, or when a non-blocking pipe has nothing more for now."""
+def _read(pipe: BinaryIO, tails: dict, results: _Results, budget: _Budget) -> bool:
+    """Read what a pipe has: output into its tail, results into ``results`` (a start event restarts
+    the budget).  False at its end, or when a non-blocking pipe has nothing more for now."""
     try:
         chunk = os.read(pipe.fileno(), READ_BYTES)
     except BlockingIOError:
         return False
-    tail.append(chunk)
+    if pipe in tails:
+        tails[pipe].append(chunk)
+    elif results.feed(chunk):
+        budget.restart()
     return bool(chunk)
+
+
+_INTERRUPTS = [0]  # Ctrl-Cs seen by this process
+
+
+def _interrupts() -> int:
+    return _INTERRUPTS[0]
+
+
+def _count_interrupt(signum: int, frame: Any) -> None:
+    """Python's own Ctrl-C handler, which also tells the watchers in other threads (each kills
+    its children and raises KeyboardInterrupt in its thread, so the run ends at once)."""
+    _INTERRUPTS[0] += 1
+    signal.default_int_handler(signum, frame)
+
+
+if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+    signal.signal(signal.SIGINT, _count_interrupt)
 
 
 def analyse_models(
@@ -326,14 +409,21 @@ def analyse_models(
 
     ``frameworks`` are all the frameworks the file imports (loaded in a safe order).  When a
     child dies while building one model, that model gets the reason and a new child carries on
-    with the models after it, so one hostile class cannot hide the others' findings.
+    with the models after it, so one hostile class cannot hide the others' findings; all of
+    them within the file's budget (:meth:`Limits.file_seconds`).
     """
     outcome, remaining = FileOutcome(), list(candidates)
+    budget = limits.file_seconds(len(remaining))
+    end = time.monotonic() + budget
     while remaining:
+        if time.monotonic() >= end:
+            spent = ModelOutcome("timeout", detail=f"the file's budget of {budget:g}s ran out")
+            outcome.models.update(dict.fromkeys((c["name"] for c in remaining), spent))
+            return outcome
         request = {"path": path, "source": source, "framework": framework,
                    "frameworks": sorted(set(frameworks) | {framework}),
                    "candidates": remaining, "memory_mb": limits.memory_mb}
-        events, ended_early = _run_child(request, limits)
+        events, ended_early = _run_child(request, limits, end)
         _collect(events, outcome)
         if outcome.failure or not ended_early:
             return outcome

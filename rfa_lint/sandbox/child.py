@@ -1,10 +1,10 @@
 """The sandbox child: imports one user file, builds its models, writes plain graph data.
 
-Runs :func:`execute` with REQUEST and RESULT paths, in a fresh Python or forked from a warm
-server.  The request is JSON (see :mod:`rfa_lint.sandbox`); results are appended to RESULT as
-JSON lines as soon as each step finishes, so that when the child dies or hangs the parent still
-knows how far it came.  Everything the user's code prints goes to the child's own stdout and
-stderr, never into RESULT.
+Runs :func:`execute` in a process forked by a fork server (:mod:`.server`), with two fds: a file
+holding the request (JSON, see :mod:`rfa_lint.sandbox`), and the write end of the pipe its
+results travel on, as JSON lines sent as soon as each step finishes, so that when the child dies
+or hangs the parent still knows how far it came.  Everything the user's code prints goes to the
+child's own stdout and stderr, never into the result pipe.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def package_of(path: Path) -> tuple[Path, str]:
     A package's ``__init__.py`` comes out as ``pkg.__init__`` (the cache reads its package off
     the name); :func:`module_name` gives the name it is imported under.
     """
-    parts, folder = [path.stem], path.parent
+    parts, folder = [path.stem.replace(".", "_")], path.parent  # resnet.v2.py is no package resnet
     while (folder / "__init__.py").exists() and folder.parent != folder:
         parts.insert(0, folder.name)
         folder = folder.parent
@@ -112,10 +112,10 @@ def _on_disk(path: Path, source: str) -> bool:
 
 
 class Channel:
-    """Appends one JSON object per line to the result file, flushed at once."""
+    """Sends one JSON object per line down the result pipe, flushed at once."""
 
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "a", encoding="utf-8")
+    def __init__(self, fd: int) -> None:
+        self._file = open(fd, "w", encoding="utf-8")
 
     def send(self, **event: Any) -> None:
         self._file.write(json.dumps(event) + "\n")
@@ -260,18 +260,15 @@ def address_limit(memory_mb: int) -> int:
     return limit if hard == resource.RLIM_INFINITY else min(limit, hard)
 
 
-def execute(request_path: str, result_path: str) -> None:
-    """Everything a child does, in a fresh process or in one forked from a warm server."""
-    with open(request_path, encoding="utf-8") as handle:
+def execute(request_fd: int, result_fd: int) -> None:
+    """Everything a child does, forked from a warm or a cold server: the request is read from
+    ``request_fd`` (and closed, before any user code runs), results go to ``result_fd``."""
+    with open(request_fd, "rb") as handle:
         request = json.load(handle)
-    channel = Channel(result_path)
+    channel = Channel(result_fd)
     resource.setrlimit(resource.RLIMIT_AS, (address_limit(request["memory_mb"]),) * 2)
     warm_up(request["framework"], request["frameworks"])
     run(request, channel)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: user atexit handlers and framework shutdown
-
-
-if __name__ == "__main__":
-    execute(*sys.argv[1:3])

@@ -56,7 +56,8 @@ def _private(folder: Path) -> bool:
 
 
 def _private_folder() -> Path:
-    folder, owner = tempfile.mkdtemp(prefix="rfa-lint-slots-"), os.getpid()
+    owner = os.getpid()
+    folder = tempfile.mkdtemp(prefix=f"rfa-lint-{owner}-slots-")  # a killed run's is removed later
     atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
     return Path(folder)
 

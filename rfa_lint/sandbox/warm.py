@@ -1,9 +1,12 @@
-"""The linter's side of the fork servers (:mod:`rfa_lint.sandbox.server`): one per framework.
+"""The linter's side of the fork servers (:mod:`rfa_lint.sandbox.server`).
 
-A server starts on the first file that needs its framework and lives as long as the linter
-process; its children look to :func:`rfa_lint.sandbox._run_child` like plain children
-(``stdout``, ``stderr``, ``finished``, ``kill_group``, ``returncode``).  When a server cannot
-start or dies, :class:`ServerLost` tells the caller to use a plain child instead.
+Every file runs in a child forked by a server, never in a child of the linter itself: a file
+that signals its parent must not reach the linter.  One warm server per set of frameworks
+starts on the first file that needs it and lives as long as the linter process; when it cannot
+start (its framework import crashes or hangs), one cold server, which imports nothing and leaves
+the imports to each child, serves instead.  A server that dies or stops answering is killed with
+its whole tree, the files it was running get :class:`ServerLost`, and the next file starts a new
+one.  No wait here is without a time limit.
 """
 
 from __future__ import annotations
@@ -19,44 +22,51 @@ import tempfile
 import threading
 from typing import Iterable
 
+from rfa_lint.sandbox.server import MESSAGE_BYTES, kill_tree
 from rfa_lint.sandbox.slots import child_slot
-from rfa_lint.sandbox.server import MESSAGE_BYTES, kill_group
 
-#: How long a server may take to import its framework.  Not the per-file limit: that one is for
+#: How long a server may take to import its framework.  Not the per-model limit: that one is for
 #: user code, and a short one (``--timeout 2``) would otherwise leave a whole run without servers.
 START_SECONDS = 300
+#: How long a server may take to answer a kill: past it, it is frozen (or worse) and replaced.
+ANSWER_SECONDS = 10
 
 
 class ServerLost(RuntimeError):
-    """The fork server could not start, or died; the file must run in a plain child."""
+    """The fork server could not start, died, or stopped answering."""
 
 
-class WarmChild:
-    """A child forked by a server, with the interface of a plain child the sandbox uses."""
+class Child:
+    """The processes of one file, as seen from the linter: its output pipes, and how it ended."""
 
-    def __init__(self, server: "ForkServer", request_id: int) -> None:
+    def __init__(self, server: ForkServer, request_id: int) -> None:
         self.server, self.id = server, request_id
         self.returncode: int | None = None
-        self.pid: int | None = None
-        self.lost = False
-        self.ended = threading.Event()
-        self.stdout = self.stderr = None
+        self.detail = ""  # set when something else than the child's own exit ended it
+        self.lost: str | None = None
+        self.started, self.ended = threading.Event(), threading.Event()
+        self.stdout = self.stderr = self.results = None
 
-    def finished(self, timeout: float | None = 0.0) -> bool:
-        """Whether the child ended within ``timeout`` seconds (the server reaps it, not us)."""
+    def finished(self, timeout: float = 0.0) -> bool:
+        """Whether the file's processes all ended within ``timeout`` seconds."""
         ended = self.ended.wait(timeout)
         if self.lost:
-            raise ServerLost("the fork server died")
+            raise ServerLost(self.lost)
         return ended
 
-    def kill_group(self) -> None:
-        """Kill the child and everything it started; returns once the server has reaped it."""
+    def kill(self) -> None:
+        """Kill the file's processes; returns once the server reports them gone, or raises
+        :class:`ServerLost` when it does not answer in time (it is replaced then)."""
         if not self.ended.is_set():
             self.server.send({"op": "kill", "id": self.id})
-        self.finished(None)
+        if not self.finished(ANSWER_SECONDS):
+            self.server.abandon(f"the fork server did not answer within {ANSWER_SECONDS}s (frozen?)")
+            self.finished()
 
 
 class ForkServer:
+    """One server process and the socket to it; ``frameworks`` empty for a cold server."""
+
     def __init__(self, framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with child_slot():  # the framework import is the expensive part of a cold child
@@ -73,38 +83,40 @@ class ForkServer:
                 ready = mine.recv(MESSAGE_BYTES)
             except OSError:
                 ready = b""
-        if not ready:
-            mine.close()
-            kill_group(self.proc.pid)
-            self.proc.wait()
-            raise ServerLost(f"the {framework} fork server did not start")
-        mine.settimeout(None)
         self.sock, self.pending, self.ids = mine, {}, itertools.count()
-        self.lost = False
+        self.lost: str | None = None
         self.lock = threading.Lock()
+        if not ready:
+            self.abandon(f"the {framework} fork server did not start")
+            raise ServerLost(self.lost)
+        mine.settimeout(None)
         threading.Thread(target=self._read_replies, daemon=True).start()
 
-    def start(self, work: str, request_path: str, result_path: str) -> WarmChild:
-        """Fork a child for one request; its stdout and stderr come back as pipes."""
-        child = WarmChild(self, next(self.ids))
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        child.stdout, child.stderr = os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb")
+    def start(self, work: str, request: int) -> Child:
+        """Run one file's request (an fd to read it from) in ``work``; its stdout, stderr and
+        results come back as pipes.  A server that does not answer in time is replaced, and
+        :class:`ServerLost` raised."""
+        child = Child(self, next(self.ids))
+        ends = [os.pipe() for _ in range(3)]
+        child.stdout, child.stderr, child.results = (os.fdopen(read, "rb") for read, _ in ends)
         with self.lock:
             self.pending[child.id] = child
         try:
-            self.send({"op": "run", "id": child.id, "work": work, "request": request_path,
-                       "result": result_path}, fds=[out_w, err_w])
+            self.send({"op": "run", "id": child.id, "work": work},
+                      fds=[request, *(write for _, write in ends)])
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            for _, write in ends:
+                os.close(write)
+        if not child.started.wait(ANSWER_SECONDS):
+            self.abandon(f"the fork server did not answer within {ANSWER_SECONDS}s (frozen?)")
+        child.finished()  # raises when lost
         return child
 
-    def send(self, message: dict, fds: list[int] = ()) -> None:
+    def send(self, message: dict, fds: Iterable[int] = ()) -> None:
         try:
             socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
         except OSError:
-            self._lose_all()
+            self._lose_all("the fork server died")
 
     def _read_replies(self) -> None:
         while True:
@@ -113,25 +125,38 @@ class ForkServer:
             except OSError:
                 data = b""
             if not data:
-                self._lose_all()
+                self._lose_all("the fork server died")
                 return
             reply = json.loads(data)
             if "pid" in reply:
-                self.pending[reply["id"]].pid = reply["pid"]
+                with self.lock:
+                    child = self.pending.get(reply["id"])
+                if child is not None:
+                    child.started.set()
             elif "exit" in reply:
                 with self.lock:
-                    child = self.pending.pop(reply["id"])
-                child.returncode = reply["exit"]
-                child.ended.set()
+                    child = self.pending.pop(reply["id"], None)
+                if child is not None:  # the first report wins: the keeper's, or the server's
+                    child.returncode, child.detail = reply["exit"], reply["detail"]
+                    child.ended.set()
 
-    def _lose_all(self) -> None:
-        self.lost = True
+    def abandon(self, why: str) -> None:
+        """Kill the server with its whole tree, and fail what it was running with ``why``."""
+        kill_tree(self.proc.pid)
+        try:
+            self.proc.wait(ANSWER_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        self.sock.close()
+        self._lose_all(why)
+
+    def _lose_all(self, why: str) -> None:
         with self.lock:
+            self.lost = self.lost or why
             lost, self.pending = list(self.pending.values()), {}
         for child in lost:
-            if child.pid is not None:  # an orphan now: nobody else would stop it
-                kill_group(child.pid)
-            child.lost = True
+            child.lost = self.lost
+            child.started.set()
             child.ended.set()
 
     def close(self) -> None:
@@ -141,6 +166,7 @@ class ForkServer:
 
 _SERVERS: dict[tuple, ForkServer | None] = {}
 _SERVERS_LOCK = threading.Lock()
+COLD = ("", ())  # the key of the server that imports nothing
 
 
 def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str]) -> ForkServer:
@@ -148,21 +174,26 @@ def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str]) -
 
     A server preloads all of them (torch first: tensorflow first could crash a later torch
     import), so a file with torch and keras models runs in one warm child; the servers are keyed
-    by that set.  A server that failed to start is not retried: the run goes on with plain
-    children; one that died is replaced.
+    by that set.  A server that failed to start is not retried: its files go to the cold
+    server.  One that died is replaced.  Raises :class:`ServerLost` when not even a cold server
+    starts.
     """
     preloaded = tuple(sorted({framework} | set(frameworks)))
-    key = (framework, preloaded)
     with _SERVERS_LOCK:
-        if key not in _SERVERS or (_SERVERS[key] is not None and _SERVERS[key].lost):
-            try:
-                _SERVERS[key] = ForkServer(framework, preloaded, env)
-            except ServerLost:
-                _SERVERS[key] = None
-        server = _SERVERS[key]
+        server = _running((framework, preloaded), env) or _running(COLD, env)
     if server is None:
-        raise ServerLost(f"no {framework} fork server")
+        raise ServerLost("no fork server could start")
     return server
+
+
+def _running(key: tuple, env: dict[str, str]) -> ForkServer | None:
+    """The server of ``key``: started when there is none or it was lost; None when it fails."""
+    if key not in _SERVERS or (_SERVERS[key] is not None and _SERVERS[key].lost):
+        try:
+            _SERVERS[key] = ForkServer(key[0], key[1], env)
+        except ServerLost:
+            _SERVERS[key] = None
+    return _SERVERS[key]
 
 
 @atexit.register
