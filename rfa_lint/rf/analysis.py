@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import math
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from rfa_lint.rf.graph import EnrichedNetworkNode, Number, PerAxis, broadcast, per_axis
 
 Resolution = Number | Sequence[Number]
+RFProvider = Callable[[EnrichedNetworkNode], Any]
 
 
 class Verdict(enum.Enum):
@@ -21,9 +22,12 @@ class Verdict(enum.Enum):
     BORDER = "yellow"
 
 
-def _input_rfs(node: EnrichedNetworkNode) -> list[PerAxis]:
-    """Minimum RF of each input; a node without predecessors reads the image (1 pixel)."""
-    return [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
+def _input_rfs(node: EnrichedNetworkNode, provider: RFProvider | None = None) -> list[PerAxis]:
+    """The RF each input is judged by (its minimum, or what ``provider`` says); a node without
+    predecessors reads the image, whose RF is 1 pixel, so it is never saturated above 1px."""
+    if provider is None:
+        return [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
+    return [per_axis(provider(p), 1) for p in node.predecessors] or [(1,)]
 
 
 def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
@@ -31,19 +35,25 @@ def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
 
 
 def classify(
-    node: EnrichedNetworkNode, resolution: Resolution, filter_kernel_size_1: bool = False
+    node: EnrichedNetworkNode,
+    resolution: Resolution,
+    filter_kernel_size_1: bool = False,
+    receptive_field_provider: RFProvider | None = None,
 ) -> Verdict:
     """The seed's rules at resolution R, per axis.
 
     Unproductive: every input already has a minimum RF >= R and the layer's own minimum RF > R
     (all axes).  Critical: not unproductive, own minimum RF > R on all axes.  Border case: on
-    some axes only.  ``filter_kernel_size_1`` keeps 1x1 layers from being unproductive.
+    some axes only.  ``filter_kernel_size_1`` keeps 1x1 layers from being unproductive;
+    ``receptive_field_provider`` (the seed's) gives the RF an input is judged by instead of its
+    minimum.
     """
     res = per_axis(resolution, 1)
     own_res, own = broadcast(res, node.rf_min_per_axis)
     exceeds = [rf > r for rf, r in zip(own, own_res)]
     saturated_inputs = all(
-        all(rf >= r for rf, r in zip(*broadcast(inp, res))) for inp in _input_rfs(node)
+        all(rf >= r for rf, r in zip(*broadcast(inp, res)))
+        for inp in _input_rfs(node, receptive_field_provider)
     )
     if saturated_inputs and all(exceeds) and not (filter_kernel_size_1 and _is_kernel_size_1(node)):
         return Verdict.UNPRODUCTIVE
@@ -110,8 +120,9 @@ def input_resolution_range(
     graph: EnrichedNetworkNode,
     filter_all_inf_rf: bool = True,
     filter_kernel_size_1: bool = False,
-    kernel_fit: bool = False,
     cardinality: int | None = None,
+    lower_bound: bool = False,
+    kernel_fit: bool = False,
 ) -> tuple[tuple[Number, ...], tuple[Number, ...]]:
     """((min per axis), (max per axis)) of the resolutions the network uses fully.
 
@@ -121,10 +132,13 @@ def input_resolution_range(
     with an infinite axis first, so that an SE gate's global context does not make the max
     infinite; a layer with only infinite sizes keeps them.  Global attention is different: a
     layer of kind ``attention`` with an infinite kernel sees the whole image at any size, so
-    the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers;
-    ``kernel_fit`` raises the min so that no layer's kernel covers its whole feature map
-    (kernel x stride product, as rfa-toolbox 1.7).  ``cardinality`` is the number of axes
-    reported (default: the graph's).
+    the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers.
+    ``lower_bound`` makes min the smallest resolution at which no layer with a window (kernel
+    above 1) is unproductive (:func:`unproductive_below`), which critical layers may still
+    be.  ``kernel_fit`` also adds rfa-toolbox 1.7's bound, kernel x the stride product after
+    the layer, to compare with it; it is not where kernels stop covering their maps (that is
+    :func:`kernel_fit_from`, the RFA104 check).  The arguments come in the seed's order;
+    ``cardinality`` is the number of axes reported (default: the graph's).
     """
     nodes = [n for n in graph.all_layers if n.has_finite_rf]
     if not nodes:
@@ -145,6 +159,9 @@ def input_resolution_range(
         columns = list(zip(*(_stretch(s, axes) for s in sizes)))
         lows.append(tuple(min(c) for c in columns))
         highs.append(tuple(max(c) for c in columns))
+    if lower_bound:
+        windows = [n for n in nodes if not n.layer_info.is_infinite and not _is_kernel_size_1(n)]
+        lows = [_stretch(unproductive_below(n), axes) for n in windows] or [(1,) * axes]
     if kernel_fit:
         lows += kernel_bounds
     if _mixes_all_positions(graph):
@@ -152,6 +169,20 @@ def input_resolution_range(
     r_min = tuple(_plain_number(max(v[a] for v in lows)) for a in range(axes))
     r_max = tuple(_plain_number(max(v[a] for v in highs)) for a in range(axes))
     return r_min, r_max
+
+
+def unproductive_below(node: EnrichedNetworkNode) -> PerAxis:
+    """Per axis, the smallest resolution from which :func:`classify` no longer finds the layer
+    unproductive: one pixel more than its least-seeing input (then that input is no longer
+    saturated), or its own minimum RF if smaller (then it no longer exceeds the image)."""
+    inputs = broadcast(*_input_rfs(node), node.rf_min_per_axis)
+    own, least = inputs[-1], tuple(min(axis) for axis in zip(*inputs[:-1]))
+    return tuple(min(_above(i), math.ceil(o)) for i, o in zip(least, own))
+
+
+def _above(value: Number) -> Number:
+    """The smallest whole number greater than ``value`` (infinity stays infinite)."""
+    return value if math.isinf(value) else math.floor(value) + 1
 
 
 def _mixes_all_positions(graph: EnrichedNetworkNode) -> bool:

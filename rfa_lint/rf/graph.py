@@ -8,9 +8,10 @@ is kept per spatial axis; the seed's scalar kernels and strides are one axis bro
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 Number = Union[int, float, Fraction]
 PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
@@ -67,7 +68,8 @@ class LayerDefinition:
     seed); a layer acting per position (ReLU, a 1x1 conv, a channels-last Linear) has kernel 1.
     ``upsampling`` > 1 makes the output grid finer (transposed conv, Upsample): the kernel then
     runs on the finer grid and the stride product is divided.  Layers are values: sequences are
-    stored as tuples, so a layer hashes, and ``from_dict(to_dict())`` gives an equal layer.
+    stored as tuples and numpy numbers as Python numbers, so a layer hashes, and
+    ``from_dict(to_dict())`` gives an equal layer.  A missing stride is 1, as in the seed.
     """
 
     name: str
@@ -84,6 +86,11 @@ class LayerDefinition:
             object.__setattr__(self, attr, _stored(getattr(self, attr)))
         if self.kernel_size == INF:  # the seed's spelling of an infinite kernel
             object.__setattr__(self, "kernel_size", None)
+        if self.stride_size is None:
+            object.__setattr__(self, "stride_size", 1)
+        if isinstance(self.kernel_size, tuple) and isinstance(self.stride_size, tuple):
+            if len(self.kernel_size) != len(self.stride_size):  # the seed's rule: no broadcast here
+                raise ValueError(f"{self.name}: kernel_size and stride_size of different lengths")
         for attr, values in (
             ("kernel_size", self.kernel),
             ("stride_size", self.stride),
@@ -120,17 +127,18 @@ class LayerDefinition:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form that :meth:`from_dict` turns back into an equal layer.
 
+        The seed's keys (name, kernel and stride) and the kind (the plain graphs' layer family);
+        filters, units, dilation and upsampling only where they differ from their defaults.
         Values keep their stored form (a scalar stays a scalar); an infinite axis is written as
         null and a Fraction as its exact text (``"3/2"``), so strict JSON carries both.
         """
-        config = {
-            "name": self.name,
-            "filters": self.filters,
-            "units": self.units,
-            "kind": self.kind,
-        }
-        config.update({attr: _encode(getattr(self, attr)) for attr in _GEOMETRY})
-        return config
+        config = {"name": self.name, "kernel_size": self.kernel_size, "stride_size": self.stride_size,
+                  "kind": self.kind}
+        optional = {"filters": (self.filters, None), "units": (self.units, None),
+                    "dilation": (self.dilation, 1), "upsampling": (self.upsampling, 1)}
+        config.update({key: value for key, (value, default) in optional.items()
+                       if not (type(value) is type(default) and value == default)})  # 1.0 stays
+        return {key: _encode(value) if key in _GEOMETRY else value for key, value in config.items()}
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> LayerDefinition:
@@ -144,8 +152,15 @@ _GEOMETRY = ("kernel_size", "stride_size", "dilation", "upsampling")
 
 
 def _stored(value: Any) -> Any:
-    """A sequence becomes a tuple, so that layers are hashable and compare by value."""
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+    """A sequence becomes a tuple and a numpy number a Python one, so that layers are hashable,
+    compare by value and serialise to JSON."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_stored(v) for v in value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (int, float, Fraction)):
+        return float(value)
+    return value
 
 
 def _encode(value: Any) -> Any:
@@ -217,6 +232,52 @@ class _Members(list):
     """The shared, creation-ordered list of a graph's nodes (``all_layers``)."""
 
 
+InfoFilter = Callable[[tuple[ReceptiveFieldInfo, ...]], tuple[ReceptiveFieldInfo, ...]]
+
+
+def noop_filter(info: tuple[ReceptiveFieldInfo, ...]) -> tuple[ReceptiveFieldInfo, ...]:
+    """Keep every RF size (the seed's default filter)."""
+    return info
+
+
+def filter_all_rf_info_with_infinite_receptive_field(
+    info: tuple[ReceptiveFieldInfo, ...],
+) -> tuple[ReceptiveFieldInfo, ...]:
+    """Drop the paths that see the whole input on some axis (an SE gate's global context), unless
+    no other path is left: then the node keeps them all."""
+    finite = tuple(i for i in info if not any(math.isinf(v) for v in i.receptive_field))
+    return finite or info
+
+
+def naive_minmax_filter(info: tuple[ReceptiveFieldInfo, ...]) -> tuple[ReceptiveFieldInfo, ...]:
+    """Keep the smallest and the largest RF size only (compared axis by axis, in order)."""
+    return tuple(dict.fromkeys((min(info, key=_info_key), max(info, key=_info_key))))
+
+
+#: The seed's names for filters, as ``create_graph_from_*_model(filter_rf=...)`` takes them.
+KNOWN_FILTER_MAPPING: dict[str | None, InfoFilter] = {
+    "inf": filter_all_rf_info_with_infinite_receptive_field,
+    None: noop_filter,
+}
+
+
+def filter_from(filter_rf: str | InfoFilter | None) -> InfoFilter:
+    """A filter given by its seed name (``"inf"``, None) or as a function."""
+    return filter_rf if callable(filter_rf) else KNOWN_FILTER_MAPPING[filter_rf]
+
+
+def receptive_field_provider(node: EnrichedNetworkNode) -> Any:
+    """The RF an input is judged by: its minimum (the seed's default)."""
+    return node.receptive_field_min
+
+
+def receptive_field_provider_with_1x1_handling(node: EnrichedNetworkNode) -> Any:
+    """The minimum RF, but infinite for a layer whose kernel is 1 everywhere, so that a layer
+    reading only 1x1 layers counts as saturated (the seed's hypothesis that 1x1 convolutions
+    are unproductive)."""
+    return INF if all(k == 1 for k in node.layer_info.kernel) else node.receptive_field_min
+
+
 @dataclass(eq=False, repr=False)
 class EnrichedNetworkNode:
     """A layer in the graph; any node is a handle for the whole graph (the seed's name).
@@ -228,6 +289,10 @@ class EnrichedNetworkNode:
     where the frontend traced them, at the shape it traced; None where unknown.  ``spans_map``
     marks an unpadded conv or pool whose kernel covered its whole input map there (see
     :func:`graph_from_plain` for what becomes of it).
+    ``receptive_field_info_filter`` (the seed's; pass it by keyword) thins the node's RF sizes
+    after they are computed; the sizes kept flow on to the successors.  Whatever the filter,
+    the entries are the per-axis extremes of each stride product, not one per path (see
+    :func:`_extremes`).
     """
 
     name: str
@@ -238,6 +303,7 @@ class EnrichedNetworkNode:
     map_in: PerAxis | None = None
     map_out: PerAxis | None = None
     spans_map: bool = False
+    receptive_field_info_filter: InfoFilter = noop_filter
     successors: list[EnrichedNetworkNode] = field(init=False, default_factory=list)
     receptive_field_info: tuple[ReceptiveFieldInfo, ...] = field(init=False)
 
@@ -247,7 +313,8 @@ class EnrichedNetworkNode:
         self.sites = tuple((str(f), int(n)) for f, n in self.sites)
         self.map_in, self.map_out = _sizes(self.map_in), _sizes(self.map_out)
         incoming = {i for p in self.predecessors for i in p.receptive_field_info} or {_PIXEL}
-        self.receptive_field_info = tuple(sorted(propagate(incoming, self.layer_info), key=_info_key))
+        infos = tuple(sorted(propagate(incoming, self.layer_info), key=_info_key))
+        self.receptive_field_info = tuple(self.receptive_field_info_filter(infos))
         rfs = list(broadcast(*(i.receptive_field for i in self.receptive_field_info)))
         self.rf_min_per_axis: PerAxis = tuple(min(axis) for axis in zip(*rfs))
         self.rf_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*rfs))
@@ -277,6 +344,32 @@ class EnrichedNetworkNode:
     def all_layers(self) -> list[EnrichedNetworkNode]:
         """Every node of the graph, in creation (topological) order."""
         return self._members
+
+    @property
+    def succecessors(self) -> list[EnrichedNetworkNode]:
+        """The seed's spelling of :attr:`successors`."""
+        return self.successors
+
+    def is_in(self, container: Any) -> bool:
+        """Whether this very node (by identity) is in a list, or among a dict's keys."""
+        return any(node is self for node in container)
+
+    def is_border(
+        self,
+        input_resolution: Number | Sequence[Number],
+        receptive_field_provider: Callable[[EnrichedNetworkNode], Any] = receptive_field_provider,
+        filter_kernel_size_1: bool = False,
+    ) -> bool:
+        """Whether the layer is unproductive at the resolution (the seed's "border layer"):
+        :func:`rfa_lint.rf.analysis.classify` with inputs judged by ``receptive_field_provider``.
+
+        A kernel that covers its whole feature map is a separate question here
+        (:func:`rfa_lint.rf.analysis.kernel_covers_feature_map`, rfa-lint's RFA104).
+        """
+        from rfa_lint.rf.analysis import Verdict, classify  # analysis builds on this module
+
+        verdict = classify(self, input_resolution, filter_kernel_size_1, receptive_field_provider)
+        return verdict is Verdict.UNPRODUCTIVE
 
     @property
     def kernel_size(self) -> Any:
@@ -364,10 +457,13 @@ def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
     }
 
 
-def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
+def graph_from_plain(
+    data: dict[str, Any], receptive_field_info_filter: InfoFilter = noop_filter
+) -> EnrichedNetworkNode:
     """Rebuild a graph from :func:`graph_to_plain` data; nodes must be in topological order.
 
-    Dense heads become what they are, global: see :func:`dense_heads`.
+    Dense heads become what they are, global: see :func:`dense_heads`.  Every node gets
+    ``receptive_field_info_filter`` (the seed's ``filter_rf``).
     """
     built: list[EnrichedNetworkNode] = []
     for i, spec in enumerate(data["nodes"]):
@@ -384,6 +480,7 @@ def graph_from_plain(data: dict[str, Any]) -> EnrichedNetworkNode:
                 name=spec["name"],
                 layer_info=layers[i],
                 predecessors=[built[p] for p in preds],
+                receptive_field_info_filter=receptive_field_info_filter,
                 module_paths=tuple(spec.get("module_paths", ())),
                 sites=tuple(tuple(s) for s in spec.get("sites", ())),
                 map_in=spec.get("map_in"),

@@ -1,0 +1,1 @@
+"""The seed library's ``rfa_toolbox.utils`` package (graph helpers)."""
