@@ -43,7 +43,9 @@ from keras.src.utils import file_utils
 
 import rfa_lint
 from rfa_lint.frontends import TraceError, user_code
-from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, broadcast, graph_from_plain, per_axis
+from rfa_lint.rf.graph import (
+    EnrichedNetworkNode, InfoFilter, LayerDefinition, broadcast, filter_from, graph_from_plain, per_axis,
+)
 
 Site = tuple[str, int]
 Handler = Callable[[keras.Layer], LayerDefinition]
@@ -629,7 +631,8 @@ def _plain(model: keras.Model, shapes: list[tuple[int, ...]], placeholders, outp
 
 
 def create_graph_from_tensorflow_model(
-    model: keras.Model, input_shape: Any = None
+    model: keras.Model, filter_rf: str | InfoFilter | None = None, input_shape: Any = None
 ) -> EnrichedNetworkNode:
-    """The seed's entry point: the model's RF graph, as its output node."""
-    return graph_from_plain(to_plain(model, input_shape))
+    """The seed's entry point: the model's RF graph, as its output node; ``filter_rf`` is the
+    seed's RF filter for every node (``"inf"``, None, or a function)."""
+    return graph_from_plain(to_plain(model, input_shape), filter_from(filter_rf))

@@ -15,12 +15,13 @@ Each table entry has a family saying how the layer treats positions:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -323,6 +324,33 @@ def register_layer_handler(module_type: type[nn.Module], handler: LayerHandler) 
         raise TypeError(f"register_layer_handler needs an nn.Module subclass, got {module_type!r}")
     LAYER_KINDS[module_type] = Entry("spatial", handler)
     table_entry.cache_clear()
+
+
+#: Handlers by module class name, used for the classes a caller names (the seed's
+#: ``add_custom_layer_handler`` and ``custom_layers``).
+NAMED_HANDLERS: dict[str, LayerHandler] = {}
+
+
+@contextlib.contextmanager
+def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
+    """Within the block, the modules of ``model`` whose class is named in ``names`` (and not in
+    the table already) are single layers: described by their :data:`NAMED_HANDLERS` entry, else
+    as acting per position."""
+    names = set(names)
+    added = {
+        cls: Entry("spatial", NAMED_HANDLERS[cls.__name__]) if cls.__name__ in NAMED_HANDLERS
+        else _PER_POSITION
+        for cls in {type(m) for m in model.modules()}
+        if cls.__name__ in names and table_entry(cls) is None
+    }
+    LAYER_KINDS.update(added)
+    table_entry.cache_clear()
+    try:
+        yield
+    finally:
+        for cls in added:
+            del LAYER_KINDS[cls]
+        table_entry.cache_clear()
 
 
 @functools.lru_cache(maxsize=None)
