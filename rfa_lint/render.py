@@ -3,11 +3,13 @@
 ``visualize_architecture`` keeps RFA-Toolbox's name, call shape and colours (red unproductive,
 orange critical, yellow border case, white otherwise; ``color_border`` toggles red and
 ``color_critical`` orange and yellow, as in the seed), so ``.view()`` and ``.render()`` work as
-before.  Each box says what a reader needs to act on a colour without the code at hand: layer
-type, module path, filters or units, ``r(min)`` / ``r(max)``, the feature-map size at the
-resolution (while the layer does not yet see the whole image), and the source ``file:line``
-that built the layer.  A legend names the model, the resolution, the colours and how many
-layers have each.
+before.  One colour differs: the seed also paints red a layer whose kernel covers its whole
+feature map while its receptive field still fits the image; here that layer keeps the colour
+its receptive field gives it, as the linter reports it apart (RFA104).  Each box says what a
+reader needs to act on a colour without the code at hand: layer type, module path, filters or
+units, ``r(min)`` / ``r(max)``, the feature-map size at the resolution (while the layer does not
+yet see the whole image), and the source ``file:line`` that built the layer.  A legend names
+the model, the resolution, the colours and how many layers have each.
 
 Why collapsing, and how.  A full ResNet-50 is ~170 boxes in one column: at any zoom where the
 labels are legible the picture is metres long, and a DenseNet-121's concatenations add hundreds
