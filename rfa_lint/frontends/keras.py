@@ -410,8 +410,9 @@ class _GraphBuilder:
         self._names: Counter[str] = Counter()
         self._whole_map: list[int] = []  # unpadded kernels as large as their input map
 
-    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, tensors, layout) -> None:
-        """A node; ``tensors`` are its (input, output) tensors, input None for an input node."""
+    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, tensors, layout, op=None) -> None:
+        """A node; ``tensors`` are its (input, output) tensors, input None for an input node;
+        ``op`` the layer of the table that made it, whose weights it carries."""
         self._names[name] += 1
         count = self._names[name]
         before, after = tensors
@@ -424,6 +425,8 @@ class _GraphBuilder:
                 "sites": [list(s) for s in sites],
                 "map_in": None if before is None else _spatial(before.shape, layout),
                 "map_out": None if after is None else _spatial(after.shape, layout),
+                **_channels(after, layout),
+                **(_costs(op, before, after, layout) if op is not None else {}),
             }
         )
         if after is not None:  # a layer returning its input (Dropout) takes the tensor over
@@ -445,7 +448,8 @@ class _GraphBuilder:
                 layer = _define(call.op, "global", kernel_size=None)
             elif resized:
                 self._report(layer.name, path, sites)
-        self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout)
+        self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout,
+                 call.op if call.known else None)
 
     def sources(self, tensor: tf.Tensor) -> frozenset[int]:
         """Nodes whose outputs reach ``tensor``, through ops that no recorded call made.
@@ -488,6 +492,31 @@ class _GraphBuilder:
         decides which of them are dense heads (:func:`rfa_lint.rf.graph.dense_heads`)."""
         for i in self._whole_map:
             self.nodes[i]["spans_map"] = True
+
+
+def _channels(tensor: tf.Tensor | None, layout: str) -> dict[str, int]:
+    """``{"channels": values per position}`` of a node's output, when its shape says it."""
+    if tensor is None or tensor.shape.rank is None or tensor.shape.rank < 2:
+        return {}
+    dims = tensor.shape.as_list()
+    channels = dims[1] if layout == "channels_first" and len(dims) > 2 else dims[-1]
+    return {} if channels is None else {"channels": int(channels)}
+
+
+def _costs(op: keras.Operation, before: tf.Tensor, after: tf.Tensor | None, layout: str) -> dict[str, int]:
+    """The weights a layer holds (``params``) and its multiply-accumulates per sample (``macs``),
+    each left out when zero.
+
+    Each kernel weight (rank 2 and more: not a bias, not a norm's scale) of a conv or a Dense
+    meets each output position once, each input position for a transposed conv:
+    ``positions * c_out * c_in / groups * prod(k)``.  Batches are of one sample here.
+    """
+    costs = {"params": sum(math.prod(w.shape) for w in op.weights)}
+    if isinstance(op, _CONVS + _TRANSPOSED + (layers.Dense,)) and after is not None:
+        grid = before if isinstance(op, _TRANSPOSED) else after
+        kernels = sum(math.prod(w.shape) for w in op.weights if len(w.shape) >= 2)
+        costs["macs"] = (_positions(grid, layout) or 0) * kernels
+    return {key: int(value) for key, value in costs.items() if value}
 
 
 def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int] | None) -> bool:

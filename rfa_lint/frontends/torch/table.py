@@ -197,6 +197,34 @@ class Entry:
 _CONV = Entry("spatial", conv, contracts_channels=True)
 _PER_POSITION = Entry("per_position")
 
+
+def parameters(layer: Any) -> int:
+    """The weights a layer holds: a module's own (its submodules' too), a functional call's
+    weight and bias.  Meta tensors have sizes like any other."""
+    if isinstance(layer, nn.Module):
+        return sum(p.numel() for p in layer.parameters())
+    return sum(t.numel() for t in (getattr(layer, "weight", None), getattr(layer, "bias", None))
+               if isinstance(t, Tensor))
+
+
+def multiply_accumulates(entry: Entry, layer: Any, x: Tensor, y: Tensor) -> int:
+    """Multiply-accumulates of one call, over its whole batch (biases not counted).
+
+    Every weight of a conv meets each output position once (each input position, for a
+    transposed conv): ``positions * c_out * c_in / groups * prod(k)``; every weight of a linear
+    meets each vector of its output.  Other layers multiply no weights.
+    """
+    weight = getattr(layer, "weight", None)
+    if not isinstance(weight, Tensor):
+        return 0
+    if entry.family == "dense":
+        return y.numel() // max(y.shape[-1], 1) * weight.numel()
+    if entry.contracts_channels:
+        grid = x if getattr(layer, "transposed", False) else y
+        channels = grid.shape[grid.dim() - weight.dim() + 1]  # (N, C, *sizes), or unbatched (C, *sizes)
+        return grid.numel() // max(channels, 1) * weight.numel()
+    return 0
+
 #: Layer kind -> entry, looked up along the module class's MRO.
 LAYER_KINDS: dict[type, Entry] = {
     nn.modules.conv._ConvNd: _CONV,  # transposed convs too
@@ -242,7 +270,7 @@ def token_dim(layer: Any, query: Tensor) -> int:
 def _conv_args(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Call(
         kernel_size=weight.shape[2:], stride=stride, padding=padding, dilation=dilation,
-        out_channels=weight.shape[0],
+        out_channels=weight.shape[0], weight=weight, bias=bias,
     )
 
 
@@ -251,7 +279,7 @@ def _conv_transpose_args(
 ):
     return Call(
         kernel_size=weight.shape[2:], stride=stride, dilation=dilation,
-        out_channels=weight.shape[1] * groups, transposed=True,
+        out_channels=weight.shape[1] * groups, transposed=True, weight=weight, bias=bias,
     )
 
 
@@ -268,7 +296,7 @@ def _lp_pool_args(input, norm_type, kernel_size, stride=None, *_, **__):
 
 
 def _linear_args(input, weight, bias=None):
-    return Call(out_features=weight.shape[0])
+    return Call(out_features=weight.shape[0], weight=weight, bias=bias)
 
 
 def _interpolate_args(input, size=None, scale_factor=None, mode="nearest", *_, **__):

@@ -30,7 +30,10 @@ from . import layout as L
 from . import ops
 from .layout import Layout
 from .sites import Site, sites_of, user_file, user_stack
-from .table import FUNCTIONAL_FORMS, LAYER_KINDS, Entry, label, table_entry, token_dim, unpadded
+from .table import (
+    FUNCTIONAL_FORMS, LAYER_KINDS, Entry, label, multiply_accumulates, parameters, table_entry, token_dim,
+    unpadded,
+)
 
 _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
 _VIDEO_FRAMES = 16
@@ -172,6 +175,13 @@ class _Recorder(TorchFunctionMode):
             if layout is not None and L.sizes(layout) != tuple(tensor.shape):
                 layout = None
             self.flows[id(tensor)] = (tensor, _Flow(node, layout))
+            if i == 0 and "channels" not in self.nodes[node]:
+                self.nodes[node]["channels"] = self._channels(tensor, layout)
+
+    def _channels(self, tensor: Tensor, layout: Layout | None) -> int:
+        """Values per position and sample: what a conv reading the tensor takes as input channels."""
+        positions = math.prod(L.spatial_map(layout, self.axes) or (1,))
+        return tensor.numel() // max(positions * self.input.shape[0], 1)
 
     def _traced(self, tensors: list[Tensor]) -> list[tuple[Tensor, _Flow]]:
         """The traced tensors among ``tensors``, each once, in argument order."""
@@ -208,6 +218,11 @@ class _Recorder(TorchFunctionMode):
     def _layer(self, entry: Entry, layer: Any, args: tuple, traced, outputs, name, paths, sites) -> None:
         """One call of a table layer (a module or a functional form) -> its node(s)."""
         x, flow = next(((t, f) for t, f in traced if t is (args[0] if args else None)), traced[0])
+        self._dispatch(entry, layer, args, x, flow, traced, outputs, name, paths, sites)
+        self._costs(len(self.nodes) - 1, entry, layer, x, outputs[0])
+
+    def _dispatch(self, entry: Entry, layer, args, x, flow, traced, outputs, name, paths, sites) -> None:
+        """The node(s) of a table layer by its family; the layer's own node is made last."""
         family = entry.family
         if family == "spatial":
             self._spatial(entry, layer, x, flow, traced, outputs, name, paths, sites)
@@ -228,6 +243,13 @@ class _Recorder(TorchFunctionMode):
             out = L.without_positions(y.shape) if scrambled else layout
             node = self._node(name, layer_def, self._preds(traced), paths, sites(), flow.layout, out)
             self._mark(outputs, node, [out])
+
+    def _costs(self, node: int, entry: Entry, layer: Any, x: Tensor, y: Tensor) -> None:
+        """Record the weights a layer holds and its multiply-accumulates per sample on its node
+        (keys left out when zero)."""
+        costs = {"params": parameters(layer),
+                 "macs": multiply_accumulates(entry, layer, x, y) // max(self.input.shape[0], 1)}
+        self.nodes[node].update({key: value for key, value in costs.items() if value})
 
     def _spatial(self, entry, layer, x, flow, traced, outputs, name, paths, sites) -> None:
         """A channels-first layer: its kernel runs on dims ``2:``, which must each be one axis.
@@ -581,7 +603,10 @@ def to_plain(
     Each node also has ``map_in`` / ``map_out``: the spatial sizes of its first input and of its
     output at the traced shape (None without spatial positions); a conv or pool whose unpadded
     kernel spans its whole input map there has ``spans_map: true`` (the core decides whether it
-    is a head: :func:`rfa_lint.rf.graph.dense_heads`).  Without ``input_shape`` the
+    is a head: :func:`rfa_lint.rf.graph.dense_heads`).  ``channels`` is the number of values per
+    position of a node's output (per sample); ``params`` the weights its layer holds (a module
+    called twice has them on both nodes) and ``macs`` its multiply-accumulates per sample at the
+    traced shape, both left out where zero.  Without ``input_shape`` the
     trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
     (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
     :class:`TraceError` lists every attempt when none works.
