@@ -225,6 +225,7 @@ def multiply_accumulates(entry: Entry, layer: Any, x: Tensor, y: Tensor) -> int:
         return grid.numel() // max(channels, 1) * weight.numel()
     return 0
 
+
 #: Layer kind -> entry, looked up along the module class's MRO.
 LAYER_KINDS: dict[type, Entry] = {
     nn.modules.conv._ConvNd: _CONV,  # transposed convs too
