@@ -40,6 +40,7 @@ def main() -> None:
     \b
       rfa-lint models/ --res 32        lint files and folders (same as: rfa-lint check ...)
       rfa-lint rule RFA101             explain a rule
+      rfa-lint server                  a language server for editors (LSP on stdio)
     """
 
 
@@ -143,9 +144,6 @@ def _list_skipped(coverage: list, codes_of) -> None:
         click.echo(f"  ... and {len(skipped) - SKIPPED_LISTED} more (--format json lists them all)", err=True)
 
 
-_Project = Project  # rfa_lint/lsp.py imports it from here; it should import settings.Project
-
-
 def _draw(path: str, graphs: dict[str, dict], folder: str, picture_format: str, res: tuple[int, ...]) -> bool:
     """One picture per analysed model; without ``dot``, say how to get it, and False: stop drawing."""
     from rfa_lint import render  # graphviz loads only when pictures are asked for
@@ -182,3 +180,11 @@ def rule(code: str | None) -> None:
         click.echo(rules.explain(code.upper()))
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="CODE") from None
+
+
+@main.command()
+def server() -> None:
+    """Run a Language Server on stdin/stdout (diagnostics, hover, noqa quick fix) for editors."""
+    from rfa_lint import lsp  # pygls loads only for the server
+
+    lsp.serve()
