@@ -19,8 +19,15 @@ folder (``$XDG_CACHE_HOME/rfa-lint``, ``~/.cache/rfa-lint``, ``~/Library/Caches/
 holds a ``.gitignore`` of ``*``.
 
 Writes go to a temporary file in the cache folder, then ``os.replace``: parallel flake8 workers
-share one cache and a reader never sees half an entry.  An unreadable or malformed entry is a
-miss, and the run rewrites it.  Nothing is ever evicted; delete the folder to reclaim space.
+share one cache and a reader never sees half an entry.  Nothing is ever evicted; delete the
+folder to reclaim space.
+
+Reads trust nothing: whoever can write the folder (a teammate sharing it, a restored CI cache)
+can write entries.  Only regular files are read (a FIFO would hang the run, a device never end),
+each up to a size; an entry must have the types and shape this module writes, or the linter's
+(:func:`rfa_lint.lint.analyse_source` checks each finding against its rule); anything else is
+a miss, and the run rewrites it.  A local module that cannot be read vouches for nothing: an
+entry depending on one is never written, and never read.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -43,6 +51,11 @@ from rfa_lint.sandbox.child import package_of
 FORMAT = 1  # bump when the entry layout changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 FRAMEWORK_DISTRIBUTIONS = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "tf-keras")
+#: The most bytes read of each file: an entry (findings and coverage), its graphs (as much as a
+#: child may send, :data:`rfa_lint.sandbox.RESULT_BYTES`), a local module the file imports.
+ENTRY_BYTES = 4 << 20
+GRAPHS_BYTES = 64 << 20
+MODULE_BYTES = 16 << 20
 
 
 CACHE_DIR_VARIABLE = "RFA_LINT_CACHE_DIR"
@@ -117,26 +130,36 @@ class Cache:
 
     def load(self, path: str, text: str, options: Any) -> tuple[Any, dict] | None:
         """(findings, graphs) stored for this file, or None when none are, or they are stale or
-        corrupt.  The graphs are {} unless the cache was opened with ``graphs=True``."""
+        malformed.  The graphs are {} unless the cache was opened with ``graphs=True``.
+
+        The findings are JSON data as :meth:`store` got them, for the caller to check.
+        """
         try:
             entry_path = self._entry(self.key(path, text, options))
-            entry = json.loads(entry_path.read_bytes())
-            if any(self._digest(dep) != digest for dep, digest in entry["modules"].items()):
+            entry = json.loads(read_regular(entry_path, ENTRY_BYTES))
+            modules, findings = entry["modules"], entry["findings"]
+            if not isinstance(modules, dict):
                 return None
-            graphs = json.loads(_graphs_path(entry_path).read_bytes()) if self.graphs else {}
-            return entry["findings"], graphs
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if not all(_module_path(dep) and digest is not None and self._digest(dep) == digest
+                       for dep, digest in modules.items()):
+                return None
+            graphs = json.loads(read_regular(_graphs_path(entry_path), GRAPHS_BYTES)) if self.graphs else {}
+            return (findings, graphs) if isinstance(graphs, dict) else None
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
 
     def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict) -> None:
         """Save JSON-able results; a cache folder that cannot be written is silently skipped."""
         modules = local_modules(Path(path).resolve(), text, self._imports_of)
-        entry = {"modules": {str(m): self._digest(str(m)) for m in sorted(modules)}, "findings": findings}
+        digests = {str(m): self._digest(str(m)) for m in sorted(modules)}
+        data = json.dumps(graphs).encode()
+        if None in digests.values() or len(data) > GRAPHS_BYTES:
+            return
         entry_path = self._entry(self.key(path, text, options))
         try:
             self._prepare_folder()
-            write_atomically(_graphs_path(entry_path), json.dumps(graphs).encode())  # first: an
-            write_atomically(entry_path, json.dumps(entry).encode())  # entry has its graphs
+            write_atomically(_graphs_path(entry_path), data)  # first: an entry has its graphs
+            write_atomically(entry_path, json.dumps({"modules": digests, "findings": findings}).encode())
         except OSError:
             pass
 
@@ -150,10 +173,10 @@ class Cache:
             write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
 
     def _digest(self, path: str) -> str | None:
+        """The module's hash; None when it is no regular file that can be read."""
         if path not in self._digests:
             try:
-                with open(path, "rb") as handle:
-                    self._digests[path] = hashlib.sha256(handle.read()).hexdigest()
+                self._digests[path] = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
             except OSError:
                 self._digests[path] = None
         return self._digests[path]
@@ -170,6 +193,31 @@ class Cache:
 
 def _graphs_path(entry_path: Path) -> Path:
     return entry_path.with_suffix(".graphs")
+
+
+def _module_path(value: Any) -> bool:
+    """Whether an entry's dependency could be what :func:`local_modules` gives: a ``.py`` file's
+    absolute path."""
+    return isinstance(value, str) and value.endswith(".py") and os.path.isabs(value)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError for anything else.
+
+    Checked before opening (opening a FIFO waits for a writer, some devices act when opened) and
+    again on what was opened (the path may have been swapped in between).
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"not a regular file of at most {limit} bytes: {path}")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while read
+        raise OSError(f"larger than {limit} bytes: {path}")
+    return data
 
 
 def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]]) -> set[Path]:

@@ -11,6 +11,9 @@ import importlib.util
 import json
 import math
 import os
+import re
+import string
+import textwrap
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +36,7 @@ from rfa_lint.rf import (
     kernel_fit_from,
     productive_from,
 )
-from rfa_lint.rf.graph import broadcast, per_axis
+from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
 from rfa_lint.sandbox import FileOutcome, ModelOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
@@ -50,7 +53,31 @@ STATUS_CODES = {
 #: The diagnostics the file's own text decides.  Any other RFA9xx (an import that failed, a
 #: build that raised, a timeout, a crash) may depend on what is installed or on the machine's
 #: load, which the cache key does not see: such a result is never cached, the next run retries.
-CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA905", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915"})
+CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA905", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915",
+                             "RFA916"})
+#: The most work the linter's own process spends on one model's graph, whatever a child sends.
+#: The largest real networks measured stay far below: 1,397 nodes (timm hrnet_w64), 2,508 edges
+#: (torchvision densenet201), 14 stride products at one node and 18,039 paths (timm volo_d5_224).
+GRAPH_NODES = 10_000
+GRAPH_EDGES = 50_000
+GRAPH_PATHS = 100_000  # incoming receptive-field entries, summed over the nodes
+GRAPH_STRIDE_PRODUCTS = 64  # distinct stride products meeting at one node
+#: What data that is not what it claims to be (a child's graph, a cache entry) raises when read.
+MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError)
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that does not print escaped as Python would (``\\n``,
+    ``\\x1b``, ``\\u2028``).
+
+    Names come from user code (a layer's, a layer type's, a file's): escaped, none can start a
+    line of its own in a report (a forged finding, a ``::error`` workflow command) or move a
+    terminal's cursor.  Every finding and model record passes through here, so every format and
+    both front doors show the same escaped text.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 @dataclass(frozen=True, order=True)
@@ -60,6 +87,10 @@ class Finding:
     col: int
     code: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", printable(self.path))
+        object.__setattr__(self, "message", printable(self.message))
 
     @property
     def text(self) -> str:
@@ -92,6 +123,11 @@ class ModelRecord:
     traced: tuple[int, ...] | None = None
     builds: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", printable(self.name))
+        object.__setattr__(self, "reason", printable(self.reason))
+        object.__setattr__(self, "builds", tuple((printable(f), printable(n)) for f, n in self.builds))
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "line": self.line, "analysed": self.analysed,
                 "code": self.code, "reason": self.reason,
@@ -100,10 +136,23 @@ class ModelRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
-        traced = data.get("traced")
-        return cls(str(data["name"]), int(data["line"]), bool(data["analysed"]), data.get("code"),
-                   str(data.get("reason", "")), tuple(int(v) for v in traced) if traced else None,
-                   tuple((str(f), str(n)) for f, n in data.get("builds", ())))
+        """The record of :meth:`to_json` data; ValueError for anything else (cached data is read
+        from a folder others may write)."""
+        name, line, analysed, code, reason, traced, builds = (
+            data[key] for key in ("name", "line", "analysed", "code", "reason", "traced", "builds"))
+        if not (_is(name, str) and _is(line, int) and line >= 1 and _is(analysed, bool)
+                and (code is None or _is(code, str) and code in rules.RULES) and _is(reason, str)
+                and (traced is None or _is(traced, list) and all(_is(v, int) and v >= 1 for v in traced))
+                and _is(builds, list) and all(_is(item, list) and len(item) == 2
+                                              and all(_is(part, str) for part in item) for item in builds)):
+            raise ValueError("not a model record")
+        return cls(name, line, analysed, code, reason, tuple(traced) if traced else None,
+                   tuple((file, name_) for file, name_ in builds))
+
+
+def _is(value: Any, kind: type) -> bool:
+    """``isinstance``, except that a bool is no int (JSON's ``true`` is no line number)."""
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 @dataclass(frozen=True)
@@ -113,6 +162,9 @@ class Analysis:
     findings: list[Finding]
     graphs: dict[str, dict] = field(default_factory=dict)
     models: list[ModelRecord] = field(default_factory=list)
+    #: False when a result may depend on more than the cache key sees (see CACHEABLE_CODES):
+    #: a child that did not finish cleanly, an import that failed, a build that raised
+    cacheable: bool = True
 
 
 def lint_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> list[Finding]:
@@ -169,17 +221,41 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     stored = cache.load(path, text, options)
     if stored is not None:
         try:
-            rows, graphs = stored
-            return Analysis([Finding(path, *row) for row in rows["findings"]], graphs,
-                            [ModelRecord.from_json(m) for m in rows["models"]])
-        except (TypeError, KeyError, ValueError, AttributeError):
-            pass  # a malformed entry: analyse again, which rewrites it
+            return _from_rows(path, text, *stored)
+        except MALFORMED:
+            pass  # not an entry rfa-lint wrote: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
-    if all(f.code in CACHEABLE_CODES or not f.code.startswith("RFA9") for f in analysis.findings):
+    if analysis.cacheable:
         rows = {"findings": [[f.line, f.col, f.code, f.message] for f in analysis.findings],
                 "models": [m.to_json() for m in analysis.models]}
         cache.store(path, text, options, rows, analysis.graphs)
     return analysis
+
+
+def _from_rows(path: str, text: str, rows: Mapping[str, Any], graphs: Mapping[str, Any]) -> Analysis:
+    """The analysis a cache entry holds, or ValueError (or TypeError, KeyError) when it is not
+    one rfa-lint could have written for this text: each finding a known code on a line of the
+    file, in its rule's words; each model record well-typed; each graph one the limits allow."""
+    last_line = len(text.splitlines()) + 1  # at least as many as Python counts
+    findings = []
+    for line, col, code, message in rows["findings"]:
+        if not (_is(line, int) and 1 <= line <= last_line and _is(col, int) and 0 <= col <= len(text)
+                and _is(code, str) and code in rules.RULES and _is(message, str)
+                and _message_pattern(code).fullmatch(message)):
+            raise ValueError("not a finding")
+        findings.append(Finding(path, line, col, code, message))
+    for plain in graphs.values():
+        _graph(plain)
+    return Analysis(findings, dict(graphs), [ModelRecord.from_json(m) for m in rows["models"]])
+
+
+@functools.cache
+def _message_pattern(code: str) -> re.Pattern[str]:
+    """The messages :func:`_finding` writes for ``code``: the rule's words around printable
+    values, maybe followed by a note in parentheses."""
+    parts = string.Formatter().parse(rules.get(code).message)
+    pattern = "".join(re.escape(text) + (".*" if name is not None else "") for text, name, _, _ in parts)
+    return re.compile(pattern + r"( \(.*\))?")
 
 
 def _analyse_source(path: str, text: str, options: Options) -> Analysis:
@@ -212,7 +288,7 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     outcome = analyse_models(os.path.abspath(path), text, frameworks[0], requests, options.limits, frameworks)
     report = _Report(path, options, info.handoff_lines)
     report.outcome(runnable, outcome, frameworks)
-    analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models)
+    analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models, report.cacheable)
     return without_blocks([(path, analysis)])[0][1]
 
 
@@ -230,7 +306,7 @@ def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Anal
     built = {item for _, analysis in analyses for model in analysis.models for item in model.builds}
     result = []
     for path, analysis in analyses:
-        target = os.path.abspath(path)
+        target = printable(os.path.abspath(path))  # as the records hold it
         blocks = {(m.line, m.code) for m in analysis.models
                   if not m.analysed and m.code in BLOCK_CODES and (target, m.name) in built}
         if blocks:
@@ -328,6 +404,7 @@ class _Report:
         self.model_findings: list[Finding] = []
         self.graphs: dict[str, dict] = {}
         self.models: list[ModelRecord] = []
+        self.cacheable = True
 
     def findings(self) -> list[Finding]:
         layers = [_layer_finding(self.path, line, code, hits)
@@ -342,6 +419,7 @@ class _Report:
                                **_limit_fields(self.options))
             self.model_findings.append(finding)
             self.models.append(ModelRecord(os.path.basename(self.path), 1, False, code, finding.message))
+            self.cacheable = False
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)
@@ -360,10 +438,18 @@ class _Report:
                                  **_limit_fields(self.options), **fields)
         self.model_findings.append(finding)
         self.models.append(_skipped(candidate, finding))
+        self.cacheable = self.cacheable and code in CACHEABLE_CODES
 
     def graph(self, candidate: Candidate, plain: dict) -> None:
-        """Findings of one analysed model; a resolution it cannot be judged at skips it."""
-        graph = graph_from_plain(plain)
+        """Findings of one analysed model; a resolution it cannot be judged at, or a graph past
+        the limits, skips it."""
+        try:
+            graph = _graph(plain)
+        except MALFORMED as exc:
+            detail = str(exc) if isinstance(exc, GraphTooLarge) else \
+                f"it is malformed ({type(exc).__name__}: {textwrap.shorten(str(exc), 200)})"
+            self.skipped(candidate, ModelOutcome("ok", detail=detail), "RFA916")
+            return
         traced = _traced_size(plain)
         res = self.options.resolution
         if len(res) > 1 and traced is not None and len(res) != len(traced):
@@ -401,6 +487,19 @@ class _Report:
             finding = _model_finding(self.path, candidate, "RFA110", res=fmt(res), side=side,
                                      min_res=fmt(low), max_res=fmt(high))
             self.model_findings.append(_noted(finding, note))
+
+
+def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:
+    """The receptive-field graph of a plain graph, built within the limits (``GRAPH_*``):
+    :class:`GraphTooLarge` past them, one of ``MALFORMED`` for data that is no graph."""
+    nodes = plain["nodes"]
+    if len(nodes) > GRAPH_NODES:
+        raise GraphTooLarge(f"{len(nodes)} nodes, more than the limit of {GRAPH_NODES}")
+    edges = sum(len(spec.get("predecessors", ())) for spec in nodes)
+    if edges > GRAPH_EDGES:
+        raise GraphTooLarge(f"{edges} edges, more than the limit of {GRAPH_EDGES}")
+    with graph_limits(GRAPH_PATHS, GRAPH_STRIDE_PRODUCTS):
+        return graph_from_plain(plain)
 
 
 def _judged(node: EnrichedNetworkNode) -> bool:

@@ -622,6 +622,38 @@ _ALL = (
         `[tool.rfa-lint]` resolution.
         """,
     ),
+    _skip(
+        "RFA916",
+        "unanalysable-graph",
+        "the model's traced graph is too large or malformed to analyse",
+        "the graph of '{model}' was not analysed: {detail} (simplify the model or leave it out with "
+        "'# rfa-lint: skip')",
+        """
+        ## What it does
+        Reports a model whose traced layer graph is past the limits of what rfa-lint's own
+        process analyses (10,000 nodes, 50,000 edges, 64 distinct stride products meeting at one
+        layer, 100,000 receptive-field paths to follow), or is not a well-formed graph.
+
+        ## Why is this bad?
+        The model was not analysed.  The limits are far above any real network's (the largest
+        measured: 1,400 nodes, 14 stride products at one layer); branches with distinct strides
+        merged level after level double the paths at every level, and would otherwise cost
+        rfa-lint minutes.
+
+        ## Example
+        ```python
+        class Net(nn.Module):  # 18 levels of two branches with different prime strides
+            def forward(self, x):
+                for a, b in self.pairs:
+                    x = a(x) + b(x)
+                return x
+        ```
+
+        ## How to fix
+        Leave the model out with `# rfa-lint: skip`, or lint a smaller variant of it with
+        `# rfa-lint: build(...)`.
+        """,
+    ),
     _rule(
         "RFA999",
         "internal-error",

@@ -7,8 +7,11 @@ is kept per spatial axis; the seed's scalar kernels and strides are one axis bro
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Sequence, Union
@@ -193,8 +196,45 @@ class ReceptiveFieldInfo:
 _PIXEL = ReceptiveFieldInfo((1,), (1,))
 
 
+class GraphTooLarge(ValueError):
+    """Building a graph would take more work than :func:`graph_limits` allow."""
+
+
+@dataclass
+class _Limits:
+    paths: int  # incoming entries still to be carried, summed over the nodes built
+    stride_products: int  # distinct stride products allowed at one node
+
+
+_LIMITS: contextvars.ContextVar[_Limits | None] = contextvars.ContextVar("graph_limits", default=None)
+
+
+@contextlib.contextmanager
+def graph_limits(paths: int, stride_products: int) -> Iterator[None]:
+    """Bound the work of the graphs built in this block (in this thread): :func:`propagate`
+    raises :class:`GraphTooLarge` past ``paths`` incoming entries in all, or past
+    ``stride_products`` distinct stride products at one node.
+
+    A graph costs time in proportion to its incoming entries: one per node at least, up to two
+    per distinct stride product on each edge, so that branches with distinct strides double them
+    at every level.  The linter builds the graphs a child sends under limits: a forged one must
+    cost it an error, not minutes.
+    """
+    token = _LIMITS.set(_Limits(paths, stride_products))
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
 def propagate(infos: Iterable[ReceptiveFieldInfo], layer: LayerDefinition) -> frozenset:
     """Apply one layer to every incoming path: ``rf += (k_eff - 1) * j``, ``j *= s``."""
+    infos = tuple(infos)
+    limits = _LIMITS.get()
+    if limits is not None:
+        limits.paths -= max(len(infos), 1)
+        if limits.paths < 0:
+            raise GraphTooLarge("more receptive-field paths to follow than the limit")
     if layer.is_infinite:
         n = len(layer.kernel)
         return frozenset({ReceptiveFieldInfo((INF,) * n, (1,) * n)})
@@ -220,6 +260,10 @@ def _extremes(infos: list[ReceptiveFieldInfo]) -> frozenset:
     for info in infos:
         rf, jump = broadcast(info.receptive_field, info.multiplicator)
         groups.setdefault((jump, any(math.isinf(v) for v in rf)), []).append(rf)
+    limits = _LIMITS.get()
+    if limits is not None and len(groups) > limits.stride_products:
+        raise GraphTooLarge(f"{len(groups)} distinct stride products meet at one layer, more than "
+                            f"the limit of {limits.stride_products}")
     kept = set()
     for (jump, _), rfs in groups.items():
         rfs = broadcast(*rfs)
