@@ -3,38 +3,60 @@
 Directories are walked; hidden folders and flake8's default excludes are skipped, and inside a
 git work tree so is everything git ignores (asked of git itself, so nested .gitignore files,
 .git/info/exclude and global excludes all count).  Files named explicitly are always linted.
+Only regular files are read: a FIFO or a device (``zero.py -> /dev/zero``) would block the run or
+never end, so it is skipped, with a note on stderr when it was named explicitly.
+
+Git runs user configuration: a repository's ``core.fsmonitor`` is a program git starts.  So git
+is always told not to (``-c core.fsmonitor=false``), and with ``run_git=False`` (a ``--no-exec``
+run, which must start no program at all) git is not asked and nothing it would ignore is left
+out.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Iterable
 
 SKIPPED_DIRS = {"__pycache__", "CVS", "node_modules", "build", "dist"}
+GIT = ("git", "-c", "core.fsmonitor=false")
 
 
-def python_files(paths: Iterable[str | Path]) -> list[Path]:
+def python_files(paths: Iterable[str | Path], run_git: bool = True) -> list[Path]:
     """Files to lint, in a stable order, without duplicates."""
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.update(dict.fromkeys(_walk(path)))
-        else:
+            found.update(dict.fromkeys(_walk(path, run_git)))
+        elif path.is_file():
             found[path] = None
+        else:
+            print(f"rfa-lint: {path}: skipped, not a regular file ({_kind(path)})", file=sys.stderr)
     return list(found)
 
 
-def _walk(folder: Path) -> list[Path]:
-    tracked = _git_visible(folder)
+def _kind(path: Path) -> str:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or "unreadable"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+
+
+def _walk(folder: Path, run_git: bool) -> list[Path]:
+    tracked = _git_visible(folder) if run_git else None
     result = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not _skipped(d))
         for name in sorted(files):
             path = Path(root, name)
-            if name.endswith(".py") and (tracked is None or path.resolve() in tracked):
+            if name.endswith(".py") and path.is_file() and (tracked is None or path.resolve() in tracked):
                 result.append(path)
     return result
 
@@ -50,12 +72,12 @@ def _git_visible(folder: Path) -> set[Path] | None:
     a folder (say a virtualenv's ``site-packages/torchvision``) asks for it explicitly.
     """
     try:
-        ignored = subprocess.run(["git", "check-ignore", "-q", "."], cwd=folder, capture_output=True,
+        ignored = subprocess.run([*GIT, "check-ignore", "-q", "."], cwd=folder, capture_output=True,
                                  timeout=60).returncode == 0
         if ignored:
             return None
         out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            [*GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
             cwd=folder, capture_output=True, check=True, timeout=60,
         ).stdout
     except (OSError, subprocess.SubprocessError):

@@ -59,23 +59,30 @@ def test_each_case_gets_exactly_its_diagnostic_in_time(path):
 Findings = set[tuple[str, int, str]]
 
 
-def run_door(door: str, folder: Path, *options: str, timeout: float = 600) -> tuple[Findings, str]:
-    """Lint ``folder`` through a front door (``flake8`` or ``cli``), every code selected, at 16px
-    with the hanging fixture's limit: its (file name, line, code) findings, and all it printed.
+def door_command(door: str, *options: str) -> list[str]:
+    """The command that lints the working folder through a front door (``flake8`` or ``cli``),
+    every code selected, at 16px with the hanging fixture's limit (``options`` come last, and win)."""
+    if door == "flake8":
+        return [sys.executable, "-m", "flake8", "--select=RFA,E999", "--rfa-res=16",
+                f"--rfa-timeout={TIMEOUT}", "-j2", "--format=%(path)s:%(row)d:%(code)s", *options, "."]
+    return [sys.executable, "-m", "rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT),
+            "--format", "json", "--select", "RFA", *options]
 
-    Its temporary folder is one of its own, which must hold nothing of the run's afterwards.
-    """
+
+def door_env(folder: Path, door: str) -> dict[str, str]:
+    """The environment of a run over ``folder``: a temporary folder of its own, beside it."""
     tmp = folder.parent / f"tmp-{door}"
     tmp.mkdir(exist_ok=True)
-    if door == "flake8":
-        command = ["flake8", "--select=RFA,E999", "--rfa-res=16", f"--rfa-timeout={TIMEOUT}", "-j2",
-                   "--format=%(path)s:%(row)d:%(code)s", *options, "."]
-    else:
-        command = ["rfa_lint", ".", "--res", "16", "--timeout", str(TIMEOUT), "--format", "json",
-                   "--select", "RFA", *options]
-    proc = subprocess.run([sys.executable, "-m", *command], cwd=folder, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "TMPDIR": str(tmp)})
-    assert run_folders_in(tmp) == [], "a run left its working folders behind"
+    return {**os.environ, "TMPDIR": str(tmp)}
+
+
+def run_door(door: str, folder: Path, *options: str) -> tuple[Findings, str]:
+    """Lint ``folder`` through a front door: its (file name, line, code) findings, and all it
+    printed.  Its temporary folder must hold nothing of the run's afterwards."""
+    env = door_env(folder, door)
+    proc = subprocess.run(door_command(door, *options), cwd=folder, capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert run_folders_in(Path(env["TMPDIR"])) == [], "a run left its working folders behind"
     if door == "flake8":
         rows = (line.rsplit(":", 2) for line in proc.stdout.split())
         found = {(Path(path).name, int(row), code) for path, row, code in rows}

@@ -145,9 +145,8 @@ def _last_line(text: str) -> str:
     return f": {lines[-1].strip()[:200]}" if lines else ""
 
 
-def _run_child(request: dict, limits: Limits, end: float) -> tuple[list[dict], ModelOutcome | None]:
-    """One child run, never past the monotonic time ``end``: its events, and why it ended early
-    if it did.
+def _run_child(request: dict, limits: Limits, budget: _Budget) -> tuple[list[dict], ModelOutcome | None]:
+    """One child run, within the file's ``budget``: its events, and why it ended early if it did.
 
     The child is forked by a fork server (:mod:`.warm`) and holds a slot of the machine-wide cap
     while it runs.  A server that dies or freezes under it is replaced for the next child; this
@@ -157,7 +156,7 @@ def _run_child(request: dict, limits: Limits, end: float) -> tuple[list[dict], M
     with _work_folder() as work, tempfile.TemporaryFile() as request_file:
         request_file.write(json.dumps(request).encode("utf-8"))
         try:
-            ending = _start_and_watch(request, work, request_file, _Budget(limits.timeout, end), results)
+            ending = _start_and_watch(request, work, request_file, budget, results)
         except warm.ServerLost as lost:
             return results.events, ModelOutcome("crashed", detail=str(lost))
     if results.finished:
@@ -179,6 +178,7 @@ def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _
             if not retry:
                 raise
         else:
+            budget.child_started()
             return _watch(child, budget, results)
     return _start_and_watch(request, work, request_file, budget, results, retry=False)
 
@@ -314,21 +314,30 @@ READ_BYTES = 65536
 
 
 class _Budget:
-    """A child's time: one limit for the file's import, and one more each time the child announces
-    a model (a start event), so a model never spends another's time; never past ``end``, the
-    file's budget (:meth:`Limits.file_seconds`), so forged announcements buy a hanging child
-    nothing."""
+    """A file's time: one limit for its import in each child, and one more each time a child
+    announces a model (a start event), so a model never spends another's time; never past the
+    file's budget (:meth:`Limits.file_seconds`), counted from its first child's start, so
+    forged announcements buy a hanging child nothing."""
 
-    def __init__(self, seconds: float, end: float) -> None:
-        self.seconds, self.end = seconds, end
-        self.restart()
+    def __init__(self, limits: Limits, models: int) -> None:
+        self.seconds, self.file_seconds = limits.timeout, limits.file_seconds(models)
+        self.end: float | None = None
 
-    def restart(self) -> None:
+    def child_started(self) -> None:
+        if self.end is None:
+            self.end = time.monotonic() + self.file_seconds
+        self.model_started()
+
+    def model_started(self) -> None:
         self.deadline = time.monotonic() + self.seconds
 
     def left(self) -> float:
         """Seconds left for what the child is doing now (0 when its time is up)."""
         return max(min(self.deadline, self.end) - time.monotonic(), 0.0)
+
+    @property
+    def spent(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
 
 
 def _watch(child: warm.Child, budget: _Budget, results: _Results) -> _Ending:
@@ -378,7 +387,7 @@ def _read(pipe: BinaryIO, tails: dict, results: _Results, budget: _Budget) -> bo
     if pipe in tails:
         tails[pipe].append(chunk)
     elif results.feed(chunk):
-        budget.restart()
+        budget.model_started()
     return bool(chunk)
 
 
@@ -413,17 +422,16 @@ def analyse_models(
     them within the file's budget (:meth:`Limits.file_seconds`).
     """
     outcome, remaining = FileOutcome(), list(candidates)
-    budget = limits.file_seconds(len(remaining))
-    end = time.monotonic() + budget
+    budget = _Budget(limits, len(remaining))
     while remaining:
-        if time.monotonic() >= end:
-            spent = ModelOutcome("timeout", detail=f"the file's budget of {budget:g}s ran out")
+        if budget.spent:
+            spent = ModelOutcome("timeout", detail=f"the file's budget of {budget.file_seconds:g}s ran out")
             outcome.models.update(dict.fromkeys((c["name"] for c in remaining), spent))
             return outcome
         request = {"path": path, "source": source, "framework": framework,
                    "frameworks": sorted(set(frameworks) | {framework}),
                    "candidates": remaining, "memory_mb": limits.memory_mb}
-        events, ended_early = _run_child(request, limits, end)
+        events, ended_early = _run_child(request, limits, budget)
         _collect(events, outcome)
         if outcome.failure or not ended_early:
             return outcome
