@@ -18,7 +18,7 @@ import pytest
 from expectations import FIXTURES
 
 from rfa_lint import cache as cache_module
-from rfa_lint.cache import Cache, default_folder
+from rfa_lint.cache import Cache, default_folder, read_regular
 from rfa_lint.lint import analyse_source, options_from
 
 MODEL = "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
@@ -193,3 +193,64 @@ def test_timeouts_are_not_cached(tmp_path):
     analysis = analyse_source(str(hang), hang.read_text(), options, Cache(tmp_path))
     assert [f.code for f in analysis.findings] == ["RFA906"]
     assert not list(tmp_path.glob("*/*.json"))
+
+
+# --- reads trust nothing: the folder may be shared ----------------------------------------------
+
+def test_only_regular_files_within_their_size_are_read(tmp_path):
+    (tmp_path / "small").write_bytes(b"12345")
+    assert read_regular(tmp_path / "small", 5) == b"12345"
+    os.mkfifo(tmp_path / "fifo")  # opening it for reading would wait for a writer
+    for path, limit in ((tmp_path / "small", 4), (tmp_path / "fifo", 5), (Path("/dev/zero"), 5),
+                        (tmp_path, 5), (tmp_path / "missing", 5)):
+        with pytest.raises(OSError):
+            read_regular(path, limit)
+
+
+def test_an_entry_that_is_a_fifo_or_too_large_or_not_an_entry_is_a_miss(tmp_path, monkeypatch):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    cache = stored(tmp_path / "cache", path)
+    [entry] = (tmp_path / "cache").glob("*/*.json")
+    for content in (b"[" * 100_000 + b"]" * 100_000, b'{"modules": [], "findings": []}',
+                    b'{"modules": {"blocks.py": "0"}, "findings": []}', b'{"modules": {}}'):
+        entry.write_bytes(content)  # too deep for json; modules not a dict; a relative path; no findings
+        assert cache.load(str(path), MODEL, OPTIONS) is None, content[:40]
+    entry.unlink()
+    os.mkfifo(entry)
+    assert cache.load(str(path), MODEL, OPTIONS) is None
+    entry.unlink()
+    stored(tmp_path / "cache", path)
+    monkeypatch.setattr(cache_module, "ENTRY_BYTES", entry.stat().st_size - 1)
+    assert cache.load(str(path), MODEL, OPTIONS) is None
+
+
+def test_graphs_that_are_no_dict_or_too_large_are_a_miss(tmp_path, monkeypatch):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    stored(tmp_path / "cache", path)
+    [graphs] = (tmp_path / "cache").glob("*/*.graphs")
+    graphs.write_text("[1, 2]")
+    assert Cache(tmp_path / "cache", graphs=True).load(str(path), MODEL, OPTIONS) is None
+    assert Cache(tmp_path / "cache").load(str(path), MODEL, OPTIONS) == (["found"], {})  # unread
+    monkeypatch.setattr(cache_module, "GRAPHS_BYTES", 10)
+    Cache(tmp_path / "cache").store(str(path), MODEL, OPTIONS, ["big"], {"Net": "x" * 20})
+    assert Cache(tmp_path / "cache").load(str(path), MODEL, OPTIONS) == (["found"], {})  # not written
+
+
+def test_a_dependency_that_is_no_regular_file_vouches_for_nothing(tmp_path, monkeypatch):
+    write(tmp_path, {"net.py": "import blocks\n" + MODEL})
+    net, fifo = tmp_path / "net.py", tmp_path / "other" / "blocks.py"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    cache = stored(tmp_path / "cache", net)
+    [entry] = (tmp_path / "cache").glob("*/*.json")
+    data = json.loads(entry.read_bytes())
+    data["modules"] = {str(fifo): "0" * 64}  # a poisoned entry naming a FIFO: read, it would hang
+    entry.write_text(json.dumps(data))
+    assert cache.load(str(net), net.read_text(), OPTIONS) is None
+    (tmp_path / "blocks.py").write_text("X = 1\n")
+    monkeypatch.setattr(cache_module, "MODULE_BYTES", 5)  # blocks.py, 6 bytes, cannot be read whole
+    entry.unlink()
+    stored(tmp_path / "cache", net)
+    assert not list((tmp_path / "cache").glob("*/*.json"))  # no entry vouched for by nothing
