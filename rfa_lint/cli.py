@@ -17,7 +17,7 @@ from rfa_lint.files import python_files
 from rfa_lint.lint import analyse_files, fmt, without_blocks
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
-from rfa_lint.settings import SETTINGS, Project, Setting, resolve
+from rfa_lint.settings import BY_NAME, SETTINGS, Project, Setting, resolve
 
 PROGRESS_MIN_FILES = 10
 SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
@@ -188,3 +188,47 @@ def server() -> None:
     from rfa_lint import lsp  # pygls loads only for the server
 
     lsp.serve()
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--model", metavar="NAME", help="Explain only this model (its class or factory name).")
+@click.option("--res", type=_Checked(BY_NAME["res"]), metavar="N|HxW",
+              help="Input resolution (default: [tool.rfa-lint] res, else 224).")
+@click.option("--format", "output_format", type=click.Choice(("text", "json", "html")), default="text",
+              show_default=True, help="Report format; html is one self-contained page.")
+@click.option("--output-file", type=_Checked(BY_NAME["output-file"]), metavar="FILE",
+              help="Write the report here, not to stdout.")
+@click.option("--diff", is_flag=True,
+              help="Show each suggestion that changes literal arguments in PATH as a unified diff "
+                   "(printed only; nothing is written).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+def explain(path: str, model: str | None, res: tuple[int, ...] | None, output_format: str,
+            output_file: str | None, diff: bool, no_cache: bool) -> None:
+    """Explain where the models of PATH waste parameters and compute at a resolution, and which
+    architecture edits fix it (each measured by analysing the edited graph).
+
+    Exit status: 0 when a model was explained, 1 when none could be, 2 on usage errors.
+    """
+    from rfa_lint import explain as explaining  # only this command needs it
+
+    explained, skipped = [], []
+    cache = None if no_cache else Cache(default_folder(), graphs=True)
+    for file in map(str, python_files([path])):
+        try:
+            options = Project.load(os.path.dirname(file), {"res": res}).options
+        except ValueError as exc:  # a bad [tool.rfa-lint]: a usage error
+            raise click.UsageError(str(exc)) from None
+        found, records = explaining.explain_file(file, options, model, cache, root=os.getcwd())
+        if diff:
+            text = Path(file).read_text(encoding="utf-8")
+            found = [explaining.with_diffs(e, text) for e in found]
+        explained += found
+        skipped += [(file, r) for r in records if not r.analysed and model in (None, r.name)]
+    for file, record in skipped:
+        click.echo(f"rfa-lint: not explained: {file}:{record.line}: {record.code} {record.reason}", err=True)
+    if not explained:
+        click.echo(f"rfa-lint: no model {model!r} analysed in {path}" if model else
+                   f"rfa-lint: no model analysed in {path}", err=True)
+        sys.exit(1)
+    _write(explaining.render(explained, output_format), output_file)

@@ -14,6 +14,7 @@ reads them:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
@@ -85,6 +86,17 @@ def with_diffs(explanation: Explanation, text: str) -> Explanation:
     edited = [replace(s, diff=suggestion_diff(explanation.path, text, explanation.plain, s.edits))
               for s in explanation.suggestions]
     return replace(explanation, suggestions=edited)
+
+
+def render(explanations: Sequence[Explanation], output_format: str) -> str:
+    """The report in ``text``, ``json`` (a list, one object per model) or ``html``."""
+    if output_format == "json":
+        return json.dumps([e.to_json() for e in explanations], indent=1) + "\n"
+    if output_format == "html":
+        from .page import page  # matplotlib and graphviz load only for the page
+        return page(explanations)
+    from .text import report
+    return report(explanations)
 
 
 def _row_json(row: LayerRow) -> dict[str, Any]:

@@ -104,16 +104,23 @@ def cut(plain: dict[str, Any], layers: Layers, productive: set[int]) -> tuple[di
     if not head or not windows:
         return None
     start = min(head)
-    point = next((i for i in _block_ends(plain, start) if i >= max(windows)), None)
-    if point is None or point == start - 1:
+    ends = [i for i in _block_ends(plain, start) if i >= max(windows)]
+    if not ends:
+        return None
+    point = ends[0]
+    for end in ends[1:]:  # the norms and activations after the block's last window stay
+        if any(_window(layers[i]) for i in range(point + 1, end + 1)):
+            break
+        point = end
+    if point == start - 1:
         return None
     inputs = {i: list(spec.get("predecessors", ())) for i, spec in enumerate(plain["nodes"])}
     for i in head:
         inputs[i] = list(dict.fromkeys(p if p in head else point for p in inputs[i]))
     edited = _subgraph(plain, [*range(point + 1), *sorted(head)], inputs, plain["output"])
-    block = _block(layers[point])
-    removed = drops(plain, edited)
-    title = f"cut after {block} ({removed} windows removed), then the head"
+    last = layers[point]
+    title = f"cut after {last.module_paths[0] if last.module_paths else last.name} " \
+            f"({drops(plain, edited)} windows removed), then the head"
     return edited, Edit("cut", (layers[point].name,), title)
 
 
@@ -127,12 +134,6 @@ def _block_ends(plain: dict[str, Any], stop: int) -> list[int]:
             ends.append(i)
         reach = max([reach, *successors[i]])
     return ends
-
-
-def _block(node: EnrichedNetworkNode) -> str:
-    """The module a block's last node closes: ``layer2.0`` for ``layer2.0.relu``."""
-    path = node.module_paths[0] if node.module_paths else node.name.partition("#")[0]
-    return path.rpartition(".")[0] or path
 
 
 def _head(layers: Layers) -> set[int]:
