@@ -21,10 +21,15 @@ import rfa_lint  # noqa: E402
 from rfa_lint import lint  # noqa: E402
 from rfa_lint.files import python_files  # noqa: E402
 
+try:  # the settings moved out of lint.py; older checkouts keep them there
+    from rfa_lint.settings import options_from  # noqa: E402
+except ImportError:
+    options_from = lint.options_from
+
 
 def main(res: str, paths: list[str]) -> dict:
     files = [str(p) for p in python_files(paths)]
-    options = lint.options_from({"res": res, "timeout": 120})
+    options = options_from({"res": res, "timeout": 120})
     start = time.time()
     results = [(path, analysis) for path, analysis, _ in lint.analyse_files(files, lambda _: options, jobs=2)]
     if hasattr(lint, "without_blocks"):

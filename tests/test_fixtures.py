@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from expectations import FIXTURES, expectation, fixture_files
 
-from rfa_lint.lint import lint_file, options_from
+from rfa_lint.lint import lint_file
+from rfa_lint.settings import options_from
 
 LINT_FIXTURES = fixture_files("lint") + sorted((FIXTURES / "discovery").rglob("*.py"))
 

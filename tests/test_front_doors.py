@@ -15,7 +15,8 @@ import pytest
 
 from rfa_lint import report
 from rfa_lint.files import python_files
-from rfa_lint.lint import Finding, parse_resolution
+from rfa_lint.lint import Finding
+from rfa_lint.settings import parse_resolution
 from rfa_lint.noqa import without_noqa
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"

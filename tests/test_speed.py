@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from expectations import FIXTURES
 
-from rfa_lint.lint import lint_file, options_from
+from rfa_lint.lint import lint_file
+from rfa_lint.settings import options_from
 from rfa_lint.sandbox import warm
 from rfa_lint.sandbox.slots import child_slot
 
