@@ -631,7 +631,7 @@ _ALL = (
         """
         ## What it does
         Reports a model whose traced layer graph is past the limits of what rfa-lint's own
-        process analyses (10,000 nodes, 50,000 edges, 64 distinct stride products meeting at one
+        process analyses (5,000 nodes, 50,000 edges, 64 distinct stride products meeting at one
         layer, 100,000 receptive-field paths to follow), or is not a well-formed graph.
 
         ## Why is this bad?
