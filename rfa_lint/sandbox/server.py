@@ -271,6 +271,7 @@ def main() -> None:
     if frameworks:  # a cold server leaves the imports to each child
         child.warm_up(framework, frameworks.split(","))
     serve(sock)
+    os._exit(0)  # at once: a framework's interpreter teardown takes seconds
 
 
 if __name__ == "__main__":
