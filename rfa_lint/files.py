@@ -1,6 +1,7 @@
 """Which files a run lints: Python files under the given paths, as git and flake8 would pick.
 
-Directories are walked; hidden folders and flake8's default excludes are skipped, and inside a
+Directories are walked; what ``exclude`` globs match (by default hidden files and folders and
+flake8's default excludes) is skipped, and inside a
 git work tree so is everything git ignores (asked of git itself, so nested .gitignore files,
 .git/info/exclude and global excludes all count).  Files named explicitly are always linted.
 Only regular files are read: a FIFO or a device (``zero.py -> /dev/zero``) would block the run or
@@ -18,20 +19,25 @@ import os
 import stat
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Iterable
 
-SKIPPED_DIRS = {"__pycache__", "CVS", "node_modules", "build", "dist"}
+#: globs of what a walk leaves out (``--exclude``): hidden files and folders, flake8's excludes
+DEFAULT_EXCLUDE = (".*", "__pycache__", "CVS", "node_modules", "build", "dist", "*.egg-info")
 GIT = ("git", "-c", "core.fsmonitor=false")
 
 
-def python_files(paths: Iterable[str | Path], run_git: bool = True) -> list[Path]:
-    """Files to lint, in a stable order, without duplicates."""
+def python_files(
+    paths: Iterable[str | Path], run_git: bool = True, exclude: Iterable[str] = DEFAULT_EXCLUDE
+) -> list[Path]:
+    """Files to lint, in a stable order, without duplicates; a walk leaves out what ``exclude``
+    :func:`matches`."""
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.update(dict.fromkeys(_walk(path, run_git)))
+            found.update(dict.fromkeys(_walk(path, run_git, tuple(exclude))))
         elif path.is_file():
             found[path] = None
         else:
@@ -49,20 +55,25 @@ def _kind(path: Path) -> str:
     return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
 
 
-def _walk(folder: Path, run_git: bool) -> list[Path]:
+def _walk(folder: Path, run_git: bool, exclude: tuple[str, ...]) -> list[Path]:
     tracked = _git_visible(folder) if run_git else None
     result = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _skipped(d))
+        dirs[:] = sorted(d for d in dirs if not matches(Path(root, d), exclude))
         for name in sorted(files):
             path = Path(root, name)
-            if name.endswith(".py") and path.is_file() and (tracked is None or path.resolve() in tracked):
+            if (name.endswith(".py") and not matches(path, exclude) and path.is_file()
+                    and (tracked is None or path.resolve() in tracked)):
                 result.append(path)
     return result
 
 
-def _skipped(dirname: str) -> bool:
-    return dirname.startswith(".") or dirname in SKIPPED_DIRS or dirname.endswith(".egg-info")
+def matches(path: Path, globs: Iterable[str]) -> bool:
+    """flake8's rule for ``exclude`` and ``per-file-ignores``: a glob matches the path's name or
+    its absolute path (so a glob naming a path, ``tests/*.py``, must be absolute)."""
+    name, absolute = path.name, os.path.abspath(path)
+    return any((name not in ("", ".", "..") and fnmatch(name, glob)) or fnmatch(absolute, glob)
+               for glob in globs)
 
 
 def _git_visible(folder: Path) -> set[Path] | None:
