@@ -49,7 +49,7 @@ from typing import Sequence
 import graphviz
 
 from rfa_lint.atomic import write_atomically
-from rfa_lint.rf.analysis import Resolution, Verdict, classify
+from rfa_lint.rf.analysis import Resolution, Verdict, classify, judged
 from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, per_axis
 
 #: Worst first: the order in which a collapsed box takes its colour.
@@ -118,7 +118,8 @@ def visualize_architecture(
     dot.attr(rankdir="TB")
     dot.attr("node", shape="rectangle", style="filled", fontsize="11")
     if legend:
-        dot.node("legend", _legend(model_name, input_res, boxes, shown), shape="plaintext", style="")
+        counted = [v for n, v in zip(nodes, shown) if judged(n)]
+        dot.node("legend", _legend(model_name, input_res, boxes, counted), shape="plaintext", style="")
     details = (input_res, include_rf_info, include_fm_info, source_root)
     for box in boxes:
         verdict = min((shown[i] for i in box.members), key=SEVERITY.index)
@@ -298,16 +299,19 @@ def _box_label(
     return _plain(lines)
 
 
-def _legend(model_name: str, input_res: Resolution, boxes: list[_Box], shown: Sequence[Verdict]) -> str:
-    """An HTML-like table: the resolution, each colour with its meaning and count of layers."""
+def _legend(model_name: str, input_res: Resolution, boxes: list[_Box], counted: Sequence[Verdict]) -> str:
+    """An HTML-like table: the resolution, each colour with its meaning and how many convolution
+    and pooling layers have it (the layers the linter judges; the others take the colour of what
+    they read, as in RFA-Toolbox's pictures, and are not counted)."""
     rows = [f'<TR><TD COLSPAN="2"><B>{html.escape(model_name)} at {_resolution(input_res)} px</B></TD></TR>']
     for verdict in SEVERITY:
-        count = sum(v is verdict for v in shown)
+        count = sum(v is verdict for v in counted)
         rows.append(
             f'<TR><TD BGCOLOR="{verdict.value}" WIDTH="18"> </TD>'
             f'<TD ALIGN="LEFT">{count} {html.escape(_MEANING[verdict])}</TD></TR>'
         )
-    notes = ["r(min) / r(max): smallest / largest receptive field over all paths, in px"]
+    notes = ["counts: convolution and pooling layers",
+             "r(min) / r(max): smallest / largest receptive field over all paths, in px"]
     if any(len(b.members) > 1 for b in boxes):
         notes.append("double border: collapsed module, filled with its worst colour")
     rows += [f'<TR><TD COLSPAN="2" ALIGN="LEFT">{html.escape(n)}</TD></TR>' for n in notes]

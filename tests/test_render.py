@@ -135,6 +135,17 @@ def test_legend_names_the_resolution_colours_and_counts():
     assert "legend" not in boxes(visualize_architecture(chain(), "tiny", legend=False))
 
 
+def test_legend_counts_convolutions_and_pools_not_the_layers_that_only_pass_colours_on():
+    # a ReLU after c4 (rf 19 at 6px) is drawn red, as RFA-Toolbox draws it, but it is not a
+    # fourth unproductive layer: the counts match the linter's findings
+    relu = EnrichedNetworkNode(name="relu", predecessors=[chain()],
+                               layer_info=LayerDefinition(name="ReLU", kernel_size=1, kind="passthrough"))
+    drawn = visualize_architecture(relu, "tiny", input_res=6)
+    assert drawn_layers(drawn)["n5"][0] == "red"
+    text = " ".join(boxes(drawn)["legend"][1])
+    assert "3 unproductive" in text and "counts: convolution and pooling layers" in text
+
+
 def test_the_seed_switches_turn_colours_off():
     out = chain()
     no_red = drawn_layers(visualize_architecture(out, "m", 6, color_border=False))

@@ -34,6 +34,21 @@ def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
     return all(k == 1 for k in node.layer_info.kernel)
 
 
+#: Layers with a kernel: the verdicts are about them; pass-through layers, merges and heads
+#: only carry what they read.
+JUDGED_KINDS = ("conv", "pool")
+
+
+def judged(node: EnrichedNetworkNode) -> bool:
+    """A conv or pool with a finite RF, the layers the linter reports and pictures count; a pool
+    that reads one position per output (AvgPool2d(1), an adaptive pool to the size it gets) is
+    no window, whatever its input sees."""
+    info = node.layer_info
+    if info.kind not in JUDGED_KINDS or not node.has_finite_rf:
+        return False
+    return info.kind != "pool" or any(k > 1 for k in info.effective_kernel)
+
+
 def classify(
     node: EnrichedNetworkNode,
     resolution: Resolution,
