@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 from rfa_lint.lint import fmt
@@ -15,6 +16,7 @@ KIND_HEADINGS = {
     "performance": "performance: more layers productive, at a cost",
     "resolution": "resolution: the model unchanged",
 }
+WIDTH = 100  # prose is wrapped; the table is as wide as its columns
 COLUMNS = ("layer", "site", "kind", "kernel", "stride", "dil", "rf min", "rf max", "verdict", "map",
            "params", "MACs")
 
@@ -27,7 +29,7 @@ def model_report(e: Explanation) -> str:
     lines = [f"{e.path}: {e.model} at {fmt(e.resolution)}px "
              f"(productive range {fmt(e.range[0])}-{fmt(e.range[1])}px); "
              f"{quantity(e.params)} parameters, {quantity(e.macs)} MACs per image",
-             "", *table(e.layers), "", sentence(e.model, e.resolution, e.waste), ""]
+             "", *table(e.layers), "", textwrap.fill(sentence(e.model, e.resolution, e.waste), WIDTH), ""]
     lines += suggestion_lines(e.suggestions)
     return "\n".join(lines) + "\n"
 
@@ -73,7 +75,8 @@ def suggestion_lines(suggestions: Sequence[Suggestion]) -> list[str]:
             kind, number = s.kind, 0
             lines.append(f"  {KIND_HEADINGS[kind]}")
         number += 1
-        lines.append(f"    {number}. {s.title}")
+        lines += textwrap.wrap(f"{number}. {s.title}", WIDTH,
+                               initial_indent="    ", subsequent_indent="       ")
         lines.append(f"       {outcome(s)}")
         lines += [f"       {line}" for line in s.diff.splitlines()]
     return lines
