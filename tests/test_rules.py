@@ -31,6 +31,7 @@ FIELDS = {
     "RFA913": {"model", "params"},
     "RFA914": {"model", "detail"},
     "RFA915": {"res", "given", "model", "axes"},
+    "RFA916": {"model", "detail"},
     "RFA999": {"detail"},
 }
 
