@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import click
+import libcst
 
 from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import python_files
-from rfa_lint.lint import analyse_files, fmt, without_blocks
+from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, fmt, without_blocks
+from rfa_lint.noqa import add_noqa
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
-from rfa_lint.settings import BY_NAME, SETTINGS, Project, Setting, resolve
+from rfa_lint.settings import (BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, merged,
+                               resolve)
 
 PROGRESS_MIN_FILES = 10
 SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
@@ -74,22 +80,27 @@ def _setting_options(command):
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True))
 @_setting_options
 def check(paths: tuple[str, ...], **given) -> None:
-    """Lint PATHS (files and folders) and report findings.
+    """Lint PATHS (files and folders; - for stdin) and report findings.
 
     Exit status: 1 when there are findings, 0 when clean, 2 on usage errors.  Defaults come from
-    [tool.rfa-lint] in the nearest pyproject.toml; options given here win.
+    [tool.rfa-lint] in the nearest pyproject.toml (or the --config file); options given here win.
     """
-    given = {setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}
+    given = anchored({setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}, os.getcwd())
     run = resolve(given, {})
-    output_file, graph_dir, quiet = run["output-file"], run["graph-dir"], run["quiet"]
-    files = [str(p) for p in python_files(paths)]
-    try:
+    stdin = _stdin_name(paths, run)
+    graph_dir, quiet = run["graph-dir"], run["quiet"]
+    try:  # a bad [tool.rfa-lint] or --config: a usage error, before any work
+        files = [stdin] if stdin else _files(paths, given)
         projects = {folder: Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
-    except ValueError as exc:  # a bad [tool.rfa-lint]: a usage error, before any work
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if run["show-files"] or run["show-settings"]:
+        click.echo(_settings_report(run, projects) if run["show-settings"] else
+                   "".join(f"{file}\n" for file in files), nl=False)
+        return
     cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, analyses, drawing = time.perf_counter(), [], bool(graph_dir)
@@ -98,7 +109,8 @@ def check(paths: tuple[str, ...], **given) -> None:
         return projects[os.path.dirname(path)]
 
     jobs = run["jobs"] or os.cpu_count() or 1
-    results = analyse_files(files, lambda path: project_of(path).options, jobs, cache)
+    results = (_analyse_stdin(stdin, project_of(stdin).options, cache) if stdin else
+               analyse_files(files, lambda path: project_of(path).options, jobs, cache))
     for index, (path, analysis, seconds) in enumerate(results, start=1):
         project = project_of(path)
         if drawing and analysis.graphs:
@@ -107,15 +119,129 @@ def check(paths: tuple[str, ...], **given) -> None:
         if show_progress:
             click.echo(f"rfa-lint: [{index}/{len(files)}] {path} ({seconds:.1f}s)", err=True)
     analyses = without_blocks(analyses)  # blocks of models analysed in other files of the run
-    findings = [f for path, a in analyses for f in a.findings if f.code in project_of(path).codes]
+    codes = {path: project_of(path).codes_for(path) for path in files}
+    reported = {path: [f for f in a.findings if f.code in codes[path]] for path, a in analyses}
+    if run["add-noqa"]:
+        sys.exit(_add_noqa(reported, quiet))
+    findings = [f for found in reported.values() for f in found]
     coverage = [(path, a.models) for path, a in analyses]
-    _write(FORMATS[run["format"]](findings, coverage), output_file)
+    _report(run, findings, coverage)
     if not quiet:
         resolutions = sorted({fmt(p.options.resolution) for p in projects.values()})
         seconds = time.perf_counter() - started
         click.echo(_summary(len(files), coverage, findings, resolutions, seconds), err=True)
-        _list_skipped(coverage, lambda path: project_of(path).codes)
+        _list_skipped(coverage, codes.__getitem__)
     sys.exit(1 if findings and not run["exit-zero"] else 0)
+
+
+def _stdin_name(paths: tuple[str, ...], run: dict) -> str | None:
+    """The name of the source to read from stdin (``-`` unless --stdin-filename gives one), or
+    None when PATHS are files and folders; impossible combinations are usage errors."""
+    if run["config"] and run["isolated"]:
+        raise click.UsageError("--config and --isolated contradict each other: give one")
+    if "-" not in paths and paths:
+        if run["stdin-filename"]:
+            raise click.UsageError("--stdin-filename names the source read from stdin: "
+                                   "give PATHS '-' or none")
+        return None
+    if not paths and not run["stdin-filename"]:
+        raise click.UsageError("Missing argument 'PATHS...' (files, folders, or - for stdin).")
+    if len(paths) > 1:
+        raise click.UsageError("'-' (stdin) is linted alone: give no other PATHS with it")
+    if run["add-noqa"]:
+        raise click.UsageError("--add-noqa edits files: it cannot edit stdin")
+    return run["stdin-filename"] or "-"
+
+
+def _files(paths: tuple[str, ...], given: dict) -> list[str]:
+    """The files to lint, each path walked with the excludes of the settings that apply to it.
+
+    A run that executes nothing asks git nothing either (git runs a repository's configuration).
+    """
+    found: dict[Path, None] = {}
+    for path in paths:
+        values = merged(path, given)
+        exclude = (*values["exclude"], *values["extend-exclude"])
+        found.update(dict.fromkeys(python_files([path], run_git=not values["no-exec"], exclude=exclude)))
+    return [str(file) for file in found]
+
+
+def _analyse_stdin(name: str, options: Options, cache: Cache | None) -> Iterator[tuple[str, Analysis, float]]:
+    """The source on stdin, analysed (in the sandbox, as any file) under ``name``."""
+    started = time.perf_counter()
+    analysis = analyse_bytes(name, sys.stdin.buffer.read(), options, noqa=True, cache=cache)
+    yield name, analysis, time.perf_counter() - started
+
+
+def _add_noqa(reported: dict[str, list[Finding]], quiet: bool) -> int:
+    """Put ``# noqa: CODES`` on each line with a reported finding (ruff's ``--add-noqa``).
+
+    Only files with findings are written, each atomically and keeping its mode.  Exit status 1
+    when a file could not take all its comments (libcst cannot parse it, or a line is gone).
+    """
+    comments, edited, complete = 0, 0, True
+    for path, findings in reported.items():
+        if findings:
+            wanted: dict[int, set[str]] = {}
+            for finding in findings:
+                wanted.setdefault(finding.line, set()).add(finding.code)
+            added, placed_all = _add_noqa_to(path, wanted)
+            comments, edited, complete = comments + added, edited + bool(added), complete and placed_all
+    if not quiet:
+        click.echo(f"rfa-lint: added {_plural(comments, 'noqa comment')} to {_plural(edited, 'file')}",
+                   err=True)
+    return 0 if complete else 1
+
+
+def _add_noqa_to(path: str, wanted: dict[int, set[str]]) -> tuple[int, bool]:
+    """How many lines of ``path`` got or extended a noqa comment, and whether all ``wanted`` did."""
+    target = os.path.realpath(path)  # a link stays a link to the edited file
+    with open(target, "rb") as handle:
+        source = handle.read()
+    try:
+        added = add_noqa(source, wanted)
+    except libcst.ParserSyntaxError as exc:
+        reason = str(exc).splitlines()[0]
+        click.echo(f"rfa-lint: {path}: left alone: libcst cannot parse it ({reason})", err=True)
+        return 0, False
+    if added.source != source:
+        write_atomically(target, added.source, mode=stat.S_IMODE(os.stat(target).st_mode))
+    if added.unplaceable:
+        lines = ", ".join(map(str, sorted(added.unplaceable)))
+        click.echo(f"rfa-lint: {path}: no line {lines} to put a noqa comment on", err=True)
+    changed = sum(old != new for old, new in zip(source.split(b"\n"), added.source.split(b"\n")))
+    return changed, not added.unplaceable
+
+
+def _report(run: dict, findings: list[Finding], coverage: list) -> None:
+    """The report, where --output-file says, and --statistics after it; after a JSON, SARIF or
+    workflow-command report they go to stderr, so that the report stays one document."""
+    report = FORMATS[run["format"]](findings, coverage)
+    statistics = _statistics(findings) if run["statistics"] else ""
+    if run["format"] == "text":
+        report, statistics = report + statistics, ""
+    _write(report, run["output-file"])
+    click.echo(statistics, err=True, nl=False)
+
+
+def _statistics(findings: list[Finding]) -> str:
+    """flake8's ``--statistics``: per code, how many findings, the code and its rule's name."""
+    counts = Counter(finding.code for finding in findings)
+    return "".join(f"{counts[code]:<5} {code} {rules.get(code).name}\n" for code in sorted(counts))
+
+
+def _settings_report(run: dict, projects: dict[str, Project]) -> str:
+    """The run's settings, then per folder of the files the file its project settings come from,
+    each of their values, and the codes they report."""
+    def lines(values: dict, names) -> str:
+        return "".join(f"  {name} = {BY_NAME[name].display(values[name])}\n" for name in names)
+
+    blocks = [f"run (command line and defaults):\n{lines(run, [s.name for s in SETTINGS if not s.toml])}"]
+    for folder, project in sorted(projects.items()):
+        source = project.config or "no configuration file" + (" (--isolated)" if run["isolated"] else "")
+        blocks.append(f"{folder or '.'}: {source}\n{lines(project.values, PYPROJECT)}"
+                      f"  # reported: {', '.join(sorted(project.codes))}\n")
+    return "\n".join(blocks)
 
 
 def _plural(count: int, word: str) -> str:
@@ -168,7 +294,7 @@ def _write(report: str, output_file: str | None) -> None:
     write_atomically(output_file, report.encode("utf-8"))
 
 
-@main.command()
+@main.command(short_help="Explain a rule, or list them all.")
 @click.argument("code", required=False)
 def rule(code: str | None) -> None:
     """Explain rule CODE (e.g. RFA101), or list all rules."""

@@ -10,7 +10,8 @@ args = [28, 10]
 kwargs = { dropout = 0.3 }
 input-shape = [1, 3, 32, 32]        # example input to trace with
 ```
-This module finds and reads the table; what its keys may hold is :mod:`rfa_lint.settings`'.
+This module finds and reads the table (or reads the file ``--config`` names); what its keys may
+hold is :mod:`rfa_lint.settings`'.
 """
 
 from __future__ import annotations
@@ -48,3 +49,13 @@ def load(start: str | Path) -> tuple[Path | None, dict[str, Any]]:
     ((None, {}) when there is none)."""
     path = find_pyproject(start)
     return (None, {}) if path is None else (path, _read(path)["tool"]["rfa-lint"])
+
+
+def read(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The ``[tool.rfa-lint]`` table of a file named on purpose (``--config``): a pyproject.toml,
+    or an rfa-lint.toml holding only that table.  A file without one is an error, not "no
+    settings": the run would quietly ignore what its user meant to apply."""
+    tool = _read(path).get("tool", {})
+    if not isinstance(tool, dict) or "rfa-lint" not in tool:
+        raise ConfigError(f"{path}: no [tool.rfa-lint] table")
+    return path, tool["rfa-lint"]

@@ -11,14 +11,20 @@ refused with what is allowed, never read as something else: ``"false"`` is not f
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
+
+from flake8.exceptions import ExecutionError
+from flake8.utils import normalize_path, parse_files_to_codes_mapping
 
 from rfa_lint import config, rules
 from rfa_lint.config import ConfigError
+from rfa_lint.files import DEFAULT_EXCLUDE, matches
 from rfa_lint.sandbox import Limits
 
 
@@ -43,6 +49,10 @@ class Setting:
     metavar: str | None = None
     short: str | None = None
     choices: tuple[str, ...] = ()
+    #: glob patterns, whose ``a/b`` forms are relative to the folder of the file that gives them
+    globs: bool = False
+    #: the command line's value adds to the project's instead of replacing it
+    extends: bool = False
 
     @property
     def dest(self) -> str:
@@ -58,6 +68,12 @@ class Setting:
         """The help with the default, as both front doors print it."""
         shown = _shown(self.default)
         return f"{self.help.rstrip('.')} (default: {shown})." if shown else self.help
+
+    def display(self, value: Any) -> str:
+        """A resolved value as ``--show-settings`` prints it: JSON, a resolution as 32x48."""
+        if value is None:
+            return "(not set)"
+        return "x".join(map(str, value)) if self.parse is parse_resolution else json.dumps(value)
 
     def check(self, value: Any) -> Any:
         """The typed value, or ValueError saying what is allowed and what was given."""
@@ -75,8 +91,8 @@ class Setting:
 def _shown(value: Any) -> str:
     if value is None or value is False or (isinstance(value, (tuple, dict)) and not value):
         return ""
-    if isinstance(value, tuple):
-        return "x".join(map(str, value))
+    if isinstance(value, tuple):  # a resolution, or globs
+        return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else ", ".join(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -162,6 +178,46 @@ def _text(value: str) -> str:
     return value
 
 
+def _config_file(value: str) -> str:
+    """An existing TOML file, as an absolute path: the run may look for it from other folders."""
+    if not isinstance(value, str) or not os.path.isfile(value):
+        raise ValueError(value)
+    if not value.endswith(".toml"):
+        raise Refused(f"{value!r} is not a .toml file")
+    return os.path.abspath(value)
+
+
+def parse_globs(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Glob patterns, from a list or a comma-separated string (flake8's ``--exclude``)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(value)
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def parse_per_file_ignores(value: str | Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """glob -> codes: from flake8's ``"tests/*.py:RFA101,RFA102 other/*:RFA"``, or ruff's table
+    ``{"tests/*.py" = ["RFA101", "RFA102"]}``; each code checked as ``ignore``'s are."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        try:
+            pairs = parse_files_to_codes_mapping(value)
+        except ExecutionError:
+            raise Refused(f"cannot read {value!r}") from None
+    else:
+        raise ValueError(value)
+    checked: dict[str, tuple[str, ...]] = {}
+    for glob, codes in pairs:
+        if not isinstance(glob, str) or not isinstance(codes, (list, tuple)):
+            raise ValueError(value)
+        try:
+            checked[glob] = (*checked.get(glob, ()), *parse_selectors(codes))
+        except Refused as exc:
+            raise Refused(f"{glob}: {exc}") from None
+    return checked
+
+
 MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": list, "skip": bool}
 
 
@@ -185,6 +241,7 @@ def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 FLAG = "true or false"
 SELECTORS = "rule codes or prefixes, e.g. RFA1, RFA104 (comma-separated, or a list)"
+GLOBS = "glob patterns (comma-separated, or a list)"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("res", parse_resolution, "a resolution N or HxW (1 to 3 whole numbers above 0, e.g. 32 or 32x48)",
@@ -199,6 +256,16 @@ SETTINGS: tuple[Setting, ...] = (
             "the summary lists).", toml=(list, str), metavar="CODES"),
     Setting("ignore", parse_selectors, SELECTORS, "Codes or prefixes to leave out.", default=(),
             toml=(list, str), metavar="CODES"),
+    Setting("per-file-ignores", parse_per_file_ignores,
+            "GLOBS:CODES pairs, e.g. \"tests/*.py:RFA101,RFA102 other/*:RFA\" (a table of glob = [codes] "
+            "in [tool.rfa-lint.per-file-ignores])",
+            "Codes or prefixes to leave out of the files a glob matches.", default={}, toml=(dict,),
+            metavar="PAIRS", globs=True),
+    Setting("exclude", parse_globs, GLOBS,
+            "Files and folders not to walk into: globs matched against each name and the whole path.",
+            default=DEFAULT_EXCLUDE, toml=(list, str), metavar="GLOBS", globs=True),
+    Setting("extend-exclude", parse_globs, GLOBS, "More globs to exclude, added to --exclude's.", default=(),
+            toml=(list, str), metavar="GLOBS", globs=True, extends=True),
     Setting("timeout", _seconds, "a number of seconds above 0",
             "Seconds per model, and for the file's import.", default=Limits.timeout,
             toml=(int, float), flake8=True, metavar="SECONDS"),
@@ -222,6 +289,20 @@ SETTINGS: tuple[Setting, ...] = (
             flake8=True, metavar="DIR"),
     Setting("exit-zero", parse_boolean, FLAG, "Exit 0 even when there are findings.", default=False),
     Setting("quiet", parse_boolean, FLAG, "No progress or summary on stderr.", default=False, short="-q"),
+    Setting("config", _config_file, "an existing .toml file",
+            "Use this file's [tool.rfa-lint] for every file instead of the nearest pyproject.toml's.",
+            metavar="FILE"),
+    Setting("isolated", parse_boolean, FLAG, "Ignore every configuration file.", default=False),
+    Setting("stdin-filename", _text, "a path", "The name of the source read from stdin (PATHS '-' or none): "
+            "for the report and to find its settings.", metavar="PATH"),
+    Setting("add-noqa", parse_boolean, FLAG,
+            "Add '# noqa: CODES' to every line with a finding, instead of reporting.", default=False),
+    Setting("statistics", parse_boolean, FLAG, "Count the findings of each code after the report.",
+            default=False),
+    Setting("show-settings", parse_boolean, FLAG,
+            "Print the configuration file and every setting of each folder, and exit.", default=False),
+    Setting("show-files", parse_boolean, FLAG, "Print the files that would be linted, and exit.",
+            default=False),
     Setting("models", _models,
             "tables of args (a list), kwargs (a table), input-shape (a list of whole numbers above 0) "
             "and skip (true or false)",
@@ -235,31 +316,60 @@ TOML_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", li
 
 def resolve(given: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
     """Every setting's value: the front door's where given (not None), else the project's, else
-    the default.  Both mappings hold values already checked."""
-    return {s.name: next((v[s.name] for v in (given, project) if v.get(s.name) is not None), s.default)
-            for s in SETTINGS}
+    the default; the front door's adds to the project's for a setting that ``extends``.  Both
+    mappings hold values already checked."""
+    def value(s: Setting) -> Any:
+        if s.extends:
+            return (*(project.get(s.name) or ()), *(given.get(s.name) or ()))
+        return next((v[s.name] for v in (given, project) if v.get(s.name) is not None), s.default)
+
+    return {s.name: value(s) for s in SETTINGS}
 
 
 def merged(start: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]:
     """Every setting for the files at ``start``: the front door's (checked, None when not given),
-    over the project's ``[tool.rfa-lint]``, over the defaults."""
-    return resolve(given, from_pyproject(start))
+    over the project's ``[tool.rfa-lint]`` (the one ``config`` names, none when ``isolated``),
+    over the defaults."""
+    return resolve(given, configured(start, given.get("config"), given.get("isolated"))[1])
 
 
 def from_pyproject(start: str | os.PathLike) -> dict[str, Any]:
-    """The checked ``[tool.rfa-lint]`` that applies to ``start`` ({} when none).
+    """The checked ``[tool.rfa-lint]`` of the nearest pyproject.toml at or above ``start`` ({} when none)."""
+    return configured(start)[1]
 
-    A value of another TOML type than its setting takes is refused, never converted
-    (``no-exec = "false"`` is not false); ConfigError names the file, the key and what it allows.
+
+def configured(start: str | os.PathLike, config_file: str | None = None,
+               isolated: bool = False) -> tuple[Path | None, dict[str, Any]]:
+    """The file whose ``[tool.rfa-lint]`` applies to ``start`` (None: none does), and that table checked.
+
+    The file is ``config_file`` when given (ruff's ``--config``: its globs are relative to the
+    working folder), none when ``isolated``, else the nearest pyproject.toml with the table (its
+    globs are relative to its folder).  A value of another TOML type than its setting takes is
+    refused, never converted (``no-exec = "false"`` is not false); ConfigError names the file,
+    the key and what it allows.
     """
-    path, table = config.load(start)
+    if isolated:
+        return None, {}
+    path, table = config.read(Path(config_file)) if config_file else config.load(start)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.rfa-lint] must be a table")
     unknown = set(table) - set(PYPROJECT)
     if unknown:
         raise ConfigError(f"{path}: unknown [tool.rfa-lint] keys: {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(PYPROJECT)}")
-    return {key: _from_toml(path, PYPROJECT[key], value) for key, value in table.items()}
+    checked = {key: _from_toml(path, PYPROJECT[key], value) for key, value in table.items()}
+    return path, anchored(checked, os.getcwd() if config_file or path is None else path.parent)
+
+
+def anchored(values: Mapping[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """``values`` with each glob that names a path (``tests/*.py``, not ``*.py``) made absolute
+    from ``folder``, as flake8 reads its own: then a glob means the same from every folder."""
+    def anchor(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {normalize_path(glob, str(folder)): item for glob, item in value.items()}
+        return tuple(normalize_path(glob, str(folder)) for glob in value)
+
+    return {name: anchor(value) if value and BY_NAME[name].globs else value for name, value in values.items()}
 
 
 def _from_toml(path: os.PathLike, setting: Setting, value: Any) -> Any:
@@ -315,11 +425,24 @@ class Project:
 
     options: Options
     codes: frozenset[str]  # the codes reported, after select / ignore
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    config: Path | None = None  # the file whose [tool.rfa-lint] applies
+    values: Mapping[str, Any] = field(default_factory=dict)  # every setting, resolved
 
     @classmethod
     def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
-        values = merged(folder or ".", given)
-        return cls(options_from(values), frozenset(rules.select(values["select"], values["ignore"])))
+        config_file, table = configured(folder or ".", given.get("config"), given.get("isolated"))
+        values = resolve(given, table)
+        return cls(options_from(values),
+                   frozenset(rules.select(values["select"], values["ignore"])), values["per-file-ignores"],
+                   config_file, values)
+
+    def codes_for(self, path: str | os.PathLike) -> frozenset[str]:
+        """The codes reported in ``path``: ours, less those its per-file-ignores leave out (as
+        in ruff, even a code ``select`` names)."""
+        left_out = tuple(code for glob, codes in self.per_file_ignores.items()
+                         if matches(Path(path), (glob,)) for code in codes)
+        return frozenset(code for code in self.codes if not code.startswith(left_out))
 
 
 def markdown_table() -> str:
@@ -332,5 +455,6 @@ def markdown_table() -> str:
         pyproject = f"`{s.name}`" if s.toml else ""
         takes = "a flag" + ("; true or false in a config file" if s.flake8 or s.toml else "")
         takes = takes if s.is_flag else s.allowed
-        rows.append(f"| {cli} | {flake8} | {pyproject} | {takes} | {_shown(s.default)} | {s.help} |")
+        default = f"`{_shown(s.default)}`" if _shown(s.default) else ""
+        rows.append(f"| {cli} | {flake8} | {pyproject} | {takes} | {default} | {s.help} |")
     return "\n".join(rows) + "\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rfa_lint import report, settings
+from rfa_lint import files, report, settings
 from rfa_lint.cli import main
 from rfa_lint.settings import BY_NAME, SETTINGS, options_from
 
@@ -100,7 +100,48 @@ def test_the_report_formats_offered_are_the_reporters():
 
 def test_pyproject_keys_are_the_settings_with_a_toml_type():
     assert set(settings.PYPROJECT) == {"res", "timeout", "memory-limit", "no-exec", "filter-kernel-size-1",
-                                       "select", "ignore", "models"}
+                                       "select", "ignore", "models", "per-file-ignores", "exclude",
+                                       "extend-exclude"}
+
+
+def test_per_file_ignores_read_flake8s_syntax_and_ruffs_table_alike():
+    setting = BY_NAME["per-file-ignores"]
+    flake8_style = setting.check("tests/*.py:RFA101,RFA102 other/*:RFA  a.py b.py:RFA9 a.py:RFA1")
+    assert flake8_style == {"tests/*.py": ("RFA101", "RFA102"), "other/*": ("RFA",), "a.py": ("RFA9", "RFA1"),
+                            "b.py": ("RFA9",)}
+    assert setting.check({"tests/*.py": ["RFA101", "rfa102"], "other/*": ["RFA"]}) == {
+        "tests/*.py": ("RFA101", "RFA102"), "other/*": ("RFA",)}
+    for bad in ("tests/*.py", "tests/*.py:RFA1O1", {"a.py": "RFA1"}, {"a.py": ["E501"]}, ["a.py:RFA1"]):
+        with pytest.raises(ValueError, match=re.escape(setting.allowed)):
+            setting.check(bad)
+
+
+def test_globs_naming_a_path_are_made_absolute_from_the_folder_that_gives_them():
+    values = {"exclude": ("build", "*.egg-info", "sub/gen.py", "./x"), "extend-exclude": (),
+              "per-file-ignores": {"tests/*": ("RFA1",), "conftest.py": ("RFA",)}, "res": (16,)}
+    assert settings.anchored(values, "/project") == {
+        "exclude": ("build", "*.egg-info", "/project/sub/gen.py", "/project/x"), "extend-exclude": (),
+        "per-file-ignores": {"/project/tests/*": ("RFA1",), "conftest.py": ("RFA",)}, "res": (16,)}
+
+
+def test_extend_exclude_adds_to_the_projects_and_exclude_replaces_it():
+    project = {"exclude": ("a",), "extend-exclude": ("b",)}
+    resolved = settings.resolve({"exclude": None, "extend-exclude": ("c",)}, project)
+    assert (resolved["exclude"], resolved["extend-exclude"]) == (("a",), ("b", "c"))
+    resolved = settings.resolve({"exclude": ("d",)}, project)
+    assert (resolved["exclude"], resolved["extend-exclude"]) == (("d",), ("b",))
+    assert settings.resolve({}, {})["exclude"] == files.DEFAULT_EXCLUDE
+
+
+def test_per_file_ignores_leave_codes_out_of_the_files_they_match(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.rfa-lint]\nselect = ["RFA101", "RFA110"]\n'
+                                             '[tool.rfa-lint.per-file-ignores]\n"tests/*" = ["RFA1"]\n'
+                                             '"conftest.py" = ["RFA110"]\n')
+    project = settings.Project.load(str(tmp_path / "tests"), {})
+    assert project.codes_for(tmp_path / "tests" / "test_a.py") == frozenset()  # even what select names
+    assert project.codes_for(tmp_path / "tests" / "conftest.py") == frozenset()
+    assert project.codes_for(tmp_path / "conftest.py") == {"RFA101"}
+    assert project.codes_for(tmp_path / "sub" / "tests" / "a.py") == {"RFA101", "RFA110"}  # not sub/tests
 
 
 # --- [tool.rfa-lint], through the CLI ---------------------------------------------------------
