@@ -17,13 +17,12 @@ import libcst
 from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
-from rfa_lint.files import python_files
+from rfa_lint.files import matches, python_files
 from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, fmt, without_blocks
 from rfa_lint.noqa import add_noqa
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
-from rfa_lint.settings import (BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, merged,
-                               resolve)
+from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
 
 PROGRESS_MIN_FILES = 10
 SKIPPED_LISTED = 20  # skipped models named on stderr; --format json lists them all
@@ -160,10 +159,20 @@ def _files(paths: tuple[str, ...], given: dict) -> list[str]:
     """
     found: dict[Path, None] = {}
     for path in paths:
-        values = merged(path, given)
+        project = Project.load(path, given)
+        values = project.values
         exclude = (*values["exclude"], *values["extend-exclude"])
-        found.update(dict.fromkeys(python_files([path], run_git=not values["no-exec"], exclude=exclude)))
+        root = project.config.parent if project.config and not values["config"] else Path.cwd()
+        if not (values["force-exclude"] and _excluded(Path(path), exclude, root)):
+            found.update(dict.fromkeys(python_files([path], run_git=not values["no-exec"], exclude=exclude)))
     return [str(file) for file in found]
+
+
+def _excluded(path: Path, exclude: tuple[str, ...], root: Path) -> bool:
+    """Whether ``path`` or a folder it is in, below the project's ``root``, matches ``exclude``."""
+    absolute = Path(os.path.abspath(path))
+    return any(matches(folder, exclude) for folder in (absolute, *absolute.parents)
+               if folder == absolute or (folder != root and folder.is_relative_to(root)))
 
 
 def _analyse_stdin(name: str, options: Options, cache: Cache | None) -> Iterator[tuple[str, Analysis, float]]:

@@ -69,10 +69,13 @@ def _walk(folder: Path, run_git: bool, exclude: tuple[str, ...]) -> list[Path]:
 
 
 def matches(path: Path, globs: Iterable[str]) -> bool:
-    """flake8's rule for ``exclude`` and ``per-file-ignores``: a glob matches the path's name or
-    its absolute path (so a glob naming a path, ``tests/*.py``, must be absolute)."""
+    """The rule of ``exclude`` and ``per-file-ignores``: a glob naming a path (``/project/tests/*.py``,
+    made absolute by its reader) matches the absolute path, any other glob the path's name.
+
+    As ruff, and unlike flake8, ``*_*`` does not match every file under ``/home/me_too``.
+    """
     name, absolute = path.name, os.path.abspath(path)
-    return any((name not in ("", ".", "..") and fnmatch(name, glob)) or fnmatch(absolute, glob)
+    return any(fnmatch(absolute, glob) if "/" in glob else name not in ("", ".", "..") and fnmatch(name, glob)
                for glob in globs)
 
 

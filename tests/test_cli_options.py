@@ -168,6 +168,23 @@ def test_pyproject_excludes_are_relative_to_its_folder_and_a_named_file_is_alway
     assert shown(check(tmp_path / "sub", "skip.py", "--show-files")) == ["skip.py"]  # as ruff, not flake8
 
 
+def test_force_exclude_excludes_named_paths_too_as_pre_commit_needs(tmp_path):
+    for name in ("keep.py", "gen/made.py", "gen/deep/made.py", ".venv/lib.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.rfa-lint]\nextend-exclude = ["gen"]\n')
+    named = ["keep.py", "gen/made.py", "gen/deep/made.py", ".venv/lib.py", "gen"]
+    assert shown(check(tmp_path, *named, "--show-files")) == sorted(named[:4])  # gen/ named: walked
+    assert shown(check(tmp_path, *named, "--show-files", "--force-exclude")) == ["keep.py"]
+    (tmp_path / "pyproject.toml").write_text('[tool.rfa-lint]\nextend-exclude = ["gen"]\n'
+                                             'force-exclude = true\n')
+    proc = rfa_lint(tmp_path / "gen" / "deep", "made.py", "../../keep.py", "--show-files")
+    assert (proc.returncode, proc.stdout) == (0, "../../keep.py\n")  # folders up to the project's count
+    (tmp_path / "pyproject.toml").write_text('[tool.rfa-lint]\nextend-exclude = ["*_*"]\n'
+                                             'force-exclude = true\n')  # tmp_path's own name has a "_"
+    assert shown(check(tmp_path, "keep.py", "--show-files")) == ["keep.py"]  # not the folders above the root
+
+
 def test_excluded_files_are_not_linted_by_the_real_command(project, cache):
     proc = rfa_lint(project, ".", "--cache-dir", cache, "--extend-exclude", "tests")
     assert proc.returncode == 1
