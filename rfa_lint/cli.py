@@ -249,7 +249,7 @@ def _settings_report(run: dict, projects: dict[str, Project]) -> str:
     for folder, project in sorted(projects.items()):
         source = project.config or "no configuration file" + (" (--isolated)" if run["isolated"] else "")
         blocks.append(f"{folder or '.'}: {source}\n{lines(project.values, PYPROJECT)}"
-                      f"  # reported: {', '.join(sorted(project.codes))}\n")
+                      f"  # codes reported (per-file-ignores aside): {', '.join(sorted(project.codes))}\n")
     return "\n".join(blocks)
 
 
