@@ -262,7 +262,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Codes or prefixes to leave out of the files a glob matches.", default={}, toml=(dict,),
             metavar="PAIRS", globs=True),
     Setting("exclude", parse_globs, GLOBS,
-            "Files and folders not to walk into: globs matched against each name and the whole path.",
+            "Files and folders not to walk into: a glob without a '/' matches names at any depth, one "
+            "with a '/' a path (from the folder of the pyproject.toml that sets it, else the working folder).",
             default=DEFAULT_EXCLUDE, toml=(list, str), metavar="GLOBS", globs=True),
     Setting("extend-exclude", parse_globs, GLOBS, "More globs to exclude, added to --exclude's.", default=(),
             toml=(list, str), metavar="GLOBS", globs=True, extends=True),
@@ -459,5 +460,6 @@ def markdown_table() -> str:
         takes = "a flag" + ("; true or false in a config file" if s.flake8 or s.toml else "")
         takes = takes if s.is_flag else s.allowed
         default = f"`{_shown(s.default)}`" if _shown(s.default) else ""
-        rows.append(f"| {cli} | {flake8} | {pyproject} | {takes} | {default} | {s.help} |")
+        text = [markdown.replace("*", "\\*") for markdown in (takes, s.help)]  # globs are no emphasis
+        rows.append(f"| {cli} | {flake8} | {pyproject} | {text[0]} | {default} | {text[1]} |")
     return "\n".join(rows) + "\n"
