@@ -263,7 +263,8 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="PAIRS", globs=True),
     Setting("exclude", parse_globs, GLOBS,
             "Files and folders not to walk into: a glob without a '/' matches names at any depth, one "
-            "with a '/' a path (from the folder of the pyproject.toml that sets it, else the working folder).",
+            "with a '/' a path (from the folder of the pyproject.toml that sets it, else the working "
+            "folder).",
             default=DEFAULT_EXCLUDE, toml=(list, str), metavar="GLOBS", globs=True),
     Setting("extend-exclude", parse_globs, GLOBS, "More globs to exclude, added to --exclude's.", default=(),
             toml=(list, str), metavar="GLOBS", globs=True, extends=True),
