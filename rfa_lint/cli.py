@@ -45,6 +45,7 @@ def main() -> None:
     \b
       rfa-lint models/ --res 32        lint files and folders (same as: rfa-lint check ...)
       rfa-lint rule RFA101             explain a rule
+      rfa-lint explain net.py --res 16 where a model's compute goes to waste, what to change
       rfa-lint server                  a language server for editors (LSP on stdio)
     """
 
@@ -317,7 +318,7 @@ def rule(code: str | None) -> None:
         raise click.BadParameter(exc.args[0], param_hint="CODE") from None
 
 
-@main.command()
+@main.command(short_help="A language server for editors (LSP on stdio).")
 def server() -> None:
     """Run a Language Server on stdin/stdout (diagnostics, hover, noqa quick fix) for editors."""
     from rfa_lint import lsp  # pygls loads only for the server
@@ -325,7 +326,7 @@ def server() -> None:
     lsp.serve()
 
 
-@main.command()
+@main.command(short_help="Where a model's compute goes to waste, and what to change.")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--model", metavar="NAME", help="Explain only this model (its class or factory name).")
 @click.option("--res", type=_Checked(BY_NAME["res"]), metavar="N|HxW",

@@ -71,7 +71,7 @@ class RfaLanguageServer(LanguageServer):
                 if not state.stale:
                     state.analysis, state.text, state.project = analysis, text, project
                     self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                        uri=uri, version=version, diagnostics=_diagnostics(analysis, text, project)))
+                        uri=uri, version=version, diagnostics=_diagnostics(analysis, path, text, project)))
                     return
         finally:
             state.running = False
@@ -141,8 +141,9 @@ def code_action(ls: RfaLanguageServer, params: lsp.CodeActionParams) -> list[lsp
     return actions
 
 
-def _diagnostics(analysis: Analysis, text: str, project: Project) -> list[lsp.Diagnostic]:
-    findings = without_noqa([f for f in analysis.findings if f.code in project.codes], text)
+def _diagnostics(analysis: Analysis, path: str, text: str, project: Project) -> list[lsp.Diagnostic]:
+    codes = project.codes_for(path)
+    findings = without_noqa([f for f in analysis.findings if f.code in codes], text)
     return [_diagnostic(finding, text) for finding in findings]
 
 
