@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import math
 import os
 import re
 import string
@@ -18,32 +17,22 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache, direct_imports, local_modules
-from rfa_lint.rf import (
-    EnrichedNetworkNode,
-    Verdict,
-    classify,
-    graph_from_plain,
-    input_feature_map,
-    input_resolution_range,
-    kernel_covers_feature_map,
-    kernel_fit_from,
-    productive_from,
-)
+from rfa_lint.positions import Span, call_span
+from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
+from rfa_lint.rf.analysis import input_rf, judged
 from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
-from rfa_lint.sandbox import FileOutcome, ModelOutcome, analyse_models
+from rfa_lint.rules import fmt, json_numbers  # noqa: F401 (fmt re-exported)
+from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
 from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
 
-FINDING_KINDS = ("conv", "pool")  # layers with a kernel; pass-through, merges and heads never are
-VERDICT_CODES = {Verdict.UNPRODUCTIVE: "RFA101", Verdict.CRITICAL: "RFA102", Verdict.BORDER: "RFA103"}
 STATUS_CODES = {
     "needs-arguments": "RFA902", "build-failed": "RFA903", "trace-failed": "RFA904",
     "timeout": "RFA906", "memory-limit": "RFA907", "crashed": "RFA908",
@@ -82,15 +71,30 @@ def printable(text: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class Finding:
+    """One finding: identified, compared and sorted by its place, code and message.
+
+    ``col`` is 0-based (flake8 adds 1).  ``end_line`` / ``end_col`` end the span editors
+    underline (exclusive; the layer's constructor call, :func:`place`), None for a finding about
+    the file as a whole.  ``details`` are its numbers for machines, JSON-ready: for a layer
+    finding ``model``, ``layers``, ``instances``, ``rf_min``, ``rf_max``, ``input_rf``,
+    ``resolution``, ``productive_from`` (RFA104 adds ``kernel``, ``feature_map``, ``fits_from``),
+    per axis, an infinite size as None; for RFA110 ``model``, ``resolution``, ``range``; for a
+    model that was not analysed ``model`` and ``reason``.
+    """
+
     path: str
     line: int
     col: int
     code: str
     message: str
+    end_line: int | None = field(default=None, compare=False)
+    end_col: int | None = field(default=None, compare=False)
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", printable(self.path))
         object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "details", _printable_json(self.details))
 
     @property
     def text(self) -> str:
@@ -150,6 +154,17 @@ class ModelRecord:
                    tuple((file, name_) for file, name_ in builds))
 
 
+def _printable_json(value: Any) -> Any:
+    """JSON data with every string :func:`printable` (details name layers and models of user code)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, Mapping):
+        return {printable(str(k)): _printable_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_json(v) for v in value]
+    return value
+
+
 def _is(value: Any, kind: type) -> bool:
     """``isinstance``, except that a bool is no int (JSON's ``true`` is no line number)."""
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
@@ -186,7 +201,7 @@ def analyse_bytes(
     except UnicodeDecodeError as exc:
         if not might_define_model(data.decode("utf-8", "replace")):
             return Analysis([])
-        return Analysis([_finding(path, 1, 0, "RFA910", detail=f"{exc.reason} at byte {exc.start}")])
+        return Analysis([_whole_file(path, "RFA910", rules.Detail(f"{exc.reason} at byte {exc.start}"))])
     analysis = analyse_source(path, text, options, cache)
     return replace(analysis, findings=without_noqa(analysis.findings, text)) if noqa else analysis
 
@@ -205,9 +220,10 @@ def analyse_files(
         try:
             analysis = analyse_file(path, options_for(path), noqa=True, cache=cache)
         except OSError as exc:
-            analysis = Analysis([_finding(path, 1, 0, "RFA901", model=path, detail=exc.strerror or str(exc))])
+            values = rules.ModelDetail(path, exc.strerror or str(exc))
+            analysis = Analysis([_whole_file(path, "RFA901", values)])
         except Exception as exc:  # a bug of ours must not hide the other files' findings
-            analysis = Analysis([_finding(path, 1, 0, "RFA999", detail=f"{type(exc).__name__}: {exc}")])
+            analysis = Analysis([_whole_file(path, "RFA999", rules.Detail(f"{type(exc).__name__}: {exc}"))])
         return path, analysis, time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -226,24 +242,36 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
             pass  # not an entry rfa-lint wrote: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
     if analysis.cacheable:
-        rows = {"findings": [[f.line, f.col, f.code, f.message] for f in analysis.findings],
-                "models": [m.to_json() for m in analysis.models]}
-        cache.store(path, text, options, rows, analysis.graphs)
+        cache.store(path, text, options, _rows(analysis), analysis.graphs)
     return analysis
+
+
+def _rows(analysis: Analysis) -> dict[str, Any]:
+    """A cache entry's rows: per finding ``[line, col, code, message]``, what identifies it, and
+    in ``extras`` the rest (``[end_line, end_col, details]``), in the same order; the models."""
+    return {"findings": [[f.line, f.col, f.code, f.message] for f in analysis.findings],
+            "extras": [[f.end_line, f.end_col, f.details] for f in analysis.findings],
+            "models": [m.to_json() for m in analysis.models]}
 
 
 def _from_rows(path: str, text: str, rows: Mapping[str, Any], graphs: Mapping[str, Any]) -> Analysis:
     """The analysis a cache entry holds, or ValueError (or TypeError, KeyError) when it is not
     one rfa-lint could have written for this text: each finding a known code on a line of the
-    file, in its rule's words; each model record well-typed; each graph one the limits allow."""
+    file, in its rule's words, its span within the file; each model record well-typed; each
+    graph one the limits allow."""
     last_line = len(text.splitlines()) + 1  # at least as many as Python counts
     findings = []
-    for line, col, code, message in rows["findings"]:
+    if len(rows["findings"]) != len(rows["extras"]):
+        raise ValueError("not a finding per extras row")
+    for (line, col, code, message), (end_line, end_col, details) in zip(rows["findings"], rows["extras"]):
         if not (_is(line, int) and 1 <= line <= last_line and _is(col, int) and 0 <= col <= len(text)
                 and _is(code, str) and code in rules.RULES and _is(message, str)
-                and _message_pattern(code).fullmatch(message)):
+                and _message_pattern(code).fullmatch(message)
+                and (end_line is None or _is(end_line, int) and line <= end_line <= last_line)
+                and (end_col is None or _is(end_col, int) and 0 <= end_col <= len(text))
+                and _is(details, dict)):
             raise ValueError("not a finding")
-        findings.append(Finding(path, line, col, code, message))
+        findings.append(Finding(path, line, col, code, message, end_line, end_col, details))
     for plain in graphs.values():
         _graph(plain)
     return Analysis(findings, dict(graphs), [ModelRecord.from_json(m) for m in rows["models"]])
@@ -264,7 +292,9 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     info = read_source(text)
     if info.syntax_error:
         line, col, message = info.syntax_error
-        return Analysis([_finding(path, line, col, "RFA909", detail=message)])
+        values = rules.Detail(message)
+        return Analysis([Finding(path, line, col, "RFA909", rules.get("RFA909").render(values),
+                                 details=_not_analysed(os.path.basename(path), "RFA909", values))])
     frameworks = _frameworks(path, text, info)
     if not frameworks:
         return Analysis([])  # nothing the file imports, itself or through siblings, makes models
@@ -275,18 +305,20 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
             candidate = replace(candidate, directive_error="build arguments must be JSON-like literals "
                                 "(numbers, strings, booleans, None, lists, tuples, dicts)")
         if candidate.directive_error:
-            findings.append(_model_finding(path, candidate, "RFA911", detail=candidate.directive_error))
+            values = rules.Detail(candidate.directive_error)
+            findings.append(_model_finding(path, text, candidate, "RFA911", values))
         elif not candidate.skip:
             runnable.append(candidate)
     if not runnable:
         return Analysis(sorted(findings))
     if not options.execute:  # only what the text shows to be a model: nothing confirms the rest
-        disabled = [(c, _model_finding(path, c, "RFA900")) for c in runnable if c.framework]
+        disabled = [(c, _model_finding(path, text, c, "RFA900", rules.Model(c.name)))
+                    for c in runnable if c.framework]
         return Analysis(sorted(findings + [f for _, f in disabled]),
                         models=[_skipped(c, f) for c, f in disabled])
     requests = [{**_request(c), "resolution": list(options.resolution)} for c in runnable]
     outcome = analyse_models(os.path.abspath(path), text, frameworks[0], requests, options.limits, frameworks)
-    report = _Report(path, options, info.handoff_lines)
+    report = _Report(path, text, options, info.handoff_lines)
     report.outcome(runnable, outcome, frameworks)
     analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models, report.cacheable)
     return without_blocks([(path, analysis)])[0][1]
@@ -386,20 +418,19 @@ def _request(candidate: Candidate) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Hit:
-    """One layer instance that raised a code, with the model it belongs to."""
+    """One layer instance that raised a code: its model, its node, its message's values."""
 
     model: str
     node: EnrichedNetworkNode
-    fields: dict[str, Any]
-    weight: Any  # the instance with the largest weight names the finding
+    values: rules.LayerFields
     note: str = ""  # said when its model was traced at another size than the linted one
 
 
 class _Report:
     """Turns a file's model outcomes into findings, one per (line, code), and its coverage."""
 
-    def __init__(self, path: str, options: Options, handoff_lines: frozenset[int]) -> None:
-        self.path, self.options, self.handoff_lines = path, options, handoff_lines
+    def __init__(self, path: str, text: str, options: Options, handoff_lines: frozenset[int]) -> None:
+        self.path, self.text, self.options, self.handoff_lines = path, text, options, handoff_lines
         self.layer_hits: dict[tuple[int, str], list[_Hit]] = defaultdict(list)
         self.model_findings: list[Finding] = []
         self.graphs: dict[str, dict] = {}
@@ -407,18 +438,18 @@ class _Report:
         self.cacheable = True
 
     def findings(self) -> list[Finding]:
-        layers = [_layer_finding(self.path, line, code, hits)
+        layers = [_layer_finding(self.path, self.text, line, code, hits)
                   for (line, code), hits in self.layer_hits.items()]
         return self.model_findings + layers
 
     def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
         if outcome.failure:  # the file as a whole: its import failed, or its child died there
             code = STATUS_CODES[outcome.failure.status]
-            finding = _finding(self.path, 1, 0, code, model=os.path.basename(self.path),
-                               framework=" and ".join(frameworks), detail=outcome.failure.detail,
-                               **_limit_fields(self.options))
+            name = os.path.basename(self.path)
+            values = _failure_values(code, name, outcome.failure.detail, self.options, frameworks)
+            finding = _whole_file(self.path, code, values)
             self.model_findings.append(finding)
-            self.models.append(ModelRecord(os.path.basename(self.path), 1, False, code, finding.message))
+            self.models.append(ModelRecord(name, 1, False, code, finding.message))
             self.cacheable = False
             return
         for candidate in candidates:
@@ -428,14 +459,12 @@ class _Report:
             if result.status == "ok":
                 self.graph(candidate, result.graph)
             else:
-                self.skipped(candidate, result)
+                code = STATUS_CODES[result.status]
+                values = _failure_values(code, candidate.name, result.detail, self.options)
+                self.skipped(candidate, code, values)
 
-    def skipped(
-        self, candidate: Candidate, result: ModelOutcome, code: str | None = None, **fields: Any
-    ) -> None:
-        code = code or STATUS_CODES[result.status]
-        finding = _model_finding(self.path, candidate, code, detail=result.detail, params=result.detail,
-                                 **_limit_fields(self.options), **fields)
+    def skipped(self, candidate: Candidate, code: str, values: rules.Fields) -> None:
+        finding = _model_finding(self.path, self.text, candidate, code, values)
         self.model_findings.append(finding)
         self.models.append(_skipped(candidate, finding))
         self.cacheable = self.cacheable and code in CACHEABLE_CODES
@@ -448,45 +477,56 @@ class _Report:
         except MALFORMED as exc:
             detail = str(exc) if isinstance(exc, GraphTooLarge) else \
                 f"it is malformed ({type(exc).__name__}: {textwrap.shorten(str(exc), 200)})"
-            self.skipped(candidate, ModelOutcome("ok", detail=detail), "RFA916")
+            self.skipped(candidate, "RFA916", rules.ModelDetail(candidate.name, detail))
             return
         traced = _traced_size(plain)
         res = self.options.resolution
         if len(res) > 1 and traced is not None and len(res) != len(traced):
-            self.skipped(candidate, ModelOutcome("ok"), "RFA915",
-                         res=fmt(res), given=len(res), axes=len(traced))
+            values = rules.ResolutionAxes(candidate.name, res, len(res), len(traced))
+            self.skipped(candidate, "RFA915", values)
             return
         self.graphs[candidate.name] = plain
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
         self.models.append(ModelRecord(candidate.name, candidate.line, True, traced=traced, builds=builds))
         note = _fallback_note(res, traced)
+        self.layers(candidate, graph, note)
+        self.model_findings += [_unsupported(self.path, self.text, candidate, item, self.handoff_lines)
+                                for item in plain.get("unsupported", ())]
+        model = rules.AnalysedModel(candidate.name, graph, res, self.options.filter_kernel_size_1)
+        for rule in rules.MODEL_RULES:
+            values = rule.check(model)
+            if values is not None:
+                self.model_findings.append(_noted(_model_finding(self.path, self.text, candidate, rule.code,
+                                                                 values), note))
+
+    def layers(self, candidate: Candidate, graph: EnrichedNetworkNode, note: str) -> None:
+        """Ask each layer rule about each judged layer; a hit goes to the line that built it."""
+        skip_1x1 = self.options.filter_kernel_size_1
         at_resolution = not note  # traced at the linted size: its map sizes are the real ones
         for node in graph.all_layers:
-            if not _judged(node):
+            if not judged(node) or skip_1x1 and all(k == 1 for k in node.layer_info.kernel):
                 continue
-            if self.options.filter_kernel_size_1 and all(k == 1 for k in node.layer_info.kernel):
-                continue
-            line = _site_line(node.sites, self.path, self.handoff_lines) or candidate.line
-            verdict = classify(node, res, self.options.filter_kernel_size_1)
-            if verdict in VERDICT_CODES:
-                self.layer_hits[(line, VERDICT_CODES[verdict])].append(
-                    _Hit(candidate.name, node, _verdict_fields(node, res), max(productive_from(node)), note)
-                )
-            feature_map = node.map_in if at_resolution else None
-            if kernel_covers_feature_map(node, res, feature_map):
-                fields, min_res = _kernel_fields(node, res, feature_map)
-                hit = _Hit(candidate.name, node, fields, max(min_res), note)
-                self.layer_hits[(line, "RFA104")].append(hit)
-        self.model_findings += [_unsupported(self.path, candidate, item, self.handoff_lines)
-                                for item in plain.get("unsupported", ())]
-        low, high = input_resolution_range(graph, filter_kernel_size_1=self.options.filter_kernel_size_1)
-        res_axes, low, high = broadcast(per_axis(res, 1), low, high)
-        side = ("below the minimum" if any(r < lo for r, lo in zip(res_axes, low))
-                else "above the maximum" if any(r > hi for r, hi in zip(res_axes, high)) else None)
-        if side:
-            finding = _model_finding(self.path, candidate, "RFA110", res=fmt(res), side=side,
-                                     min_res=fmt(low), max_res=fmt(high))
-            self.model_findings.append(_noted(finding, note))
+            line = site_line(node.sites, self.path, self.handoff_lines) or candidate.line
+            feature_map = node.map_in if at_resolution and node.map_in is not None else None
+            layer = rules.Layer(node, self.options.resolution, feature_map and tuple(feature_map), skip_1x1)
+            for rule in rules.LAYER_RULES:
+                values = rule.check(layer)
+                if values is not None:
+                    self.layer_hits[(line, rule.code)].append(_Hit(candidate.name, node, values, note))
+
+
+def _failure_values(code: str, model: str, detail: str, options: Options,
+                    frameworks: Sequence[str] = ()) -> rules.Fields:
+    """The message values of a model, or a file, that was not analysed (RFA90x, RFA91x)."""
+    if code in ("RFA902", "RFA913"):
+        return rules.ModelParams(model, detail)
+    if code == "RFA906":
+        return rules.Timeout(model, f"{options.limits.timeout:g}")
+    if code == "RFA907":
+        return rules.MemoryLimit(model, f"{options.limits.memory_mb} MiB")
+    if code == "RFA912":
+        return rules.Framework(" and ".join(frameworks))
+    return rules.ModelDetail(model, detail)
 
 
 def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:
@@ -502,15 +542,6 @@ def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:
         return graph_from_plain(plain)
 
 
-def _judged(node: EnrichedNetworkNode) -> bool:
-    """A conv or pool with a finite RF; a pool that reads one position per output (AvgPool2d(1),
-    an adaptive pool to the size it gets) is no window, whatever its input sees."""
-    info = node.layer_info
-    if info.kind not in FINDING_KINDS or not node.has_finite_rf:
-        return False
-    return info.kind != "pool" or any(k > 1 for k in info.effective_kernel)
-
-
 def _skipped(candidate: Candidate, finding: Finding) -> ModelRecord:
     return ModelRecord(candidate.name, candidate.line, False, finding.code, finding.message)
 
@@ -523,22 +554,17 @@ def _traced_size(plain: Mapping[str, Any]) -> tuple[int, ...] | None:
 
 
 def _fallback_note(res: tuple[int, ...], traced: tuple[int, ...] | None) -> str:
-    """What a finding says when the model refused the linted resolution and was traced at
-    another: its layers' receptive fields hold, but shape-dependent layers were sized there."""
+    """The note of a model traced at another size than the linted one; none when it was not."""
     if traced is None or broadcast(per_axis(res, 1), traced)[0] == traced:
         return ""
-    return f"traced at {fmt(traced)}px: the model refused {fmt(res)}px"
+    return rules.traced_elsewhere(res, traced)
 
 
 def _noted(finding: Finding, note: str) -> Finding:
     return replace(finding, message=f"{finding.message} ({note})") if note else finding
 
 
-def _limit_fields(options: Options) -> dict[str, str]:
-    return {"seconds": f"{options.limits.timeout:g}", "limit": f"{options.limits.memory_mb} MiB"}
-
-
-def _site_line(sites: Iterable[Sequence], path: str, handoff_lines: frozenset[int]) -> int | None:
+def site_line(sites: Iterable[Sequence], path: str, handoff_lines: frozenset[int]) -> int | None:
     """The line of this file that built the layer, from its creation stack (innermost first).
 
     The innermost frame in this file, unless it is a helper's ``return`` of the layer itself
@@ -553,52 +579,24 @@ def _site_line(sites: Iterable[Sequence], path: str, handoff_lines: frozenset[in
     return lines[0] if lines else None
 
 
-def _input_rf(node: EnrichedNetworkNode) -> tuple:
-    inputs = [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
-    return tuple(min(axis) for axis in zip(*broadcast(*inputs)))
-
-
-def _verdict_fields(node: EnrichedNetworkNode, res: tuple[int, ...]) -> dict[str, Any]:
-    own = node.rf_min_per_axis
-    res_axes, own_axes = broadcast(per_axis(res, 1), own)
-    names = AXIS_NAMES.get(len(own_axes), tuple(str(i) for i in range(len(own_axes))))
-    return {
-        "res": fmt(res),
-        "input_rf": fmt(_input_rf(node)),
-        "own_rf": fmt(own),
-        "productive_from": fmt(productive_from(node)),
-        "axes": ", ".join(n for n, rf, r in zip(names, own_axes, res_axes) if rf > r),
-    }
-
-
-AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-
-
-def _kernel_fields(
-    node: EnrichedNetworkNode, res: tuple[int, ...], feature_map: Sequence[int] | None
-) -> tuple[dict[str, Any], tuple]:
-    min_res = kernel_fit_from(node)
-    return {
-        "res": fmt(res),
-        "kernel": fmt(node.layer_info.effective_kernel),
-        "feature_map": fmt(input_feature_map(node, res, feature_map)),
-        "min_res": fmt(min_res),
-    }, min_res
-
-
-def _layer_finding(path: str, line: int, code: str, hits: list[_Hit]) -> Finding:
+def _layer_finding(path: str, text: str, line: int, code: str, hits: list[_Hit]) -> Finding:
     """One finding for all instances of a line: named after the instance that needs the most."""
-    worst = max(hits, key=lambda h: h.weight)
-    name = worst.node.module_paths[0] if worst.node.module_paths else worst.node.name
-    layer = f"'{name}'"
-    if len({h.model for h in hits}) > 1:
-        layer += f" in {worst.model}"
-    if len(hits) > 1:
-        layer += f" (+{len(hits) - 1} more)"
-    fields = dict(worst.fields)
-    if code in ("RFA101", "RFA102"):
-        fields["productive_from"] = fmt(_max_axes([productive_from(h.node) for h in hits]))
-    return _noted(_finding(path, line, 0, code, layer=layer, **fields), worst.note)
+    worst = max(hits, key=lambda h: max(h.values.needs))
+    models = list(dict.fromkeys([worst.model, *(h.model for h in hits)]))
+    values = replace(worst.values, layer=rules.instances(worst.values.layer, len(hits), models))
+    node = worst.node
+    details = {
+        "model": worst.model,
+        "layers": list(dict.fromkeys(p for h in hits for p in h.node.module_paths or [h.node.name])),
+        "instances": len(hits),
+        "rf_min": json_numbers(node.rf_min_per_axis),
+        "rf_max": json_numbers(node.rf_max_per_axis),
+        "input_rf": json_numbers(input_rf(node)),
+        "resolution": json_numbers(worst.values.res),
+        "productive_from": json_numbers(_max_axes([productive_from(h.node) for h in hits])),
+        **worst.values.details(),
+    }
+    return _noted(_finding(path, place(text, line), code, values, details), worst.note)
 
 
 def _max_axes(values: list[tuple]) -> tuple:
@@ -606,39 +604,45 @@ def _max_axes(values: list[tuple]) -> tuple:
 
 
 def _unsupported(
-    path: str, candidate: Candidate, item: Mapping[str, Any], handoff_lines: frozenset[int]
+    path: str, text: str, candidate: Candidate, item: Mapping[str, Any], handoff_lines: frozenset[int]
 ) -> Finding:
-    line = _site_line(item.get("sites", ()), path, handoff_lines) or candidate.line
-    paths = item.get("module_paths") or [item.get("type", "?")]
-    return _finding(path, line, 0, "RFA905",
-                    layer=f"'{paths[0]}'", type=item.get("type", "?"), model=candidate.name)
+    line = site_line(item.get("sites", ()), path, handoff_lines) or candidate.line
+    layer = (item.get("module_paths") or [""])[0] or candidate.name  # "": the model itself
+    values = rules.Unsupported(f"'{layer}'", str(item.get("type", "?")))
+    details = _not_analysed(candidate.name, "RFA905", values)
+    return _finding(path, place(text, line), "RFA905", values, details)
 
 
-def _model_finding(path: str, candidate: Candidate, code: str, **fields: Any) -> Finding:
-    return _finding(path, candidate.line, candidate.column, code, model=candidate.name, **fields)
+def _model_finding(path: str, text: str, candidate: Candidate, code: str, values: rules.Fields) -> Finding:
+    details = values.details() or _not_analysed(candidate.name, code, values)
+    return _finding(path, place(text, candidate.line), code, values, details)
 
 
-def _finding(path: str, line: int, col: int, code: str, **fields: Any) -> Finding:
-    return Finding(path, line, col, code, rules.get(code).message.format_map(_Defaults(fields)))
+def _whole_file(path: str, code: str, values: rules.Fields) -> Finding:
+    """A finding about the file as a whole: at its start, without a span."""
+    model = getattr(values, "model", os.path.basename(path))
+    details = _not_analysed(model, code, values)
+    return Finding(path, 1, 0, code, rules.get(code).render(values), details=details)
 
 
-class _Defaults(dict):
-    """Template fields a message does not need may be missing; show them as empty."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def fmt(values: Iterable[Any] | Any) -> str:
-    """Per-axis numbers as people write them: ``203``, ``7x1``, ``inf``, ``12.5``."""
-    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-    texts = [_number(v) for v in values]
-    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+def _not_analysed(model: str, code: str, values: rules.Fields) -> dict[str, Any]:
+    """The details of a finding that something was not analysed: which model, and why (the
+    error or the parameters the message names, else the rule's summary)."""
+    reason = getattr(values, "detail", None) or getattr(values, "params", None) or rules.get(code).summary
+    return {"model": model, "reason": reason}
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{float(value):.1f}"
-    return str(int(value)) if float(value).is_integer() else f"{float(value):.1f}"
+def _finding(path: str, span: Span, code: str, values: rules.Fields, details: Mapping[str, Any]) -> Finding:
+    message = rules.get(code).render(values)
+    return Finding(path, span.line, span.col, code, message, span.end_line, span.end_col, details)
+
+
+def place(text: str, line: int) -> Span:
+    """Where a finding of ``line`` goes: the outermost call that starts there (the layer's
+    constructor, :func:`rfa_lint.positions.call_span`), else the line's content."""
+    span = call_span(text, line)
+    if span is not None:
+        return span
+    lines = text.split("\n")
+    content = lines[line - 1].rstrip() if line <= len(lines) else ""
+    return Span(line, len(content) - len(content.lstrip()), line, len(content))

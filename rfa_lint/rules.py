@@ -1,24 +1,310 @@
-'''The one registry of rule codes: each rule carries its name, message and documentation.
+'''The one registry of rule codes: each rule is one object with everything about it.
 
-``rfa-lint rule CODE``, the README's rule table, SARIF rule metadata and every finding's text
-all come from here, so a rule is described in exactly one place.  Messages are
-:meth:`str.format` templates that follow pycodestyle's shape: lowercase, short, measured values
-in parentheses, never the code itself (the front doors put it in front).
+A :class:`Rule` carries its code and name, its message template and the typed values that fill
+it (a frozen dataclass per shape of message: a missing or misspelt value is a TypeError, never
+a blank), its documentation under ruff's headings, and for the receptive-field rules the check
+that decides it.  ``rfa-lint rule CODE``, the pages under ``docs/rules/``, the README's rule
+table, SARIF rule metadata and every finding's text all come from here.  Messages follow
+pycodestyle's shape: one line, lowercase, measured values with their unit, never the code
+itself (the front doors put it in front).
 '''
 
 from __future__ import annotations
 
+import math
 import string
 import textwrap
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
 
-HEADINGS = ("What it does", "Why is this bad?", "Example", "How to fix")
+from rfa_lint.rf.analysis import (Verdict, classify, input_feature_map, input_resolution_range, input_rf,
+                                  kernel_covers_feature_map, kernel_fit_from, productive_from)
+from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, broadcast, per_axis
+
+#: ruff's documentation headings, in order; the first four are in every rule's text.
+HEADINGS = ("What it does", "Why is this bad?", "Example", "Use instead", "Known problems", "Options")
+REQUIRED_HEADINGS = HEADINGS[:4]
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def fmt(values: Iterable[Any] | Any) -> str:
+    """Per-axis numbers as people write them: ``203``, ``7x1``, ``inf``, ``12.5``."""
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    texts = [_number(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return f"{float(value):.1f}"
+    return str(int(value)) if float(value).is_integer() else f"{float(value):.1f}"
+
+
+# --- the values of messages ----------------------------------------------------------------------
+
+class Fields:
+    """Base of the values a message is made of.  A tuple is per-axis numbers, shown with
+    :func:`fmt`; a property may be used in a template like a field."""
+
+    def details(self) -> dict[str, Any]:
+        """What a finding's ``details`` add for this message (JSON-ready)."""
+        return {}
 
 
 @dataclass(frozen=True)
+class LayerFields(Fields):
+    """A layer finding's values: ``layer`` is the layer as the message names it."""
+
+    layer: str
+    res: PerAxis
+
+    @property
+    def needs(self) -> PerAxis:
+        """The resolution from which this finding goes away: the instance that needs the most
+        names a line's finding."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Saturation(LayerFields):
+    """RFA101, RFA102: what the layer's input sees, what it sees itself, what it needs."""
+
+    input_rf: PerAxis
+    own_rf: PerAxis
+    productive_from: PerAxis
+
+    @property
+    def needs(self) -> PerAxis:
+        return self.productive_from
+
+
+@dataclass(frozen=True)
+class Border(LayerFields):
+    """RFA103: the axes on which the layer's RF passes the image."""
+
+    own_rf: PerAxis
+    axes: str
+    productive_from: PerAxis
+
+    @property
+    def needs(self) -> PerAxis:
+        return self.productive_from
+
+
+@dataclass(frozen=True)
+class KernelCover(LayerFields):
+    """RFA104: the kernel, the map it runs on, the resolution from which the map outgrows it."""
+
+    kernel: PerAxis
+    feature_map: PerAxis
+    fits_from: PerAxis
+
+    @property
+    def needs(self) -> PerAxis:
+        return self.fits_from
+
+    def details(self) -> dict[str, Any]:
+        return {"kernel": json_numbers(self.kernel), "feature_map": json_numbers(self.feature_map),
+                "fits_from": json_numbers(self.fits_from)}
+
+
+@dataclass(frozen=True)
+class OutsideRange(Fields):
+    """RFA110: the model's productive range and the resolution outside it."""
+
+    model: str
+    res: PerAxis
+    low: PerAxis
+    high: PerAxis
+
+    @property
+    def below(self) -> bool:
+        res, low = broadcast(per_axis(self.res, 1), self.low)
+        return any(r < lo for r, lo in zip(res, low))
+
+    @property
+    def range(self) -> str:
+        low, high = fmt(self.low), fmt(self.high)
+        return f"exactly {low}px" if low == high else f"{low}-{high}px"
+
+    @property
+    def outside(self) -> str:
+        """Which side, and what its bound means."""
+        if self.below:
+            return (f"below the productive range of '{self.model}' ({self.range}): the model needs at "
+                    f"least {fmt(self.low)}px for every layer to be productive")
+        return (f"above the productive range of '{self.model}' ({self.range}): past {fmt(self.high)}px "
+                f"no layer's receptive field (RF) covers the whole image")
+
+    def details(self) -> dict[str, Any]:
+        return {"model": self.model, "resolution": json_numbers(self.res),
+                "range": [json_numbers(self.low), json_numbers(self.high)]}
+
+
+@dataclass(frozen=True)
+class Model(Fields):
+    model: str
+
+
+@dataclass(frozen=True)
+class ModelDetail(Fields):
+    model: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ModelParams(Fields):
+    model: str
+    params: str
+
+
+@dataclass(frozen=True)
+class Timeout(Fields):
+    model: str
+    seconds: str
+
+
+@dataclass(frozen=True)
+class MemoryLimit(Fields):
+    model: str
+    limit: str
+
+
+@dataclass(frozen=True)
+class Detail(Fields):
+    detail: str
+
+
+@dataclass(frozen=True)
+class Framework(Fields):
+    framework: str
+
+
+@dataclass(frozen=True)
+class Unsupported(Fields):
+    layer: str
+    type: str
+
+
+@dataclass(frozen=True)
+class ResolutionAxes(Fields):
+    model: str
+    res: PerAxis
+    given: int
+    axes: int
+
+
+def json_numbers(values: PerAxis) -> list[int | float | None]:
+    """Per-axis numbers for JSON: whole numbers as ints, infinity as None (JSON has none)."""
+    return [None if math.isinf(v) else int(v) if float(v).is_integer() else float(v) for v in values]
+
+
+# --- what the checks look at -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Layer:
+    """A judged layer of an analysed model (:func:`rfa_lint.rf.analysis.judged`), at a resolution.
+
+    ``feature_map`` is the map its kernel ran on when the model was traced at ``resolution``;
+    None when it was traced at another size (the map is then estimated from the strides).
+    """
+
+    node: EnrichedNetworkNode
+    resolution: PerAxis
+    feature_map: PerAxis | None = None
+    filter_kernel_size_1: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        return classify(self.node, self.resolution, self.filter_kernel_size_1)
+
+    @property
+    def name(self) -> str:
+        """The layer as its model names it (its first module path), quoted."""
+        node = self.node
+        return f"'{node.module_paths[0] if node.module_paths else node.name}'"
+
+
+@dataclass(frozen=True)
+class AnalysedModel:
+    """An analysed model's graph, at a resolution."""
+
+    name: str
+    graph: EnrichedNetworkNode
+    resolution: PerAxis
+    filter_kernel_size_1: bool = False
+
+
+def _saturation(verdict: Verdict) -> Callable[[Layer], Saturation | None]:
+    def check(layer: Layer) -> Saturation | None:
+        if layer.verdict is not verdict:
+            return None
+        node = layer.node
+        return Saturation(layer.name, layer.resolution, input_rf(node), node.rf_min_per_axis,
+                          productive_from(node))
+    return check
+
+
+def _border(layer: Layer) -> Border | None:
+    if layer.verdict is not Verdict.BORDER:
+        return None
+    own = layer.node.rf_min_per_axis
+    res_axes, own_axes = broadcast(per_axis(layer.resolution, 1), own)
+    names = AXIS_NAMES.get(len(own_axes), tuple(str(i) for i in range(len(own_axes))))
+    axes = ", ".join(n for n, rf, r in zip(names, own_axes, res_axes) if rf > r)
+    return Border(layer.name, layer.resolution, own, axes, productive_from(layer.node))
+
+
+def _kernel_cover(layer: Layer) -> KernelCover | None:
+    node = layer.node
+    if not kernel_covers_feature_map(node, layer.resolution, layer.feature_map):
+        return None
+    return KernelCover(layer.name, layer.resolution, node.layer_info.effective_kernel,
+                       input_feature_map(node, layer.resolution, layer.feature_map), kernel_fit_from(node))
+
+
+def _outside_range(model: AnalysedModel) -> OutsideRange | None:
+    low, high = input_resolution_range(model.graph, filter_kernel_size_1=model.filter_kernel_size_1)
+    res, low, high = broadcast(per_axis(model.resolution, 1), low, high)
+    if any(r < lo for r, lo in zip(res, low)) or any(r > hi for r, hi in zip(res, high)):
+        return OutsideRange(model.name, model.resolution, low, high)
+    return None
+
+
+def instances(name: str, count: int, models: Sequence[str]) -> str:
+    """A line's layer as a message names it: the instance that needs the most, and how many
+    more the line built (its module path is the model's, not the file's: "built here" says
+    that it is this line's)."""
+    if count == 1:
+        return name
+    where = models[0] if len(models) == 1 else f"{models[0]} and {_count(len(models) - 1, 'other model')}"
+    return f"{name} (built here; {_count(count - 1, 'more instance')} in {where})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def traced_elsewhere(res: PerAxis, traced: PerAxis) -> str:
+    """The note of a finding whose model refused the linted resolution and was traced at
+    another: its receptive fields hold, but shape-dependent layers were sized there."""
+    return f"traced at {fmt(traced)}px: the model refused {fmt(res)}px"
+
+
+# --- the rules ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
 class Rule:
-    """One lint rule.  ``explanation`` is markdown with the sections named in ``HEADINGS``.
+    """One lint rule.
+
+    ``check`` decides the rule where the linter's report loop asks it: a layer rule's takes a
+    :class:`Layer`, a model rule's an :class:`AnalysedModel`, and returns the message's values
+    or None.  Rules without one are raised by the pipeline (a model that could not be built).
+    ``sections`` is the documentation, markdown per heading of :data:`HEADINGS`.
 
     ``on_by_default`` is False for the codes that say a model was *not analysed* (it needs
     arguments, its forward raised, ...): a linter must not fail a pre-commit run over code it
@@ -30,170 +316,342 @@ class Rule:
     name: str
     summary: str
     message: str
-    explanation: str
+    fields: type[Fields]
+    sections: tuple[tuple[str, str], ...]
+    check: Callable[[Any], Fields | None] | None = None
     on_by_default: bool = True
 
+    def render(self, values: Fields) -> str:
+        """The message with ``values``, which must be of this rule's :attr:`fields` type."""
+        if type(values) is not self.fields:
+            raise TypeError(f"{self.code} takes {self.fields.__name__}, not {type(values).__name__}")
+        return self.message.format_map(_Attributes(values))
+
     @property
-    def fields(self) -> frozenset[str]:
-        """The names the linter must give to format ``message``."""
-        return frozenset(field for _, field, _, _ in string.Formatter().parse(self.message) if field)
+    def placeholders(self) -> frozenset[str]:
+        """The names the message template reads from its values."""
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(self.message) if name)
+
+    @property
+    def explanation(self) -> str:
+        """The documentation as markdown, from "## What it does" on."""
+        return "\n\n".join(f"## {heading}\n{body}" for heading, body in self.sections)
+
+    def section(self, heading: str) -> str:
+        return dict(self.sections).get(heading, "")
 
 
-def _rule(
-    code: str, name: str, summary: str, message: str, explanation: str, on_by_default: bool = True
-) -> Rule:
-    return Rule(code, name, summary, message, textwrap.dedent(explanation).strip(), on_by_default)
+class _Attributes(dict):
+    """A template's lookups as attribute reads: a name the values lack raises (AttributeError),
+    it never formats as a blank."""
+
+    def __init__(self, values: Fields) -> None:
+        super().__init__()
+        self.values = values
+
+    def __missing__(self, key: str) -> str:
+        value = getattr(self.values, key)
+        return fmt(value) if isinstance(value, tuple) else str(value)
 
 
-def _skip(code: str, name: str, summary: str, message: str, explanation: str) -> Rule:
+def field_names(kind: type[Fields]) -> frozenset[str]:
+    """The values ``kind`` is built from."""
+    return frozenset(f.name for f in fields(kind))
+
+
+def _rule(code: str, name: str, summary: str, message: str, kind: type[Fields], *, what: str, why: str,
+          example: str, use_instead: str, known_problems: str = "", options: str = "",
+          check: Callable[[Any], Fields | None] | None = None, on_by_default: bool = True) -> Rule:
+    texts = (what, why, example, use_instead, known_problems, options)
+    sections = tuple((heading, textwrap.dedent(text).strip())
+                     for heading, text in zip(HEADINGS, texts) if text)
+    return Rule(code, name, summary, message, kind, sections, check, on_by_default)
+
+
+def _skip(*args: Any, **kwargs: Any) -> Rule:
     """A rule saying that a model was not analysed: off unless selected (see :class:`Rule`)."""
-    return _rule(code, name, summary, message, explanation, on_by_default=False)
+    return _rule(*args, **kwargs, on_by_default=False)
 
+
+RESOLUTION_OPTION = """
+    - `res` (`--res N` or `HxW`, flake8 `--rfa-res`, `res = 32` under `[tool.rfa-lint]`): the
+      resolution layers are judged at.
+    """
+NOT_ANALYSED_OPTION = """
+    Off by default, as every "not analysed" code: select it with `--select RFA9` (flake8:
+    `--extend-select RFA9`, pyproject: `select = ["RFA"]`).  Without it the run's summary still
+    lists the model as skipped.
+    """
 
 _ALL = (
     _rule(
         "RFA101",
         "unproductive-layer",
         "layer whose input already sees the whole image, so it adds no context",
-        "unproductive layer {layer} at {res}px (input RF {input_rf} >= {res}, own RF {own_rf}; "
-        "productive from {productive_from}px)",
-        """
-        ## What it does
+        "unproductive layer {layer} at {res}px: its input's receptive field (RF) of {input_rf}px already "
+        "covers the image, its own RF is {own_rf}px (this layer needs at least {productive_from}px)",
+        Saturation,
+        check=_saturation(Verdict.UNPRODUCTIVE),
+        what="""
         Reports a convolution or pooling layer whose input already has a receptive field (RF)
         at least as large as the image, and whose own RF is larger still.
-
-        ## Why is this bad?
+        """,
+        why="""
         A layer can only add context the image has.  Once every input position sees the whole
         image, a 3x3 convolution mixes positions that all see the same pixels: it costs compute
         and parameters but cannot learn anything a 1x1 layer could not.  This usually means the
-        network was designed for a larger input (e.g. an ImageNet model trained at 32px).
-
-        ## Example
+        network was designed for a larger input (an ImageNet model trained at 32px).
+        """,
+        example="""
         ```python
-        class Net(nn.Module):  # linted at 32px
-            def __init__(self):
-                super().__init__()
-                self.stem = nn.Conv2d(3, 64, 7, stride=2, padding=3)  # RF 7
-                self.pool = nn.MaxPool2d(3, stride=2, padding=1)      # RF 11
-                self.deep = nn.Sequential(*[nn.Conv2d(64, 64, 3, padding=1) for _ in range(6)])
-                # RFs 19, 27, 35, 43, 51, 59: the last three only see inputs that
-                # already cover 32px, so they are unproductive
-        ```
+        # rfa-lint --res 16
+        from torch import nn
 
-        ## How to fix
-        Train at a resolution at or above the "productive from" value in the message, or remove
-        the layer, or reduce downsampling earlier (smaller strides, fewer pooling layers) so the
-        RF grows more slowly.
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2, padding=1),  # RF 3; after the stride each 3x3 adds 4
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 7
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 11
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 15
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 19: past 16px (critical, RFA102)
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 23 from an input that sees 19px: RFA101
+            )
+        ```
+        """,
+        use_instead="""
+        Stop where the RF reaches the image, or train at the "needs at least" resolution of the
+        message (here 23px) or more:
+        ```python
+        # rfa-lint --res 16
+        from torch import nn
+
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2, padding=1),  # RF 3
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 7
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 11
+                nn.Conv2d(16, 16, 3, padding=1),  # RF 15: every layer still adds context
+            )
+        ```
+        Reducing downsampling early (smaller strides, fewer pooling layers) lets the RF grow
+        more slowly, too.
+        """,
+        known_problems="""
+        The receptive field is the theoretical one: the pixels that can influence a position.
+        The *effective* receptive field of a trained network is usually smaller, so a layer
+        rfa-lint finds productive may still add little.
+        """,
+        options=RESOLUTION_OPTION + """
+        - `filter-kernel-size-1`: never report 1x1 layers (they add no context anyway).
         """,
     ),
     _rule(
         "RFA102",
         "critical-layer",
         "layer that pushes the receptive field past the image",
-        "critical layer {layer} pushes RF past {res}px (input RF {input_rf}, own RF {own_rf}; "
-        "productive from {productive_from}px)",
-        """
-        ## What it does
+        "critical layer {layer} at {res}px: its receptive field (RF) grows from {input_rf}px to {own_rf}px, "
+        "past the image (this layer needs at least {productive_from}px)",
+        Saturation,
+        check=_saturation(Verdict.CRITICAL),
+        what="""
         Reports the layer whose input still sees less than the image but whose own receptive
-        field exceeds it: the point where the network starts to outgrow the input.
-
-        ## Why is this bad?
+        field (RF) exceeds it: the point where the network starts to outgrow the input.
+        """,
+        why="""
         It is not wasted yet, but it is the last layer that adds context.  Every layer after it
         with a kernel larger than 1x1 will be unproductive (RFA101), so this is where the
         architecture and the resolution stop fitting together.
-
-        ## Example
+        """,
+        example="""
         ```python
-        # at 16px the RFs are 5, 9 and 17: the third layer is critical
-        net = nn.Sequential(
-            nn.Conv2d(3, 16, 5),
-            nn.Conv2d(16, 32, 5, stride=2),
-            nn.Conv2d(32, 64, 5),
-        )
-        ```
+        # rfa-lint --res 16
+        from torch import nn
 
-        ## How to fix
-        Usually nothing, if later layers are productive.  Otherwise treat it like RFA101:
-        raise the resolution to the "productive from" value or let the RF grow more slowly.
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 5, padding=2),  # RF 5
+                nn.Conv2d(16, 32, 5, stride=2, padding=2),  # RF 9, stride product 2 after it
+                nn.Conv2d(32, 64, 5, padding=2),  # RF 9 + 4*2 = 17 > 16: critical
+            )
+        ```
+        """,
+        use_instead="""
+        Usually nothing, if the layers after it are productive.  Otherwise treat it like RFA101:
+        train at the "needs at least" resolution of the message, or let the RF grow more slowly:
+        ```python
+        # rfa-lint --res 16
+        from torch import nn
+
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 5, padding=2),  # RF 5
+                nn.Conv2d(16, 32, 5, stride=2, padding=2),  # RF 9
+                nn.Conv2d(32, 64, 3, padding=1),  # RF 9 + 2*2 = 13 <= 16
+            )
+        ```
+        """,
+        options=RESOLUTION_OPTION + """
+        - `filter-kernel-size-1`: never report 1x1 layers.
         """,
     ),
     _rule(
         "RFA103",
         "border-case-layer",
         "layer whose receptive field passes the image on some axes only",
-        "border-case layer {layer} at {res}px (own RF {own_rf} past the image on {axes} only)",
-        """
-        ## What it does
-        Reports a layer whose receptive field exceeds the image along some axes (height or
+        "border-case layer {layer} at {res}px: its receptive field (RF) of {own_rf}px passes the image "
+        "along {axes} only",
+        Border,
+        check=_border,
+        what="""
+        Reports a layer whose receptive field (RF) exceeds the image along some axes (height or
         width) but not all, for non-square kernels or non-square inputs such as 32x256.
-
-        ## Why is this bad?
+        """,
+        why="""
         Along the exceeded axis the layer adds no context, along the others it still does.
-        Half-useful layers often hint at an asymmetric input the network was not designed for.
-
-        ## Example
+        Half-useful layers often hint at an input shape the network was not designed for.
+        """,
+        example="""
         ```python
-        # linted at 32x256: the 7x1 kernels grow the height RF only
-        net = nn.Sequential(*[nn.Conv2d(16, 16, (7, 1)) for _ in range(6)])
-        ```
+        # rfa-lint --res 32x256
+        from torch import nn
 
-        ## How to fix
+
+        def net() -> nn.Module:  # 7x1 kernels grow the height RF only: 7, 13, 19, 25, 31, 37
+            return nn.Sequential(*[nn.Conv2d(16 if i else 3, 16, (7, 1), padding=(3, 0)) for i in range(6)])
+        ```
+        """,
+        use_instead="""
         Match kernel shapes and strides to the input's aspect ratio, or resize the input so the
-        axes grow alike.
+        axes grow alike:
+        ```python
+        # rfa-lint --res 32x256
+        from torch import nn
+
+
+        def net() -> nn.Module:  # RFs 3x7 ... 13x37 after six layers: within 32x256
+            return nn.Sequential(*[nn.Conv2d(16 if i else 3, 16, (3, 7), padding=(1, 3)) for i in range(6)])
+        ```
+        """,
+        options=RESOLUTION_OPTION + """
+        - `filter-kernel-size-1`: never report 1x1 layers.
         """,
     ),
     _rule(
         "RFA104",
         "kernel-covers-feature-map",
         "kernel as large as its whole input feature map, so it acts like a dense layer",
-        "kernel of {layer} covers its whole feature map at {res}px (kernel {kernel}, map "
-        "{feature_map}; map larger from {min_res}px)",
-        """
-        ## What it does
+        "kernel of {layer} covers its whole input feature map at {res}px (kernel {kernel}, map "
+        "{feature_map}): it acts as a dense layer (the map outgrows the kernel from {fits_from}px)",
+        KernelCover,
+        check=_kernel_cover,
+        what="""
         Reports a layer whose (dilated) kernel is at least as large as the feature map it is
         applied to, after all the downsampling before it.
-
-        ## Why is this bad?
+        """,
+        why="""
         Such a kernel has no room to slide: it acts like a fully connected layer over the whole
         map, most of its weights only ever see padding, and it loses the translation
         equivariance that makes a convolution a convolution.
-
-        ## Example
-        ```python
-        # at 32px, after five stride-2 steps the map is 1x1, yet the kernel is 3x3
-        self.last = nn.Conv2d(512, 512, 3, padding=1)
-        ```
-
-        ## How to fix
-        Use a 1x1 convolution or a linear layer there, drop some downsampling, or train at a
-        resolution from the "map larger" value in the message.
         """,
+        example="""
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                # four stride-2 convs: maps 16, 8, 4, 2
+                *[nn.Conv2d(16 if i else 3, 16, 3, stride=2, padding=1) for i in range(4)],
+                nn.Conv2d(16, 16, 3, padding=1),  # a 3x3 kernel on a 2x2 map
+            )
+        ```
+        """,
+        use_instead="""
+        A 1x1 convolution or a linear layer there, less downsampling, or training from the
+        resolution the message gives (here 49px: from there the map, 32/16 per axis rounded up,
+        is larger than 3):
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        def net() -> nn.Module:
+            return nn.Sequential(
+                # four stride-2 convs: maps 16, 8, 4, 2
+                *[nn.Conv2d(16 if i else 3, 16, 3, stride=2, padding=1) for i in range(4)],
+                nn.Conv2d(16, 16, 1),  # mixes channels per position
+            )
+        ```
+        """,
+        known_problems="""
+        When the model refused the linted resolution and was traced at another size (the
+        message then says so), the map is estimated from the strides, rounding up at each.
+        """,
+        options=RESOLUTION_OPTION,
     ),
     _rule(
         "RFA110",
         "resolution-outside-range",
         "resolution lies outside the model's productive range",
-        "resolution {res}px is {side} of '{model}' (productive range {min_res}-{max_res}px)",
-        """
-        ## What it does
+        "resolution {res}px is {outside}",
+        OutsideRange,
+        check=_outside_range,
+        what="""
         Compares the resolution with the model's productive range, reported at the model's
-        class or factory line.  Below the minimum, some layers are unproductive; above the
-        maximum, even the last layer sees less than the whole image.
-
-        ## Why is this bad?
+        class or factory line.  The minimum is the largest receptive field (RF) any layer needs
+        to be productive: below it some layer is critical or unproductive.  The maximum is the
+        largest RF of any layer: above it even that layer sees less than the whole image.
+        """,
+        why="""
         Below the range you pay for layers that add nothing (see RFA101).  Above it the model
         cannot relate distant parts of the image unless a global pooling or attention layer
         does so.
-
-        ## Example
+        """,
+        example="""
         ```python
-        def model() -> nn.Module:
-            return torchvision.models.resnet50()  # productive from 75px to 427px; linted at 32px
-        ```
+        # rfa-lint --res 16
+        from torch import nn
 
-        ## How to fix
-        Pick a resolution within the range, or change the architecture's depth and
-        downsampling to move the range.
+
+        def net() -> nn.Module:  # RFs 3, 7, 11, 15, 19, 23: every layer productive from 23px
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2, padding=1),
+                *[nn.Conv2d(16, 16, 3, padding=1) for _ in range(5)],
+            )
+        ```
+        """,
+        use_instead="""
+        A resolution within the range, or an architecture whose depth and downsampling move
+        the range to yours:
+        ```python
+        # rfa-lint --res 16
+        from torch import nn
+
+
+        class Net(nn.Module):  # RFs: stem 3, a 7, b 11; the sum 3 to 11; c 7 to 15; d 11 to 19
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+                self.a, self.b, self.c, self.d = (nn.Conv2d(16, 16, 3, padding=1) for _ in range(4))
+
+            def forward(self, x):  # every layer productive from 11px; d sees 19px at most
+                x = self.stem(x)
+                x = x + self.b(self.a(x))
+                return self.d(self.c(x))
+        ```
+        """,
+        known_problems="""
+        The maximum leaves out receptive fields through a global gate (a squeeze-and-excitation
+        block), as the seed library's `filter_all_inf_rf=True` does; global attention makes it
+        infinite.
+        """,
+        options=RESOLUTION_OPTION + """
+        - `filter-kernel-size-1`: leave 1x1 layers out of the range.
         """,
     ),
     _skip(
@@ -201,21 +659,34 @@ _ALL = (
         "execution-disabled",
         "model was not analysed because running model code is disabled",
         "model '{model}' was not built: execution is disabled (drop --no-exec to analyse it)",
-        """
-        ## What it does
+        Model,
+        what="""
         Marks each model that `--no-exec` (flake8: `--rfa-no-exec`) kept from being built.
-
-        ## Why is this bad?
+        """,
+        why="""
         Receptive fields come from the built model, so nothing was checked for it.
-
-        ## Example
+        """,
+        example="""
         ```python
-        class Net(nn.Module):  # rfa-lint --no-exec: RFA900 here
-            ...
-        ```
+        # rfa-lint --no-exec
+        from torch import nn
 
-        ## How to fix
-        Run without `--no-exec` where running the model code is safe, or ignore RFA900.
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+
+            def forward(self, x):
+                return self.conv(x)
+        ```
+        """,
+        use_instead="""
+        Run without `--no-exec` where running the model code is safe (rfa-lint builds models
+        in a child process, without weights and without network access), or ignore RFA900.
+        """,
+        options=NOT_ANALYSED_OPTION + """
+        - `no-exec` (`--no-exec`, flake8 `--rfa-no-exec`): never run model code.
         """,
     ),
     _skip(
@@ -223,25 +694,33 @@ _ALL = (
         "import-failed",
         "file raised an error when imported",
         "cannot import '{model}': {detail} (make the file importable where rfa-lint runs)",
-        """
-        ## What it does
+        ModelDetail,
+        what="""
         Reports a file whose import failed in rfa-lint's child process, including an
-        `ImportError` for a package that is not installed.
-
-        ## Why is this bad?
+        `ImportError` for a package that is not installed and a `sys.exit()` at import time.
+        """,
+        why="""
         Models are built from the imported module; nothing in the file was analysed.
-
-        ## Example
+        """,
+        example="""
         ```python
-        import torch
+        # rfa-lint --res 32
         from my_private_package import Block  # not installed where rfa-lint runs
-        ```
+        from torch import nn
 
-        ## How to fix
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+        ```
+        """,
+        use_instead="""
         Run rfa-lint in the environment where your models import (for pre-commit, a
         `repo: local` hook with `language: system`), or fix the error named in the message:
         `python path/to/file.py` reproduces it.
         """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA902",
@@ -249,29 +728,51 @@ _ALL = (
         "model constructor needs arguments nobody gave",
         "model '{model}' needs constructor arguments ({params}); give them with "
         "'# rfa-lint: build(...)' on its line",
-        """
-        ## What it does
+        ModelParams,
+        what="""
         Reports a model class whose constructor has required parameters, when no directive or
         configuration gives them and no other model of the file builds it.
-
-        ## Why is this bad?
+        """,
+        why="""
         rfa-lint cannot guess sizes such as channel counts, so the model was not analysed.
-
-        ## Example
+        """,
+        example="""
         ```python
-        class Net(nn.Module):
-            def __init__(self, depth, width=64):
-                ...
-        ```
+        # rfa-lint --res 32
+        from torch import nn
 
-        ## How to fix
-        Give literal arguments in a comment on the class line or right above it:
-        ```python
-        # rfa-lint: build(18, width=32)
+
         class Net(nn.Module):
+            def __init__(self, depth, width=16):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(width if i else 3, width, 3) for i in range(depth)])
+
+            def forward(self, x):
+                return self.convs(x)
         ```
-        or in `pyproject.toml` under `[tool.rfa-lint.models]`; `# rfa-lint: skip` leaves the
-        model out.
+        """,
+        use_instead="""
+        Give literal arguments in a comment on the class line or right above it (or in
+        `pyproject.toml` under `[tool.rfa-lint.models]`); `# rfa-lint: skip` leaves the model
+        out:
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        # rfa-lint: build(2, width=8)
+        class Net(nn.Module):
+            def __init__(self, depth, width=16):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(width if i else 3, width, 3) for i in range(depth)])
+
+            def forward(self, x):
+                return self.convs(x)
+        ```
+        """,
+        options=NOT_ANALYSED_OPTION + """
+        - `models` (`[tool.rfa-lint.models.Net]`, `args = [...]`, `kwargs = {...}`): the
+          arguments in configuration.
         """,
     ),
     _skip(
@@ -280,27 +781,54 @@ _ALL = (
         "model constructor raised an error",
         "building '{model}' failed: {detail} (fix it or pass working arguments with "
         "'# rfa-lint: build(...)')",
-        """
-        ## What it does
+        ModelDetail,
+        what="""
         Reports a model whose constructor raised while rfa-lint built it (without weights, on
         the `meta` device).
-
-        ## Why is this bad?
+        """,
+        why="""
         The model was not analysed.
-
-        ## Example
+        """,
+        example="""
         ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+        WIDTHS = {18: 64, 34: 64}
+
+
         class Net(nn.Module):
             def __init__(self, depth=7):
                 super().__init__()
-                self.blocks = BLOCKS[depth]  # KeyError: 7
-        ```
+                self.conv = nn.Conv2d(3, WIDTHS[depth], 3)  # KeyError: 7
 
-        ## How to fix
-        Fix the error named in the message (its `file:line` points into your code), or give
-        arguments that work with `# rfa-lint: build(...)`.  A constructor that needs real
-        weights (e.g. loads a checkpoint) can be left out with `# rfa-lint: skip`.
+            def forward(self, x):
+                return self.conv(x)
+        ```
         """,
+        use_instead="""
+        Fix the error named in the message (its `file:line` points into your code), or give
+        arguments that work with `# rfa-lint: build(...)`:
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+        WIDTHS = {18: 64, 34: 64}
+
+
+        # rfa-lint: build(depth=18)
+        class Net(nn.Module):
+            def __init__(self, depth=7):
+                super().__init__()
+                self.conv = nn.Conv2d(3, WIDTHS[depth], 3)
+
+            def forward(self, x):
+                return self.conv(x)
+        ```
+        A constructor that needs real weights (it loads a checkpoint) can be left out with
+        `# rfa-lint: skip`.
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA904",
@@ -308,27 +836,46 @@ _ALL = (
         "model's forward raised at every input size tried",
         "tracing '{model}' failed at every input size: {detail} (give a working shape with "
         "'# rfa-lint: input(...)')",
-        """
-        ## What it does
+        ModelDetail,
+        what="""
         Reports a model whose forward pass raised for every example input rfa-lint tried.
-
-        ## Why is this bad?
+        """,
+        why="""
         The layer graph comes from running forward once; without it nothing was analysed.
-
-        ## Example
+        """,
+        example="""
         ```python
-        class Net(nn.Module):
-            def forward(self, x):  # expects a 1-channel image
-                return self.conv(x.view(-1, 1, 28, 28))
-        ```
+        # rfa-lint --res 32
+        from torch import nn
 
-        ## How to fix
-        Give the input shape to trace with, batch and channels included:
-        ```python
-        # rfa-lint: input(1, 1, 28, 28)
+
         class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+
+            def forward(self, x):
+                return self.conv(x.view(-1, 3, 28, 28))  # only 28x28 images fit
         ```
         """,
+        use_instead="""
+        Give the input shape to trace with, batch and channels included:
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        # rfa-lint: input(1, 3, 28, 28)
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+
+            def forward(self, x):
+                return self.conv(x.view(-1, 3, 28, 28))
+        ```
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _rule(
         "RFA905",
@@ -336,33 +883,72 @@ _ALL = (
         "layer kind that changes spatial size and that rfa-lint cannot interpret",
         "unsupported layer {layer} of type {type} changes the spatial size (register a "
         "receptive-field handler for it)",
-        """
-        ## What it does
-        Reports a layer type that changes the spatial size of its input but has no receptive
-        field rule in rfa-lint (a custom pooling, a third-party operator).
-
-        ## Why is this bad?
+        Unsupported,
+        what="""
+        Reports a layer, or an operation in a layer's forward, that changes the spatial size of
+        its input in a way rfa-lint has no receptive-field rule for (a custom pooling, a
+        Fourier-domain resize, a sampling grid).
+        """,
+        why="""
         rfa-lint cannot know the kernel and stride of an unknown layer, so the receptive fields
         of everything after it are unknown and not reported.
-
-        ## Example
+        """,
+        example="""
         ```python
-        class BlurPool(nn.Module):  # downsamples with a fixed 4x4 filter
-            ...
-        ```
+        # rfa-lint --res 32
+        import torch
+        from torch import nn
 
-        ## How to fix
+
+        class HalfSpectrum(nn.Module):  # halves the map in the Fourier domain
+            def forward(self, x):
+                h, w = x.shape[-2:]
+                return torch.fft.irfft2(torch.fft.rfft2(x), s=(h // 2, w // 2))
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.down = HalfSpectrum()
+
+            def forward(self, x):
+                return self.down(self.conv(x))
+        ```
+        """,
+        use_instead="""
         Register a handler that describes the layer, in the model file (the child process
         imports it before building):
         ```python
-        try:
+        # rfa-lint --res 32
+        import torch
+        from torch import nn
+
+
+        class HalfSpectrum(nn.Module):
+            def forward(self, x):
+                h, w = x.shape[-2:]
+                return torch.fft.irfft2(torch.fft.rfft2(x), s=(h // 2, w // 2))
+
+
+        try:  # every output position mixes the whole map: a global layer
             from rfa_lint.frontends.torch import register_layer_handler
             from rfa_lint.graphs import LayerDefinition
             register_layer_handler(
-                BlurPool, lambda layer, x, y: LayerDefinition("BlurPool", kernel_size=4, stride_size=2)
+                HalfSpectrum, lambda layer, x, y: LayerDefinition("HalfSpectrum", kernel_size=None)
             )
         except ImportError:  # rfa-lint not installed
             pass
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.down = HalfSpectrum()
+
+            def forward(self, x):
+                return self.down(self.conv(x))
         ```
         """,
     ),
@@ -372,24 +958,37 @@ _ALL = (
         "building or tracing the model took longer than the time limit",
         "analysing '{model}' timed out after {seconds}s (raise the time limit or make building "
         "lighter)",
-        """
-        ## What it does
+        Timeout,
+        what="""
         Reports a file whose child process did not finish within the wall-clock limit.
-
-        ## Why is this bad?
+        """,
+        why="""
         The process was killed; its models were not analysed.
-
-        ## Example
+        """,
+        example="""
         ```python
+        # rfa-lint --timeout 1
+        import time
+
+        from torch import nn
+
+
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.table = download_lookup_table()  # slow network call at construction
-        ```
+                time.sleep(60)  # a slow lookup at construction
+                self.conv = nn.Conv2d(3, 8, 3)
 
-        ## How to fix
-        Raise the limit (`--timeout`, flake8: `--rfa-timeout`), move slow work out of the
-        constructor, or skip the model with `# rfa-lint: skip`.
+            def forward(self, x):
+                return self.conv(x)
+        ```
+        """,
+        use_instead="""
+        Raise the limit, move slow work out of the constructor, or skip the model with
+        `# rfa-lint: skip`.
+        """,
+        options=NOT_ANALYSED_OPTION + """
+        - `timeout` (`--timeout SECONDS`, flake8 `--rfa-timeout`): the limit per file.
         """,
     ),
     _skip(
@@ -398,25 +997,37 @@ _ALL = (
         "building or tracing the model exceeded the memory limit",
         "analysing '{model}' exceeded the memory limit ({limit}) (raise the limit or build a "
         "smaller variant with '# rfa-lint: build(...)')",
-        """
-        ## What it does
+        MemoryLimit,
+        what="""
         Reports a file whose child process ran out of its memory limit.
-
-        ## Why is this bad?
+        """,
+        why="""
         The process was stopped; its models were not analysed.  Weights live on the `meta`
-        device, so this usually comes from real tensors made outside the layers.
-
-        ## Example
+        device, so this usually comes from real data made outside the layers.
+        """,
+        example="""
         ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.register_buffer("grid", torch.zeros(100_000, 100_000))  # 40 GB
-        ```
+                self.table = bytearray(64 * 2**30)  # 64 GiB of plain bytes
+                self.conv = nn.Conv2d(3, 8, 3)
 
-        ## How to fix
-        Raise the limit (`--memory-limit`, flake8: `--rfa-memory-limit`), build a smaller
-        variant with `# rfa-lint: build(...)`, or skip the model.
+            def forward(self, x):
+                return self.conv(x)
+        ```
+        """,
+        use_instead="""
+        Raise the limit, build a smaller variant with `# rfa-lint: build(...)`, or skip the
+        model.
+        """,
+        options=NOT_ANALYSED_OPTION + """
+        - `memory-limit` (`--memory-limit MIB`, flake8 `--rfa-memory-limit`): the limit per
+          child process.
         """,
     ),
     _skip(
@@ -425,44 +1036,68 @@ _ALL = (
         "child process died while building or tracing the model",
         "analysing '{model}' crashed the child process ({detail}); run the file directly to "
         "reproduce",
-        """
-        ## What it does
-        Reports a file whose child process died: killed by a signal (a segmentation fault in
-        an extension) or exited on its own (`sys.exit`, `os._exit`).
-
-        ## Why is this bad?
-        Its models were not analysed.  Your own process is safe: only the child died.
-
-        ## Example
-        ```python
-        import sys
-        sys.exit(0)  # at import time
-        ```
-
-        ## How to fix
-        Guard script code with `if __name__ == "__main__":` and run the file directly to find
-        the crash named in the message.
+        ModelDetail,
+        what="""
+        Reports a file whose child process died while building or tracing: killed by a signal
+        (a segmentation fault in an extension) or exited (`os._exit`) from a model's code.
         """,
+        why="""
+        Its models were not analysed.  Your own process is safe: only the child died.
+        """,
+        example="""
+        ```python
+        # rfa-lint --res 32
+        import ctypes
+
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                ctypes.string_at(0)  # reads address 0: a segmentation fault
+
+            def forward(self, x):
+                return x
+        ```
+        """,
+        use_instead="""
+        Run the file directly (`python -X faulthandler path/to/file.py`) to find the crash,
+        and fix or skip the model.
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _rule(
         "RFA909",
         "syntax-error",
         "file does not parse",
         "syntax error: {detail} (fix it so the file can be analysed)",
-        """
-        ## What it does
+        Detail,
+        what="""
         Reports a file that is not valid Python for the interpreter running rfa-lint.
-
-        ## Why is this bad?
+        """,
+        why="""
         Nothing in the file can be found or built.
-
-        ## Example
+        """,
+        example="""
         ```python
-        class Net(nn.Module)  # missing ':'
-        ```
+        # rfa-lint --res 32
+        from torch import nn
 
-        ## How to fix
-        Fix the syntax error at the reported position.
+
+        class Net(nn.Module)  # missing ':'
+            pass
+        ```
+        """,
+        use_instead="""
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        class Net(nn.Module):
+            pass
+        ```
         """,
     ),
     _rule(
@@ -470,17 +1105,18 @@ _ALL = (
         "not-utf8",
         "file is not valid UTF-8 text",
         "cannot decode the file: {detail} (save it as UTF-8)",
-        """
-        ## What it does
-        Reports a file whose bytes do not decode as text.
-
-        ## Why is this bad?
-        The file cannot be read, so nothing in it was analysed.
-
-        ## Example
+        Detail,
+        what="""
+        Reports a file whose bytes do not decode as text (as UTF-8, or in the encoding its
+        `# -*- coding: ... -*-` line declares).
+        """,
+        why="""
+        Python cannot import it, so nothing in it was analysed.
+        """,
+        example="""
         A model file saved in Latin-1 with an accented name in a comment.
-
-        ## How to fix
+        """,
+        use_instead="""
         Save the file as UTF-8, the encoding Python assumes by default.
         """,
     ),
@@ -490,28 +1126,49 @@ _ALL = (
         "malformed '# rfa-lint:' directive comment",
         "bad rfa-lint directive: {detail} (expected build(...), input(...) or skip, with "
         "literal arguments)",
-        """
-        ## What it does
+        Detail,
+        what="""
         Reports a `# rfa-lint:` comment that cannot be read.  Directives are written on the
         class or def line, or on comment lines right above it or its decorators:
         `build(...)` gives constructor arguments, `input(N, C, H, W)` the input shape to trace
         with, `skip` leaves the model out; several join with `;`.
-
-        ## Why is this bad?
+        """,
+        why="""
         The model is not analysed, since the settings meant for it are unknown.
-
-        ## Example
+        """,
+        example="""
         ```python
-        # rfa-lint: build(depth=DEPTH)   names are not literals
-        # rfa-lint: input(1, 3, 64)x     not a call
-        class Net(nn.Module):
+        # rfa-lint --res 32
+        from torch import nn
+
+        DEPTH = 2
+
+
+        # rfa-lint: build(depth=DEPTH)
+        class Net(nn.Module):  # a name is not a literal
+            def __init__(self, depth):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(8 if i else 3, 8, 3) for i in range(depth)])
+
+            def forward(self, x):
+                return self.convs(x)
         ```
-
-        ## How to fix
-        Use literals only (numbers, strings, tuples, lists, dicts, `None`, booleans):
+        """,
+        use_instead="""
+        Literals only (numbers, strings, tuples, lists, dicts, `None`, booleans):
         ```python
-        # rfa-lint: build(depth=18); input(1, 3, 64, 64)
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        # rfa-lint: build(depth=2); input(1, 3, 64, 64)
         class Net(nn.Module):
+            def __init__(self, depth):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(8 if i else 3, 8, 3) for i in range(depth)])
+
+            def forward(self, x):
+                return self.convs(x)
         ```
         """,
     ),
@@ -521,22 +1178,23 @@ _ALL = (
         "the model's framework is not installed where rfa-lint runs",
         "{framework} is not installed where rfa-lint runs (install it there or run rfa-lint in "
         "your models' environment)",
-        """
-        ## What it does
+        Framework,
+        what="""
         Reports a file with models for a framework (PyTorch or TensorFlow/Keras) that cannot
         be imported in rfa-lint's environment.
-
-        ## Why is this bad?
+        """,
+        why="""
         Models are built with their framework; without it none were analysed.
-
-        ## Example
+        """,
+        example="""
         `flake8 --rfa-res=32 models/` from an isolated pre-commit environment that has flake8
         and rfa-lint but not torch.
-
-        ## How to fix
+        """,
+        use_instead="""
         Install the framework next to rfa-lint, or run rfa-lint in your project's environment
         (for pre-commit, a `repo: local` hook with `language: system`).
         """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA913",
@@ -544,26 +1202,48 @@ _ALL = (
         "model's forward takes several inputs",
         "model '{model}' takes several inputs in forward ({params}); rfa-lint traces one image "
         "tensor (leave it out with '# rfa-lint: skip')",
-        """
-        ## What it does
+        ModelParams,
+        what="""
         Reports a model whose `forward` requires more than one input (an image and a mask, a
         prediction and a target), so a single example image cannot trace it.
-
-        ## Why is this bad?
+        """,
+        why="""
         The model was not analysed.  Such classes are often losses or heads fed by a backbone;
         the network that builds them is analysed with them inside.
-
-        ## Example
-        ```python
-        class Fusion(nn.Module):
-            def forward(self, image, depth):
-                ...
-        ```
-
-        ## How to fix
-        Leave it out with `# rfa-lint: skip`, or lint a wrapper model whose `forward` takes
-        one tensor and builds the other inputs from it.
         """,
+        example="""
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        class Fusion(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(4, 8, 3)
+
+            def forward(self, image, depth):
+                return self.conv(image + depth)
+        ```
+        """,
+        use_instead="""
+        Leave it out, or lint a wrapper model whose `forward` takes one tensor and builds the
+        other inputs from it:
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        class Fusion(nn.Module):  # rfa-lint: skip
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(4, 8, 3)
+
+            def forward(self, image, depth):
+                return self.conv(image + depth)
+        ```
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA914",
@@ -571,29 +1251,52 @@ _ALL = (
         "building the model tried to download something",
         "building '{model}' {detail}; linting never downloads (turn pretrained weights off by "
         "default, or give '# rfa-lint: build(...)' arguments that load none)",
-        """
-        ## What it does
+        ModelDetail,
+        what="""
         Reports a model whose constructor tried to reach the network, usually to download
         pretrained weights.  rfa-lint blocks every download: weights never change a receptive
         field, and a linter must not depend on the network.
-
-        ## Why is this bad?
+        """,
+        why="""
         The model was not analysed.  rfa-lint already passes `weights=None`,
         `pretrained=False`, `weights_backbone=None`, `encoder_weights=None` (and the like) to
         constructors and factories that take them by name; this model downloads anyway.
-
-        ## Example
+        """,
+        example="""
         ```python
+        # rfa-lint --res 32
+        import torch
+        from torch import nn
+
+
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.backbone = torch.hub.load("pytorch/vision", "resnet18")
-        ```
 
-        ## How to fix
-        Make loading weights optional through a parameter (`weights=None`), or give arguments
-        that build without weights: `# rfa-lint: build(pretrained=False)`.
+            def forward(self, x):
+                return self.backbone(x)
+        ```
         """,
+        use_instead="""
+        Make loading weights optional through a parameter, or give arguments that build
+        without weights (`# rfa-lint: build(pretrained=False)`):
+        ```python
+        # rfa-lint --res 32
+        import torchvision
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self, weights=None):
+                super().__init__()
+                self.backbone = torchvision.models.resnet18(weights=weights)
+
+            def forward(self, x):
+                return self.backbone(x)
+        ```
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA915",
@@ -601,26 +1304,37 @@ _ALL = (
         "the resolution has another number of axes than the model",
         "the resolution {res} has {given} axes but '{model}' has {axes} (give one size, --res N, "
         "or one size per axis of this model)",
-        """
-        ## What it does
+        ResolutionAxes,
+        what="""
         Reports a model that cannot be judged at the linted resolution because the resolution
         gives sizes for another number of spatial axes (`--res 32x48` for a 1-D audio model).
-
-        ## Why is this bad?
-        The model was not analysed at that resolution.
-
-        ## Example
-        ```python
-        class Wave(nn.Module):  # rfa-lint --res 32x48
-            def __init__(self):
-                super().__init__()
-                self.conv = nn.Conv1d(1, 16, 9)
-        ```
-
-        ## How to fix
-        Give one size (`--res 32`), or lint files of different dimensionality with their own
-        `[tool.rfa-lint]` resolution.
         """,
+        why="""
+        The model was not analysed at that resolution.
+        """,
+        example="""
+        ```python
+        # rfa-lint --res 32x48
+        from torch import nn
+
+
+        def wave() -> nn.Module:
+            return nn.Conv1d(1, 16, 9)
+        ```
+        """,
+        use_instead="""
+        One size (`--res 32`), or files of different dimensionality linted with their own
+        `[tool.rfa-lint]` resolution:
+        ```python
+        # rfa-lint --res 32
+        from torch import nn
+
+
+        def wave() -> nn.Module:
+            return nn.Conv1d(1, 16, 9)
+        ```
+        """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA916",
@@ -628,49 +1342,45 @@ _ALL = (
         "the model's traced graph is too large or malformed to analyse",
         "the graph of '{model}' was not analysed: {detail} (simplify the model or leave it out with "
         "'# rfa-lint: skip')",
-        """
-        ## What it does
+        ModelDetail,
+        what="""
         Reports a model whose traced layer graph is past the limits of what rfa-lint's own
         process analyses (5,000 nodes, 50,000 edges, 64 distinct stride products meeting at one
         layer, 100,000 receptive-field paths to follow), or is not a well-formed graph.
-
-        ## Why is this bad?
+        """,
+        why="""
         The model was not analysed.  The limits are far above any real network's (the largest
         measured: 1,400 nodes, 14 stride products at one layer); branches with distinct strides
         merged level after level double the paths at every level, and would otherwise cost
         rfa-lint minutes.
-
-        ## Example
-        ```python
-        class Net(nn.Module):  # 18 levels of two branches with different prime strides
-            def forward(self, x):
-                for a, b in self.pairs:
-                    x = a(x) + b(x)
-                return x
-        ```
-
-        ## How to fix
+        """,
+        example="""
+        A model whose forward adds, level after level, two branches that downsample by
+        different factors and resize back: 18 such levels make 2^18 receptive-field paths.
+        """,
+        use_instead="""
         Leave the model out with `# rfa-lint: skip`, or lint a smaller variant of it with
         `# rfa-lint: build(...)`.
         """,
+        options=NOT_ANALYSED_OPTION,
     ),
     _rule(
         "RFA999",
         "internal-error",
         "rfa-lint itself failed on the file",
         "rfa-lint failed on this file ({detail}); please report it with the file attached",
-        """
-        ## What it does
+        Detail,
+        what="""
         Reports a failure of rfa-lint's own code on a file, instead of aborting the whole
         flake8 run (a plugin that raises stops flake8 for every file).
-
-        ## Why is this bad?
+        """,
+        why="""
         The file was not analysed; whatever findings it has are unknown.
-
-        ## Example
+        """,
+        example="""
         Any file on which rfa-lint hits a bug.
-
-        ## How to fix
+        """,
+        use_instead="""
         Report it to rfa-lint with the file (or a cut-down copy) and the message; meanwhile
         `# noqa: RFA999` on line 1 silences it.
         """,
@@ -678,6 +1388,9 @@ _ALL = (
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _ALL}
+#: The rules whose check the report loop asks for each judged layer, and for each model.
+LAYER_RULES: tuple[Rule, ...] = tuple(r for r in _ALL if r.check and issubclass(r.fields, LayerFields))
+MODEL_RULES: tuple[Rule, ...] = tuple(r for r in _ALL if r.check and r not in LAYER_RULES)
 
 
 def get(code: str) -> Rule:
@@ -689,9 +1402,19 @@ def get(code: str) -> Rule:
 
 
 def explain(code: str) -> str:
-    """What ``rfa-lint rule CODE`` prints."""
+    """What ``rfa-lint rule CODE`` prints: the rule's page, as ``docs/rules/CODE.md`` holds it."""
     rule = get(code)
-    return f"{rule.code} {rule.name}: {rule.summary}\n\nMessage: {rule.message}\n\n{rule.explanation}\n"
+    default = "yes" if rule.on_by_default else "no (select it to report it; the summary lists the model)"
+    return (f"# {rule.code} {rule.name}\n\n{rule.summary[0].upper()}{rule.summary[1:]}.\n\n"
+            f"Message: `{rule.message}`\n\nReported by default: {default}.  "
+            f"`rfa-lint rule {rule.code}` prints this page.\n\n{rule.explanation}\n")
+
+
+def write_pages(folder: str | Path) -> None:
+    """Write ``folder/CODE.md`` for every rule: ``python -c 'from rfa_lint import rules;
+    rules.write_pages("docs/rules")'`` after a rule's text changed (a test checks them)."""
+    for code in RULES:
+        (Path(folder) / f"{code}.md").write_text(explain(code), encoding="utf-8")
 
 
 def markdown_table() -> str:

@@ -1,44 +1,34 @@
-"""The rule registry: every rule complete and consistent, prefix selection as flake8 does it."""
+"""The rule registry: every rule complete and consistent, its messages typed and readable, its
+pages current, prefix selection as flake8 does it.  (Its examples run in test_rule_fixtures.py.)"""
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from rfa_lint import rules
-from rfa_lint.rules import HEADINGS, RULES
+from rfa_lint.rules import HEADINGS, REQUIRED_HEADINGS, RULES
 
-# The fields the linter passes for each code (the contract with lint.py).
-FIELDS = {
-    "RFA101": {"layer", "res", "input_rf", "own_rf", "productive_from"},
-    "RFA102": {"layer", "res", "input_rf", "own_rf", "productive_from"},
-    "RFA103": {"layer", "res", "own_rf", "axes"},
-    "RFA104": {"layer", "res", "kernel", "feature_map", "min_res"},
-    "RFA110": {"model", "res", "min_res", "max_res", "side"},
-    "RFA900": {"model"},
-    "RFA901": {"model", "detail"},
-    "RFA902": {"model", "params"},
-    "RFA903": {"model", "detail"},
-    "RFA904": {"model", "detail"},
-    "RFA905": {"layer", "type"},
-    "RFA906": {"model", "seconds"},
-    "RFA907": {"model", "limit"},
-    "RFA908": {"model", "detail"},
-    "RFA909": {"detail"},
-    "RFA910": {"detail"},
-    "RFA911": {"detail"},
-    "RFA912": {"framework"},
-    "RFA913": {"model", "params"},
-    "RFA914": {"model", "detail"},
-    "RFA915": {"res", "given", "model", "axes"},
-    "RFA916": {"model", "detail"},
-    "RFA999": {"detail"},
-}
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = {"str": "sample", "PerAxis": (32,), "int": 2}  # a value of each type the fields declare
 
 
-def test_the_registry_holds_exactly_the_documented_codes_in_order():
-    assert list(RULES) == sorted(FIELDS)
-    assert all(code == rule.code for code, rule in RULES.items())
+def sample(kind: type[rules.Fields], **given):
+    return kind(**{f.name: given.get(f.name, SAMPLE[f.type]) for f in dataclasses.fields(kind)})
+
+
+def messages(rule: rules.Rule) -> list[str]:
+    """The rule's message with sample values; RFA110's on both sides of the range."""
+    if rule.fields is rules.OutsideRange:
+        return [rule.render(rules.OutsideRange("Net", (16,), (23,), (55,))),
+                rule.render(rules.OutsideRange("Net", (64,), (23,), (55,)))]
+    return [rule.render(sample(rule.fields))]
+
+
+def test_the_registry_holds_the_codes_in_order():
+    assert list(RULES) == sorted(RULES)
+    assert all(code == rule.code and re.fullmatch(r"RFA\d{3}", code) for code, rule in RULES.items())
 
 
 def test_names_are_unique_kebab_case():
@@ -48,42 +38,63 @@ def test_names_are_unique_kebab_case():
 
 
 @pytest.mark.parametrize("code", RULES)
-def test_message_takes_exactly_the_fields_the_linter_gives(code):
+def test_a_message_reads_only_what_its_values_have(code):
     rule = RULES[code]
-    assert rule.fields == FIELDS[code]
-    text = rule.message.format(**{field: f"<{field}>" for field in FIELDS[code]})
-    assert "\n" not in text
-    assert code not in text
-    assert text[0].islower() or text[0] in "'{<", text  # pycodestyle's lowercase start
+    assert dataclasses.is_dataclass(rule.fields) and issubclass(rule.fields, rules.Fields)
+    assert all(hasattr(sample(rule.fields), name) for name in rule.placeholders)
 
 
 @pytest.mark.parametrize("code", RULES)
-def test_explanation_has_every_heading_in_order_none_empty(code):
-    explanation = RULES[code].explanation
-    found = re.findall(r"^## (.+)$", explanation, flags=re.MULTILINE)
-    assert found == list(HEADINGS)
-    for heading in HEADINGS:
-        body = explanation.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-        assert body.strip(), f"{code}: empty '{heading}'"
+def test_a_message_is_one_lowercase_line_without_its_code(code):
+    for text in messages(RULES[code]):
+        assert "\n" not in text and code not in text and "{" not in text
+        assert text[0].islower() or text[0] == "'", text  # pycodestyle's lowercase start
 
 
 @pytest.mark.parametrize("code", RULES)
-def test_summary_is_one_table_safe_line(code):
-    summary = RULES[code].summary
-    assert summary and "\n" not in summary and "|" not in summary
+def test_rf_is_spelled_out_at_its_first_use(code):
+    for text in messages(RULES[code]):
+        uses = [m.start() for m in re.finditer(r"\bRF\b", text)]
+        if uses:
+            assert text.count("receptive field (RF)") == 1, text
+            assert text.index("receptive field (RF)") + len("receptive field (") == uses[0], text
+
+
+def test_a_missing_or_misspelt_value_is_an_error_not_a_blank():
+    with pytest.raises(TypeError):
+        rules.Saturation("'conv5'", (16,), (23,), (31,))  # productive_from missing
+    with pytest.raises(TypeError):
+        rules.Detail(detial="x")
+    with pytest.raises(TypeError, match="RFA101 takes Saturation"):
+        RULES["RFA101"].render(rules.Detail("x"))
+    misspelt = dataclasses.replace(RULES["RFA909"], message="syntax error: {detial}")
+    with pytest.raises(AttributeError):
+        misspelt.render(rules.Detail("x"))
 
 
 def test_messages_read_like_the_examples_of_the_issue():
-    unproductive = rules.get("RFA101").message.format(
-        layer="'layer4.1.conv2'", res="32", input_rf="171", own_rf="203", productive_from="203"
-    )
+    # ResNet-18's minimum RFs by hand: conv1 7 and the maxpool 7 + 2*2 = 11 (jump 4); every
+    # block's shortcut keeps a path at 11, so layer4.1.conv1 (jump 32) sees 11 + 2*32 = 75 and
+    # layer4.1.conv2 75 + 2*32 = 139; its map at 32px is 32/32 = 1 and outgrows the 3x3 kernel
+    # from 3*32 + 1 = 97px; the plain path's RF ends at 435 (... 371 + 2*32).
+    unproductive = RULES["RFA101"].render(rules.Saturation(
+        rules.instances("'layer4.1.conv2'", 11, ["resnet18", "resnet34"]), (32,), (75,), (139,), (139,)))
     assert unproductive == (
-        "unproductive layer 'layer4.1.conv2' at 32px (input RF 171 >= 32, own RF 203; productive from 203px)"
-    )
-    outside = rules.get("RFA110").message.format(
-        model="ResNet", res="32", min_res="75", max_res="427", side="below the minimum"
-    )
-    assert outside == "resolution 32px is below the minimum of 'ResNet' (productive range 75-427px)"
+        "unproductive layer 'layer4.1.conv2' (built here; 10 more instances in resnet18 and 1 other model) "
+        "at 32px: its input's receptive field (RF) of 75px already covers the image, its own RF is 139px "
+        "(this layer needs at least 139px)")
+    below = RULES["RFA110"].render(rules.OutsideRange("ResNet", (32,), (139,), (435,)))
+    assert below == ("resolution 32px is below the productive range of 'ResNet' (139-435px): the model "
+                     "needs at least 139px for every layer to be productive")
+    cover = RULES["RFA104"].render(rules.KernelCover("'layer4.1.conv1'", (32,), (3,), (1,), (97,)))
+    assert cover.endswith("(kernel 3, map 1): it acts as a dense layer (the map outgrows the kernel from 97px)")
+
+
+def test_a_layer_is_named_with_the_instances_its_line_built():
+    assert rules.instances("'conv5'", 1, ["Chain"]) == "'conv5'"
+    assert rules.instances("'b.conv'", 2, ["Net"]) == "'b.conv' (built here; 1 more instance in Net)"
+    assert rules.instances("'b.conv'", 4, ["A", "B", "C"]) == \
+        "'b.conv' (built here; 3 more instances in A and 2 other models)"
 
 
 @pytest.mark.parametrize(
@@ -99,16 +110,38 @@ def test_diagnostics_say_what_to_do(code, hint):
     assert hint in RULES[code].message
 
 
+@pytest.mark.parametrize("code", RULES)
+def test_documentation_has_ruffs_headings_in_order_none_empty(code):
+    explanation = RULES[code].explanation
+    found = re.findall(r"^## (.+)$", explanation, flags=re.MULTILINE)
+    assert found == [h for h in HEADINGS if h in found] and set(REQUIRED_HEADINGS) <= set(found)
+    assert all(RULES[code].section(heading).strip() for heading in found)
+
+
+@pytest.mark.parametrize("code", RULES)
+def test_summary_is_one_table_safe_line(code):
+    summary = RULES[code].summary
+    assert summary and "\n" not in summary and "|" not in summary
+
+
 def test_get_unknown_code_lists_the_known_ones():
     with pytest.raises(KeyError, match="RFA998.*RFA101, RFA102"):
         rules.get("RFA998")
 
 
-def test_explain_prints_code_name_summary_message_and_explanation():
+def test_explain_prints_the_rules_page():
     rule = RULES["RFA902"]
     text = rules.explain("RFA902")
-    assert text.startswith(f"RFA902 needs-arguments: {rule.summary}\n")
-    assert rule.message in text and rule.explanation in text
+    assert text.startswith(f"# RFA902 needs-arguments\n\n{rule.summary.capitalize()}.\n")
+    assert rule.message in text and rule.explanation in text and "`rfa-lint rule RFA902`" in text
+
+
+def test_the_docs_pages_are_generated_from_the_registry():
+    """After a rule's text changes: python -c 'from rfa_lint import rules; rules.write_pages("docs/rules")'."""
+    folder = ROOT / "docs" / "rules"
+    assert sorted(p.name for p in folder.glob("*.md")) == [f"{code}.md" for code in RULES]
+    for code in RULES:
+        assert (folder / f"{code}.md").read_text(encoding="utf-8") == rules.explain(code), code
 
 
 def test_markdown_table_has_a_row_per_rule():
@@ -119,6 +152,11 @@ def test_markdown_table_has_a_row_per_rule():
     rfa902 = lines[2 + list(RULES).index("RFA902")]
     assert rfa902.startswith("| RFA902 | needs-arguments | no: listed as skipped |")
     assert len(lines) == 2 + len(RULES)
+
+
+def test_the_checks_are_the_layer_rules_and_rfa110():
+    assert [r.code for r in rules.LAYER_RULES] == ["RFA101", "RFA102", "RFA103", "RFA104"]
+    assert [r.code for r in rules.MODEL_RULES] == ["RFA110"]
 
 
 LAYER_CODES = {"RFA101", "RFA102", "RFA103", "RFA104"}
@@ -150,6 +188,6 @@ def test_select_follows_flake8_prefix_rules(select, ignore, expected):
 
 
 def test_readme_rule_table_is_generated_from_the_registry():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- rules:start -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
     assert table.strip() == rules.markdown_table().strip()

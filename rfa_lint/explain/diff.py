@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from rfa_lint.lint import _site_line as site_line
+from rfa_lint.lint import site_line
 from rfa_lint.positions import call_span
 from rfa_lint.source import read_source
 

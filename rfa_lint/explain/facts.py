@@ -1,6 +1,6 @@
 """What a model is at a resolution: each layer's row, the verdict counts, and the waste.
 
-Layers are judged as the linter judges them (:func:`rfa_lint.lint._judged`: convolutions and
+Layers are judged as the linter judges them (:func:`rfa_lint.rf.analysis.judged`: convolutions and
 pooling windows with a finite receptive field), so ``explain`` and ``check`` count the same
 layers.  Parameters are counted once per module, however often it is called.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from rfa_lint.lint import _judged as judged
 from rfa_lint.rf import EnrichedNetworkNode, Verdict, classify, graph_from_plain
+from rfa_lint.rf.analysis import judged
 
 from .cost import Map, node_macs, node_maps
 

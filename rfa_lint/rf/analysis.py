@@ -30,6 +30,11 @@ def _input_rfs(node: EnrichedNetworkNode, provider: RFProvider | None = None) ->
     return [per_axis(provider(p), 1) for p in node.predecessors] or [(1,)]
 
 
+def input_rf(node: EnrichedNetworkNode) -> PerAxis:
+    """Per axis, the least any input of the layer sees: the RF the verdicts judge its input by."""
+    return tuple(min(axis) for axis in zip(*broadcast(*_input_rfs(node))))
+
+
 def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
     return all(k == 1 for k in node.layer_info.kernel)
 
