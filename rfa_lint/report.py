@@ -1,22 +1,33 @@
-"""Findings as text: flake8's line format, JSON, SARIF 2.1.0, GitHub workflow commands.
+"""Findings as reports: flake8's text lines, JSON, SARIF 2.1.0, GitHub workflow commands.
 
 Every format takes the findings and the run's coverage (per file, the models analysed and
-skipped); JSON carries the coverage, so CI can see what was checked.
+skipped); JSON carries the coverage, so CI can see what was checked.  Paths, messages and
+names arrive escaped (:func:`rfa_lint.lint.printable`): no format escapes them again, each only
+encodes them for its own syntax.
+
+Positions: a finding's ``col`` is 0-based and its ``end_col`` 0-based exclusive (flake8's and
+``ast``'s convention); every report counts columns from 1, so the end it shows is the column
+after the span, as SARIF's ``endColumn`` and ruff's ``end_location`` are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import quote
 
 from rfa_lint import __version__, rules
 from rfa_lint.lint import Finding, ModelRecord
 
 Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 
+REPOSITORY_URL = "https://github.com/rfa-lint/rfa-lint"  # rfa-lint is installed from a checkout of it
+RULES_URL = f"{REPOSITORY_URL}/blob/main/docs/rules/"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://pypi.org/project/rfa-lint/"
+SRCROOT = "%SRCROOT%"  # SARIF's conventional name for the folder relative URIs start from
 
 
 def level(code: str) -> str:
@@ -24,67 +35,43 @@ def level(code: str) -> str:
     return "error" if code.startswith("RFA9") else "warning"
 
 
+def rule_url(code: str) -> str:
+    """The page that explains ``code`` (``rfa-lint rule CODE`` prints the same text)."""
+    return f"{RULES_URL}{code}.md"
+
+
+def tags(code: str) -> list[str]:
+    """Code scanning's filters: what a rule is about."""
+    return ["not-analysed"] if code.startswith("RFA9") else ["receptive-field", "efficiency"]
+
+
+# --- text and GitHub: one line per finding ------------------------------------------------------
+
 def text(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
-    """``path:line:col: CODE message`` (1-based column), what editors and problem matchers read."""
+    """``path:line:col: CODE message`` (1-based column), what editors and problem matchers read;
+    flake8's line has no room for the end."""
     return "".join(f"{f.path}:{f.line}:{f.col + 1}: {f.code} {f.message}\n" for f in findings)
 
 
-def as_json(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
-    """``{"findings": [...], "files": [{"path", "models": [...]}]}``: see the README's schema."""
-    rows = [
-        {"path": f.path, "line": f.line, "column": f.col + 1, "code": f.code,
-         "level": level(f.code), "message": f.message}
-        for f in findings
-    ]
-    files = [{"path": path, "models": [m.to_json() for m in models]} for path, models in coverage]
-    return json.dumps({"findings": rows, "files": files}, indent=2) + "\n"
-
-
-def sarif(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
-    codes = list(rules.RULES)
-    driver = {
-        "name": "rfa-lint",
-        "version": __version__,
-        "informationUri": INFORMATION_URI,
-        "rules": [
-            {
-                "id": rule.code,
-                "name": rule.name,
-                "shortDescription": {"text": rule.summary},
-                "fullDescription": {"text": rule.summary},
-                "help": {"text": rule.explanation, "markdown": rule.explanation},
-                "defaultConfiguration": {"level": level(rule.code)},
-            }
-            for rule in rules.RULES.values()
-        ],
-    }
-    results = [
-        {
-            "ruleId": f.code,
-            "ruleIndex": codes.index(f.code),
-            "level": level(f.code),
-            "message": {"text": f.message},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": Path(f.path).as_posix()},
-                    "region": {"startLine": f.line, "startColumn": f.col + 1},
-                }
-            }],
-        }
-        for f in findings
-    ]
-    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0",
-           "runs": [{"tool": {"driver": driver}, "results": results}]}
-    return json.dumps(log, indent=2) + "\n"
-
-
 def github(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
-    """GitHub Actions workflow commands: annotations on the pull request's lines."""
+    """GitHub Actions workflow commands: annotations on the pull request's lines.  Columns only
+    for a span on one line: the runner drops an annotation with columns across lines."""
     return "".join(
-        f"::{level(f.code)} file={_prop(f.path)},line={f.line},col={f.col + 1},"
-        f"title={f.code}::{_data(f.message)}\n"
+        f"::{level(f.code)} {','.join(_github_position(f))},title={f.code}::{_data(f.message)}\n"
         for f in findings
     )
+
+
+def _github_position(f: Finding) -> list[str]:
+    position = [f"file={_prop(f.path)}", f"line={f.line}"]
+    one_line = f.end_line in (None, f.line)
+    if one_line:
+        position.append(f"col={f.col + 1}")
+    if f.end_line is not None:
+        position.append(f"endLine={f.end_line}")
+    if one_line and f.end_col is not None:
+        position.append(f"endColumn={f.end_col + 1}")
+    return position
 
 
 def _data(value: str) -> str:
@@ -93,6 +80,194 @@ def _data(value: str) -> str:
 
 def _prop(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+def as_json(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
+    """``{"findings": [...], "files": [{"path", "models": [...]}]}``, as :data:`JSON_SCHEMA`
+    describes."""
+    files = [{"path": path, "models": [m.to_json() for m in models]} for path, models in coverage]
+    return json.dumps({"findings": [_json_finding(f) for f in findings], "files": files}, indent=2) + "\n"
+
+
+def _json_finding(f: Finding) -> dict[str, Any]:
+    return {"path": f.path, "line": f.line, "column": f.col + 1, "end_line": f.end_line,
+            "end_column": None if f.end_col is None else f.end_col + 1, "code": f.code,
+            "name": rules.get(f.code).name, "level": level(f.code), "url": rule_url(f.code),
+            "message": f.message, "details": dict(f.details)}
+
+
+_AXES = {"type": "array", "items": {"type": ["number", "null"], "minimum": 0}, "minItems": 1,
+         "description": "one number per spatial axis (height, width; frames first for video); null: infinite"}
+_LINE = {"type": "integer", "minimum": 1}
+
+JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "rfa-lint --format json",
+    "type": "object",
+    "required": ["findings", "files"],
+    "additionalProperties": False,
+    "properties": {
+        "findings": {"type": "array", "items": {"$ref": "#/$defs/finding"}},
+        "files": {"type": "array", "items": {"$ref": "#/$defs/file"}},
+    },
+    "$defs": {
+        "finding": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path", "line", "column", "end_line", "end_column", "code", "name", "level", "url",
+                         "message", "details"],
+            "properties": {
+                "path": {"type": "string", "description": "as given on the command line"},
+                "line": _LINE,
+                "column": {**_LINE, "description": "1-based, in characters"},
+                "end_line": {"type": ["integer", "null"], "minimum": 1},
+                "end_column": {"type": ["integer", "null"], "minimum": 1,
+                               "description": "the column after the span (1-based)"},
+                "code": {"type": "string", "pattern": "^RFA[0-9]{3}$"},
+                "name": {"type": "string", "description": "the rule's name, e.g. unproductive-layer"},
+                "level": {"enum": ["warning", "error"],
+                          "description": "error: a model or file that could not be analysed (RFA9xx)"},
+                "url": {"type": "string", "description": "the rule's documentation"},
+                "message": {"type": "string"},
+                "details": {"$ref": "#/$defs/details"},
+            },
+        },
+        "details": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "what the message says, as data",
+            "properties": {
+                "model": {"type": "string", "description": "the model class or factory"},
+                "layers": {"type": "array", "items": {"type": "string"},
+                           "description": "module paths of the layer's instances on this line"},
+                "instances": {"type": "integer", "minimum": 1},
+                "rf_min": _AXES,
+                "rf_max": _AXES,
+                "input_rf": _AXES,
+                "resolution": _AXES,
+                "productive_from": _AXES,
+                "kernel": _AXES,
+                "feature_map": _AXES,
+                "fits_from": _AXES,
+                "range": {"type": "array", "prefixItems": [_AXES, _AXES], "minItems": 2, "maxItems": 2,
+                          "description": "the model's productive range: [lowest, highest] resolution"},
+                "reason": {"type": "string", "description": "why the model was not analysed"},
+            },
+        },
+        "file": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path", "models"],
+            "properties": {
+                "path": {"type": "string"},
+                "models": {"type": "array", "items": {"$ref": "#/$defs/model"}},
+            },
+        },
+        "model": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "line", "analysed", "code", "reason", "traced", "builds"],
+            "properties": {
+                "name": {"type": "string"},
+                "line": _LINE,
+                "analysed": {"type": "boolean"},
+                "code": {"type": ["string", "null"], "description": "the RFA9xx code of a skipped model"},
+                "reason": {"type": "string"},
+                "traced": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1},
+                           "description": "the spatial size the graph was traced at"},
+                "builds": {"type": "array",
+                           "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}],
+                                     "minItems": 2, "maxItems": 2},
+                           "description": "[file, class] of the model classes of your code it is made of"},
+            },
+        },
+    },
+}
+
+
+# --- SARIF --------------------------------------------------------------------------------------
+
+def sarif(findings: Sequence[Finding], coverage: Coverage = (), root: str | None = None) -> str:
+    """SARIF 2.1.0 for code scanning.  Paths inside ``root`` (the working folder) are URIs
+    relative to ``%SRCROOT%``, which the log resolves to ``root``; others are absolute."""
+    root = os.path.abspath(root or os.getcwd())
+    codes = list(rules.RULES)
+    driver = {
+        "name": "rfa-lint",
+        "version": __version__,
+        "informationUri": REPOSITORY_URL,
+        "rules": [_sarif_rule(rule) for rule in rules.RULES.values()],
+    }
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": codes.index(f.code),
+            "level": level(f.code),
+            "message": {"text": f.message},
+            "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root),
+                                                "region": _region(f)}}],
+            "partialFingerprints": {"rfaLint/v1": fingerprint},
+            **({"properties": dict(f.details)} if f.details else {}),
+        }
+        for f, fingerprint in zip(findings, fingerprints(findings))
+    ]
+    run = {"tool": {"driver": driver},
+           "originalUriBaseIds": {SRCROOT: {"uri": Path(root).as_uri().rstrip("/") + "/"}},  # a folder: '/'
+           "columnKind": "unicodeCodePoints", "results": results}
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+
+
+def _sarif_rule(rule: rules.Rule) -> dict[str, Any]:
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": " ".join(rule.section("What it does").split())},  # one paragraph
+        "helpUri": rule_url(rule.code),
+        "help": {"text": rule.explanation, "markdown": rule.explanation},
+        "defaultConfiguration": {"level": level(rule.code)},
+        "properties": {"tags": tags(rule.code)},
+    }
+
+
+def _artifact(path: str, root: str) -> dict[str, str]:
+    relative = _under(path, root)
+    if relative is None:
+        return {"uri": Path(os.path.abspath(path)).as_uri()}
+    return {"uri": quote(relative), "uriBaseId": SRCROOT}
+
+
+def _under(path: str, root: str) -> str | None:
+    """``path`` relative to ``root`` with '/' separators; None when it lies outside."""
+    absolute = Path(os.path.abspath(path))
+    return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else None
+
+
+def _region(f: Finding) -> dict[str, int]:
+    region = {"startLine": f.line, "startColumn": f.col + 1}
+    if f.end_line is not None:
+        region["endLine"] = f.end_line
+    if f.end_col is not None:
+        region["endColumn"] = f.end_col + 1
+    return region
+
+
+# --- fingerprints ----------------------------------------------------------------------------
+
+def fingerprints(findings: Iterable[Finding]) -> list[str]:
+    """One stable hash per finding: its file, code and model and layers (or, for a finding about a
+    file, its message), never its line, so an alert survives code moving above it; repeats of
+    the same identity are told apart by their order."""
+    seen: dict[str, int] = {}
+    result = []
+    for f in findings:
+        identity = json.dumps([f.path, f.code, f.details.get("model"), f.details.get("layers")]
+                              if "model" in f.details else [f.path, f.code, f.message])
+        seen[identity] = seen.get(identity, -1) + 1
+        result.append(hashlib.md5(f"{identity}#{seen[identity]}".encode(), usedforsecurity=False).hexdigest())
+    return result
 
 
 FORMATS: dict[str, Callable[[Sequence[Finding], Coverage], str]] = {

