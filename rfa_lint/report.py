@@ -1,9 +1,10 @@
-"""Findings as reports: flake8's text lines, JSON, SARIF 2.1.0, GitHub workflow commands.
+"""Findings as reports: flake8's text lines, JSON, SARIF 2.1.0, GitHub workflow commands, GitLab
+Code Quality, JUnit XML.
 
 Every format takes the findings and the run's coverage (per file, the models analysed and
-skipped); JSON carries the coverage, so CI can see what was checked.  Paths, messages and
-names arrive escaped (:func:`rfa_lint.lint.printable`): no format escapes them again, each only
-encodes them for its own syntax.
+skipped); JSON carries the coverage, so CI can see what was checked, and JUnit makes each file a
+test case.  Paths, messages and names arrive escaped (:func:`rfa_lint.lint.printable`): no format
+escapes them again, each only encodes them for its own syntax.
 
 Positions: a finding's ``col`` is 0-based and its ``end_col`` 0-based exclusive (flake8's and
 ``ast``'s convention); every report counts columns from 1, so the end it shows is the column
@@ -15,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from rfa_lint import __version__, rules
-from rfa_lint.lint import Finding, ModelRecord
+from rfa_lint.lint import Finding, ModelRecord, printable
 
 Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 
@@ -28,6 +30,7 @@ REPOSITORY_URL = "https://github.com/rfa-lint/rfa-lint"  # rfa-lint is installed
 RULES_URL = f"{REPOSITORY_URL}/blob/main/docs/rules/"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"  # SARIF's conventional name for the folder relative URIs start from
+GITLAB_SEVERITY = {"warning": "major", "error": "critical"}
 
 
 def level(code: str) -> str:
@@ -268,6 +271,51 @@ def fingerprints(findings: Iterable[Finding]) -> list[str]:
         seen[identity] = seen.get(identity, -1) + 1
         result.append(hashlib.md5(f"{identity}#{seen[identity]}".encode(), usedforsecurity=False).hexdigest())
     return result
+
+
+# --- GitLab Code Quality ------------------------------------------------------------------------
+
+def gitlab(findings: Sequence[Finding], coverage: Coverage = (), root: str | None = None) -> str:
+    """GitLab's Code Quality report: a JSON array of issues with paths relative to the
+    repository (``root``, the working folder) and fingerprints that survive moved lines."""
+    root = os.path.abspath(root or os.getcwd())
+    issues = [
+        {
+            "description": f"{f.code} {f.message}",
+            "check_name": f.code,
+            "fingerprint": fingerprint,
+            "severity": GITLAB_SEVERITY[level(f.code)],
+            "location": {"path": _under(f.path, root) or Path(f.path).as_posix(),
+                         "lines": {"begin": f.line, "end": f.end_line or f.line}},
+        }
+        for f, fingerprint in zip(findings, fingerprints(findings))
+    ]
+    return json.dumps(issues, indent=2) + "\n"
+
+
+# --- JUnit XML ----------------------------------------------------------------------------------
+
+def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
+    """JUnit XML, as GitLab's and Jenkins's test reports read it: one test suite, one test case per
+    file, failed by its findings.  One ``<failure>`` per case lists them all: readers show only
+    a case's first failure."""
+    by_path: dict[str, list[Finding]] = {printable(path): [] for path, _ in coverage}
+    for f in findings:
+        by_path.setdefault(f.path, []).append(f)
+    failed = sum(bool(found) for found in by_path.values())
+    counts = {"tests": str(len(by_path)), "failures": str(failed), "errors": "0"}
+    suites = ET.Element("testsuites", name="rfa-lint", **counts)
+    suite = ET.SubElement(suites, "testsuite", name="rfa-lint", skipped="0", **counts)
+    for path, found in by_path.items():
+        case = ET.SubElement(suite, "testcase", classname="rfa-lint", name=path, file=path)
+        if found:
+            codes = ", ".join(sorted({f.code for f in found}))
+            failure = ET.SubElement(case, "failure", type=codes,
+                                    message=f"{len(found)} finding{'s' * (len(found) > 1)}: {codes}")
+            failure.text = text(found)
+    ET.indent(suites)
+    # the declaration by hand: ElementTree's names the locale's encoding; the report is written as UTF-8
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
 FORMATS: dict[str, Callable[[Sequence[Finding], Coverage], str]] = {

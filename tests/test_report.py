@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -136,6 +137,39 @@ def test_text_is_flake8s_line():
     assert first == "models/net.py:14:22: RFA101 unproductive layer 'conv5' at 16px (...)"
 
 
+def test_gitlab_issues_have_relative_paths_and_fingerprints_that_survive_moved_lines(tmp_path):
+    issues = json.loads(report.gitlab(FINDINGS, root=str(tmp_path)))
+    assert issues[0] == {
+        "description": "RFA101 unproductive layer 'conv5' at 16px (...)", "check_name": "RFA101",
+        "fingerprint": report.fingerprints(FINDINGS)[0], "severity": "major",
+        "location": {"path": "models/net.py", "lines": {"begin": 14, "end": 14}}}
+    assert [i["location"]["lines"] for i in issues[1:]] == [
+        {"begin": 20, "end": 22}, {"begin": 3, "end": 3}, {"begin": 2, "end": 2}]
+    assert [i["severity"] for i in issues] == ["major", "major", "critical", "critical"]
+    inside = tmp_path / "net.py"
+    assert json.loads(report.gitlab([Finding(str(inside), 1, 0, "RFA909", "m")], root=str(tmp_path)))[0][
+        "location"]["path"] == "net.py"
+    assert [i["fingerprint"] for i in issues] == report.fingerprints(FINDINGS)
+
+
+def test_junit_has_a_case_per_file_failed_by_its_findings():
+    coverage = [("clean.py", []), ("models/net.py", []), ("a b.py", [])]
+    suites = ET.fromstring(report.junit(FINDINGS, coverage).encode("utf-8"))  # as a reader gets the file
+    suite, = suites
+    assert (suites.tag, suite.tag) == ("testsuites", "testsuite")
+    assert {key: suite.get(key) for key in ("tests", "failures", "errors")} == {
+        "tests": "4", "failures": "3", "errors": "0"}
+    cases = {case.get("name"): case for case in suite}
+    assert list(cases) == ["clean.py", "models/net.py", "a b.py", "broken.py"]
+    assert cases["clean.py"].find("failure") is None
+    failure, = cases["models/net.py"].findall("failure")
+    assert failure.get("message") == "2 findings: RFA101, RFA102"
+    assert failure.text.splitlines() == report.text([LAYER, SPREAD]).splitlines()
+    # markup in a message is text, read back as written
+    assert cases["a b.py"].find("failure").text == report.text([SKIPPED])
+    assert report.text([SKIPPED]) == "a b.py:3:1: RFA903 model 'Net' raised: <b> & 50%, done: yes\n"
+
+
 def test_fingerprints_survive_moved_lines_and_tell_repeats_apart():
     moved = Finding(LAYER.path, 40, 21, LAYER.code, "unproductive layer 'conv5' at 16px (moved)", 40, 39,
                     LAYER.details)
@@ -154,7 +188,11 @@ def test_escaped_names_are_not_escaped_twice():
     assert finding.path == "odd\\nname.py" and finding.message == "layer 'a\\x1bb'"
     assert report.text([finding]) == "odd\\nname.py:1:1: RFA909 layer 'a\\x1bb'\n"
     assert json.loads(report.as_json([finding]))["findings"][0]["message"] == finding.message
+    assert ET.fromstring(report.junit([finding], [])).find("*/testcase").get("name") == finding.path
+    accented = report.junit([], [("modèle.py", [])]).encode("utf-8")
+    assert ET.fromstring(accented).find("*/testcase").get("name") == "modèle.py"
     assert json.loads(report.sarif([finding]))["runs"][0]["results"][0]["message"]["text"] == finding.message
+    assert json.loads(report.gitlab([finding]))[0]["description"] == f"RFA909 {finding.message}"
 
 
 # --- through the command line ---------------------------------------------------------------------
