@@ -101,8 +101,8 @@ def _json_finding(f: Finding) -> dict[str, Any]:
             "message": f.message, "details": dict(f.details)}
 
 
-_AXES = {"type": "array", "items": {"type": ["number", "null"], "minimum": 0}, "minItems": 1,
-         "description": "one number per spatial axis (height, width; frames first for video); null: infinite"}
+#: Per-axis numbers: height, width (frames first for video); null for an infinite size.
+_AXES = {"type": "array", "items": {"type": ["number", "null"], "minimum": 0}, "minItems": 1}
 _LINE = {"type": "integer", "minimum": 1}
 
 JSON_SCHEMA: dict[str, Any] = {
@@ -145,17 +145,17 @@ JSON_SCHEMA: dict[str, Any] = {
                 "model": {"type": "string", "description": "the model class or factory"},
                 "layers": {"type": "array", "items": {"type": "string"},
                            "description": "module paths of the layer's instances on this line"},
-                "instances": {"type": "integer", "minimum": 1},
-                "rf_min": _AXES,
-                "rf_max": _AXES,
-                "input_rf": _AXES,
-                "resolution": _AXES,
-                "productive_from": _AXES,
-                "kernel": _AXES,
-                "feature_map": _AXES,
-                "fits_from": _AXES,
+                "instances": {"type": "integer", "minimum": 1, "description": "how many the line builds"},
+                "rf_min": {**_AXES, "description": "the layer's smallest receptive field, per axis"},
+                "rf_max": {**_AXES, "description": "its largest receptive field (paths differ)"},
+                "input_rf": {**_AXES, "description": "the smallest receptive field at its input"},
+                "resolution": {**_AXES, "description": "the resolution linted, as given (one number: all)"},
+                "productive_from": {**_AXES, "description": "from here on every instance is productive"},
+                "kernel": {**_AXES, "description": "RFA104: the kernel, dilated"},
+                "feature_map": {**_AXES, "description": "RFA104: the map the kernel runs on"},
+                "fits_from": {**_AXES, "description": "RFA104: from this resolution the map outgrows it"},
                 "range": {"type": "array", "prefixItems": [_AXES, _AXES], "minItems": 2, "maxItems": 2,
-                          "description": "the model's productive range: [lowest, highest] resolution"},
+                          "description": "RFA110: the model's productive range, [lowest, highest]"},
                 "reason": {"type": "string", "description": "why the model was not analysed"},
             },
         },
