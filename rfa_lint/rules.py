@@ -853,9 +853,10 @@ _ALL = (
             def __init__(self):
                 super().__init__()
                 self.conv = nn.Conv2d(3, 8, 3)
+                self.fc = nn.Linear(8 * 26 * 26, 10)  # sized for 28x28 images
 
             def forward(self, x):
-                return self.conv(x.view(-1, 3, 28, 28))  # only 28x28 images fit
+                return self.fc(self.conv(x).flatten(1))
         ```
         """,
         use_instead="""
@@ -870,9 +871,10 @@ _ALL = (
             def __init__(self):
                 super().__init__()
                 self.conv = nn.Conv2d(3, 8, 3)
+                self.fc = nn.Linear(8 * 26 * 26, 10)
 
             def forward(self, x):
-                return self.conv(x.view(-1, 3, 28, 28))
+                return self.fc(self.conv(x).flatten(1))
         ```
         """,
         options=NOT_ANALYSED_OPTION,

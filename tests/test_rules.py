@@ -87,7 +87,8 @@ def test_messages_read_like_the_examples_of_the_issue():
     assert below == ("resolution 32px is below the productive range of 'ResNet' (139-435px): the model "
                      "needs at least 139px for every layer to be productive")
     cover = RULES["RFA104"].render(rules.KernelCover("'layer4.1.conv1'", (32,), (3,), (1,), (97,)))
-    assert cover.endswith("(kernel 3, map 1): it acts as a dense layer (the map outgrows the kernel from 97px)")
+    assert cover.endswith("(kernel 3, map 1): it acts as a dense layer "
+                          "(the map outgrows the kernel from 97px)")
 
 
 def test_a_layer_is_named_with_the_instances_its_line_built():
@@ -137,7 +138,8 @@ def test_explain_prints_the_rules_page():
 
 
 def test_the_docs_pages_are_generated_from_the_registry():
-    """After a rule's text changes: python -c 'from rfa_lint import rules; rules.write_pages("docs/rules")'."""
+    """After a rule's text changes:
+    python -c 'from rfa_lint import rules; rules.write_pages("docs/rules")'."""
     folder = ROOT / "docs" / "rules"
     assert sorted(p.name for p in folder.glob("*.md")) == [f"{code}.md" for code in RULES]
     for code in RULES:
