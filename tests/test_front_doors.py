@@ -41,7 +41,8 @@ def test_text_format_is_flake8s(project):
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("chain.py:7:1: RFA110 ")
-    assert lines[2].startswith("chain.py:14:1: RFA101 ") and "'conv5'" in lines[2], lines
+    # column 22: the layer's call, after 8 spaces and "self.conv5 = " (13 characters), counted from 1
+    assert lines[2].startswith("chain.py:14:22: RFA101 ") and "'conv5'" in lines[2], lines
     assert all(number in lines[2] for number in ("16", "23", "31")), lines  # res, input RF, own RF
     assert "3 findings" in proc.stderr
 
