@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from rfa_lint import rules
+from rfa_lint.cache import Cache
 from rfa_lint.lint import analyse_files, lint_file
 from rfa_lint.settings import options_from
 
@@ -111,6 +112,18 @@ def test_a_finding_spans_the_call_that_built_the_layer_and_carries_its_numbers(f
                              "rf_max": [31, 31], "input_rf": [15, 15], "resolution": [16],
                              "productive_from": [31, 31], "kernel": [3, 3], "feature_map": [2, 2],
                              "fits_from": [25, 25]}
+
+
+def test_a_cached_finding_keeps_its_span_and_details(fixtures, tmp_path):
+    """The second run reads the entry the first wrote: the same findings, spans and details."""
+    options, path = options_from({"res": 16}), str(fixtures / "RFA104.py")
+    fresh = lint_file(path, options, cache=Cache(tmp_path / "cache"))
+    cache = Cache(tmp_path / "cache")
+    assert cache.load(path, (fixtures / "RFA104.py").read_text(), options) is not None  # a hit
+    cached = lint_file(path, options, cache=cache)
+    assert [(f, f.end_line, f.end_col, f.details) for f in cached] == \
+        [(f, f.end_line, f.end_col, f.details) for f in fresh]
+    assert len(fresh) == 3 and all(f.end_line and f.details for f in fresh)
 
 
 def test_a_missing_framework_is_rfa912(fixtures, tmp_path):
