@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import xml.etree.ElementTree as ET
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
@@ -26,8 +27,19 @@ from rfa_lint.lint import Finding, ModelRecord, printable
 
 Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 
-REPOSITORY_URL = "https://github.com/rfa-lint/rfa-lint"  # rfa-lint is installed from a checkout of it
-RULES_URL = f"{REPOSITORY_URL}/blob/main/docs/rules/"
+
+def _repository_url() -> str | None:
+    """The repository's address as the installed package declares it (``[project.urls]
+    Repository``); None until the project declares one: a report never links a guessed address."""
+    try:
+        declared = metadata.metadata("rfa-lint").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    urls = dict(entry.split(", ", 1) for entry in declared if ", " in entry)
+    return urls.get("Repository")
+
+
+REPOSITORY_URL = _repository_url()
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"  # SARIF's conventional name for the folder relative URIs start from
 GITLAB_SEVERITY = {"warning": "major", "error": "critical"}
@@ -38,9 +50,10 @@ def level(code: str) -> str:
     return "error" if code.startswith("RFA9") else "warning"
 
 
-def rule_url(code: str) -> str:
-    """The page that explains ``code`` (``rfa-lint rule CODE`` prints the same text)."""
-    return f"{RULES_URL}{code}.md"
+def rule_url(code: str) -> str | None:
+    """The page that explains ``code`` in the repository (``docs/rules/CODE.md``; ``rfa-lint
+    rule CODE`` prints the same text), or None while the project declares no repository."""
+    return f"{REPOSITORY_URL}/blob/main/docs/rules/{code}.md" if REPOSITORY_URL else None
 
 
 def tags(code: str) -> list[str]:
@@ -132,7 +145,8 @@ JSON_SCHEMA: dict[str, Any] = {
                 "name": {"type": "string", "description": "the rule's name, e.g. unproductive-layer"},
                 "level": {"enum": ["warning", "error"],
                           "description": "error: a model or file that could not be analysed (RFA9xx)"},
-                "url": {"type": "string", "description": "the rule's documentation"},
+                "url": {"type": ["string", "null"],
+                        "description": "the rule's page; null while the project declares no repository"},
                 "message": {"type": "string"},
                 "details": {"$ref": "#/$defs/details"},
             },
@@ -200,7 +214,7 @@ def sarif(findings: Sequence[Finding], coverage: Coverage = (), root: str | None
     driver = {
         "name": "rfa-lint",
         "version": __version__,
-        "informationUri": REPOSITORY_URL,
+        **({"informationUri": REPOSITORY_URL} if REPOSITORY_URL else {}),
         "rules": [_sarif_rule(rule) for rule in rules.RULES.values()],
     }
     results = [
@@ -228,7 +242,7 @@ def _sarif_rule(rule: rules.Rule) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": " ".join(rule.section("What it does").split())},  # one paragraph
-        "helpUri": rule_url(rule.code),
+        **({"helpUri": rule_url(rule.code)} if REPOSITORY_URL else {}),
         "help": {"text": rule.explanation, "markdown": rule.explanation},
         "defaultConfiguration": {"level": level(rule.code)},
         "properties": {"tags": tags(rule.code)},
@@ -319,5 +333,5 @@ def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
 
 
 FORMATS: dict[str, Callable[[Sequence[Finding], Coverage], str]] = {
-    "text": text, "json": as_json, "sarif": sarif, "github": github,
+    "text": text, "json": as_json, "sarif": sarif, "github": github, "gitlab": gitlab, "junit": junit,
 }

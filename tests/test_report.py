@@ -57,7 +57,7 @@ def test_json_findings_carry_rule_end_and_details_and_validate():
     positions = ("line", "column", "end_line", "end_column", "name", "level", "url")
     assert {key: layer[key] for key in positions} == {
         "line": 14, "column": 22, "end_line": 14, "end_column": 40, "name": "unproductive-layer",
-        "level": "warning", "url": report.RULES_URL + "RFA101.md"}
+        "level": "warning", "url": report.rule_url("RFA101")}
     assert layer["details"] == dict(LAYER.details)
     assert document["findings"][3] | {"url": ""} == {
         "path": "broken.py", "line": 2, "column": 5, "end_line": None, "end_column": None, "code": "RFA909",
@@ -74,12 +74,11 @@ def test_json_schema_refuses_what_the_readme_promises_is_not_there():
         assert not validator.is_valid({"findings": [broken], "files": []})
 
 
-def test_sarif_rules_have_help_pages_full_descriptions_and_tags(tmp_path):
+def test_sarif_rules_have_help_full_descriptions_and_tags(tmp_path):
     driver = sarif_log([], tmp_path)["runs"][0]["tool"]["driver"]
-    assert urlsplit(driver["informationUri"]).scheme == "https"
     assert [rule["id"] for rule in driver["rules"]] == list(rules.RULES)
     for rule in driver["rules"]:
-        assert rule["helpUri"] == f"{report.REPOSITORY_URL}/blob/main/docs/rules/{rule['id']}.md"
+        assert rule["help"]["markdown"] == rules.get(rule["id"]).explanation
         assert rule["fullDescription"]["text"] != rule["shortDescription"]["text"]
         assert "\n" not in rule["fullDescription"]["text"] and "##" not in rule["fullDescription"]["text"]
         assert rule["properties"]["tags"] == (["not-analysed"] if rule["id"].startswith("RFA9")
@@ -271,6 +270,24 @@ def test_cli_github_annotations_span_the_layer_call(chain):
     assert lines[0].startswith("::warning file=chain.py,line=7,")
 
 
+def test_cli_gitlab_report_parses_back(chain):
+    issues = json.loads(check_chain(chain, "gitlab"))
+    assert [(i["check_name"], i["location"]) for i in issues] == [
+        ("RFA110", {"path": "chain.py", "lines": {"begin": 7, "end": 7}}),
+        ("RFA102", {"path": "chain.py", "lines": {"begin": 13, "end": 13}}),
+        ("RFA101", {"path": "chain.py", "lines": {"begin": 14, "end": 14}})]
+    assert len({i["fingerprint"] for i in issues}) == 3
+
+
+def test_cli_junit_report_parses_back(chain):
+    suites = ET.fromstring(check_chain(chain, "junit").encode("utf-8"))
+    case, = suites.iter("testcase")
+    assert case.get("name") == "chain.py"
+    assert case.find("failure").get("message") == "3 findings: RFA101, RFA102, RFA110"
+    assert [line.split(": ")[1].split()[0] for line in case.find("failure").text.splitlines()] == [
+        "RFA110", "RFA102", "RFA101"]
+
+
 @pytest.mark.parametrize("output_format", sorted(report.FORMATS))
 def test_cli_every_format_reports_models_not_run(tmp_path, output_format):
     """--no-exec makes one RFA900 per model without building any: cheap, and a finding with details."""
@@ -279,6 +296,19 @@ def test_cli_every_format_reports_models_not_run(tmp_path, output_format):
     assert proc.returncode == 1, proc.stderr
     parsed = {"json": lambda out: json.loads(out)["findings"][0]["details"]["model"],
               "sarif": lambda out: json.loads(out)["runs"][0]["results"][0]["properties"]["model"],
+              "gitlab": lambda out: json.loads(out)[0]["check_name"],
+              "junit": lambda out: ET.fromstring(out.encode()).find("*/testcase/failure").get("type"),
               "github": lambda out: out.split("title=")[1].split("::")[0],
               "text": lambda out: out.split()[1]}[output_format](proc.stdout)
     assert parsed == ("Chain" if output_format in ("json", "sarif") else "RFA900")
+
+
+def test_links_only_to_a_repository_the_project_declares(monkeypatch, tmp_path):
+    """rfa-lint is not published: no address is invented (the SARIF once linked a PyPI page that
+    does not exist).  With [project.urls] Repository declared, rules link to their docs page."""
+    assert report.REPOSITORY_URL is None and report.rule_url("RFA101") is None
+    assert "informationUri" not in sarif_log([], tmp_path)["runs"][0]["tool"]["driver"]
+    monkeypatch.setattr(report, "REPOSITORY_URL", "https://example.org/rfa-lint")
+    driver = sarif_log([], tmp_path)["runs"][0]["tool"]["driver"]
+    assert urlsplit(driver["informationUri"]).scheme == "https"
+    assert driver["rules"][0]["helpUri"] == "https://example.org/rfa-lint/blob/main/docs/rules/RFA101.md"
