@@ -312,3 +312,11 @@ def test_links_only_to_a_repository_the_project_declares(monkeypatch, tmp_path):
     driver = sarif_log([], tmp_path)["runs"][0]["tool"]["driver"]
     assert urlsplit(driver["informationUri"]).scheme == "https"
     assert driver["rules"][0]["helpUri"] == "https://example.org/rfa-lint/blob/main/docs/rules/RFA101.md"
+
+
+def test_readme_names_every_json_key():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("#### JSON"):readme.index("A layer finding sits on the line")]
+    defs = report.JSON_SCHEMA["$defs"]
+    keys = {*defs["finding"]["properties"], *defs["details"]["properties"], *defs["model"]["properties"]}
+    assert sorted(key for key in keys if f"`{key}`" not in section) == []
