@@ -132,13 +132,15 @@ class OutsideRange(Fields):
         return f"exactly {low}px" if low == high else f"{low}-{high}px"
 
     @property
-    def outside(self) -> str:
-        """Which side, and what its bound means."""
+    def side(self) -> str:
+        return "below" if self.below else "above"
+
+    @property
+    def meaning(self) -> str:
+        """What the bound passed means."""
         if self.below:
-            return (f"below the productive range of '{self.model}' ({self.range}): the model needs at "
-                    f"least {fmt(self.low)}px for every layer to be productive")
-        return (f"above the productive range of '{self.model}' ({self.range}): past {fmt(self.high)}px "
-                f"no layer's receptive field (RF) covers the whole image")
+            return f"the model needs at least {fmt(self.low)}px for every layer to be productive"
+        return f"past {fmt(self.high)}px no layer's receptive field (RF) covers the whole image"
 
     def details(self) -> dict[str, Any]:
         return {"model": self.model, "resolution": json_numbers(self.res),
@@ -598,7 +600,7 @@ _ALL = (
         "RFA110",
         "resolution-outside-range",
         "resolution lies outside the model's productive range",
-        "resolution {res}px is {outside}",
+        "resolution {res}px is {side} the productive range of '{model}' ({range}): {meaning}",
         OutsideRange,
         check=_outside_range,
         what="""
