@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from rfa_lint.rules import fmt
-from rfa_lint.rf import classify, graph_from_plain, input_resolution_range
+from rfa_lint.rf import Kind, classify, graph_from_plain, input_resolution_range
 from rfa_lint.rf.analysis import Verdict, productive_from
 
 VERDICT_WORDS = {
@@ -60,7 +60,7 @@ def on_line(graphs: Mapping[str, dict], path: str, line: int, resolution: Sequen
     for model, plain in graphs.items():
         graph = graph_from_plain(plain)
         here = [node for node in graph.all_layers
-                if node.has_finite_rf and node.layer_info.kind in ("conv", "pool")
+                if node.has_finite_rf and node.layer_info.kind in (Kind.CONV, Kind.POOL)
                 and any(os.path.abspath(f) == target and n == line for f, n in node.sites)]
         if not here:
             continue

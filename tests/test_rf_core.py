@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rfa_lint.graphs import EnrichedNetworkNode, LayerDefinition
 from rfa_lint.rf import (
+    Kind,
     Verdict,
     classify,
     graph_from_plain,
@@ -327,6 +328,15 @@ def test_invalid_layers_are_refused():
         LayerDefinition("bad", kernel_size=(3, 3), stride_size=(1, 1, 1))
     with pytest.raises(ValueError, match="topological"):
         graph_from_plain({"nodes": [{"name": "x", "layer": {"name": "c"}, "predecessors": [0]}]})
+
+
+def test_kinds_are_one_vocabulary_written_as_plain_strings():
+    layer = LayerDefinition("c", kernel_size=3, kind="pool")
+    assert layer.kind is Kind.POOL
+    assert json.dumps(layer.to_dict()) == '{"name": "c", "kernel_size": 3, "stride_size": 1, "kind": "pool"}'
+    assert LayerDefinition("d", units=8).kind is Kind.DENSE  # inferred: units make a dense layer
+    with pytest.raises(ValueError, match="unknown kind 'convolution'"):
+        LayerDefinition("bad", kind="convolution")
 
 
 @st.composite

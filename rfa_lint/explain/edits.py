@@ -16,11 +16,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition
+from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, LayerDefinition
 
-WINDOWS = ("conv", "pool")
+WINDOWS = (Kind.CONV, Kind.POOL)
 Layers = list[EnrichedNetworkNode]  # a plain graph's nodes, built, in its order
-HEAD_KINDS = ("pool", "global", "dense")  # where a classifier head starts
+HEAD_KINDS = (Kind.POOL, Kind.GLOBAL, Kind.DENSE)  # where a classifier head starts
 STEM_KERNEL = 3  # what a large stem kernel shrinks to
 
 
@@ -209,7 +209,7 @@ def downsamplings(layers: Layers) -> list[Edit]:
     for nodes in steps.values():
         names = tuple(n.name for n in nodes)
         where = _place(nodes)
-        if len(nodes) == 1 and nodes[0].layer_info.kind == "pool" and len(nodes[0].predecessors) == 1:
+        if len(nodes) == 1 and nodes[0].layer_info.kind == Kind.POOL and len(nodes[0].predecessors) == 1:
             edits.append(Edit("drop", names, f"drop the pooling layer {where}"))
         else:
             stride = _shown(max(nodes[0].layer_info.stride))
@@ -219,7 +219,7 @@ def downsamplings(layers: Layers) -> list[Edit]:
 
 def stem(layers: Layers) -> Edit | None:
     """A smaller kernel for the first convolution, when it is larger than :data:`STEM_KERNEL`."""
-    first = next((n for n in layers if n.layer_info.kind == "conv" and n.has_finite_rf), None)
+    first = next((n for n in layers if n.layer_info.kind == Kind.CONV and n.has_finite_rf), None)
     if first is None or max(first.layer_info.kernel) <= STEM_KERNEL:
         return None
     kernel = _shown(max(first.layer_info.kernel))

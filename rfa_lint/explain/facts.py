@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from rfa_lint.rf import EnrichedNetworkNode, Verdict, classify, graph_from_plain
+from rfa_lint.rf import EnrichedNetworkNode, Kind, Verdict, classify, graph_from_plain
 from rfa_lint.rf.analysis import judged
 
 from .cost import Map, node_macs, node_maps
 
 #: The layer kinds a table row is given to: those that read positions or hold the weights.
-ROW_KINDS = ("conv", "pool", "dense", "global", "attention", "resize")
+ROW_KINDS = (Kind.CONV, Kind.POOL, Kind.DENSE, Kind.GLOBAL, Kind.ATTENTION, Kind.RESIZE)
 
 
 def built(plain: dict[str, Any]) -> list[EnrichedNetworkNode]:
@@ -67,7 +67,7 @@ class LayerRow:
 
     path: str
     site: str
-    kind: str
+    kind: Kind
     kernel: tuple | None
     stride: tuple
     dilation: tuple

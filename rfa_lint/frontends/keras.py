@@ -44,7 +44,8 @@ from keras.src.utils import file_utils
 import rfa_lint
 from rfa_lint.frontends import TraceError, user_code
 from rfa_lint.rf.graph import (
-    EnrichedNetworkNode, InfoFilter, LayerDefinition, broadcast, filter_from, graph_from_plain, per_axis,
+    EnrichedNetworkNode, InfoFilter, Kind, LayerDefinition, broadcast, filter_from, graph_from_plain,
+    per_axis,
 )
 
 Site = tuple[str, int]
@@ -110,7 +111,7 @@ def building_context() -> Iterator[None]:
 # -- the dispatch table: layer class -> receptive-field parameters ----------------------------
 
 
-def _define(layer: keras.Layer, kind: str, **params: Any) -> LayerDefinition:
+def _define(layer: keras.Layer, kind: Kind, **params: Any) -> LayerDefinition:
     return LayerDefinition(name=type(layer).__name__, kind=kind, **params)
 
 
@@ -122,10 +123,10 @@ def _conv(layer: keras.Layer, transposed: bool = False) -> LayerDefinition:
     if transposed:
         spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
         taps = [math.ceil(k / s) for k, s in zip(spans, strides)]
-        return _finer_grid(layer, "conv", taps, strides, filters=layer.filters)
+        return _finer_grid(layer, Kind.CONV, taps, strides, filters=layer.filters)
     return _define(
         layer,
-        "conv",
+        Kind.CONV,
         kernel_size=tuple(layer.kernel_size),
         stride_size=strides,
         dilation=tuple(layer.dilation_rate),
@@ -134,7 +135,7 @@ def _conv(layer: keras.Layer, transposed: bool = False) -> LayerDefinition:
 
 
 def _finer_grid(
-    layer: keras.Layer, kind: str, taps: Sequence[int], factors: Sequence[int], **params: Any
+    layer: keras.Layer, kind: Kind, taps: Sequence[int], factors: Sequence[int], **params: Any
 ) -> LayerDefinition:
     """A layer that makes the grid ``factors`` times finer and reads ``taps`` input positions."""
     kernel = tuple((t - 1) * f + 1 for t, f in zip(taps, factors))
@@ -143,7 +144,7 @@ def _finer_grid(
 
 def _pool(layer: keras.Layer) -> LayerDefinition:
     pool, strides = tuple(layer.pool_size), tuple(layer.strides)
-    return _define(layer, "pool", kernel_size=pool, stride_size=strides)
+    return _define(layer, Kind.POOL, kernel_size=pool, stride_size=strides)
 
 
 #: Input positions per axis that one output position of an upsampling reads (TensorFlow's
@@ -154,19 +155,19 @@ _TAPS = {"nearest": 1, "area": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "l
 def _upsampling(layer: keras.Layer) -> LayerDefinition:
     factors = (layer.size,) if isinstance(layer.size, int) else tuple(layer.size)
     taps = _TAPS[getattr(layer, "interpolation", "nearest")]
-    return _finer_grid(layer, "resize", [taps] * len(factors), factors)
+    return _finer_grid(layer, Kind.RESIZE, [taps] * len(factors), factors)
 
 
 def _dense(layer: keras.Layer) -> LayerDefinition:
     """Dense acts on the last axis at every position, like a 1x1 convolution."""
-    return _define(layer, "dense", kernel_size=1, units=layer.units)
+    return _define(layer, Kind.DENSE, kernel_size=1, units=layer.units)
 
 
-def _whole_input(kind: str) -> Handler:
+def _whole_input(kind: Kind) -> Handler:
     return lambda layer: _define(layer, kind, kernel_size=None)
 
 
-def _per_position(kind: str) -> Handler:
+def _per_position(kind: Kind) -> Handler:
     return lambda layer: _define(layer, kind, kernel_size=1)
 
 
@@ -205,11 +206,11 @@ _HANDLERS: dict[type, Handler] = {
     **dict.fromkeys(_TRANSPOSED, functools.partial(_conv, transposed=True)),
     **dict.fromkeys(_UPSAMPLINGS, _upsampling),
     **dict.fromkeys(_POOLS, _pool),
-    **dict.fromkeys(_GLOBALS, _whole_input("global")),
-    layers.MultiHeadAttention: _whole_input("attention"),
+    **dict.fromkeys(_GLOBALS, _whole_input(Kind.GLOBAL)),
+    layers.MultiHeadAttention: _whole_input(Kind.ATTENTION),
     layers.Dense: _dense,
-    **dict.fromkeys(_MERGES, _per_position("merge")),
-    **dict.fromkeys(_PASSTHROUGHS, _per_position("passthrough")),
+    **dict.fromkeys(_MERGES, _per_position(Kind.MERGE)),
+    **dict.fromkeys(_PASSTHROUGHS, _per_position(Kind.PASSTHROUGH)),
 }
 
 
@@ -442,10 +443,10 @@ class _GraphBuilder:
             if _spans_its_map(call.op, layer, _spatial(call.inputs[0].shape, layout)):
                 self._whole_map.append(len(self.nodes))
         else:
-            layer = _define(call.op, "merge" if len(preds) > 1 else "passthrough", kernel_size=1)
+            layer = _define(call.op, Kind.MERGE if len(preds) > 1 else Kind.PASSTHROUGH, kernel_size=1)
             resized = output is not None and _resizing(call.inputs[0], output, layout)
             if resized and resized[1] == 1:
-                layer = _define(call.op, "global", kernel_size=None)
+                layer = _define(call.op, Kind.GLOBAL, kernel_size=None)
             elif resized:
                 self._report(layer.name, path, sites)
         self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout,
@@ -476,7 +477,7 @@ class _GraphBuilder:
                 if resized[1] != 1 or op.type in _SELECTING_OPS:
                     self._report(op.type, path, sites)
                 else:
-                    layer = LayerDefinition(op.type, kernel_size=None, kind="global")
+                    layer = LayerDefinition(op.type, kernel_size=None, kind=Kind.GLOBAL)
                     self.add(path, layer, sorted(found), [path], sites, (data[0], tensor), layout)
                     found = frozenset({self._producer[key]})
             self._sources[key] = found
@@ -521,7 +522,7 @@ def _costs(op: keras.Operation, before: tf.Tensor, after: tf.Tensor | None, layo
 
 def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int] | None) -> bool:
     """An unpadded conv or pool whose kernel (larger than 1) is as large as its input map."""
-    if layer.kind not in ("conv", "pool") or in_map is None or getattr(op, "padding", None) != "valid":
+    if layer.kind not in (Kind.CONV, Kind.POOL) or in_map is None or getattr(op, "padding", None) != "valid":
         return False
     if any(u != 1 for u in per_axis(layer.upsampling, 1)):  # transposed: it writes a larger map
         return False
@@ -643,7 +644,7 @@ def _plain(model: keras.Model, shapes: list[tuple[int, ...]], placeholders, outp
     builder, layout = _GraphBuilder(), _input_layout(model)
     for i, placeholder in enumerate(placeholders):
         name = "input" if len(placeholders) == 1 else f"input_{i}"
-        layer = LayerDefinition(name="input", kernel_size=1, kind="input")
+        layer = LayerDefinition(name="input", kernel_size=1, kind=Kind.INPUT)
         builder.add(name, layer, [], [], [], (None, placeholder), layout)
     for call in calls:
         if call.is_node:

@@ -11,6 +11,7 @@ from rfa_lint.rf.analysis import (
 )
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode,
+    Kind,
     LayerDefinition,
     ReceptiveFieldInfo,
     graph_from_plain,
@@ -19,6 +20,7 @@ from rfa_lint.rf.graph import (
 
 __all__ = [
     "EnrichedNetworkNode",
+    "Kind",
     "LayerDefinition",
     "ReceptiveFieldInfo",
     "Verdict",

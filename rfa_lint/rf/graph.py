@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import enum
 import math
 import numbers
 from collections.abc import Iterator
@@ -20,10 +21,20 @@ Number = Union[int, float, Fraction]
 PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
 INF = math.inf
 
-#: Layer kinds.  Only ``conv`` and ``pool`` layers can be lint findings; the rest shape the graph.
-KINDS = frozenset(
-    {"input", "conv", "pool", "dense", "global", "attention", "resize", "merge", "passthrough"}
-)
+
+class Kind(enum.StrEnum):
+    """What a layer is, for the lint: only ``CONV`` and ``POOL`` layers can be findings; the rest
+    shape the graph.  The values are the plain graphs' (and the cache's) spelling."""
+
+    INPUT = "input"
+    CONV = "conv"
+    POOL = "pool"
+    DENSE = "dense"
+    GLOBAL = "global"
+    ATTENTION = "attention"
+    RESIZE = "resize"
+    MERGE = "merge"
+    PASSTHROUGH = "passthrough"
 
 
 def per_axis(value: Number | Sequence[Number] | None, default: Number) -> PerAxis:
@@ -82,7 +93,7 @@ class LayerDefinition:
     units: int | None = None
     dilation: int | Sequence[int] = 1
     upsampling: Number | Sequence[Number] = 1
-    kind: str | None = None
+    kind: Kind | str | None = None
 
     def __post_init__(self) -> None:
         for attr in _GEOMETRY:
@@ -103,11 +114,17 @@ class LayerDefinition:
             if any(not v >= 1 for v in values):
                 raise ValueError(f"{self.name}: {attr} values must be >= 1, got {values}")
         broadcast(self.kernel, self.stride, per_axis(self.dilation, 1), per_axis(self.upsampling, 1))
+        object.__setattr__(self, "kind", self._kind())
+
+    def _kind(self) -> Kind:
+        """The given kind as a :class:`Kind` (unknown ones refused), else the one the shape implies."""
         if self.kind is None:
-            inferred = "dense" if self.units is not None else "global" if self.is_infinite else "conv"
-            object.__setattr__(self, "kind", inferred)
-        elif self.kind not in KINDS:
-            raise ValueError(f"{self.name}: unknown kind {self.kind!r}; one of {sorted(KINDS)}")
+            return Kind.DENSE if self.units is not None else Kind.GLOBAL if self.is_infinite else Kind.CONV
+        try:
+            return Kind(self.kind)
+        except ValueError:
+            known = sorted(k.value for k in Kind)
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r}; one of {known}") from None
 
     @property
     def kernel(self) -> PerAxis:
@@ -136,7 +153,7 @@ class LayerDefinition:
         null and a Fraction as its exact text (``"3/2"``), so strict JSON carries both.
         """
         config = {"name": self.name, "kernel_size": self.kernel_size, "stride_size": self.stride_size,
-                  "kind": self.kind}
+                  "kind": self.kind.value}
         optional = {"filters": (self.filters, None), "units": (self.units, None),
                     "dilation": (self.dilation, 1), "upsampling": (self.upsampling, 1)}
         config.update({key: value for key, (value, default) in optional.items()
@@ -515,7 +532,7 @@ def graph_from_plain(
             raise ValueError(f"node {i} ({spec.get('name')!r}) is not in topological order")
     layers = [LayerDefinition.from_dict(spec["layer"]) for spec in data["nodes"]]
     for i in dense_heads(data["nodes"], layers):
-        kind = "global" if layers[i].kind == "pool" else "dense"
+        kind = Kind.GLOBAL if layers[i].kind == Kind.POOL else Kind.DENSE
         layers[i] = LayerDefinition(layers[i].name, kernel_size=None, filters=layers[i].filters, kind=kind)
     for i, spec in enumerate(data["nodes"]):
         preds = spec.get("predecessors", [])

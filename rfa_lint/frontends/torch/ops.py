@@ -14,17 +14,22 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._pytree import tree_flatten
 
-from rfa_lint.rf.graph import LayerDefinition
+from rfa_lint.rf.graph import Kind, LayerDefinition
 
 from . import layout as L
 from .layout import Factor, Layout
+
+
+#: How an op mixes the positions it reads (not a layer :class:`~rfa_lint.rf.graph.Kind`: the
+#: tracer turns a mixer into one, see ``trace._MIXING_KINDS``); "fold" is the tracer's own.
+Mixer = Literal["attention", "pool", "dense", "fold"]
 
 
 @dataclass
@@ -42,9 +47,9 @@ class Effect:
 
     layouts: list[Layout | None]
     mixed: list[Factor] = field(default_factory=list)
-    mixer: str = "pool"
+    mixer: Mixer = "pool"
     layer: LayerDefinition | None = None
-    verdict: str = "keep"
+    verdict: Literal["keep", "global", "unknown"] = "keep"
     sources: list[Tensor] | None = None
     broadcast: bool = False
 
@@ -183,7 +188,7 @@ def _index(layout: Layout, shape: Sequence[int], index: Any, axes: int) -> Effec
             return None
     layer = None
     if any(s > 1 for s in steps):
-        layer = LayerDefinition("getitem", kernel_size=tuple(steps), stride_size=tuple(steps), kind="resize")
+        layer = LayerDefinition("getitem", kernel_size=steps, stride_size=steps, kind=Kind.RESIZE)
     return Effect([tuple(out)], layer=layer)
 
 

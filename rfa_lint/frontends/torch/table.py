@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules import pooling
 
-from rfa_lint.rf.graph import LayerDefinition
+from rfa_lint.rf.graph import Kind, LayerDefinition
 
 #: A handler turns a layer (a module, or a functional call's arguments) and one call's input and
 #: output tensors into the layer's RF parameters, per spatial dim of the op.
@@ -93,7 +93,7 @@ def conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     if not getattr(layer, "transposed", False):
         return LayerDefinition(
             label(layer), kernel_size=kernel, stride_size=stride, dilation=dilation,
-            filters=int(layer.out_channels), kind="conv",
+            filters=int(layer.out_channels), kind=Kind.CONV,
         )
     shapes = [
         _upsampled(_transposed_taps(k, s, d), Fraction(s)) for k, s, d in zip(kernel, stride, dilation)
@@ -103,7 +103,7 @@ def conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
         kernel_size=tuple(k for k, _, _ in shapes),
         upsampling=tuple(u for _, _, u in shapes),
         filters=int(layer.out_channels),
-        kind="conv",
+        kind=Kind.CONV,
     )
 
 
@@ -115,7 +115,7 @@ def pool(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
         kernel_size=kernel,
         stride_size=_per_dim(layer.stride, dims) if layer.stride else kernel,
         dilation=_per_dim(getattr(layer, "dilation", 1), dims),
-        kind="pool",
+        kind=Kind.POOL,
     )
 
 
@@ -133,12 +133,12 @@ def adaptive(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     position per axis it is global; to ``m`` it reads one position."""
     sizes = list(zip(x.shape[2:], y.shape[2:]))
     if all(n == 1 for _, n in sizes) and any(m > 1 for m, _ in sizes):
-        return LayerDefinition(label(layer), kernel_size=None, kind="global")
+        return LayerDefinition(label(layer), kernel_size=None, kind=Kind.GLOBAL)
     shapes = [_upsampled(adaptive_window(m, n), Fraction(n, m)) for m, n in sizes]
-    return _per_axis(label(layer), shapes, "pool")
+    return _per_axis(label(layer), shapes, Kind.POOL)
 
 
-def _per_axis(name: str, shapes: list[tuple], kind: str) -> LayerDefinition:
+def _per_axis(name: str, shapes: list[tuple], kind: Kind) -> LayerDefinition:
     """A layer from per-axis ``(kernel, stride, upsampling)`` triples."""
     kernel, stride, upsampling = zip(*shapes)
     return LayerDefinition(name, kernel_size=kernel, stride_size=stride, upsampling=upsampling, kind=kind)
@@ -161,20 +161,20 @@ def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
         return adaptive(layer, x, y)
     taps = _TAPS.get(mode, 1)
     shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
-    return _per_axis(label(layer), shapes, "resize")
+    return _per_axis(label(layer), shapes, Kind.RESIZE)
 
 
 def pixel_shuffle(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     """Channels become an r-times finer grid; each position reads one input position."""
     ratios = [Fraction(o, i) for o, i in zip(y.shape[2:], x.shape[2:])]
     return LayerDefinition(
-        label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind="resize"
+        label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind=Kind.RESIZE
     )
 
 
 def space_to_depth(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     factor = (int(layer.downscale_factor),) * _dims(y)
-    return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind="resize")
+    return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind=Kind.RESIZE)
 
 
 def unpadded(layer: Any) -> bool:

@@ -24,7 +24,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from rfa_lint.frontends import TraceError
-from rfa_lint.rf.graph import EnrichedNetworkNode, LayerDefinition, broadcast, graph_from_plain, per_axis
+from rfa_lint.rf.graph import (
+    EnrichedNetworkNode, Kind, LayerDefinition, broadcast, graph_from_plain, per_axis,
+)
 
 from . import layout as L
 from . import ops
@@ -91,7 +93,7 @@ def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, ru
     with positions, to one output position (VGG's fc6 as a 7x7 conv on 7x7,
     ``F.avg_pool2d(x, x.size(2))``): marked ``spans_map``, a dense head where no window follows
     (:func:`rfa_lint.rf.graph.dense_heads`).  Kernels of 1 stay per-position layers."""
-    if layer.kind not in ("conv", "pool") or layer.is_infinite or not unpadded(module):
+    if layer.kind not in (Kind.CONV, Kind.POOL) or layer.is_infinite or not unpadded(module):
         return False
     if any(u != 1 for u in per_axis(layer.upsampling, 1)):
         return False
@@ -105,15 +107,15 @@ def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, ru
 
 
 #: The kind of a node that mixes positions, by how the op reads them: (finite, global).
-_MIXING_KINDS = {
-    "attention": ("attention", "attention"),
-    "pool": ("pool", "global"),  # a reduction
-    "dense": ("conv", "dense"),  # a Linear over window offsets is a convolution; over all, a head
-    "fold": ("resize", "dense"),  # positions folded into channels before a conv (space-to-depth)
+_MIXING_KINDS: dict[ops.Mixer, tuple[Kind, Kind]] = {
+    "attention": (Kind.ATTENTION, Kind.ATTENTION),
+    "pool": (Kind.POOL, Kind.GLOBAL),  # a reduction
+    "dense": (Kind.CONV, Kind.DENSE),  # a Linear over window offsets is a convolution; over all, a head
+    "fold": (Kind.RESIZE, Kind.DENSE),  # positions folded into channels before a conv (space-to-depth)
 }
 
 
-def _mixing_layer(name: str, mix: L.Mixing, mixer: str, **extra: Any) -> LayerDefinition:
+def _mixing_layer(name: str, mix: L.Mixing, mixer: ops.Mixer, **extra: Any) -> LayerDefinition:
     """The node of an op that mixes positions (see :data:`_MIXING_KINDS`)."""
     finite, infinite = _MIXING_KINDS[mixer]
     if mix.kernel is None:
@@ -142,7 +144,7 @@ class _Recorder(TorchFunctionMode):
         self.opaque_depth = 0
         self.input = torch.empty(input_shape, dtype=_dtype(model), device="meta")
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
-        layer = LayerDefinition("input", kernel_size=1, kind="input")
+        layer = LayerDefinition("input", kernel_size=1, kind=Kind.INPUT)
         node = self._node("input", layer, [], (), (), None, layout)
         self._mark([self.input], node, [layout])
 
@@ -239,7 +241,7 @@ class _Recorder(TorchFunctionMode):
                 layout = L.broadcast([(layout, tuple(x.shape))], y.shape)
             scrambled = flow.layout is not None and layout is None
             layer_def = LayerDefinition(label(layer), kernel_size=None if scrambled else 1,
-                                        kind="global" if scrambled else "passthrough")
+                                        kind=Kind.GLOBAL if scrambled else Kind.PASSTHROUGH)
             out = L.without_positions(y.shape) if scrambled else layout
             node = self._node(name, layer_def, self._preds(traced), paths, sites(), flow.layout, out)
             self._mark(outputs, node, [out])
@@ -311,7 +313,7 @@ class _Recorder(TorchFunctionMode):
             out = layout[:-1] + (L.plain(y.shape[-1]),)
             mix, out = L.mixing(L.factors(layout[-1]), [layout], out, self.axes)
         if mix is None:
-            layer_def = LayerDefinition(label(layer), kernel_size=1, units=units, kind="dense")
+            layer_def = LayerDefinition(label(layer), kernel_size=1, units=units, kind=Kind.DENSE)
         else:
             layer_def = _mixing_layer(label(layer), mix, "dense", units=units)
         node = self._node(name, layer_def, self._preds(traced), paths, sites(), layout, out)
@@ -332,7 +334,7 @@ class _Recorder(TorchFunctionMode):
             keys = L.factors(k_layout[token_dim(layer, key)])
             mix, out = L.mixing(keys, [k_layout, v_layout or k_layout], out, self.axes)
         if mix is None:
-            layer_def = LayerDefinition(label(layer), kernel_size=1, kind="attention")
+            layer_def = LayerDefinition(label(layer), kernel_size=1, kind=Kind.ATTENTION)
         else:
             layer_def = _mixing_layer(label(layer), mix, "attention")
         node = self._node(name, layer_def, self._preds(traced), paths, sites(), q_layout, out)
@@ -433,7 +435,7 @@ class _Recorder(TorchFunctionMode):
         if effect.verdict == "unknown":
             self._report(*self._unsupported_op(op, sites))
         if effect.verdict == "global":
-            layer = LayerDefinition(op, kernel_size=None, kind="global")
+            layer = LayerDefinition(op, kernel_size=None, kind=Kind.GLOBAL)
         elif effect.layer is not None:
             layer = effect.layer
         elif effect.mixed and (mixed := self._mixed(op, effect, traced)):
@@ -475,11 +477,11 @@ class _Recorder(TorchFunctionMode):
         for _, flow in traced:
             node = flow.node
             if id(flow) in gated:
-                gate = LayerDefinition("broadcast", kernel_size=None, kind="global")
+                gate = LayerDefinition("broadcast", kernel_size=None, kind=Kind.GLOBAL)
                 node = self._node(f"{name}.broadcast", gate, [node], (), sites(), flow.layout, flow.layout)
                 self.nodes[node]["map_out"] = [1] * self.axes
             preds.append(node)
-        merge = LayerDefinition(op, kernel_size=1, kind="merge")
+        merge = LayerDefinition(op, kernel_size=1, kind=Kind.MERGE)
         preds, layout_out = list(dict.fromkeys(preds)), layouts[0] if layouts else None
         node = self._node(name, merge, preds, (), sites(), traced[0][1].layout, layout_out)
         self._mark(outputs, node, layouts)
