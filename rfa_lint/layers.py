@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from rfa_lint.rules import fmt
+from rfa_lint.numbers import fmt
 from rfa_lint.rf import Kind, classify, graph_from_plain, input_resolution_range
 from rfa_lint.rf.analysis import Verdict, productive_from
 

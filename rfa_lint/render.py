@@ -39,7 +39,6 @@ DOT source and the SVG ``<title>`` of each box are stable from run to run.
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from typing import Sequence
 import graphviz
 
 from rfa_lint.atomic import write_atomically
+from rfa_lint.numbers import fmt
 from rfa_lint.rf.analysis import Resolution, Verdict, classify, judged
 from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, per_axis
 
@@ -266,9 +266,9 @@ def _node_label(
     elif layer.units is not None:
         lines.append(f"{layer.units} units")
     if include_rf_info:
-        lines.append(f"r(min)={_values(node.rf_min_per_axis)}, r(max)={_values(node.rf_max_per_axis)}")
+        lines.append(f"r(min)={fmt(node.rf_min_per_axis)}, r(max)={fmt(node.rf_max_per_axis)}")
     if include_fm_info and node.has_finite_rf:
-        lines.append(f"Feature Map Res.: {_feature_map(node, input_res)}")
+        lines.append(f"feature map {_feature_map(node, input_res)}")
     if node.sites:
         lines.append(_site(*node.sites[0], source_root))
     return _plain(lines)
@@ -294,7 +294,7 @@ def _box_label(
         lines.append(f"r(min)={low}, r(max)={high}")
     finite = [n for n in members if n.has_finite_rf]
     if include_fm_info and finite:
-        lines.append(f"Feature Map Res.: {_feature_map(finite[-1], input_res)} (output)")
+        lines.append(f"feature map {_feature_map(finite[-1], input_res)} (output)")
     lines += _site_spans([n.sites[0] for n in members if n.sites], source_root)
     return _plain(lines)
 
@@ -303,7 +303,7 @@ def _legend(model_name: str, input_res: Resolution, boxes: list[_Box], counted: 
     """An HTML-like table: the resolution, each colour with its meaning and how many convolution
     and pooling layers have it (the layers the linter judges; the others take the colour of what
     they read, as in RFA-Toolbox's pictures, and are not counted)."""
-    rows = [f'<TR><TD COLSPAN="2"><B>{html.escape(model_name)} at {_resolution(input_res)} px</B></TD></TR>']
+    rows = [f'<TR><TD COLSPAN="2"><B>{html.escape(model_name)} at {fmt(input_res)}px</B></TD></TR>']
     for verdict in SEVERITY:
         count = sum(v is verdict for v in counted)
         rows.append(
@@ -328,22 +328,9 @@ def _paths(paths: Sequence[str]) -> str:
     return f"{shown} (+{len(paths) - 2} more)" if len(paths) > 2 else shown
 
 
-def _number(value) -> str:
-    if math.isinf(value):
-        return "inf"
-    return str(int(value)) if value == int(value) else f"{float(value):.4g}"
-
-
-def _values(values: PerAxis) -> str:
-    """One number when all axes agree (the seed's square case), else ``(7, 1)``."""
-    if len(set(values)) == 1:
-        return _number(values[0])
-    return "(" + ", ".join(_number(v) for v in values) + ")"
-
-
 def _span(values: list[PerAxis]) -> str:
     low, high = min(values, key=_sort_key), max(values, key=_sort_key)
-    return _values(low) if low == high else f"{_values(low)}..{_values(high)}"
+    return fmt(low) if low == high else f"{fmt(low)}..{fmt(high)}"
 
 
 def _sort_key(values: PerAxis) -> tuple:
@@ -351,14 +338,7 @@ def _sort_key(values: PerAxis) -> tuple:
 
 
 def _feature_map(node: EnrichedNetworkNode, input_res: Resolution) -> str:
-    size = per_axis(node.compute_feature_map_size(input_res), 1)
-    size = size * 2 if len(size) == 1 else size
-    return " x ".join(str(max(int(s), 1)) for s in size)
-
-
-def _resolution(input_res: Resolution) -> str:
-    res = per_axis(input_res, 1)
-    return "x".join(_number(r) for r in (res * 2 if len(res) == 1 else res))
+    return fmt([max(int(s), 1) for s in per_axis(node.compute_feature_map_size(input_res), 1)])
 
 
 def _site(path: str, line: int, root: str | os.PathLike | None) -> str:

@@ -111,7 +111,7 @@ def test_labels_carry_rf_feature_map_module_path_and_site():
     drawn = drawn_layers(visualize_architecture(chain(), "m", input_res=32))
     # c0 is a 3x3/s2 conv: rf 3, output map 16x16; c1 adds 2 * 2 = 4 -> 7
     assert drawn["n0"][1] == ["Conv3x3", "features.0", "8 filters", "r(min)=3, r(max)=3",
-                              "Feature Map Res.: 16 x 16", "model.py:10"]
+                              "feature map 16", "model.py:10"]
     assert "r(min)=7, r(max)=7" in drawn["n1"][1]
     rooted = drawn_layers(visualize_architecture(chain(), "m", 32, source_root="/src"))
     assert "models/model.py:14" in rooted["n4"][1]
@@ -121,14 +121,14 @@ def test_heads_show_units_and_no_feature_map_non_square_rf_per_axis():
     head = drawn_layers(visualize_architecture(se_gate(), "m", input_res=8))["n5"][1]
     assert head == ["Linear", "head", "10 units", "r(min)=inf, r(max)=inf"]
     wide = drawn_layers(visualize_architecture(non_square(), "m", input_res=5))["n0"]
-    assert wide == ("yellow", ["Conv7x1", "wide", "r(min)=(7, 1), r(max)=(7, 1)",
-                               "Feature Map Res.: 5 x 5"])
+    assert wide == ("yellow", ["Conv7x1", "wide", "r(min)=7x1, r(max)=7x1",
+                               "feature map 5"])
 
 
 def test_legend_names_the_resolution_colours_and_counts():
     legend = boxes(visualize_architecture(chain(), "tiny", input_res=6))["legend"][1]
     text = " ".join(legend)
-    assert "tiny at 6x6 px" in text
+    assert "tiny at 6px" in text
     # c0..c4: rf 3, 7, 11, 15, 19; c1 pushes past 6 (input 3): critical; the rest unproductive
     assert "3 unproductive" in text and "1 critical" in text and "1 productive" in text
     assert "r(min) / r(max)" in text
@@ -182,7 +182,7 @@ def test_repeated_identical_blocks_become_one_box():
     # conv1 gives rf 7 at stride 2; each block's conv2 reaches a min of 15 > 12 from an input of
     # 11 (critical); the identity skip keeps every add at a min of 7; the max grows by 8 a block
     assert run[1:] == ["9 layers: 3 critical", "r(min)=7..15, r(max)=11..31",
-                       "Feature Map Res.: 6 x 6 (output)", "model.py:20-21"]
+                       "feature map 6 (output)", "model.py:20-21"]
 
 
 def test_max_nodes_picks_the_deepest_depth_that_fits():

@@ -13,7 +13,7 @@ from typing import Sequence
 import graphviz
 
 from rfa_lint import render
-from rfa_lint.lint import fmt
+from rfa_lint.numbers import fmt
 from rfa_lint.rf import graph_from_plain
 
 from . import Explanation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Sequence
 
-from rfa_lint.lint import fmt
+from rfa_lint.numbers import fmt
 
 from . import Explanation
 from .facts import LayerRow, Waste
