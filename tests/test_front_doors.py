@@ -123,7 +123,8 @@ def test_flake8_default_resolution_is_224(project):
     # at 224px no layer of the chain (largest RF 31) is flagged; only the range summary speaks
     proc = flake8("--format=%(row)d:%(code)s:%(text)s", "chain.py", cwd=project)
     assert proc.stdout.splitlines() == [
-        "7:RFA110:resolution 224px is above the maximum of 'Chain' (productive range 31-31px)"
+        "7:RFA110:resolution 224px is above the productive range of 'Chain' (exactly 31px): "
+        "past 31px no layer's receptive field (RF) covers the whole image"
     ]
 
 
