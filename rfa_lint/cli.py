@@ -18,7 +18,8 @@ from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
-from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, fmt, without_blocks
+from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, without_blocks
+from rfa_lint.numbers import fmt
 from rfa_lint.noqa import add_noqa
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS

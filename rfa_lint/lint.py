@@ -27,7 +27,7 @@ from rfa_lint.positions import Span, call_span
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
 from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
-from rfa_lint.rules import fmt, json_numbers  # noqa: F401 (fmt re-exported)
+from rfa_lint.rules import json_numbers
 from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)

@@ -15,10 +15,10 @@ import math
 import string
 import textwrap
 from dataclasses import dataclass, fields
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from rfa_lint.numbers import fmt
 from rfa_lint.rf.analysis import (Verdict, classify, input_feature_map, input_resolution_range, input_rf,
                                   kernel_covers_feature_map, kernel_fit_from, productive_from)
 from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, broadcast, per_axis
@@ -27,21 +27,6 @@ from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, broadcast, per_axis
 HEADINGS = ("What it does", "Why is this bad?", "Example", "Use instead", "Known problems", "Options")
 REQUIRED_HEADINGS = HEADINGS[:4]
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-
-
-def fmt(values: Iterable[Any] | Any) -> str:
-    """Per-axis numbers as people write them: ``203``, ``7x1``, ``inf``, ``12.5``."""
-    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-    texts = [_number(v) for v in values]
-    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{float(value):.1f}"
-    return str(int(value)) if float(value).is_integer() else f"{float(value):.1f}"
 
 
 # --- the values of messages ----------------------------------------------------------------------
