@@ -313,6 +313,9 @@ SETTINGS: tuple[Setting, ...] = (
             "and skip (true or false)",
             "How to build the models that need arguments: [tool.rfa-lint.models.NAME].",
             default={}, toml=(dict,), cli=False),
+    Setting("no-worker", parse_boolean, FLAG,
+            "Run models in this run's own processes, not in the user's background worker (which keeps "
+            "the frameworks imported between runs).", default=False, toml=(bool,), flake8=True),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 PYPROJECT: dict[str, Setting] = {setting.name: setting for setting in SETTINGS if setting.toml}
@@ -419,7 +422,8 @@ def options_from(settings: Mapping[str, Any]) -> Options:
         resolution=value("res"),
         filter_kernel_size_1=value("filter-kernel-size-1"),
         execute=not value("no-exec"),
-        limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit")),
+        limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit"),
+                      worker=not value("no-worker")),
         models=value("models"),
     )
 

@@ -10,6 +10,8 @@ import tempfile
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from rfa_lint.sandbox import worker
+
 # Hypothesis keeps its example database and caches under tmp, not in the checkout
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-"))
 
@@ -31,3 +33,7 @@ def _hermetic(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RFA_LINT_CACHE_DIR", str(home / "rfa-lint-cache"))
     for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
+    # the background workers a test's runs start live in its tmp folder, and end with it
+    monkeypatch.setenv(worker.FOLDER_VARIABLE, str(home / "workers"))
+    yield
+    worker.stop()  # its connections in this process are lost then, and not used again

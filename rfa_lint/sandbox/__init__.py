@@ -37,6 +37,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -79,6 +80,9 @@ class Limits:
 
     timeout: float = 60.0
     memory_mb: int = 6144  # address space of the child (the framework import alone maps ~3.5 GB)
+    #: run on the user's persistent worker (:mod:`.worker`) when one can serve; findings are the
+    #: same either way (so it is no part of a cache key)
+    worker: bool = False
 
     def file_seconds(self, models: int) -> float:
         """The most one file's children may take together: ``timeout x (models + 1)``."""
@@ -148,16 +152,43 @@ def _last_line(text: str) -> str:
 def _run_child(request: dict, limits: Limits, budget: _Budget) -> tuple[list[dict], ModelOutcome | None]:
     """One child run, within the file's ``budget``: its events, and why it ended early if it did.
 
+    On the user's worker when ``limits`` allow it: a request there that a newer text of the file
+    supersedes runs again, on the worker but never superseding or superseded; a worker that is
+    lost (missing, frozen, killed) is no fault of the file, which runs again on this process's
+    own server.
+    """
+    if limits.worker:
+        try:
+            try:
+                return _run_on(request, limits, budget, shared=True, supersede=True)
+            except warm.Superseded:
+                return _run_on(request, limits, budget, shared=True, supersede=False)
+        except warm.ServerLost:
+            pass
+    return _run_on(request, limits, budget)
+
+
+def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False,
+            supersede: bool = False) -> tuple[list[dict], ModelOutcome | None]:
+    """One child run on this process's server, or with ``shared`` on the worker (whose loss
+    raises :class:`warm.ServerLost`, and a supersession :class:`warm.Superseded`).
+
     The child is forked by a fork server (:mod:`.warm`) and holds a slot of the machine-wide cap
-    while it runs.  A server that dies or freezes under it is replaced for the next child; this
-    one's file gets the crash.
+    while it runs.  A server of this process that dies or freezes under it is replaced for the
+    next child; this one's file gets the crash.
     """
     results = _Results([c["name"] for c in request["candidates"]])
+    data = json.dumps(request).encode("utf-8")
+    extra = {"seconds": budget.file_seconds}
+    if supersede:
+        extra.update(file=request["path"], text=hashlib.sha256(data).hexdigest())
     with _work_folder() as work, tempfile.TemporaryFile() as request_file:
-        request_file.write(json.dumps(request).encode("utf-8"))
+        request_file.write(data)
         try:
-            ending = _start_and_watch(request, work, request_file, budget, results)
+            ending = _start_and_watch(request, work, request_file, budget, results, shared, extra)
         except warm.ServerLost as lost:
+            if shared:
+                raise
             return results.events, ModelOutcome("crashed", detail=str(lost))
     if results.finished:
         return results.events, None
@@ -165,22 +196,25 @@ def _run_child(request: dict, limits: Limits, budget: _Budget) -> tuple[list[dic
 
 
 def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _Budget,
-                     results: _Results, retry: bool = True) -> _Ending:
-    """Start the child on this process's server, and watch it.  A server found dead or frozen
-    when the child is to start is replaced once: the file is not to blame."""
+                     results: _Results, shared: bool, extra: dict, retry: bool = True) -> _Ending:
+    """Start the child on the server, and watch it.  A server of this process found dead or
+    frozen when the child is to start is replaced once: the file is not to blame."""
     # the server before the slot: starting a server takes one of its own
-    server = warm.server_for(request["framework"], request["frameworks"], child_env())
+    server = warm.server_for(request["framework"], request["frameworks"], child_env(), shared)
     with child_slot():
         request_file.seek(0)
         try:
-            child = server.start(work, request_file.fileno())
+            child = server.start(work, request_file.fileno(), **extra)
         except warm.ServerLost:
-            if not retry:
+            if shared or not retry:
                 raise
         else:
             budget.child_started()
-            return _watch(child, budget, results)
-    return _start_and_watch(request, work, request_file, budget, results, retry=False)
+            ending = _watch(child, budget, results)
+            if child.superseded:
+                raise warm.Superseded(child.detail)
+            return ending
+    return _start_and_watch(request, work, request_file, budget, results, shared, extra, retry=False)
 
 
 @contextlib.contextmanager

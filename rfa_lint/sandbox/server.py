@@ -14,12 +14,15 @@ it reports; the server does so on a kill request, when a keeper stops, and when 
 (its orphans are the server's then).  A keeper also ends its tree when the server is gone.
 
 Messages in: ``{"op": "run", "id", "work"}`` with four fds attached (``SCM_RIGHTS``): a file
-holding the request, and the child's stdout, stderr and result pipe ends; ``{"op": "kill", "id"}``.
-Messages out: ``{"ready": true}`` once warm; ``{"id", "pid"}`` when a keeper started; ``{"id",
-"exit", "detail"}`` once the file's processes are all dead (``exit`` as
+holding the request, and the child's stdout, stderr and result pipe ends (optional keys in
+:class:`Server`); ``{"op": "kill", "id"}``; ``{"op": "status"}``; ``{"op": "stop"}``.  Messages
+out: ``{"ready": true}`` once warm; ``{"id", "pid"}`` when a keeper started; ``{"id", "exit",
+"detail"}`` once the file's processes are all dead (``exit`` as
 :attr:`subprocess.Popen.returncode`), from the keeper, or from the server when the keeper itself
-stopped or died (the linter takes the first).  The server exits, killing its whole tree, when
-the linter closes its end of the socket.
+stopped or died (the linter takes the first; ``"superseded": true`` when a newer request for the
+file ended it).  The server exits, killing its whole tree, when the linter closes its end of the
+socket.  The same server also serves many linters at once over a listening socket, as a
+persistent worker (:mod:`.worker`): then a client's requests, and their ends, are its own.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -188,27 +192,75 @@ def run_child(sock: socket.socket, message: dict, fds: list[int]) -> NoReturn:
 
 
 class Server:
-    """The server's state: which keeper serves which request, and which keepers stopped."""
+    """The server's state: its clients (the linters connected), which keeper serves which request
+    of which client, which keepers stopped, when each keeper's time is up, and which keeper runs
+    each file (for :meth:`supersede`).
 
-    def __init__(self, sock: socket.socket, wakeup: tuple[int, int]) -> None:
-        self.sock, self.wakeup = sock, wakeup
-        self.keepers: dict[int, int] = {}  # pid -> request id
+    A client's requests are ``{"op": "run", "id", "work"}`` with the four fds, optionally
+    ``"seconds"`` (past them, and :data:`GRACE_SECONDS`, the keeper's tree is killed even when the
+    client never asks: a linter stopped with SIGSTOP holds no file forever) and ``"file"`` with
+    ``"text"`` (a digest): a run of the same file with another text supersedes this one.
+    """
+
+    def __init__(self, wakeup: tuple[int, int], listener: socket.socket | None = None) -> None:
+        self.wakeup, self.listener = wakeup, listener
+        self.clients: list[socket.socket] = []
+        self.keepers: dict[int, tuple[socket.socket, int]] = {}  # pid -> (client, request id)
         self.stopped: dict[int, str] = {}  # keeper pid -> what stopped it
+        self.deadlines: dict[int, float] = {}  # keeper pid -> when its tree is killed
+        self.files: dict[str, tuple[int, str]] = {}  # file -> (keeper pid, text digest)
 
-    def run(self, message: dict, fds: list[int]) -> None:
+    def run(self, client: socket.socket, message: dict, fds: list[int]) -> None:
+        self.supersede(message)
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for fd in self.wakeup:
                 os.close(fd)
-            keep(self.sock, message, fds, os.getppid())
-        self.keepers[pid] = message["id"]
-        send(self.sock, id=message["id"], pid=pid)
+            for other in (self.listener, *self.clients):  # user code holds no other linter's socket
+                if other is not None and other is not client:
+                    other.close()
+            keep(client, message, fds, os.getppid())
+        self.keepers[pid] = (client, message["id"])
+        if isinstance(message.get("seconds"), (int, float)):
+            self.deadlines[pid] = time.monotonic() + message["seconds"] + GRACE_SECONDS
+        if isinstance(message.get("file"), str):
+            self.files[message["file"]] = (pid, str(message.get("text")))
+        tell(client, id=message["id"], pid=pid)
 
-    def kill(self, request_id: int) -> None:
-        for pid in [p for p, known in self.keepers.items() if known == request_id]:
-            kill_tree(pid)
+    def supersede(self, message: dict) -> None:
+        """A run of a file whose older text still runs ends the older one: its client is told
+        first (``"superseded": true``, it runs the request again or drops it), then its tree
+        is killed.  Editors send a request per keystroke; only the newest text matters."""
+        running = self.files.get(message.get("file"))
+        if running is None or running[1] == str(message.get("text")) or running[0] not in self.keepers:
+            return
+        client, request_id = self.keepers.pop(running[0])
+        tell(client, id=request_id, exit=-signal.SIGKILL, detail="superseded by a newer text of the file",
+             superseded=True)
+        kill_tree(running[0])
+
+    def kill(self, client: socket.socket, request_id: int | None = None) -> None:
+        """Kill the trees of a client's request (all its requests when ``request_id`` is None)."""
+        for pid, (owner, known) in list(self.keepers.items()):
+            if owner is client and request_id in (None, known):
+                kill_tree(pid)
+
+    def expire(self) -> float | None:
+        """Kill the trees whose time is up; the seconds until the next one's is (None: none)."""
+        now = time.monotonic()
+        for pid, deadline in list(self.deadlines.items()):
+            if deadline <= now:
+                del self.deadlines[pid]
+                kill_tree(pid)
+        return min(self.deadlines.values(), default=now) - now if self.deadlines else None
+
+    def drop(self, client: socket.socket) -> None:
+        """A client that closed its socket: everything it was running dies."""
+        self.kill(client)
+        self.clients.remove(client)
+        client.close()
 
     def reap(self) -> None:
         """Handle every child that ended or stopped: a keeper's end is reported, and what it left
@@ -224,44 +276,128 @@ class Server:
                 self.stopped[info.si_pid] = ending(info)[1]
                 kill_tree(info.si_pid)
                 continue
-            request_id = self.keepers.pop(info.si_pid, None)
+            client, request_id = self.keepers.pop(info.si_pid, (None, None))
             stopped = self.stopped.pop(info.si_pid, None)
-            if request_id is not None and (stopped or info.si_code != os.CLD_EXITED or info.si_status):
-                send(self.sock, id=request_id, exit=-signal.SIGKILL,
+            self.deadlines.pop(info.si_pid, None)
+            self.files = {file: run for file, run in self.files.items() if run[0] != info.si_pid}
+            if client is not None and (stopped or info.si_code != os.CLD_EXITED or info.si_status):
+                tell(client, id=request_id, exit=-signal.SIGKILL,
                      detail=f"the process that started it was {stopped or _cause(info)}")
             for pid in _children_of(os.getpid()):
                 if pid not in self.keepers:
                     kill_tree(pid)
 
+    def receive(self, client: socket.socket) -> bool:
+        """Handle one message of a client; False when it closed its socket."""
+        try:
+            data, fds, _, _ = socket.recv_fds(client, MESSAGE_BYTES, 4)
+        except OSError:
+            data, fds = b"", []
+        try:
+            if not data:
+                return False
+            message = json.loads(data)
+            if message["op"] == "run" and len(fds) == 4:
+                self.run(client, message, fds)
+            elif message["op"] == "kill":
+                self.kill(client, message["id"])
+            elif message["op"] == "status":
+                tell(client, pid=os.getpid(), clients=len(self.clients), running=len(self.keepers))
+            elif message["op"] == "stop":
+                raise Stop
+            return True
+        except (ValueError, KeyError, TypeError):  # not a message a linter sends: drop the client
+            return False
+        finally:
+            for fd in fds:
+                os.close(fd)
 
-def serve(sock: socket.socket) -> None:
+
+class Stop(Exception):
+    """A client asked the server to exit."""
+
+
+#: How long past a request's own ``seconds`` its tree lives when its client does not kill it.
+GRACE_SECONDS = 30.0
+
+
+def tell(client: socket.socket, **message: object) -> None:
+    """Send to a client that may be gone (its end is seen when its socket is next read)."""
+    try:
+        send(client, **message)
+    except OSError:
+        pass
+
+
+def serve(server: Server, idle_seconds: float | None = None, hello: dict | None = None) -> None:
+    """Serve the clients until the last one is gone (a fork server of one linter: it starts with
+    its client, ``idle_seconds`` None), or until nothing ran for ``idle_seconds`` (a worker
+    listening for linters, :mod:`.worker`), or a client asks it to stop; then kill the whole tree.
+
+    ``hello`` is sent to every client first (:func:`send` of ``ready`` and whatever it holds).
+    """
+    signal.set_wakeup_fd(server.wakeup[1])
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD reaches the wakeup fd
+    for client in server.clients:
+        tell(client, ready=True, **(hello or {}))
+    idle_since = time.monotonic()
+    try:
+        while server.clients or idle_seconds is not None:
+            waits = [server.expire()]
+            if idle_seconds is not None:
+                busy = server.clients or server.keepers
+                idle_since = time.monotonic() if busy else idle_since
+                waits.append(idle_since + idle_seconds - time.monotonic())
+                if waits[-1] <= 0:
+                    return
+            wait = min((w for w in waits if w is not None), default=None)
+            sources = [server.wakeup[0], *server.clients, *([server.listener] if server.listener else [])]
+            readable, _, _ = select.select(sources, [], [], None if wait is None else max(wait, 0))
+            if server.wakeup[0] in readable:
+                while os.read(server.wakeup[0], 4096) == 4096:
+                    pass
+                server.reap()
+            if server.listener in readable:
+                _accept(server, hello)
+            for client in [c for c in server.clients if c in readable]:
+                if not server.receive(client):
+                    server.drop(client)
+    except Stop:
+        return
+    finally:
+        kill_tree(os.getpid(), with_root=False)
+
+
+def _accept(server: Server, hello: dict | None) -> None:
+    """A new client, served only when it runs as this user (the socket's folder is private too)."""
+    try:
+        client, _ = server.listener.accept()
+    except OSError:
+        return
+    if peer_uid(client) != os.getuid():
+        client.close()
+        return
+    server.clients.append(client)
+    tell(client, ready=True, **(hello or {}))
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket (Linux)."""
+    return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    try:
+        return peer_credentials(sock)[1]
+    except (OSError, AttributeError):  # no SO_PEERCRED: not Linux
+        return None
+
+
+def wakeup_pipe() -> tuple[int, int]:
     wakeup = os.pipe()
     for fd in wakeup:
         os.set_blocking(fd, False)
-    signal.set_wakeup_fd(wakeup[1])
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD reaches the wakeup fd
-    server = Server(sock, wakeup)
-    send(sock, ready=True)
-    try:
-        while True:
-            readable, _, _ = select.select([sock, wakeup[0]], [], [])
-            if wakeup[0] in readable:
-                while os.read(wakeup[0], 4096) == 4096:
-                    pass
-                server.reap()
-            if sock in readable:
-                data, fds, _, _ = socket.recv_fds(sock, MESSAGE_BYTES, 4)
-                if not data:
-                    return
-                message = json.loads(data)
-                if message["op"] == "run":
-                    server.run(message, fds)
-                elif message["op"] == "kill":
-                    server.kill(message["id"])
-                for fd in fds:
-                    os.close(fd)
-    finally:
-        kill_tree(os.getpid(), with_root=False)
+    return wakeup
 
 
 def main() -> None:
@@ -270,7 +406,9 @@ def main() -> None:
     sock = socket.socket(fileno=int(fd))
     if frameworks:  # a cold server leaves the imports to each child
         child.warm_up(framework, frameworks.split(","))
-    serve(sock)
+    server = Server(wakeup_pipe())
+    server.clients.append(sock)
+    serve(server)
     os._exit(0)  # at once: a framework's interpreter teardown takes seconds
 
 

@@ -1,12 +1,13 @@
 """The linter's side of the fork servers (:mod:`rfa_lint.sandbox.server`).
 
 Every file runs in a child forked by a server, never in a child of the linter itself: a file
-that signals its parent must not reach the linter.  One warm server per set of frameworks
-starts on the first file that needs it and lives as long as the linter process; when it cannot
-start (its framework import crashes or hangs), one cold server, which imports nothing and leaves
-the imports to each child, serves instead.  A server that dies or stops answering is killed with
-its whole tree, the files it was running get :class:`ServerLost`, and the next file starts a new
-one.  No wait here is without a time limit.
+that signals its parent must not reach the linter.  The server is the user's persistent worker
+(:mod:`.worker`) when the run may use one and one can serve; else this process's own: one warm
+server per set of frameworks starts on the first file that needs it and lives as long as the
+linter process; when it cannot start (its framework import crashes or hangs), one cold server,
+which imports nothing and leaves the imports to each child, serves instead.  A server that dies
+or stops answering is killed with its whole tree, the files it was running get
+:class:`ServerLost`, and the next file starts a new one.  No wait here is without a time limit.
 """
 
 from __future__ import annotations
@@ -36,13 +37,18 @@ class ServerLost(RuntimeError):
     """The fork server could not start, died, or stopped answering."""
 
 
+class Superseded(RuntimeError):
+    """The worker ended a request because a newer text of the same file came (:mod:`.worker`)."""
+
+
 class Child:
     """The processes of one file, as seen from the linter: its output pipes, and how it ended."""
 
-    def __init__(self, server: ForkServer, request_id: int) -> None:
+    def __init__(self, server: Connection, request_id: int) -> None:
         self.server, self.id = server, request_id
         self.returncode: int | None = None
         self.detail = ""  # set when something else than the child's own exit ended it
+        self.superseded = False
         self.lost: str | None = None
         self.started, self.ended = threading.Event(), threading.Event()
         self.stdout = self.stderr = self.results = None
@@ -64,37 +70,25 @@ class Child:
             self.finished()
 
 
-class ForkServer:
-    """One server process and the socket to it; ``frameworks`` empty for a cold server."""
+class Connection:
+    """A socket to a fork server whose process is ``pid``, and the requests running on it.
 
-    def __init__(self, framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> None:
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with child_slot():  # the framework import is the expensive part of a cold child
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "rfa_lint.sandbox.server", str(theirs.fileno()),
-                 framework, ",".join(frameworks)],
-                pass_fds=[theirs.fileno()], cwd=tempfile.gettempdir(), env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            theirs.close()
-            mine.settimeout(START_SECONDS)
-            try:
-                ready = mine.recv(MESSAGE_BYTES)
-            except OSError:
-                ready = b""
-        self.sock, self.pending, self.ids = mine, {}, itertools.count()
+    The server is this process's own (:class:`ForkServer`) or the user's persistent worker
+    (:mod:`.worker`); either way a server that does not answer in time is killed with its
+    whole tree.
+    """
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock, self.pid, self.pending, self.ids = sock, pid, {}, itertools.count()
         self.lost: str | None = None
         self.lock = threading.Lock()
-        if not ready:
-            self.abandon(f"the {framework} fork server did not start")
-            raise ServerLost(self.lost)
-        mine.settimeout(None)
+        sock.settimeout(None)
         threading.Thread(target=self._read_replies, daemon=True).start()
 
-    def start(self, work: str, request: int) -> Child:
-        """Run one file's request (an fd to read it from) in ``work``; its stdout, stderr and
-        results come back as pipes.  A server that does not answer in time is replaced, and
+    def start(self, work: str, request: int, **extra: object) -> Child:
+        """Run one file's request (an fd to read it from) in ``work``, with the server's optional
+        ``extra`` keys (:class:`rfa_lint.sandbox.server.Server`); its stdout, stderr and results
+        come back as pipes.  A server that does not answer in time is replaced, and
         :class:`ServerLost` raised."""
         child = Child(self, next(self.ids))
         ends = [os.pipe() for _ in range(3)]
@@ -102,7 +96,7 @@ class ForkServer:
         with self.lock:
             self.pending[child.id] = child
         try:
-            self.send({"op": "run", "id": child.id, "work": work},
+            self.send({"op": "run", "id": child.id, "work": work, **extra},
                       fds=[request, *(write for _, write in ends)])
         finally:
             for _, write in ends:
@@ -138,15 +132,12 @@ class ForkServer:
                     child = self.pending.pop(reply["id"], None)
                 if child is not None:  # the first report wins: the keeper's, or the server's
                     child.returncode, child.detail = reply["exit"], reply["detail"]
+                    child.superseded = reply.get("superseded") is True
                     child.ended.set()
 
     def abandon(self, why: str) -> None:
         """Kill the server with its whole tree, and fail what it was running with ``why``."""
-        kill_tree(self.proc.pid)
-        try:
-            self.proc.wait(ANSWER_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_tree(self.pid)
         self.sock.close()
         self._lose_all(why)
 
@@ -160,37 +151,84 @@ class ForkServer:
             child.ended.set()
 
     def close(self) -> None:
-        """Closing the socket tells the server to kill what is left and exit."""
+        """Closing the socket tells the server to kill what is left of this process's requests
+        (and this process's own server to exit)."""
         self.sock.close()
 
 
-_SERVERS: dict[tuple, ForkServer | None] = {}
+class ForkServer(Connection):
+    """This process's own server process; ``frameworks`` empty for a cold server."""
+
+    def __init__(self, framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with child_slot():  # the framework import is the expensive part of a cold child
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rfa_lint.sandbox.server", str(theirs.fileno()),
+                 framework, ",".join(frameworks)],
+                pass_fds=[theirs.fileno()], cwd=tempfile.gettempdir(), env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            theirs.close()
+            mine.settimeout(START_SECONDS)
+            try:
+                ready = mine.recv(MESSAGE_BYTES)
+            except OSError:
+                ready = b""
+        if not ready:
+            kill_tree(self.proc.pid)
+            self._wait()
+            mine.close()
+            raise ServerLost(f"the {framework} fork server did not start")
+        super().__init__(mine, self.proc.pid)
+
+    def abandon(self, why: str) -> None:
+        super().abandon(why)
+        self._wait()
+
+    def _wait(self) -> None:
+        try:
+            self.proc.wait(ANSWER_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+_SERVERS: dict[tuple, Connection | None] = {}
 _SERVERS_LOCK = threading.Lock()
 COLD = ("", ())  # the key of the server that imports nothing
+WORKER = "worker"  # the first part of the key of a connection to the user's worker
 
 
-def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str]) -> ForkServer:
-    """This process's server for the frameworks a file's models may use.
+def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str], shared: bool = False
+               ) -> Connection:
+    """This process's server for the frameworks a file's models may use; with ``shared``, its
+    connection to the user's persistent worker for them (:mod:`.worker`).
 
     A server preloads all of them (torch first: tensorflow first could crash a later torch
     import), so a file with torch and keras models runs in one warm child; the servers are keyed
-    by that set.  A server that failed to start is not retried: its files go to the cold
-    server.  One that died is replaced.  Raises :class:`ServerLost` when not even a cold server
-    starts.
+    by that set.  A server (or worker) that failed to start is not retried: its files go to the
+    cold server (this process's own servers).  One that died is replaced.  Raises
+    :class:`ServerLost` when none can serve.
     """
     preloaded = tuple(sorted({framework} | set(frameworks)))
     with _SERVERS_LOCK:
-        server = _running((framework, preloaded), env) or _running(COLD, env)
+        if shared:
+            server = _running((WORKER, framework, preloaded), env)
+        else:
+            server = _running((framework, preloaded), env) or _running(COLD, env)
     if server is None:
-        raise ServerLost("no fork server could start")
+        raise ServerLost("no worker could serve" if shared else "no fork server could start")
     return server
 
 
-def _running(key: tuple, env: dict[str, str]) -> ForkServer | None:
+def _running(key: tuple, env: dict[str, str]) -> Connection | None:
     """The server of ``key``: started when there is none or it was lost; None when it fails."""
+    from rfa_lint.sandbox import worker  # it builds on this module
+
     if key not in _SERVERS or (_SERVERS[key] is not None and _SERVERS[key].lost):
         try:
-            _SERVERS[key] = ForkServer(key[0], key[1], env)
+            _SERVERS[key] = worker.connect(key[1], key[2], env) if key[0] == WORKER else \
+                ForkServer(key[0], key[1], env)
         except ServerLost:
             _SERVERS[key] = None
     return _SERVERS[key]

@@ -1,0 +1,278 @@
+"""The user's persistent worker (real processes, no mocks): runs share it and find what their own
+fork servers find; it survives hostile files, is replaced when killed, is ignored when its socket
+is not a live worker of this user and key; a newer text of a file supersedes the running one.
+
+Each test's workers live in its own tmp folder and are stopped after it (conftest).  Which
+server ran a file is told by the file itself: a spy at its end writes its server's kind and pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from expectations import FIXTURES
+from test_hostile import door_env, run_door
+from test_hostile_process import survivors
+
+from rfa_lint.sandbox import Limits, analyse_models, child_env, warm, worker
+
+CHAIN = (FIXTURES / "lint" / "chain.py").read_text()
+#: chain.py at 16px, as its comments derive: the model's range ends below 16 (RFA110), conv4's
+#: RF 23 > 16 with input 15 (RFA102), conv5's input RF 23 >= 16 (RFA101)
+CHAIN_FINDINGS = {(7, "RFA110"), (13, "RFA102"), (14, "RFA101")}
+SPY = """
+import os as _os
+_keeper = _os.getppid()
+_server = int(open(f"/proc/{{_keeper}}/stat").read().rpartition(")")[2].split()[1])
+_kind = "worker" if b"rfa_lint.sandbox.worker" in open(f"/proc/{{_server}}/cmdline", "rb").read() else "own"
+with open({marker!r}, "a") as _f:
+    _f.write(f"{{_kind}} {{_server}}\\n")
+"""
+MODEL = {"kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
+
+
+def spied(tmp_path: Path, name: str, tail: str = "") -> Path:
+    """chain.py with the spy, then ``tail``."""
+    path = tmp_path / name
+    path.write_text(CHAIN + SPY.format(marker=str(tmp_path / "servers")) + tail)
+    return path
+
+
+def servers(tmp_path: Path) -> list[tuple[str, int]]:
+    """(kind, pid) of the server of each file run so far, in order."""
+    marker = tmp_path / "servers"
+    lines = marker.read_text().split("\n") if marker.exists() else []
+    return [(kind, int(pid)) for kind, pid in (line.split() for line in lines if line)]
+
+
+def cli(*args: str, cwd: Path, env: dict | None = None) -> set[tuple[str, int, str]]:
+    proc = subprocess.run([sys.executable, "-m", "rfa_lint", *args, "--res", "16", "--select", "RFA",
+                           "--no-cache", "-q"], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    found = (re.match(r"(.+?):(\d+):\d+: (RFA\d+)", line) for line in proc.stdout.splitlines())
+    return {(Path(m[1]).name, int(m[2]), m[3]) for m in found if m}
+
+
+def flake8(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flake8", "--select=RFA", "--rfa-res=16", "--rfa-no-cache",
+                             "--format=%(path)s:%(row)d:%(code)s", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def flake8_findings(proc: subprocess.Popen) -> set[tuple[str, int, str]]:
+    out, _ = proc.communicate(timeout=600)
+    rows = (line.rsplit(":", 2) for line in out.split())
+    return {(Path(path).name, int(row), code) for path, row, code in rows}
+
+
+def chain(name: str) -> set[tuple[str, int, str]]:
+    return {(name, line, code) for line, code in CHAIN_FINDINGS}
+
+
+def gone(pid: int, seconds: float = 60) -> bool:
+    """Whether ``pid`` is dead (or a zombie) within ``seconds``: an eventual, not a timing."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_runs_share_the_worker_and_find_what_their_own_servers_find(tmp_path):
+    spied(tmp_path, "a.py"), spied(tmp_path, "b.py")
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    assert cli("b.py", cwd=tmp_path) == chain("b.py")
+    assert cli("a.py", "--no-worker", cwd=tmp_path) == chain("a.py")
+    (first, pid), second, third = servers(tmp_path)
+    assert first == "worker" and second == ("worker", pid) and third[0] == "own"
+    assert [w["pid"] for w in worker.status()] == [pid]
+
+
+def test_two_flake8_processes_share_one_worker(tmp_path):
+    """Started together: one starts the worker, the other waits for it, both use it."""
+    spied(tmp_path, "a.py"), spied(tmp_path, "b.py")
+    runs = [flake8("a.py", cwd=tmp_path), flake8("b.py", cwd=tmp_path)]
+    assert [flake8_findings(run) for run in runs] == [chain("a.py"), chain("b.py")]
+    kinds = servers(tmp_path)
+    assert len(kinds) == 2 and kinds[0][0] == "worker" and kinds[0] == kinds[1]
+
+
+def test_the_worker_survives_hostile_files_and_keeps_serving(tmp_path):
+    """Files that kill, stop or signal their parent, double-fork, segfault, exit, flood: each gets
+    its own diagnostic as without a worker, and the same worker serves the file after them."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    spied(tree, "before.py")
+    names = ["proc_kills_parent.py", "proc_signals_parent.py", "proc_stops_parent.py", "proc_double_fork.py",
+             "segfaults.py", "exits_at_import.py", "prints_a_flood.py", "proc_result_flood.py"]
+    for name in names:
+        (tree / name).write_bytes((FIXTURES / "hostile" / name).read_bytes())
+    with_worker, _ = run_door("flake8", tree)
+    without, _ = run_door("flake8", tree, "--rfa-no-worker")
+    assert with_worker == without
+    assert {f for f in with_worker if f[0] == "before.py"} == chain("before.py")
+    assert survivors(str(tree)) == []
+    spied(tree, "after.py")
+    assert cli("after.py", cwd=tree, env=door_env(tree, "flake8")) == chain("after.py")  # the same TMPDIR
+    ran = servers(tree)
+    worker_runs = [pid for kind, pid in ran if kind == "worker"]
+    assert len(worker_runs) == 2 and len(set(worker_runs)) == 1, ran
+
+
+def test_a_killed_worker_is_replaced(tmp_path):
+    spied(tmp_path, "a.py")
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    (_, pid), = servers(tmp_path)
+    os.kill(pid, signal.SIGKILL)
+    assert gone(pid)
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    assert servers(tmp_path)[1][0] == "worker" and servers(tmp_path)[1][1] != pid
+
+
+@pytest.fixture
+def in_process():
+    """Runs of this process that may use a worker, which neither earlier tests' connections nor
+    their failures decide."""
+    def forget():
+        for key in [k for k in warm._SERVERS if k[0] == warm.WORKER]:
+            server = warm._SERVERS.pop(key)
+            if server is not None:
+                server.close()
+
+    forget()
+    yield
+    forget()
+
+
+def analyse(path: Path, text: str | None = None, **limits) -> str:
+    """The status of ``Chain`` in ``path`` (or ``text`` as that file), on the worker if it can."""
+    text = path.read_text() if text is None else text
+    outcome = analyse_models(str(path), text, "torch", [{"name": "Chain", **MODEL}],
+                             Limits(worker=True, **limits), ["torch"])
+    assert outcome.failure is None, outcome.failure
+    return outcome.models["Chain"].status
+
+
+def socket_path() -> Path:
+    return worker.folder() / f"{worker.key(('torch',), child_env())[:16]}.sock"
+
+
+def listener(path: Path, hello: dict | None) -> socket.socket:
+    """A socket listening at ``path`` that greets each client with ``hello`` (None: no one accepts)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind(str(path))
+    sock.listen()
+    os.chmod(path, 0o700)
+
+    def greet():
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:
+                return
+            client.send(json.dumps(hello).encode())
+
+    if hello is not None:
+        threading.Thread(target=greet, daemon=True).start()
+    return sock
+
+
+@pytest.mark.parametrize("case", ["another user's", "writable by others", "another version's"])
+def test_a_socket_that_is_not_our_worker_is_ignored(tmp_path, in_process, case):
+    """The run goes on with its own servers, and finds the same."""
+    path = socket_path()
+    sock = listener(path, {"ready": True, "key": "another", "pid": 1} if case == "another version's" else
+                    {"ready": True, "key": worker.key(("torch",), child_env()), "pid": 1})
+    with sock:
+        if case == "another user's":
+            os.chown(path, 12345, 12345, follow_symlinks=False)
+        elif case == "writable by others":
+            os.chmod(path, 0o722)
+        assert analyse(spied(tmp_path, "a.py")) == "ok"
+    assert servers(tmp_path)[0][0] == "own"
+
+
+def test_a_dead_workers_socket_is_replaced(tmp_path, in_process):
+    listener(socket_path(), None).close()  # a socket file nothing listens on, as a killed worker leaves
+    assert analyse(spied(tmp_path, "a.py")) == "ok"
+    assert servers(tmp_path)[0][0] == "worker"
+
+
+def test_a_newer_text_supersedes_the_running_one(tmp_path, in_process):
+    """The first text's child hangs (only the first time it runs), the second text comes: the
+    first run is told, its child killed, and it runs again to its own right result."""
+    marker, path = tmp_path / "runs", tmp_path / "a.py"
+    hangs_once = CHAIN + f"""
+import time
+with open({str(marker)!r}, "a") as _f:
+    _f.write("first\\n")
+if open({str(marker)!r}).read().count("first") == 1:
+    time.sleep(600)
+"""
+    first: list[str] = []
+    thread = threading.Thread(target=lambda: first.append(analyse(path, hangs_once, timeout=900)))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert analyse(path, CHAIN) == "ok"
+    thread.join(600)
+    assert first == ["ok"]
+    assert marker.read_text() == "first\nfirst\n"
+
+
+def test_a_run_that_goes_away_takes_its_files_with_it(tmp_path):
+    spied(tmp_path, "a.py", f"open({str(tmp_path / 'pid')!r}, 'w').write(str(_os.getpid()))\n"
+                            "__import__('time').sleep(600)\n")
+    run = subprocess.Popen([sys.executable, "-m", "rfa_lint", "a.py", "--timeout", "900", "--no-cache", "-q"],
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+    finally:
+        run.kill()
+        run.wait()
+    assert gone(int((tmp_path / "pid").read_text()))
+    (kind, pid), = servers(tmp_path)
+    assert kind == "worker" and not gone(pid, seconds=0)
+
+
+def test_no_worker_in_every_front_door(tmp_path):
+    spied(tmp_path, "a.py")
+    assert cli("a.py", "--no-worker", cwd=tmp_path) == chain("a.py")
+    assert flake8_findings(flake8("--rfa-no-worker", "a.py", cwd=tmp_path)) == chain("a.py")
+    (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nno-worker = true\n")
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    assert [kind for kind, _ in servers(tmp_path)] == ["own"] * 3
+    assert worker.status() == []
+
+
+def test_status_and_stop(tmp_path):
+    spied(tmp_path, "a.py")
+    cli("a.py", cwd=tmp_path)
+    (kind, pid), = servers(tmp_path)
+    assert kind == "worker"
+    command = [sys.executable, "-m", "rfa_lint.sandbox.worker"]
+    shown = subprocess.run([*command, "status"], capture_output=True, text=True, timeout=60).stdout
+    assert f"pid {pid}  0 other clients  0 files running" in shown
+    assert str(worker.folder()) in shown
+    stopped = subprocess.run([*command, "stop"], capture_output=True, text=True, timeout=60).stdout
+    assert stopped == f"stopped worker {pid}\n"
+    assert gone(pid)
+    assert list(worker.folder().glob("*.sock")) == []
