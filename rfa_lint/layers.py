@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from rfa_lint.numbers import fmt
-from rfa_lint.rf import Kind, classify, graph_from_plain, input_resolution_range
-from rfa_lint.rf.analysis import Verdict, productive_from
+from rfa_lint.rf import classify, graph_from_plain, input_resolution_range
+from rfa_lint.rf.analysis import Verdict, judged, productive_from
 
 VERDICT_WORDS = {
     Verdict.PRODUCTIVE: "productive",
@@ -60,8 +60,7 @@ def on_line(graphs: Mapping[str, dict], path: str, line: int, resolution: Sequen
     for model, plain in graphs.items():
         graph = graph_from_plain(plain)
         here = [node for node in graph.all_layers
-                if node.has_finite_rf and node.layer_info.kind in (Kind.CONV, Kind.POOL)
-                and any(os.path.abspath(f) == target and n == line for f, n in node.sites)]
+                if judged(node) and any(os.path.abspath(f) == target and n == line for f, n in node.sites)]
         if not here:
             continue
         model_range = input_resolution_range(graph, filter_kernel_size_1=filter_kernel_size_1)

@@ -7,7 +7,7 @@ import math
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-from rfa_lint.rf.graph import EnrichedNetworkNode, Number, PerAxis, broadcast, per_axis
+from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, Number, PerAxis, broadcast, per_axis
 
 Resolution = Number | Sequence[Number]
 RFProvider = Callable[[EnrichedNetworkNode], Any]
@@ -41,7 +41,7 @@ def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
 
 #: Layers with a kernel: the verdicts are about them; pass-through layers, merges and heads
 #: only carry what they read.
-JUDGED_KINDS = ("conv", "pool")
+JUDGED_KINDS = (Kind.CONV, Kind.POOL)
 
 
 def judged(node: EnrichedNetworkNode) -> bool:
@@ -51,7 +51,7 @@ def judged(node: EnrichedNetworkNode) -> bool:
     info = node.layer_info
     if info.kind not in JUDGED_KINDS or not node.has_finite_rf:
         return False
-    return info.kind != "pool" or any(k > 1 for k in info.effective_kernel)
+    return info.kind != Kind.POOL or any(k > 1 for k in info.effective_kernel)
 
 
 def classify(
@@ -212,7 +212,7 @@ def _mixes_all_positions(graph: EnrichedNetworkNode) -> bool:
     a flatten, a dense head or an SE gate (a single position, broadcast) do not count.
     """
     return any(
-        n.layer_info.is_infinite and (n.layer_info.kind == "attention" or _positions_after(n))
+        n.layer_info.is_infinite and (n.layer_info.kind == Kind.ATTENTION or _positions_after(n))
         for n in graph.all_layers
     )
 
