@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache, direct_imports, local_modules
-from rfa_lint.positions import Span, call_span
+from rfa_lint.positions import Span, place
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
 from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
@@ -635,14 +635,3 @@ def _not_analysed(model: str, code: str, values: rules.Fields) -> dict[str, Any]
 def _finding(path: str, span: Span, code: str, values: rules.Fields, details: Mapping[str, Any]) -> Finding:
     message = rules.get(code).render(values)
     return Finding(path, span.line, span.col, code, message, span.end_line, span.end_col, details)
-
-
-def place(text: str, line: int) -> Span:
-    """Where a finding of ``line`` goes: the outermost call that starts there (the layer's
-    constructor, :func:`rfa_lint.positions.call_span`), else the line's content."""
-    span = call_span(text, line)
-    if span is not None:
-        return span
-    lines = text.split("\n")
-    content = lines[line - 1].rstrip() if line <= len(lines) else ""
-    return Span(line, len(content) - len(content.lstrip()), line, len(content))

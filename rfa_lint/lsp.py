@@ -24,7 +24,7 @@ from rfa_lint import __version__, layers
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.lint import Analysis, Finding, analyse_source
 from rfa_lint.noqa import add_noqa, without_noqa
-from rfa_lint.positions import call_span
+from rfa_lint.positions import Span, place
 from rfa_lint.settings import Project
 
 DEBOUNCE_SECONDS = 0.3
@@ -117,10 +117,9 @@ def hover(ls: RfaLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
     found = layers.on_line(state.analysis.graphs, path, line, state.project.options.resolution)
     if not found:
         return None
-    span = call_span(state.text, line)
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown,
                                                 value="\n\n".join(layer.markdown() for layer in found)),
-                     range=_range(span, line, state.text) if span else None)
+                     range=_range(place(state.text, line)))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
@@ -148,21 +147,16 @@ def _diagnostics(analysis: Analysis, path: str, text: str, project: Project) -> 
 
 
 def _diagnostic(finding: Finding, text: str) -> lsp.Diagnostic:
-    span = call_span(text, finding.line)
-    return lsp.Diagnostic(range=_range(span, finding.line, text), message=finding.message,
+    """The finding's own span; a finding about the whole file (no end) marks its first line."""
+    span = (Span(finding.line, finding.col, finding.end_line, finding.end_col)
+            if finding.end_line is not None and finding.end_col is not None else place(text, finding.line))
+    return lsp.Diagnostic(range=_range(span), message=finding.message,
                           severity=lsp.DiagnosticSeverity.Warning, code=finding.code, source=SOURCE)
 
 
-def _range(span, line: int, text: str) -> lsp.Range:
-    """The call's span, or the line's text without its indentation where no call starts."""
-    if span is not None:
-        return lsp.Range(start=lsp.Position(line=span.line - 1, character=span.col),
-                         end=lsp.Position(line=span.end_line - 1, character=span.end_col))
-    lines = text.split("\n")
-    content = lines[line - 1] if 0 < line <= len(lines) else ""
-    indent = len(content) - len(content.lstrip())
-    return lsp.Range(start=lsp.Position(line=line - 1, character=indent),
-                     end=lsp.Position(line=line - 1, character=len(content.rstrip())))
+def _range(span: Span) -> lsp.Range:
+    return lsp.Range(start=lsp.Position(line=span.line - 1, character=span.col),
+                     end=lsp.Position(line=span.end_line - 1, character=span.end_col))
 
 
 def _noqa_edit(text: str, line: int, code: str) -> lsp.TextEdit | None:

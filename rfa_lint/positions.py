@@ -23,6 +23,17 @@ class Span:
     end_col: int
 
 
+def place(text: str, line: int) -> Span:
+    """Where a finding of ``line`` goes: the outermost call that starts there (the layer's
+    constructor), else the line's content without its indentation."""
+    span = call_span(text, line)
+    if span is not None:
+        return span
+    lines = text.split("\n")
+    content = lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
+    return Span(line, len(content) - len(content.lstrip()), line, len(content))
+
+
 def call_span(text: str, line: int) -> Span | None:
     """The span of the outermost call that starts on ``line``; None if no call starts there."""
     return _first_calls(text).get(line)

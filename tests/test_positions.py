@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rfa_lint.positions import Span, call_span
+from rfa_lint.positions import Span, call_span, place
 
 SOURCE = '''\
 x = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU())
@@ -31,3 +31,10 @@ def test_lines_where_no_call_starts_have_no_span() -> None:
     assert call_span(SOURCE, 3) is None
     assert call_span(SOURCE, 6) is None
     assert call_span("def broken(:\n", 1) is None
+
+
+def test_a_finding_goes_on_the_call_or_else_on_the_lines_content() -> None:
+    assert place(SOURCE, 2) == Span(2, 12, 3, 32)
+    assert place(SOURCE, 6) == Span(6, 0, 6, 5)  # "z = 1": no call starts there
+    assert place(SOURCE, 3) == Span(3, 22, 3, 32)  # "padding=1)" without its indentation
+    assert place(SOURCE, 99) == Span(99, 0, 99, 0)  # past the end: an empty span, never an error
