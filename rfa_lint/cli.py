@@ -131,6 +131,10 @@ def check(paths: tuple[str, ...], **given) -> None:
         resolutions = sorted({fmt(p.options.resolution) for p in projects.values()})
         seconds = time.perf_counter() - started
         click.echo(_summary(len(files), coverage, findings, resolutions, seconds), err=True)
+        if findings:
+            first = min(f.code for f in findings)
+            click.echo(f"rfa-lint: 'rfa-lint rule {first}' explains a code; --add-noqa silences today's "
+                       "findings (a baseline)", err=True)
         _list_skipped(coverage, codes.__getitem__)
     sys.exit(1 if findings and not run["exit-zero"] else 0)
 

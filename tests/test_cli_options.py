@@ -303,7 +303,7 @@ def test_stdin_filename_names_it_for_the_report_settings_and_per_file_ignores(pr
                     "--per-file-ignores", "other/*:RFA102", stdin=CHAIN.read_bytes())
     # other/pyproject.toml ignores RFA110, --per-file-ignores RFA102: RFA101 is left
     assert proc.returncode == 1
-    assert [line.split(" ")[:2] for line in lines(proc.stdout)] == [["other/new.py:14:1:", "RFA101"]]
+    assert [line.split(" ")[:2] for line in lines(proc.stdout)] == [["other/new.py:14:22:", "RFA101"]]
 
 
 @pytest.mark.parametrize("args, words", [
