@@ -1,16 +1,21 @@
 """A content-hash cache of per-file results, so an unchanged file never starts a child again.
 
 Key.  An entry is named by a hash of everything a file's findings depend on that is known
-before running it: the text linted, the file's absolute path (the child imports it as a module
-of its package, and layer sites name it), the options, and the environment -- the Python
-version, rfa-lint's version and a digest of its own sources (so an edited checkout never reads
-results of older code), and the installed versions of torch, torchvision, tensorflow and keras
-(read from package metadata: the linter process never imports a framework).  The entry records
-the hash of every local module the file imports, directly or through other local modules
-(``import x``, ``from . import y``, ``from x import y`` resolved with :mod:`ast` to files of the
-same folder or package, plus the ``__init__.py`` files of the packages involved); it counts
-only while all of them are unchanged.  A hit costs reading one JSON file and hashing those
-modules: no parsing, no child, no framework.
+before running it: the code linted (its tokens and their places, without comments and blank
+space: :func:`code_digest`), the file's absolute path (the child imports it as a module of its
+package, and layer sites name it), the options, and the environment -- the Python version,
+rfa-lint's version and a digest of its own sources (so an edited checkout never reads results
+of older code), and a digest of the installed distributions (:func:`installed`; the linter
+process never imports a framework).  The entry records the hash of every local module the file
+imports, directly or through other local modules (``import x``, ``from . import y``, ``from x
+import y`` resolved with :mod:`ast` to files of the same folder or package, plus the
+``__init__.py`` files of the packages involved), and where each one it imports but that does
+not exist would be; it counts only while all of them are unchanged (and the missing still
+missing).  A hit costs reading one JSON file and hashing those modules: no parsing, no child,
+no framework.  So results that the text, the options and the installation decide are cached,
+failures included (an import error, a build that raises, a blocked download); only what the
+machine decides (a timeout, the memory limit, a crash) runs again
+(:data:`rfa_lint.lint.CACHEABLE_CODES`).
 
 Location.  ``.rfa_cache/`` in the project root -- the nearest folder at or above the working
 directory holding ``pyproject.toml``, ``setup.cfg`` or ``.git`` -- or else the user's cache
@@ -33,14 +38,16 @@ entry depending on one is never written, and never read.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import hashlib
-import importlib.metadata
+import io
 import json
 import os
 import stat
 import sys
+import tokenize
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -48,9 +55,8 @@ import rfa_lint
 from rfa_lint.atomic import write_atomically
 from rfa_lint.sandbox.child import package_of
 
-FORMAT = 1  # bump when the entry layout changes
+FORMAT = 2  # bump when the entry layout or the key changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
-FRAMEWORK_DISTRIBUTIONS = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "tf-keras")
 #: The most bytes read of each file: an entry (findings and coverage), its graphs (as much as a
 #: child may send, :data:`rfa_lint.sandbox.RESULT_BYTES`), a local module the file imports.
 ENTRY_BYTES = 4 << 20
@@ -85,7 +91,7 @@ def user_cache_folder() -> Path:
 
 @functools.cache
 def environment() -> dict[str, Any]:
-    """What else a result depends on: interpreter, rfa-lint's code, installed frameworks."""
+    """What else a result depends on: interpreter, rfa-lint's code, installed distributions."""
     package = Path(rfa_lint.__file__).parent
     sources = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
@@ -93,15 +99,58 @@ def environment() -> dict[str, Any]:
     return {
         "python": sys.version,
         "rfa-lint": [rfa_lint.__version__, sources.hexdigest()],
-        "frameworks": {name: _version(name) for name in FRAMEWORK_DISTRIBUTIONS},
+        "installed": installed(),
     }
 
 
-def _version(distribution: str) -> str | None:
+def installed() -> str:
+    """A digest of the distributions installed where this interpreter imports from: the names of
+    their metadata folders and path files in each ``sys.path`` folder (``torch-2.4.1.dist-info``,
+    ``__editable__.x.pth``), with their change times.  ``pip install`` and ``pip uninstall``
+    change it; so a result that an import, a build or a download failure decided is keyed on it
+    as much as one with findings.  (Listing the folders costs well under a millisecond, asking
+    ``importlib.metadata`` each distribution's version ~80 ms.)"""
+    digest = hashlib.sha256()
+    for folder in sys.path[1:]:  # the first is the script's folder or the working one, not installed
+        try:
+            names = sorted(n for n in os.listdir(folder or ".") if n.endswith(DISTRIBUTION_SUFFIXES))
+        except OSError:
+            continue
+        for name in names:
+            with contextlib.suppress(OSError):
+                changed = os.stat(os.path.join(folder or ".", name)).st_mtime_ns
+                digest.update(f"{folder}\0{name}\0{changed}\0".encode())
+    return digest.hexdigest()
+
+
+DISTRIBUTION_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".egg", ".pth")
+
+
+def code_digest(text: str) -> str:
+    """A digest of what Python runs of ``text``: its tokens with their positions, without the
+    comments, blank lines and trailing spaces, which no finding depends on (an edit there that
+    keeps the lines where they are is a cache hit).  Except ``# rfa-lint:`` directives: in a file
+    that has any, every comment's line counts (a comment between a directive and its class
+    joins them) and the directives' words.  Text that does not tokenize is taken whole."""
+    digest = hashlib.sha256()
     try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return hashlib.sha256(b"text\0" + text.encode("utf-8", "surrogatepass")).hexdigest()
+    directives = any(t.type == tokenize.COMMENT and DIRECTIVE in t.string for t in tokens)
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            if directives:
+                digest.update(f"#{token.start[0]}{token.string if DIRECTIVE in token.string else ''}\0"
+                              .encode("utf-8", "surrogatepass"))
+        elif token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):  # placed after the comment
+            digest.update(f"{token.type}\0".encode())
+        elif token.type != tokenize.NL:
+            digest.update(f"{token.type} {token.start} {token.string}\0".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+DIRECTIVE = "rfa-lint"
 
 
 class Cache:
@@ -119,11 +168,13 @@ class Cache:
         self._imports: dict[Path, frozenset[Path]] = {}
 
     def key(self, path: str, text: str, options: Any) -> str:
+        settings = dataclasses.asdict(options)
+        settings.get("limits", {}).pop("worker", None)  # where models run changes no finding
         material = {
             "format": FORMAT,
             "path": os.path.abspath(path),
-            "text": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-            "options": dataclasses.asdict(options),
+            "text": code_digest(text),
+            "options": settings,
             "environment": environment(),
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=repr).encode()).hexdigest()
@@ -150,7 +201,7 @@ class Cache:
 
     def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict) -> None:
         """Save JSON-able results; a cache folder that cannot be written is silently skipped."""
-        modules = local_modules(Path(path).resolve(), text, self._imports_of)
+        modules = local_modules(Path(path).resolve(), text, self._imports_of, absent=True)
         digests = {str(m): self._digest(str(m)) for m in sorted(modules)}
         data = json.dumps(graphs).encode()
         if None in digests.values() or len(data) > GRAPHS_BYTES:
@@ -173,10 +224,13 @@ class Cache:
             write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
 
     def _digest(self, path: str) -> str | None:
-        """The module's hash; None when it is no regular file that can be read."""
+        """The module's hash, ``ABSENT`` when there is no such file; None when it is no regular
+        file that can be read."""
         if path not in self._digests:
             try:
                 self._digests[path] = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
+            except FileNotFoundError:
+                self._digests[path] = ABSENT
             except OSError:
                 self._digests[path] = None
         return self._digests[path]
@@ -187,8 +241,11 @@ class Cache:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 text = ""
-            self._imports[path] = frozenset(direct_imports(path, text))
+            self._imports[path] = frozenset(direct_imports(path, text, absent=True))
         return self._imports[path]
+
+
+ABSENT = "absent"  # the digest of a module file that does not exist
 
 
 def _graphs_path(entry_path: Path) -> Path:
@@ -220,15 +277,18 @@ def read_regular(path: Path, limit: int) -> bytes:
     return data
 
 
-def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]]) -> set[Path]:
-    """Files of the file's own folder or package that importing it loads, transitively.
+def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]],
+                  absent: bool = False) -> set[Path]:
+    """Files of the file's own folder or package that importing it loads, transitively; with
+    ``absent``, also where a module it imports but that does not exist would be (created, it
+    would change what the import does: an import that failed may succeed).
 
     ``imports_of(file)`` gives another module file's direct imports (a memo in :class:`Cache`).
     """
     root, name = package_of(path)
     found: set[Path] = set()
     parents = _module_files(root, name.rpartition(".")[0])  # the child imports its package first
-    todo = [*parents, *direct_imports(path, text)]
+    todo = [*parents, *direct_imports(path, text, absent)]
     while todo:
         module = todo.pop()
         if module not in found and module != path:
@@ -237,8 +297,9 @@ def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[P
     return found
 
 
-def direct_imports(path: Path, text: str) -> Iterator[Path]:
-    """Files of the same folder or package that one module's import statements name."""
+def direct_imports(path: Path, text: str, absent: bool = False) -> Iterator[Path]:
+    """Files of the same folder or package that one module's import statements name (with
+    ``absent``, also where the first missing one of a dotted name would be)."""
     root, name = package_of(path)
     package = name.rpartition(".")[0]  # for a package's __init__.py, the package itself
     top = name.partition(".")[0] if "." in name else None  # loose files import from their folder
@@ -248,7 +309,7 @@ def direct_imports(path: Path, text: str) -> Iterator[Path]:
         return
     for module in _imported_names(tree, package):
         if top is None or module == top or module.startswith(top + "."):
-            yield from _module_files(root, module)
+            yield from _module_files(root, module, absent)
 
 
 def _imported_names(tree: ast.Module, package: str) -> Iterator[str]:
@@ -267,8 +328,9 @@ def _imported_names(tree: ast.Module, package: str) -> Iterator[str]:
             yield from (f"{base}.{alias.name}" if base else alias.name for alias in node.names)
 
 
-def _module_files(root: Path, dotted: str) -> Iterator[Path]:
-    """The files importing ``dotted`` runs: each package's ``__init__.py``, then the module."""
+def _module_files(root: Path, dotted: str, absent: bool = False) -> Iterator[Path]:
+    """The files importing ``dotted`` runs: each package's ``__init__.py``, then the module (with
+    ``absent``, the module file of the first part that does not exist)."""
     folder = root
     for part in filter(None, dotted.split(".")):
         init, module = folder / part / "__init__.py", folder / f"{part}.py"
@@ -278,5 +340,7 @@ def _module_files(root: Path, dotted: str) -> Iterator[Path]:
             yield module
             return
         else:
+            if absent:
+                yield module
             return
         folder = folder / part

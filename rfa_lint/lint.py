@@ -39,11 +39,12 @@ STATUS_CODES = {
     "import-failed": "RFA901", "framework-missing": "RFA912", "needs-inputs": "RFA913",
     "download-blocked": "RFA914",
 }
-#: The diagnostics the file's own text decides.  Any other RFA9xx (an import that failed, a
-#: build that raised, a timeout, a crash) may depend on what is installed or on the machine's
-#: load, which the cache key does not see: such a result is never cached, the next run retries.
-CACHEABLE_CODES = frozenset({"RFA900", "RFA902", "RFA905", "RFA909", "RFA910", "RFA911", "RFA913", "RFA915",
-                             "RFA916"})
+#: The diagnostics that the text, the options and the installed distributions decide, which the
+#: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
+#: blocked download included.  The others depend on the machine and its load (a timeout, the
+#: memory limit, a crash: RFA906-908): such a result is never cached, the next run retries.
+CACHEABLE_CODES = frozenset({"RFA900", "RFA901", "RFA902", "RFA903", "RFA904", "RFA905", "RFA909", "RFA910",
+                             "RFA911", "RFA912", "RFA913", "RFA914", "RFA915", "RFA916"})
 #: The most work the linter's own process spends on one model's graph, whatever a child sends.
 #: The largest real networks measured stay far below: 1,397 nodes (timm hrnet_w64), 2,508 edges
 #: (torchvision densenet201), 14 stride products at one node and 18,039 paths (timm volo_d5_224).
@@ -178,7 +179,7 @@ class Analysis:
     graphs: dict[str, dict] = field(default_factory=dict)
     models: list[ModelRecord] = field(default_factory=list)
     #: False when a result may depend on more than the cache key sees (see CACHEABLE_CODES):
-    #: a child that did not finish cleanly, an import that failed, a build that raised
+    #: a child that did not finish cleanly (a timeout, the memory limit, a crash)
     cacheable: bool = True
 
 
@@ -450,7 +451,7 @@ class _Report:
             finding = _whole_file(self.path, code, values)
             self.model_findings.append(finding)
             self.models.append(ModelRecord(name, 1, False, code, finding.message))
-            self.cacheable = False
+            self.cacheable = code in CACHEABLE_CODES
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)

@@ -6,7 +6,6 @@ same cache path as a real run in milliseconds.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -40,28 +39,83 @@ def stored(folder: Path, path: Path, findings=("found",)) -> Cache:
     return Cache(folder)
 
 
-def test_key_covers_text_path_options_and_environment(tmp_path, monkeypatch):
+def test_key_covers_code_path_options_and_environment(tmp_path, monkeypatch):
     cache = Cache(tmp_path)
     key = cache.key("net.py", MODEL, OPTIONS)
     assert cache.key("net.py", MODEL, OPTIONS) == key
-    assert cache.key("net.py", MODEL + "\n", OPTIONS) != key
+    assert cache.key("net.py", MODEL.replace("pass", "x = 1"), OPTIONS) != key
     assert cache.key("other/net.py", MODEL, OPTIONS) != key
     assert cache.key("net.py", MODEL, options_from({"res": 16, "no-exec": True})) != key
     assert cache.key("net.py", MODEL, options_from({"res": 32, "no-exec": True, "timeout": 9})) != key
     narrower = options_from({"res": 32, "no-exec": True, "filter-kernel-size-1": True})
     assert cache.key("net.py", MODEL, narrower) != key
+    assert cache.key("net.py", MODEL, options_from({"res": 32, "no-exec": True, "no-worker": True})) == key
     environment = cache_module.environment()
-    assert set(environment["frameworks"]) >= {"torch", "torchvision", "tensorflow", "keras"}
-    newer = {**environment, "frameworks": {**environment["frameworks"], "torch": "99.0"}}
-    monkeypatch.setattr(cache_module, "environment", lambda: newer)
+    monkeypatch.setattr(cache_module, "environment", lambda: {**environment, "installed": "pip installed"})
     assert cache.key("net.py", MODEL, OPTIONS) != key
 
 
-def test_environment_reads_versions_without_importing_frameworks():
-    code = ("import sys; from rfa_lint.cache import environment; print(environment()['frameworks']['torch']);"
+CODE = "import torch  # the framework\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
+
+
+@pytest.mark.parametrize("edit", [
+    ("# the framework", "# torch, of course"), ("# the framework", ""), ("\n\n\n", "\n   \n\n"),
+    ("\n\n\n", "\n# a comment\n\n"), ("    pass\n", "    pass  \n"),
+])
+def test_comments_and_blank_space_that_keep_the_lines_are_no_part_of_the_key(edit):
+    """No finding depends on them (the messages name layers, lines and numbers)."""
+    cache = Cache("unused")
+    assert cache.key("net.py", CODE.replace(*edit), OPTIONS) == cache.key("net.py", CODE, OPTIONS)
+
+
+@pytest.mark.parametrize("edit", [
+    ("class Net", "# rfa-lint: skip\nclass Net"),  # a new line: every line below moves
+    ("pass", "x = 1"), ("\n\n\nclass", "\n\n\n\nclass"),
+])
+def test_code_and_lines_are_part_of_the_key(edit):
+    cache = Cache("unused")
+    assert cache.key("net.py", CODE.replace(*edit), OPTIONS) != cache.key("net.py", CODE, OPTIONS)
+
+
+DIRECTED = "from torch import nn\n# rfa-lint: skip\n\nclass Net(nn.Module):  # a net\n    pass\n"
+
+
+@pytest.mark.parametrize("edit", [
+    ("skip", "build(1)"),  # the directive's words
+    ("skip\n\n", "skip\n# more words\n"),  # a comment between it and the class joins them
+    ("# a net", "# rfa-lint: input(1, 3, 8, 8)"),
+])
+def test_directives_stay_in_the_key(edit):
+    cache = Cache("unused")
+    assert cache.key("net.py", DIRECTED.replace(*edit), OPTIONS) != cache.key("net.py", DIRECTED, OPTIONS)
+    assert cache.key("net.py", DIRECTED.replace("# a net", "# a fine net"), OPTIONS) == \
+        cache.key("net.py", DIRECTED, OPTIONS)
+
+
+def test_text_that_does_not_tokenize_is_keyed_whole():
+    broken = CODE + "x = (\n"
+    cache = Cache("unused")
+    assert cache.key("net.py", broken + "# a", OPTIONS) != cache.key("net.py", broken + "# b", OPTIONS)
+
+
+def test_the_installed_distributions_are_read_without_importing_anything(tmp_path):
+    """A ``pip install`` adds or renames a metadata folder in a ``sys.path`` folder."""
+    site = tmp_path / "site"
+    site.mkdir()
+    code = ("import sys; from rfa_lint.cache import installed; print(installed());"
             "print(sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == [importlib.metadata.version("torch"), "[]"]
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def digest() -> list[str]:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env=env).stdout.splitlines()
+
+    (site / "foo-1.0.dist-info").mkdir()
+    before, imported = digest()
+    assert imported == "[]"
+    assert digest()[0] == before
+    (site / "foo-1.0.dist-info").rename(site / "foo-2.0.dist-info")
+    assert digest()[0] != before
 
 
 @pytest.mark.parametrize("layout", ["loose", "package"])
@@ -254,3 +308,59 @@ def test_a_dependency_that_is_no_regular_file_vouches_for_nothing(tmp_path, monk
     entry.unlink()
     stored(tmp_path / "cache", net)
     assert not list((tmp_path / "cache").glob("*/*.json"))  # no entry vouched for by nothing
+
+
+# --- what is cached: all the text, the options and the installation decide ---------------------
+
+RAISES = """
+import torch
+from torch import nn
+open({marker!r}, "a").write("ran\\n")
+{body}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def runs(tmp_path: Path, body: str, edits: list[str], monkeypatch=None) -> tuple[list[str], int]:
+    """Lint ``body`` in a model file, then each edit of it (``old->new``), through one cache
+    folder with fresh Cache objects, as runs would: the codes of the last run, and how many of
+    the runs started the file's child."""
+    path, marker, cache_dir = tmp_path / "net.py", tmp_path / "ran", tmp_path / "cache"
+    text = RAISES.format(marker=str(marker), body=body)
+    options = options_from({"res": 32})
+    for edit in ["->", *edits]:
+        old, new = edit.split("->")
+        text = text.replace(old, new) if old else text
+        path.write_text(text)
+        codes = [f.code for f in analyse_source(str(path), text, options, Cache(cache_dir)).findings]
+    return codes, len(marker.read_text().splitlines()) if marker.exists() else 0
+
+
+@pytest.mark.parametrize("body, code", [("import not_installed_anywhere", "RFA901"),
+                                        ("nn.Conv2d = None", "RFA903")])
+def test_failures_the_installation_decides_are_cached_and_comments_do_not_miss(tmp_path, body, code):
+    assert runs(tmp_path, body, ["# -># a comment edited: ", "\n\n\nclass->\n   \n\nclass"]) == ([code], 1)
+
+
+def test_a_pip_install_invalidates_every_entry(tmp_path, monkeypatch):
+    assert runs(tmp_path, "import not_installed_anywhere", []) == (["RFA901"], 1)
+    environment = cache_module.environment()
+    monkeypatch.setattr(cache_module, "environment", lambda: {**environment, "installed": "after pip install"})
+    assert runs(tmp_path, "import not_installed_anywhere", []) == (["RFA901"], 2)
+
+
+def test_a_missing_local_module_created_later_invalidates_the_entry(tmp_path):
+    """The import failed because ``helpers.py`` did not exist; once it does, the file runs again."""
+    assert runs(tmp_path, "import helpers", []) == (["RFA901"], 1)
+    (tmp_path / "helpers.py").write_text("X = 1\n")
+    # analysed now: one 3x3 conv has an RF of 3, its productive range 3-3px ends below 32 (RFA110)
+    assert runs(tmp_path, "import helpers", []) == (["RFA110"], 2)
+    assert runs(tmp_path, "import helpers", []) == (["RFA110"], 2)  # now a hit, with helpers.py's digest
