@@ -329,7 +329,7 @@ class Net(nn.Module):
 """
 
 
-def runs(tmp_path: Path, body: str, edits: list[str], monkeypatch=None) -> tuple[list[str], int]:
+def runs(tmp_path: Path, body: str, edits: list[str]) -> tuple[list[str], int]:
     """Lint ``body`` in a model file, then each edit of it (``old->new``), through one cache
     folder with fresh Cache objects, as runs would: the codes of the last run, and how many of
     the runs started the file's child."""
@@ -353,7 +353,8 @@ def test_failures_the_installation_decides_are_cached_and_comments_do_not_miss(t
 def test_a_pip_install_invalidates_every_entry(tmp_path, monkeypatch):
     assert runs(tmp_path, "import not_installed_anywhere", []) == (["RFA901"], 1)
     environment = cache_module.environment()
-    monkeypatch.setattr(cache_module, "environment", lambda: {**environment, "installed": "after pip install"})
+    after = {**environment, "installed": "after pip install"}
+    monkeypatch.setattr(cache_module, "environment", lambda: after)
     assert runs(tmp_path, "import not_installed_anywhere", []) == (["RFA901"], 2)
 
 
