@@ -365,3 +365,29 @@ def test_a_missing_local_module_created_later_invalidates_the_entry(tmp_path):
     # analysed now: one 3x3 conv has an RF of 3, its productive range 3-3px ends below 32 (RFA110)
     assert runs(tmp_path, "import helpers", []) == (["RFA110"], 2)
     assert runs(tmp_path, "import helpers", []) == (["RFA110"], 2)  # now a hit, with helpers.py's digest
+
+
+def test_an_unchanged_text_is_found_without_tokenizing(tmp_path, monkeypatch):
+    path = tmp_path / "net.py"
+    path.write_text(CODE)
+    stored(tmp_path / "cache", path)
+    edited = CODE.replace("# the framework", "# edited")
+    assert Cache(tmp_path / "cache").load(str(path), edited, OPTIONS) == (["found"], {})  # tokenized once
+
+    def no_tokenizing(text):
+        raise AssertionError("tokenized")
+
+    monkeypatch.setattr(cache_module, "code_digest", no_tokenizing)
+    for text in (CODE, edited):
+        assert Cache(tmp_path / "cache").load(str(path), text, OPTIONS) == (["found"], {})
+
+
+@pytest.mark.parametrize("note", [b"", b"0" * 63, b"g" * 64, b"0" * 65, b"\xff" * 64])
+def test_a_note_that_names_no_key_is_ignored(tmp_path, note):
+    path = tmp_path / "net.py"
+    path.write_text(CODE)
+    cache = stored(tmp_path / "cache", path)
+    [pointer] = (tmp_path / "cache").glob("*/*.key")
+    pointer.write_bytes(note)
+    assert cache.load(str(path), CODE, OPTIONS) == (["found"], {})  # by the code's key
+    assert len(pointer.read_bytes()) == 64  # and noted again

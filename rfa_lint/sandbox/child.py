@@ -23,13 +23,16 @@ from types import ModuleType
 from typing import Any, Callable, Iterator
 
 from rfa_lint.frontends import TraceError
-from rfa_lint.sandbox import discovery, offline
+from rfa_lint.sandbox import discovery
 
 DETAIL_CHARS = 300
 #: How a base class of other models fails on its own (its subclasses add the layers it uses).
 BASE_CLASS_FAILURES = frozenset({"needs-arguments", "build-failed", "trace-failed", "needs-inputs"})
 FRONTENDS = {"torch": "rfa_lint.frontends.torch", "keras": "rfa_lint.frontends.keras"}
 FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
+#: imported by the child only (urllib and http.client cost the linter, which imports this module,
+#: 13 ms); a warm server imports it before it forks
+OFFLINE = "rfa_lint.sandbox.offline"
 
 
 def where(exc: BaseException, path: str) -> str:
@@ -191,7 +194,7 @@ def warm_up(framework: str, frameworks: list[str]) -> None:
     load its thread pool slows tiny ops, and forking a process whose pool runs is unsafe.
     """
     names = ("torch", "torchvision") if "torch" in frameworks else ()
-    for name in (*names, *(FRONTENDS[f] for f in sorted(frameworks, key=FRAMEWORK_ORDER.index))):
+    for name in (*names, *(FRONTENDS[f] for f in sorted(frameworks, key=FRAMEWORK_ORDER.index)), OFFLINE):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -213,6 +216,7 @@ def run(request: dict, channel: Channel) -> None:
         channel.send(event="framework-missing", detail="; ".join(missing))
         return
     sys.argv = [path]  # as if the user ran the file: a module-level argparse sees no options
+    offline = importlib.import_module(OFFLINE)
     with offline.no_network() as network:
         context = _Context(path, frontends, network)
         try:
