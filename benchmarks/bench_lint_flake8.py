@@ -3,7 +3,7 @@
 Both sides run the same wrapper around flake8's command line; "without" drops the RFA entry
 point before flake8 loads its plugins, which is what uninstalling rfa-lint would do.  So the
 difference is all the plugin costs on files without models: loading it and its text pre-check.
-Target: <= 10 % slower.
+Target: <= 5 % slower.
     python benchmarks/bench_lint_flake8.py
 """
 
@@ -40,8 +40,9 @@ def main() -> int:
     print(f"  without the plugin   {without:6.3f} s")
     print(f"  with the plugin      {with_plugin:6.3f} s")
     print(f"  overhead             {overhead:+6.1%}")
-    print(f"  target: <= 10 % slower: {verdict(overhead <= 0.10)}")
-    return 0 if overhead <= 0.10 else 1
+    print(f"  load average         {os.getloadavg()[0]:6.1f}")
+    print(f"  target: <= 5 % slower: {verdict(overhead <= 0.05)}")
+    return 0 if overhead <= 0.05 else 1
 
 
 if __name__ == "__main__":
