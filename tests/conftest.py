@@ -5,6 +5,7 @@ With tensorflow loaded first, a later ``import torchvision`` (triton) can segfau
 """
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -14,6 +15,9 @@ from rfa_lint.sandbox import worker
 
 # Hypothesis keeps its example database and caches under tmp, not in the checkout
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-"))
+
+# the background workers that runs start outside any test (module-scoped fixtures) live here
+os.environ[worker.FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="rfa-lint-tests-workers-")
 
 # TensorFlow, imported in-process by the Keras frontend tests, is quiet only with both set
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,3 +41,10 @@ def _hermetic(tmp_path_factory, monkeypatch):
     monkeypatch.setenv(worker.FOLDER_VARIABLE, str(home / "workers"))
     yield
     worker.stop()  # its connections in this process are lost then, and not used again
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_worker_outlives_the_suite():
+    yield
+    worker.stop()  # those of the session's own folder: every test's own are stopped after it
+    shutil.rmtree(os.environ[worker.FOLDER_VARIABLE], ignore_errors=True)
