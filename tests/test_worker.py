@@ -276,3 +276,14 @@ def test_status_and_stop(tmp_path):
     assert stopped == f"stopped worker {pid}\n"
     assert gone(pid)
     assert list(worker.folder().glob("*.sock")) == []
+
+
+def test_an_idle_worker_exits_and_removes_its_socket(tmp_path):
+    """Nothing connected, nothing running for IDLE_SECONDS (one, here): it exits on its own."""
+    path = tmp_path / "w.sock"
+    code = ("import os, sys; from rfa_lint.sandbox import worker; worker.IDLE_SECONDS = 1; "
+            "ready, end = os.pipe(); worker.run_worker(end, sys.argv[1], 'key', 'torch', 'torch')")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not path.exists()
