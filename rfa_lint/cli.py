@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Iterator
 
 import click
-import libcst
 
 from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
@@ -20,7 +19,7 @@ from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
 from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, without_blocks
 from rfa_lint.numbers import fmt
-from rfa_lint.noqa import add_noqa
+from rfa_lint.noqa import Unparsable, add_noqa
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
@@ -215,9 +214,8 @@ def _add_noqa_to(path: str, wanted: dict[int, set[str]]) -> tuple[int, bool]:
         source = handle.read()
     try:
         added = add_noqa(source, wanted)
-    except libcst.ParserSyntaxError as exc:
-        reason = str(exc).splitlines()[0]
-        click.echo(f"rfa-lint: {path}: left alone: libcst cannot parse it ({reason})", err=True)
+    except Unparsable as exc:
+        click.echo(f"rfa-lint: {path}: left alone: libcst cannot parse it ({exc})", err=True)
         return 0, False
     if added.source != source:
         write_atomically(target, added.source, mode=stat.S_IMODE(os.stat(target).st_mode))

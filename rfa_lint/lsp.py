@@ -23,7 +23,7 @@ from pygls.uris import to_fs_path
 from rfa_lint import __version__, layers
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.lint import Analysis, Finding, analyse_source
-from rfa_lint.noqa import add_noqa, without_noqa
+from rfa_lint.noqa import Unparsable, add_noqa, without_noqa
 from rfa_lint.positions import Span, place
 from rfa_lint.settings import Project
 
@@ -163,7 +163,7 @@ def _noqa_edit(text: str, line: int, code: str) -> lsp.TextEdit | None:
     """The edit of the one line that :func:`add_noqa` changes, or None if it changes none."""
     try:
         edited = add_noqa(text.encode("utf-8"), {line: [code]}).source.decode("utf-8")
-    except Exception:  # libcst cannot parse the buffer mid-edit: offer nothing rather than fail
+    except Unparsable:  # the buffer mid-edit: offer nothing rather than fail
         return None
     before, after = text.split("\n"), edited.split("\n")
     changed = [i for i, (old, new) in enumerate(zip(before, after)) if old != new]

@@ -13,15 +13,14 @@ for it: the finding's own line, or the last line of the multi-line string the li
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Protocol, TypeVar
+from typing import Any, Iterable, Mapping, Protocol, TypeVar
 
-import libcst
 from flake8.defaults import NOQA_INLINE_REGEXP
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 
 class _Located(Protocol):
@@ -69,6 +68,10 @@ def _spans(text: str) -> dict[int, tuple[int, int]]:
     return spans
 
 
+class Unparsable(ValueError):
+    """libcst cannot parse the source: no comment can be added (the message says where)."""
+
+
 @dataclass(frozen=True)
 class Added:
     """What :func:`add_noqa` did: the new source, the lines it silenced, and the lines it could
@@ -83,41 +86,55 @@ def add_noqa(source: bytes, codes_by_line: Mapping[int, Iterable[str]]) -> Added
     """``source`` with ``# noqa: CODES`` on each line of ``codes_by_line``.
 
     Bytes in, bytes out: libcst keeps the file's encoding, line endings and every character the
-    edit does not touch.  Raises :class:`libcst.ParserSyntaxError` for a file it cannot parse.
+    edit does not touch.  Raises :class:`Unparsable` for a file libcst cannot parse.
     """
-    module = libcst.parse_module(source)
+    import libcst  # 0.1 s of imports: only runs that add comments pay it, never a plain lint
+    from libcst.metadata import MetadataWrapper
+
+    try:
+        module = libcst.parse_module(source)
+    except libcst.ParserSyntaxError as exc:
+        raise Unparsable(str(exc).splitlines()[0]) from None
     spans = _spans(module.code)
     wanted: dict[int, set[str]] = {}
     for line, codes in codes_by_line.items():
         wanted.setdefault(spans.get(line, (line, line))[1], set()).update(codes)
-    editor = _CommentEditor(wanted)
+    editor = _comment_editor()(wanted)
     edited = MetadataWrapper(module, unsafe_skip_copy=True).visit(editor)
     placed = frozenset(line for line in codes_by_line if spans.get(line, (line, line))[1] in editor.placed)
     return Added(edited.bytes, placed, frozenset(codes_by_line) - placed)
 
 
-class _CommentEditor(libcst.CSTTransformer):
-    """Puts the wanted codes into the comment that ends each wanted line."""
+@functools.cache
+def _comment_editor() -> Any:
+    """The libcst transformer class, made on first use (libcst loads only then)."""
+    import libcst
+    from libcst.metadata import PositionProvider
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
+    class CommentEditor(libcst.CSTTransformer):
+        """Puts the wanted codes into the comment that ends each wanted line."""
 
-    def __init__(self, wanted: dict[int, set[str]]) -> None:
-        super().__init__()
-        self.wanted = wanted
-        self.placed: set[int] = set()
+        METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def leave_TrailingWhitespace(self, original: libcst.TrailingWhitespace,
-                                 updated: libcst.TrailingWhitespace) -> libcst.TrailingWhitespace:
-        line = self.get_metadata(PositionProvider, original).start.line
-        if line not in self.wanted or line in self.placed:
-            return updated
-        self.placed.add(line)
-        comment = updated.comment.value if updated.comment else None
-        new = _with_codes(comment, self.wanted[line])
-        if new == comment:
-            return updated
-        whitespace = updated.whitespace if comment else libcst.SimpleWhitespace("  ")
-        return updated.with_changes(whitespace=whitespace, comment=libcst.Comment(new))
+        def __init__(self, wanted: dict[int, set[str]]) -> None:
+            super().__init__()
+            self.wanted = wanted
+            self.placed: set[int] = set()
+
+        def leave_TrailingWhitespace(self, original: libcst.TrailingWhitespace,
+                                     updated: libcst.TrailingWhitespace) -> libcst.TrailingWhitespace:
+            line = self.get_metadata(PositionProvider, original).start.line
+            if line not in self.wanted or line in self.placed:
+                return updated
+            self.placed.add(line)
+            comment = updated.comment.value if updated.comment else None
+            new = _with_codes(comment, self.wanted[line])
+            if new == comment:
+                return updated
+            whitespace = updated.whitespace if comment else libcst.SimpleWhitespace("  ")
+            return updated.with_changes(whitespace=whitespace, comment=libcst.Comment(new))
+
+    return CommentEditor
 
 
 def _with_codes(comment: str | None, codes: set[str]) -> str:
