@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import rfa_lint
 from rfa_lint.atomic import write_atomically
-from rfa_lint.sandbox.child import package_of
+from rfa_lint.files import package_of
 
 FORMAT = 2  # bump when the entry layout or the key changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")

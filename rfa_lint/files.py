@@ -11,6 +11,10 @@ Git runs user configuration: a repository's ``core.fsmonitor`` is a program git 
 is always told not to (``-c core.fsmonitor=false``), and with ``run_git=False`` (a ``--no-exec``
 run, which must start no program at all) git is not asked and nothing it would ignore is left
 out.
+
+Which module a file is, by the ``__init__.py`` files around it (:func:`package_of`,
+:func:`module_name`): the sandbox child imports it under that name, and the cache follows the
+imports of its package.
 """
 
 from __future__ import annotations
@@ -97,3 +101,23 @@ def _git_visible(folder: Path) -> set[Path] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {(folder / name).resolve() for name in out.decode("utf-8", "replace").split("\0") if name}
+
+
+def package_of(path: Path) -> tuple[Path, str]:
+    """(sys.path root, dotted module name) for a file, walking up through ``__init__.py`` folders.
+
+    A package's ``__init__.py`` comes out as ``pkg.__init__`` (the cache reads its package off
+    the name); :func:`module_name` gives the name it is imported under.
+    """
+    parts, folder = [path.stem.replace(".", "_")], path.parent  # resnet.v2.py is no package resnet
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def module_name(path: Path) -> tuple[Path, str]:
+    """Like :func:`package_of`, but a package's ``__init__.py`` is the package itself."""
+    root, name = package_of(path)
+    package, _, last = name.rpartition(".")
+    return root, (package if last == "__init__" and package else name)

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
+from rfa_lint.files import module_name
 from rfa_lint.frontends import TraceError
 from rfa_lint.sandbox import discovery
 
@@ -50,26 +51,6 @@ def where(exc: BaseException, path: str) -> str:
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{text} ({Path(exc.filename).name}:{exc.lineno})"
     return f"{text} ({Path(frame.filename).name}:{frame.lineno})" if frame else text
-
-
-def package_of(path: Path) -> tuple[Path, str]:
-    """(sys.path root, dotted module name) for a file, walking up through ``__init__.py`` folders.
-
-    A package's ``__init__.py`` comes out as ``pkg.__init__`` (the cache reads its package off
-    the name); :func:`module_name` gives the name it is imported under.
-    """
-    parts, folder = [path.stem.replace(".", "_")], path.parent  # resnet.v2.py is no package resnet
-    while (folder / "__init__.py").exists() and folder.parent != folder:
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return folder, ".".join(parts)
-
-
-def module_name(path: Path) -> tuple[Path, str]:
-    """Like :func:`package_of`, but a package's ``__init__.py`` is the package itself."""
-    root, name = package_of(path)
-    package, _, last = name.rpartition(".")
-    return root, (package if last == "__init__" and package else name)
 
 
 def import_source(path: Path, source: str) -> ModuleType:
