@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from oracle import expected_extent, measure, positive_
@@ -258,6 +259,26 @@ def test_upsampling_reads_exactly_its_taps(case):
     _, _, graph = traced(model, input_shape=(1, 2, 24, 24))
     assert graph["up"].receptive_field_max == (rf, rf)
     assert agrees(graph["up"], measured(model, (1, 2, 24, 24), "up", phases=3), 24)
+
+
+class FunctionalTransposed(nn.Module):
+    """``F.conv_transpose2d`` with its own weight: k 4, s 2, p 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(2, 2, 4, 4))
+
+    def forward(self, x):
+        return nn.functional.conv_transpose2d(x, self.weight, stride=2, padding=1)
+
+
+def test_functional_transposed_conv_reads_its_taps_like_the_module():
+    # the 3x3 conv (RF 3, j 1), then k 4 s 2 reads ceil(4/2) = 2 inputs: 3 + 1 * 1 = 4
+    model = models.Upsampler(FunctionalTransposed())
+    _, _, graph = traced(model, input_shape=(1, 2, 24, 24))
+    up = graph["up.conv_transpose2d"]
+    assert up.receptive_field_max == (4, 4)
+    assert agrees(up, measured(model, (1, 2, 24, 24), "up", phases=3), 24)
 
 
 # --- 7. attention -----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from . import ops
 from .layout import Layout
 from .sites import Site, sites_of, user_file, user_stack
 from .table import (
-    FUNCTIONAL_FORMS, LAYER_KINDS, Entry, label, multiply_accumulates, parameters, table_entry, token_dim,
+    FUNCTIONAL_FORMS, Entry, label, multiply_accumulates, parameters, table_entry, token_dim,
     unpadded,
 )
 
@@ -416,7 +416,7 @@ class _Recorder(TorchFunctionMode):
             bind, module_class = form
             call = bind(*args, **kwargs)
             call.label = op
-            self._layer(LAYER_KINDS[module_class], call, args, traced, outputs, name, (), call_site)
+            self._layer(table_entry(module_class), call, args, traced, outputs, name, (), call_site)
             return
         call = ops.Op(op, args, kwargs, outputs, self._layout_of, self.axes, func)
         effect = ops.effect(call, [t for t, _ in traced])
