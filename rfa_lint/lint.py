@@ -30,14 +30,16 @@ from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
 from rfa_lint.rules import json_numbers
 from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
+from rfa_lint.sandbox.status import Status
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
 from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
 
+#: The code of each status of a model, or a file, that was not analysed (all but ok and not-a-model).
 STATUS_CODES = {
-    "needs-arguments": "RFA902", "build-failed": "RFA903", "trace-failed": "RFA904",
-    "timeout": "RFA906", "memory-limit": "RFA907", "crashed": "RFA908",
-    "import-failed": "RFA901", "framework-missing": "RFA912", "needs-inputs": "RFA913",
-    "download-blocked": "RFA914",
+    Status.NEEDS_ARGUMENTS: "RFA902", Status.BUILD_FAILED: "RFA903", Status.TRACE_FAILED: "RFA904",
+    Status.TIMEOUT: "RFA906", Status.MEMORY_LIMIT: "RFA907", Status.CRASHED: "RFA908",
+    Status.IMPORT_FAILED: "RFA901", Status.FRAMEWORK_MISSING: "RFA912", Status.NEEDS_INPUTS: "RFA913",
+    Status.DOWNLOAD_BLOCKED: "RFA914",
 }
 #: The diagnostics that the text, the options and the installed distributions decide, which the
 #: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
@@ -455,9 +457,9 @@ class _Report:
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)
-            if result is None or result.status == "not-a-model":
+            if result is None or result.status == Status.NOT_A_MODEL:
                 continue  # Python says it is no model: the text's guess was wrong
-            if result.status == "ok":
+            if result.status == Status.OK:
                 self.graph(candidate, result.graph)
             else:
                 code = STATUS_CODES[result.status]

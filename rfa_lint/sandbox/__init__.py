@@ -52,6 +52,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 
 from rfa_lint.sandbox import warm
 from rfa_lint.sandbox.slots import child_slot
+from rfa_lint.sandbox.status import Status
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
 KEPT_ENV = ("PATH", "HOME", "USER", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -91,9 +92,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class ModelOutcome:
-    """``status``: ok, needs-arguments, build-failed, trace-failed, timeout, memory-limit, crashed."""
+    """What became of one model (or, as a file's ``failure``, of its import); ``detail`` says
+    why, for any other status than ok."""
 
-    status: str
+    status: Status
     graph: dict | None = None
     detail: str = ""
 
@@ -127,21 +129,21 @@ def _exit_reason(ending: _Ending, limits: Limits) -> ModelOutcome:
     """Why a child ended without finishing.  Memory only on evidence of it: a C++ ``std::bad_alloc``
     or a Python ``MemoryError`` traceback (user code may well print "out of memory" and exit)."""
     if ending.flooded:
-        return ModelOutcome("crashed", detail=f"sent more than {RESULT_BYTES >> 20} MiB of results")
+        return ModelOutcome(Status.CRASHED, detail=f"sent more than {RESULT_BYTES >> 20} MiB of results")
     if ending.timed_out:
-        return ModelOutcome("timeout", detail=f"no result within {limits.timeout:g}s")
+        return ModelOutcome(Status.TIMEOUT, detail=f"no result within {limits.timeout:g}s")
     stderr = ending.stderr
     if "std::bad_alloc" in stderr or _last_line(stderr).startswith(": MemoryError"):
-        return ModelOutcome("memory-limit", detail=f"ran out of memory (limit {limits.memory_mb} MiB)")
+        return ModelOutcome(Status.MEMORY_LIMIT, detail=f"ran out of memory (limit {limits.memory_mb} MiB)")
     if ending.detail:
-        return ModelOutcome("crashed", detail=f"{ending.detail}{_last_line(stderr)}")
+        return ModelOutcome(Status.CRASHED, detail=f"{ending.detail}{_last_line(stderr)}")
     if ending.returncode < 0:
         try:
             name = signal.Signals(-ending.returncode).name
         except ValueError:  # real-time signals have no name
             name = f"signal {-ending.returncode}"
-        return ModelOutcome("crashed", detail=f"killed by {name}{_last_line(stderr)}")
-    return ModelOutcome("crashed", detail=f"exited with code {ending.returncode}{_last_line(stderr)}")
+        return ModelOutcome(Status.CRASHED, detail=f"killed by {name}{_last_line(stderr)}")
+    return ModelOutcome(Status.CRASHED, detail=f"exited with code {ending.returncode}{_last_line(stderr)}")
 
 
 def _last_line(text: str) -> str:
@@ -189,7 +191,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
         except warm.ServerLost as lost:
             if shared:
                 raise
-            return results.events, ModelOutcome("crashed", detail=str(lost))
+            return results.events, ModelOutcome(Status.CRASHED, detail=str(lost))
     if results.finished:
         return results.events, None
     return results.events, _exit_reason(ending, limits)
@@ -280,9 +282,11 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "framework-missing": {"detail": str},
     "done": {},
 }
-STATUSES = {"model": {"ok", "not-a-model", "needs-arguments", "needs-inputs", "build-failed",
-                      "download-blocked", "trace-failed", "memory-limit"},
-            "import-failed": {"import-failed", "memory-limit"}}
+#: The statuses each event may carry: a timeout or a crash only the sandbox decides, never a child.
+STATUSES = {"model": frozenset({Status.OK, Status.NOT_A_MODEL, Status.NEEDS_ARGUMENTS, Status.NEEDS_INPUTS,
+                                Status.BUILD_FAILED, Status.DOWNLOAD_BLOCKED, Status.TRACE_FAILED,
+                                Status.MEMORY_LIMIT}),
+            "import-failed": frozenset({Status.IMPORT_FAILED, Status.MEMORY_LIMIT})}
 #: The most a child may send on its result pipe (a big model's graph is a few MiB); past it the
 #: child is killed and the model it was building gets the crash.
 RESULT_BYTES = 64 << 20
@@ -339,7 +343,7 @@ def _well_formed(event: Any, models: list[str]) -> bool:
     return (all(isinstance(event.get(key), type_) for key, type_ in fields.items())
             and ("model" not in fields or event["model"] in models)
             and ("status" not in fields or event["status"] in STATUSES[event["event"]])
-            and (event.get("status") != "ok" or isinstance(event.get("graph"), dict))
+            and (event.get("status") != Status.OK or isinstance(event.get("graph"), dict))
             and isinstance(event.get("detail", ""), str))
 
 
@@ -459,7 +463,8 @@ def analyse_models(
     budget = _Budget(limits, len(remaining))
     while remaining:
         if budget.spent:
-            spent = ModelOutcome("timeout", detail=f"the file's budget of {budget.file_seconds:g}s ran out")
+            spent = ModelOutcome(Status.TIMEOUT,
+                                 detail=f"the file's budget of {budget.file_seconds:g}s ran out")
             outcome.models.update(dict.fromkeys((c["name"] for c in remaining), spent))
             return outcome
         request = {"path": path, "source": source, "framework": framework,
@@ -496,9 +501,9 @@ def _collect(events: list[dict[str, Any]], outcome: FileOutcome) -> None:
         kind = event["event"]
         if kind == "model":
             outcome.models[event["model"]] = ModelOutcome(
-                event["status"], event.get("graph"), event.get("detail", "")
+                Status(event["status"]), event.get("graph"), event.get("detail", "")
             )
         elif kind == "import-failed":
-            outcome.failure = ModelOutcome(event["status"], detail=event["detail"])
+            outcome.failure = ModelOutcome(Status(event["status"]), detail=event["detail"])
         elif kind == "framework-missing":
-            outcome.failure = ModelOutcome("framework-missing", detail=event["detail"])
+            outcome.failure = ModelOutcome(Status.FRAMEWORK_MISSING, detail=event["detail"])

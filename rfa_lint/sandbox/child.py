@@ -25,10 +25,12 @@ from typing import Any, Callable, Iterator
 from rfa_lint.files import module_name
 from rfa_lint.frontends import TraceError
 from rfa_lint.sandbox import discovery
+from rfa_lint.sandbox.status import Status
 
 DETAIL_CHARS = 300
 #: How a base class of other models fails on its own (its subclasses add the layers it uses).
-BASE_CLASS_FAILURES = frozenset({"needs-arguments", "build-failed", "trace-failed", "needs-inputs"})
+BASE_CLASS_FAILURES = frozenset({Status.NEEDS_ARGUMENTS, Status.BUILD_FAILED, Status.TRACE_FAILED,
+                                 Status.NEEDS_INPUTS})
 FRONTENDS = {"torch": "rfa_lint.frontends.torch", "keras": "rfa_lint.frontends.keras"}
 FRAMEWORK_ORDER = ("torch", "keras")  # torch first: tensorflow first can crash a later torch import
 #: imported by the child only (urllib and http.client cost the linter, which imports this module,
@@ -116,36 +118,36 @@ def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> 
     kwargs.update(discovery.weights_off(factory, args, kwargs))
     missing = discovery.unfilled(factory, args, kwargs)
     if missing:
-        return {"status": "needs-arguments", "detail": ", ".join(missing)}
+        return {"status": Status.NEEDS_ARGUMENTS, "detail": ", ".join(missing)}
     attempts = len(context.network.attempts)
     try:
         with context.building():
             model = factory(*args, **kwargs)
     except MemoryError:
-        return {"status": "memory-limit", "detail": "MemoryError while building"}
+        return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while building"}
     except Exception as exc:  # the user's constructor: anything can happen
         downloads = context.network.attempts[attempts:]
         if downloads:
-            return {"status": "download-blocked", "detail": f"tried to download {downloads[0]}"}
-        return {"status": "build-failed", "detail": where(exc, context.path)}
+            return {"status": Status.DOWNLOAD_BLOCKED, "detail": f"tried to download {downloads[0]}"}
+        return {"status": Status.BUILD_FAILED, "detail": where(exc, context.path)}
     frontend = context.frontend_of(model)
     if frontend is None:
         if candidate["kind"] == "factory" and candidate["evidence"] != "annotation":
-            return {"status": "not-a-model", "detail": type(model).__name__}
-        return {"status": "build-failed", "detail": f"returned {type(model).__name__}, not a model"}
+            return {"status": Status.NOT_A_MODEL, "detail": type(model).__name__}
+        return {"status": Status.BUILD_FAILED, "detail": f"returned {type(model).__name__}, not a model"}
     inputs = discovery.forward_inputs(model)
     if len(inputs) > 1 and not candidate.get("input_shape"):
-        return {"status": "needs-inputs", "detail": ", ".join(inputs)}
+        return {"status": Status.NEEDS_INPUTS, "detail": ", ".join(inputs)}
     try:
         graph = frontend.to_plain(
             model, input_shape=candidate.get("input_shape"),
             resolution=tuple(candidate.get("resolution") or ()), declared=discovery.declared_size(model),
         )
     except MemoryError:
-        return {"status": "memory-limit", "detail": "MemoryError while tracing"}
+        return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
     except Exception as exc:
-        return {"status": "trace-failed", "detail": where(exc, context.path)}
-    return {"status": "ok", "graph": {**graph, "classes": discovery.built_classes(model)}}
+        return {"status": Status.TRACE_FAILED, "detail": where(exc, context.path)}
+    return {"status": Status.OK, "graph": {**graph, "classes": discovery.built_classes(model)}}
 
 
 class _Context:
@@ -204,13 +206,13 @@ def run(request: dict, channel: Channel) -> None:
             with context.building():
                 module = import_source(Path(path), request["source"])
         except MemoryError:
-            channel.send(event="import-failed", status="memory-limit", detail="MemoryError at import")
+            channel.send(event="import-failed", status=Status.MEMORY_LIMIT, detail="MemoryError at import")
             return
         except BaseException as exc:  # SystemExit and KeyboardInterrupt at import are user errors too
             detail = where(exc, path)
             if network.attempts:
                 detail = f"tried to download {network.attempts[0]} at import ({detail})"
-            channel.send(event="import-failed", status="import-failed", detail=detail)
+            channel.send(event="import-failed", status=Status.IMPORT_FAILED, detail=detail)
             return
         channel.send(event="imported")
         _build_all(module, request, channel, context)
@@ -224,7 +226,7 @@ def _build_all(module: ModuleType, request: dict, channel: Channel, context: _Co
         factory = getattr(module, name)
         result = build_and_trace(factory, candidate, context)
         if result["status"] in BASE_CLASS_FAILURES and discovery.is_base_class(factory):
-            result = {"status": "not-a-model", "detail": "a base class of other models"}
+            result = {"status": Status.NOT_A_MODEL, "detail": "a base class of other models"}
         channel.send(event="model", model=name, **result)
     channel.send(event="done")
 
