@@ -8,6 +8,7 @@ server ran a file is told by the file itself: a spy at its end writes its server
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -82,14 +83,36 @@ def gone(pid: int, seconds: float = 60) -> bool:
     """Whether ``pid`` is dead (or a zombie) within ``seconds``: an eventual, not a timing."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
+        if state(pid) in (None, "Z"):
             return True
         time.sleep(0.1)
     return False
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter (``Z`` a zombie), None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return None
+
+
+def parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except OSError:
+        return None
+
+
+def zombie_children(pid: int) -> set[int]:
+    """The children of ``pid`` that ended and that it has not reaped."""
+    pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
+    return {child for child in pids if parent(child) == pid and state(child) == "Z"}
+
+
+def leftovers() -> list[str]:
+    """What the workers' folder holds, by name."""
+    return sorted(path.name for path in worker.folder().iterdir())
 
 
 def test_runs_share_the_worker_and_find_what_their_own_servers_find(tmp_path):
@@ -109,6 +132,7 @@ def test_two_flake8_processes_share_one_worker(tmp_path):
     assert [flake8_findings(run) for run in runs] == [chain("a.py"), chain("b.py")]
     kinds = servers(tmp_path)
     assert len(kinds) == 2 and kinds[0][0] == "worker" and kinds[0] == kinds[1]
+    assert [name[-5:] for name in leftovers()] == [".sock"]  # the one worker's socket, no start lock
 
 
 def test_the_worker_survives_hostile_files_and_keeps_serving(tmp_path):
@@ -131,16 +155,6 @@ def test_the_worker_survives_hostile_files_and_keeps_serving(tmp_path):
     ran = servers(tree)
     worker_runs = [pid for kind, pid in ran if kind == "worker"]
     assert len(worker_runs) == 2 and len(set(worker_runs)) == 1, ran
-
-
-def test_a_killed_worker_is_replaced(tmp_path):
-    spied(tmp_path, "a.py")
-    assert cli("a.py", cwd=tmp_path) == chain("a.py")
-    (_, pid), = servers(tmp_path)
-    os.kill(pid, signal.SIGKILL)
-    assert gone(pid)
-    assert cli("a.py", cwd=tmp_path) == chain("a.py")
-    assert servers(tmp_path)[1][0] == "worker" and servers(tmp_path)[1][1] != pid
 
 
 @pytest.fixture
@@ -212,6 +226,56 @@ def test_a_dead_workers_socket_is_replaced(tmp_path, in_process):
     assert servers(tmp_path)[0][0] == "worker"
 
 
+def test_a_killed_worker_is_replaced_and_its_leftovers_removed(tmp_path):
+    """A worker killed with SIGKILL leaves its socket; a run of another key's killed worker left its
+    start lock too.  The next run finds the right result on a new worker and removes both."""
+    spied(tmp_path, "a.py")
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    (_, pid), = servers(tmp_path)
+    (killed,) = leftovers()
+    os.kill(pid, signal.SIGKILL)
+    assert gone(pid)
+    listener(worker.folder() / "0123456789abcdef.sock", None).close()
+    (worker.folder() / "0123456789abcdef.lock").touch()
+    assert cli("a.py", cwd=tmp_path) == chain("a.py")
+    (kind, new) = servers(tmp_path)[1]
+    assert kind == "worker" and new != pid
+    assert leftovers() == [killed]  # the same key's socket, now the new worker's
+    assert [(w["socket"], w["pid"]) for w in worker.status()] == [(str(worker.folder() / killed), new)]
+
+
+def test_status_removes_what_dead_workers_left_but_not_what_a_starting_one_holds(tmp_path):
+    """A socket nothing listens on is a dead worker's, unless a run holds its lock: that run is
+    starting the worker, which binds its socket before it listens.  A lock no one holds is a
+    run's that ended (or was killed) while it started a worker."""
+    folder = worker.folder()
+    for name in ("dead", "starting"):
+        listener(folder / f"{name}.sock", None).close()
+    (folder / "ended.lock").touch()
+    held = os.open(folder / "starting.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert worker.status() == []
+        assert leftovers() == ["starting.lock", "starting.sock"]
+    finally:
+        os.close(held)
+    assert worker.status() == []
+    assert leftovers() == []
+
+
+def test_a_worker_that_exits_is_no_zombie_of_the_run_that_started_it(tmp_path, in_process):
+    """A long-lived run (the language server, this test process) starts the worker; once the
+    worker exits, the run has no child left unreaped: neither the worker nor whatever started it."""
+    zombies = zombie_children(os.getpid())
+    assert analyse(spied(tmp_path, "a.py")) == "ok"
+    ((kind, pid),) = servers(tmp_path)
+    assert kind == "worker" and parent(pid) != os.getpid()
+    assert worker.stop() == [pid] and gone(pid)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    assert zombie_children(os.getpid()) <= zombies
+
+
 def test_a_newer_text_supersedes_the_running_one(tmp_path, in_process):
     """The first text's child hangs (only the first time it runs), the second text comes: the
     first run is told, its child killed, and it runs again to its own right result."""
@@ -275,7 +339,7 @@ def test_status_and_stop(tmp_path):
     stopped = subprocess.run([*command, "stop"], capture_output=True, text=True, timeout=60).stdout
     assert stopped == f"stopped worker {pid}\n"
     assert gone(pid)
-    assert list(worker.folder().glob("*.sock")) == []
+    assert leftovers() == []
 
 
 def test_an_idle_worker_exits_and_removes_its_socket(tmp_path):

@@ -22,8 +22,11 @@ disconnects (ended, killed) takes its files' processes with it.  A request for a
 older text still runs supersedes it: the older run is told, then its processes killed.
 
 Life.  The first run that finds no worker starts one (``python -m rfa_lint.sandbox.worker
-serve ...``, a session of its own), under a lock, so concurrent runs start one, not several.  It
-exits after :data:`IDLE_SECONDS` with no client and nothing running, removing its socket.
+serve ...``, a session of its own, no child of the run), under the key's start lock ``KEY.lock``,
+so concurrent runs start one, not several.  It exits after :data:`IDLE_SECONDS` with no client
+and nothing running, removing its socket.  The folder cleans itself: a lock file exists only
+while a run holds it, and a run that starts a worker, ``status`` and ``stop`` remove the sockets
+of dead workers (killed with SIGKILL: nothing listens there, no run holds their lock).
 ``python -m rfa_lint.sandbox.worker status`` lists the workers of this user, ``... stop`` stops
 them (as does ``pkill -f rfa_lint.sandbox.worker``).
 """
@@ -37,6 +40,7 @@ import hashlib
 import json
 import os
 import select
+import signal
 import socket
 import stat
 import subprocess
@@ -89,6 +93,7 @@ def connect(framework: str, frameworks: tuple[str, ...], env: dict[str, str]) ->
     try:
         connection = _reach(path, name)
         if connection is None:
+            sweep(path.parent)
             with _lock(path.with_suffix(".lock")):
                 connection = (_reach(path, name, replace=True)
                               or _start(path, name, framework, frameworks, env))
@@ -155,25 +160,57 @@ def _is_worker(pid: int) -> bool:
 @contextlib.contextmanager
 def _lock(path: Path) -> Iterator[None]:
     """The start lock of one key, held while a worker starts (at most ``warm.START_SECONDS``)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    deadline = time.monotonic() + warm.START_SECONDS
+    while (fd := _take(path)) is None:
+        if time.monotonic() > deadline:
+            raise warm.ServerLost("another run has been starting the worker for too long")
+        time.sleep(0.05)
     try:
-        deadline = time.monotonic() + warm.START_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise warm.ServerLost("another run has been starting the worker for too long") from None
-                time.sleep(0.05)
         yield
     finally:
+        _release(path, fd)
+
+
+def _take(path: Path) -> int | None:
+    """The lock file ``path`` held (an fd), created when missing; None when another process holds it.
+
+    Whoever holds a lock file removes it before letting go (:func:`_release`), so the folder keeps
+    no lock of a run that ended; a lock got on a file removed meanwhile is no lock, and is taken
+    again on the file now at ``path``.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _is_at(fd, path):
+            return fd
         os.close(fd)
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the file open as ``fd`` is the one at ``path``."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return False
+
+
+def _release(path: Path, fd: int) -> None:
+    path.unlink(missing_ok=True)  # still held: no one else has this file
+    os.close(fd)
 
 
 def _start(path: Path, name: str, framework: str, frameworks: tuple[str, ...],
            env: dict[str, str]) -> warm.Connection:
-    """Start the worker of ``name`` and connect to it once it listens."""
+    """Start the worker of ``name`` and connect to it once it listens.
+
+    The process started here forks the worker and exits at once (:func:`_detach`); it is reaped
+    here, so the worker is no child of this run: a long-lived run (the language server) keeps
+    no zombie of a worker that exited, and no wait for another child of it can reap the worker.
+    """
     path.unlink(missing_ok=True)  # a dead worker's socket (the lock is ours, the folder private)
     ready, ready_end = os.pipe()
     try:
@@ -190,16 +227,37 @@ def _start(path: Path, name: str, framework: str, frameworks: tuple[str, ...],
             started = select.select([ready], [], [], warm.START_SECONDS)[0] and os.read(ready, 1)
     finally:
         os.close(ready)
-    connection = _reach(path, name) if started else None
+    connection = None
+    try:
+        connection = _reach(path, name) if started else None
+    finally:
+        if connection is None:  # its session's group: the worker's pid is not known here
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # not reused: its first process is not reaped yet
+        _reap(proc)
     if connection is None:
-        kill_tree(proc.pid)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(warm.ANSWER_SECONDS)
         raise warm.ServerLost(f"the {framework} worker did not start")
     return connection
 
 
+def _reap(proc: subprocess.Popen) -> None:
+    """Reap the process that forked the worker (it exits at once; one that does not is killed)."""
+    try:
+        proc.wait(warm.ANSWER_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 # --- the worker process -------------------------------------------------------------------------
+
+def _detach() -> None:
+    """Fork the worker and leave it: this first process exits at once, for the run that started
+    it to reap (see :func:`_start`).  The worker stays in the session started for it, whose
+    leader it is not, so it never gets a controlling terminal."""
+    if os.fork():
+        os._exit(0)
+
 
 def run_worker(ready: int, path: str, name: str, framework: str, frameworks: str) -> None:
     """Import the frameworks, listen at ``path``, tell the starter on ``ready``, serve."""
@@ -225,11 +283,13 @@ def run_worker(ready: int, path: str, name: str, framework: str, frameworks: str
 # --- seeing and stopping them -------------------------------------------------------------------
 
 def workers(base: Path | None = None) -> Iterator[tuple[Path, socket.socket, dict]]:
-    """(socket path, open connection, hello) of each worker of this user that answers."""
+    """(socket path, open connection, hello) of each worker of this user that answers; what dead
+    ones left is removed first (:func:`sweep`)."""
     try:
         base = base or folder()
     except warm.ServerLost:
         return
+    sweep(base)
     for path in sorted(base.glob("*.sock")):
         try:
             sock = _open(path)
@@ -246,6 +306,47 @@ def workers(base: Path | None = None) -> Iterator[tuple[Path, socket.socket, dic
                 yield path, sock, hello
 
 
+def sweep(base: Path) -> None:
+    """Remove what dead workers left in ``base``: a socket nothing listens on (a worker killed
+    with SIGKILL cannot remove its own), and a start lock no run holds (a run killed while it
+    started a worker).  Never fails: what cannot be removed stays."""
+    for path in base.glob("*.sock"):
+        with contextlib.suppress(OSError):
+            _remove_if_dead(path)
+    for lock in base.glob("*.lock"):
+        with contextlib.suppress(OSError):
+            if (fd := _take(lock)) is not None:
+                _release(lock, fd)
+
+
+def _remove_if_dead(path: Path) -> None:
+    """Remove the socket ``path`` (and its lock) when nothing listens there and no run holds its
+    lock: a run that does is starting its worker, which binds the socket before it listens."""
+    if _listening(path) is not False:
+        return
+    lock = path.with_suffix(".lock")
+    fd = _take(lock)
+    if fd is None:
+        return
+    try:
+        if _listening(path) is False:  # still: no worker started before the lock was ours
+            path.unlink(missing_ok=True)
+    finally:
+        _release(lock, fd)
+
+
+def _listening(path: Path) -> bool | None:
+    """Whether a process listens at the socket ``path``; None when it is no socket of this user's."""
+    try:
+        sock = _open(path)
+    except warm.ServerLost:
+        return None
+    if sock is None:
+        return False
+    sock.close()
+    return True
+
+
 def status(base: Path | None = None) -> list[dict]:
     """Each worker's socket, pid, key, other clients and files running."""
     found = []
@@ -260,22 +361,31 @@ def status(base: Path | None = None) -> list[dict]:
 def stop(base: Path | None = None) -> list[int]:
     """Stop every worker of this user (in ``base``): ask, then kill what did not go.  Their pids."""
     stopped = []
-    for _, sock, hello in workers(base):
+    for path, sock, hello in workers(base):
         pid = peer_credentials(sock)[0]
         with contextlib.suppress(OSError):
             sock.send(json.dumps({"op": "stop"}).encode())
             sock.recv(MESSAGE_BYTES)  # empty once it killed its tree and exits
-        deadline = time.monotonic() + warm.ANSWER_SECONDS
-        while _is_worker(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if _is_worker(pid):
+        if not _ended(pid):
             kill_tree(pid)
+            if _ended(pid):
+                with contextlib.suppress(OSError):
+                    _remove_if_dead(path)  # a killed worker leaves its socket
         stopped.append(pid)
     return stopped
 
 
+def _ended(pid: int) -> bool:
+    """Whether the worker ``pid`` is gone within ``warm.ANSWER_SECONDS``."""
+    deadline = time.monotonic() + warm.ANSWER_SECONDS
+    while _is_worker(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not _is_worker(pid)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"] and len(argv) == 6:
+        _detach()
         run_worker(int(argv[1]), *argv[2:])
     if argv == ["status"]:
         for worker in status():
