@@ -15,8 +15,8 @@ missing).  Beside each entry, a note keyed by the text's bytes names it, so an u
 is not even tokenized.  A hit costs reading two small files and hashing those modules: no
 parsing, no child, no framework.  So results that the text, the options and the installation
 decide are cached, failures included (an import error, a build that raises, a blocked
-download); only what the machine decides (a timeout, the memory limit, a crash) runs again
-(:data:`rfa_lint.lint.CACHEABLE_CODES`).
+download); only what the machine decides (a timeout, the memory limit, a crash, a child that
+died after sending its results) runs again (:data:`rfa_lint.lint.CACHEABLE_CODES`).
 
 Location.  ``.rfa_cache/`` in the project root -- the nearest folder at or above the working
 directory holding ``pyproject.toml``, ``setup.cfg`` or ``.git`` -- or else the user's cache

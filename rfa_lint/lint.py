@@ -44,7 +44,8 @@ STATUS_CODES = {
 #: The diagnostics that the text, the options and the installed distributions decide, which the
 #: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
 #: blocked download included.  The others depend on the machine and its load (a timeout, the
-#: memory limit, a crash: RFA906-908): such a result is never cached, the next run retries.
+#: memory limit, a crash: RFA906-908): such a result is never cached, the next run retries; nor
+#: is any result of a child that died after sending it (:attr:`FileOutcome.clean`).
 CACHEABLE_CODES = frozenset({"RFA900", "RFA901", "RFA902", "RFA903", "RFA904", "RFA905", "RFA909", "RFA910",
                              "RFA911", "RFA912", "RFA913", "RFA914", "RFA915", "RFA916"})
 #: The most work the linter's own process spends on one model's graph, whatever a child sends.
@@ -181,7 +182,8 @@ class Analysis:
     graphs: dict[str, dict] = field(default_factory=dict)
     models: list[ModelRecord] = field(default_factory=list)
     #: False when a result may depend on more than the cache key sees (see CACHEABLE_CODES):
-    #: a child that did not finish cleanly (a timeout, the memory limit, a crash)
+    #: a child that did not finish cleanly (a timeout, the memory limit, a crash, a death after
+    #: its results were sent)
     cacheable: bool = True
 
 
@@ -323,7 +325,8 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     outcome = analyse_models(os.path.abspath(path), text, frameworks[0], requests, options.limits, frameworks)
     report = _Report(path, text, options, info.handoff_lines)
     report.outcome(runnable, outcome, frameworks)
-    analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models, report.cacheable)
+    analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models,
+                        report.cacheable and outcome.clean)
     return without_blocks([(path, analysis)])[0][1]
 
 

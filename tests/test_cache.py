@@ -249,6 +249,14 @@ def test_timeouts_are_not_cached(tmp_path):
     assert not list(tmp_path.glob("*/*.json"))
 
 
+def test_a_child_that_died_after_sending_its_results_is_reported_but_not_cached(tmp_path):
+    dies = FIXTURES / "sandbox" / "dies_after_results.py"
+    analysis = analyse_source(str(dies), dies.read_text(), options_from({"res": 32}), Cache(tmp_path))
+    assert [(m.name, m.analysed) for m in analysis.models] == [("Net", True)]
+    assert set(analysis.graphs) == {"Net"} and not analysis.cacheable
+    assert not list(tmp_path.glob("*/*.json"))
+
+
 # --- reads trust nothing: the folder may be shared ----------------------------------------------
 
 def test_only_regular_files_within_their_size_are_read(tmp_path):

@@ -27,6 +27,7 @@ from rfa_lint.sandbox.offline import DownloadBlocked, no_network
 
 MODEL_CLASS = {"kind": "class", "evidence": "base"}  # what the static pass says of ``class Net(nn.Module)``
 SLOW_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "slow_models.py"
+DIES_AFTER_RESULTS = SLOW_MODELS.with_name("dies_after_results.py")
 
 NET = """
 import torch
@@ -110,6 +111,13 @@ def test_half_a_line_then_death_by_signal(tmp_path, kind, signum):
     """)
     name = "SIGKILL" if signum == signal.SIGKILL else f"signal {int(signum)}"
     assert (outcome.failure.status, outcome.failure.detail) == ("crashed", f"killed by {name}")
+
+
+def test_a_child_that_dies_after_sending_all_its_results_keeps_them_but_is_not_clean(tmp_path, kind):
+    assert analyse(tmp_path / "net.py").clean  # the same model, its child exiting on its own
+    outcome = analyse(DIES_AFTER_RESULTS, source=DIES_AFTER_RESULTS.read_text())
+    assert_net_ok(outcome)
+    assert not outcome.clean
 
 
 def test_printing_out_of_memory_is_no_memory_limit(tmp_path, kind):

@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from rfa_lint.sandbox import warm
 from rfa_lint.sandbox.slots import child_slot
@@ -102,10 +102,17 @@ class ModelOutcome:
 
 @dataclass
 class FileOutcome:
-    """Per-model outcomes, or a file-level failure that stopped all of them."""
+    """Per-model outcomes, or a file-level failure that stopped all of them.
+
+    ``clean``: every child of the file ended on its own, with code 0, after sending all its
+    results.  A child that died, even once its results were all sent (killed, crashed in its
+    last steps, out of time), leaves what it sent standing, but how it ended is the machine's
+    doing: such an outcome is reported, never cached.
+    """
 
     models: dict[str, ModelOutcome] = field(default_factory=dict)
     failure: ModelOutcome | None = None  # import-failed, framework-missing, timeout, crashed, ...
+    clean: bool = True
 
 
 def child_env() -> dict[str, str]:
@@ -123,6 +130,20 @@ class _Ending:
     timed_out: bool
     flooded: bool
     stderr: str
+
+    @property
+    def clean(self) -> bool:
+        """Exited on its own with code 0, in time, having sent no more than it may."""
+        return self.returncode == 0 and not (self.detail or self.timed_out or self.flooded)
+
+
+class _Run(NamedTuple):
+    """One child's run: its events, why it ended before finishing if it did, and whether it
+    ended cleanly (:attr:`_Ending.clean`, after finishing)."""
+
+    events: list[dict]
+    ended_early: ModelOutcome | None
+    clean: bool
 
 
 def _exit_reason(ending: _Ending, limits: Limits) -> ModelOutcome:
@@ -151,8 +172,8 @@ def _last_line(text: str) -> str:
     return f": {lines[-1].strip()[:200]}" if lines else ""
 
 
-def _run_child(request: dict, limits: Limits, budget: _Budget) -> tuple[list[dict], ModelOutcome | None]:
-    """One child run, within the file's ``budget``: its events, and why it ended early if it did.
+def _run_child(request: dict, limits: Limits, budget: _Budget) -> _Run:
+    """One child run, within the file's ``budget``.
 
     On the user's worker when ``limits`` allow it: a request there that a newer text of the file
     supersedes runs again, on the worker but never superseding or superseded; a worker that is
@@ -171,7 +192,7 @@ def _run_child(request: dict, limits: Limits, budget: _Budget) -> tuple[list[dic
 
 
 def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False,
-            supersede: bool = False) -> tuple[list[dict], ModelOutcome | None]:
+            supersede: bool = False) -> _Run:
     """One child run on this process's server, or with ``shared`` on the worker (whose loss
     raises :class:`warm.ServerLost`, and a supersession :class:`warm.Superseded`).
 
@@ -191,10 +212,10 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
         except warm.ServerLost as lost:
             if shared:
                 raise
-            return results.events, ModelOutcome(Status.CRASHED, detail=str(lost))
+            return _Run(results.events, ModelOutcome(Status.CRASHED, detail=str(lost)), False)
     if results.finished:
-        return results.events, None
-    return results.events, _exit_reason(ending, limits)
+        return _Run(results.events, None, ending.clean)
+    return _Run(results.events, _exit_reason(ending, limits), False)
 
 
 def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _Budget,
@@ -470,11 +491,12 @@ def analyse_models(
         request = {"path": path, "source": source, "framework": framework,
                    "frameworks": sorted(set(frameworks) | {framework}),
                    "candidates": remaining, "memory_mb": limits.memory_mb}
-        events, ended_early = _run_child(request, limits, budget)
-        _collect(events, outcome)
-        if outcome.failure or not ended_early:
+        run = _run_child(request, limits, budget)
+        _collect(run.events, outcome)
+        outcome.clean &= run.clean
+        if outcome.failure or not run.ended_early:
             return outcome
-        remaining = _blame(events, ended_early, remaining, outcome)
+        remaining = _blame(run.events, run.ended_early, remaining, outcome)
     return outcome
 
 
