@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_rf_core import densenet_like  # noqa: E402
+from synthetic_graphs import densenet_like  # noqa: E402  (the graph tests/test_rf_core.py checks)
 
 from rfa_lint.graphs import EnrichedNetworkNode, LayerDefinition  # noqa: E402
 from rfa_lint.rf import classify, input_resolution_range  # noqa: E402

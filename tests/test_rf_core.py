@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_graphs import conv, densenet_like
 
 from rfa_lint.graphs import EnrichedNetworkNode, LayerDefinition
 from rfa_lint.rf import (
@@ -23,14 +24,6 @@ from rfa_lint.rf import (
     kernel_fit_from,
     productive_from,
 )
-
-
-def conv(name, preds=(), k=3, s=1, d=1, **kw):
-    return EnrichedNetworkNode(
-        name=name,
-        layer_info=LayerDefinition(name=f"Conv{k}x{k}", kernel_size=k, stride_size=s, dilation=d, **kw),
-        predecessors=list(preds),
-    )
 
 
 def chain(*layers):
@@ -371,17 +364,6 @@ def test_properties_on_random_dags(nodes, r1, r2):
             assert at_low is Verdict.UNPRODUCTIVE
         if at_high in (Verdict.CRITICAL, Verdict.UNPRODUCTIVE):
             assert at_low in (Verdict.CRITICAL, Verdict.UNPRODUCTIVE)
-
-
-def densenet_like(blocks=40, layers_per_block=50):
-    """2,000 nodes: in each block every layer reads all earlier layers of the block (concat)."""
-    prev = conv("stem", k=7, s=2)
-    for b in range(blocks):
-        members = [prev]
-        for i in range(layers_per_block - 1):
-            members.append(conv(f"b{b}l{i}", members, k=3))
-        prev = conv(f"t{b}", members, k=2, s=2) if b < blocks - 1 else members[-1]
-    return prev
 
 
 def test_densenet_like_graph_stays_bounded():
