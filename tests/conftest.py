@@ -13,8 +13,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from rfa_lint.sandbox import worker
 
-# Hypothesis keeps its example database and caches under tmp, not in the checkout
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-"))
+# Hypothesis keeps its example database and caches under tmp, not in the checkout (removed at the end)
+HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-")
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
 
 # the background workers that runs start outside any test (module-scoped fixtures) live here
 os.environ[worker.FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="rfa-lint-tests-workers-")
@@ -44,7 +45,8 @@ def _hermetic(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _no_worker_outlives_the_suite():
+def _nothing_outlives_the_suite():
     yield
     worker.stop()  # those of the session's own folder: every test's own are stopped after it
     shutil.rmtree(os.environ[worker.FOLDER_VARIABLE], ignore_errors=True)
+    shutil.rmtree(HYPOTHESIS_HOME, ignore_errors=True)
