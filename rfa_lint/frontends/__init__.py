@@ -13,6 +13,25 @@ uses without knowing the framework:
   carries ``map_in`` / ``map_out`` (its traced map sizes) and ``spans_map``;
 - the seed-named ``create_graph_from_*_model`` returning an ``EnrichedNetworkNode``.
 
+Both build their plain graph with :class:`.base.PlainGraph` and describe layers by one handler
+signature, :data:`.base.LayerHandler`: ``handler(layer, in_shape, out_shape) -> LayerDefinition``,
+where the shapes are the traced spatial sizes of the dims the op runs on (a tuple of ints per
+tensor, None where unknown; torch: dims ``2:``, channels first; keras: the dims between batch
+and channels), and the ``LayerDefinition`` gives one value per such dim (or one for all).
+
+Adding a layer kind:
+
+- your own layer class, in either framework: ``register_layer_handler(LayerClass, handler)``
+  (:func:`.base.register_layer_handler`, also importable from here), e.g. in the model file
+  inside ``try: ... except ImportError``.  Its layers become single nodes (nothing inside
+  them is traced) and the registration comes before the frontend's own table, subclasses
+  included.  The seed's ``rfa_lint.encodings.pytorch.add_custom_layer_handler(class_name,
+  ...providers)`` builds such a handler from per-module providers, for the classes named in
+  ``custom_layers`` only;
+- a built-in kind of torch: an entry of ``LAYER_KINDS`` in :mod:`.torch.table` (a family and,
+  for ``spatial``, a handler), plus its functional form in ``FUNCTIONAL_FORMS`` if it has one;
+- a built-in kind of keras: an entry of ``_HANDLERS`` in :mod:`.keras`.
+
 Importing this package imports no framework.
 """
 
@@ -23,6 +42,10 @@ import os
 import sysconfig
 from types import ModuleType
 from typing import Callable
+
+from rfa_lint.frontends.base import LayerHandler, PlainGraph, Shape, register_layer_handler
+
+__all__ = ["LayerHandler", "PlainGraph", "Shape", "TraceError", "register_layer_handler", "user_code"]
 
 _STDLIB = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
 
