@@ -14,7 +14,7 @@ import keras  # tests/conftest.py has imported torchvision first (INSTALL-NOTES:
 import pytest
 from keras import layers
 
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import TraceError, base, register_layer_handler
 from rfa_lint.frontends import keras as frontend
 from rfa_lint.rf import LayerDefinition, graph_from_plain, input_resolution_range
 
@@ -238,13 +238,19 @@ def test_register_layer_handler_makes_a_user_layer_one_node(monkeypatch):
 
     _, nodes = analyse(build)
     assert any(name.startswith("patchify/") for name in nodes)  # a container until registered
-    monkeypatch.setattr(frontend, "_HANDLERS", dict(frontend._HANDLERS))
-    frontend.register_layer_handler(
-        Patchify, lambda layer: LayerDefinition("Patchify", kernel_size=4, stride_size=4, kind="conv")
-    )
+    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))
+    seen = []
+
+    def patchify(layer, in_shape, out_shape):
+        seen.append((in_shape, out_shape))
+        return LayerDefinition("Patchify", kernel_size=4, stride_size=4, kind="conv")
+
+    register_layer_handler(Patchify, patchify)
     plain, nodes = analyse(build)
     assert [n["name"] for n in plain["nodes"]] == ["input", "patchify"]
     assert nodes["patchify"].rf_min_per_axis == (4,)
+    # the handler gets the spatial sizes, not tensors: 32x32 in, (32 - 4) / 4 + 1 = 8 out
+    assert seen == [((32, 32), (8, 8))]
 
 
 def test_create_graph_from_tensorflow_model_is_the_seed_entry_point():

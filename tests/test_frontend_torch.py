@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import TraceError, base
 from rfa_lint.frontends.torch import (
     building_context,
     create_graph_from_pytorch_model,
@@ -324,14 +324,21 @@ def test_unsupported_custom_layer_is_reported_by_name_and_passed_through():
     assert node(graph, "head").receptive_field_min == (5, 5)  # 3, then + 2 as if passed through
 
 
-def test_registered_handler_makes_a_custom_type_one_layer():
+def test_registered_handler_makes_a_custom_type_one_layer(monkeypatch):
     # without a handler the blur's own F.conv2d would be traced as "blur.conv2d"
-    register_layer_handler(
-        models.BlurPool,
-        lambda module, x, y: LayerDefinition("BlurPool", kernel_size=3, stride_size=2, kind="pool"),
-    )
+    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))
+    seen = []
+
+    def blur(module, in_shape, out_shape):
+        seen.append((in_shape, out_shape))
+        return LayerDefinition("BlurPool", kernel_size=3, stride_size=2, kind="pool")
+
+    register_layer_handler(models.BlurPool, blur)
     _, graph = traced(build(models.WithBlurPool))
     assert rf_mins(graph) == {"conv": (3, 3), "blur": (5, 5), "head": (9, 9)}  # 3; + 2; + 2*2
+    # the handler gets the sizes of dims 2:, not tensors: 224 - 2 = 222 after the 3x3 conv,
+    # (222 + 2 - 3) // 2 + 1 = 111 after the blur (k 3, s 2, padding 1)
+    assert seen == [((222, 222), (111, 111))]
     with pytest.raises(TypeError):
         register_layer_handler(int, lambda *a: None)
 

@@ -31,9 +31,8 @@ import math
 import re
 import sys
 import weakref
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -43,13 +42,13 @@ from keras.src.utils import file_utils
 
 import rfa_lint
 from rfa_lint.frontends import TraceError, user_code
+from rfa_lint.frontends.base import LayerHandler, PlainGraph, Shape, registered_handler
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode, InfoFilter, Kind, LayerDefinition, broadcast, filter_from, graph_from_plain,
     per_axis,
 )
 
 Site = tuple[str, int]
-Handler = Callable[[keras.Layer], LayerDefinition]
 
 #: Used where a model declares no input size: the seed's trace size, RGB.
 DEFAULT_SIDE, DEFAULT_CHANNELS = 224, 3
@@ -109,13 +108,16 @@ def building_context() -> Iterator[None]:
 
 
 # -- the dispatch table: layer class -> receptive-field parameters ----------------------------
+#
+# Keras's own layers are described by their attributes alone; each handler takes the traced
+# spatial sizes all the same (:data:`rfa_lint.frontends.base.LayerHandler`).
 
 
 def _define(layer: keras.Layer, kind: Kind, **params: Any) -> LayerDefinition:
     return LayerDefinition(name=type(layer).__name__, kind=kind, **params)
 
 
-def _conv(layer: keras.Layer, transposed: bool = False) -> LayerDefinition:
+def _conv(layer: keras.Layer, in_shape: Shape, out_shape: Shape, transposed: bool = False) -> LayerDefinition:
     """A transposed conv with stride s makes the grid s times finer and reads ``ceil(k_eff / s)``
     input positions per axis: on the finer grid that is a kernel of ``(taps - 1) * s + 1``
     (k=4, s=2 reads 2 positions; k=2, s=2 reads 1)."""
@@ -142,7 +144,7 @@ def _finer_grid(
     return _define(layer, kind, kernel_size=kernel, upsampling=tuple(factors), **params)
 
 
-def _pool(layer: keras.Layer) -> LayerDefinition:
+def _pool(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     pool, strides = tuple(layer.pool_size), tuple(layer.strides)
     return _define(layer, Kind.POOL, kernel_size=pool, stride_size=strides)
 
@@ -152,23 +154,23 @@ def _pool(layer: keras.Layer) -> LayerDefinition:
 _TAPS = {"nearest": 1, "area": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10}
 
 
-def _upsampling(layer: keras.Layer) -> LayerDefinition:
+def _upsampling(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     factors = (layer.size,) if isinstance(layer.size, int) else tuple(layer.size)
     taps = _TAPS[getattr(layer, "interpolation", "nearest")]
     return _finer_grid(layer, Kind.RESIZE, [taps] * len(factors), factors)
 
 
-def _dense(layer: keras.Layer) -> LayerDefinition:
+def _dense(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Dense acts on the last axis at every position, like a 1x1 convolution."""
     return _define(layer, Kind.DENSE, kernel_size=1, units=layer.units)
 
 
-def _whole_input(kind: Kind) -> Handler:
-    return lambda layer: _define(layer, kind, kernel_size=None)
+def _whole_input(kind: Kind) -> LayerHandler:
+    return lambda layer, in_shape, out_shape: _define(layer, kind, kernel_size=None)
 
 
-def _per_position(kind: Kind) -> Handler:
-    return lambda layer: _define(layer, kind, kernel_size=1)
+def _per_position(kind: Kind) -> LayerHandler:
+    return lambda layer, in_shape, out_shape: _define(layer, kind, kernel_size=1)
 
 
 _CONVS = (
@@ -198,10 +200,11 @@ _PASSTHROUGHS = (
     layers.Activation, layers.ReLU, layers.Dropout,
 )  # fmt: skip
 
-#: The one table, looked up along the layer class's MRO.  A layer missing here (Reshape,
+#: The one table, looked up along the layer class's MRO after the registered classes
+#: (:func:`rfa_lint.frontends.base.register_layer_handler`).  A layer missing from both (Reshape,
 #: Permute, a user's layer without sublayers) passes through if it keeps the number of spatial
 #: positions, and is reported as unsupported if it changes it.
-_HANDLERS: dict[type, Handler] = {
+_HANDLERS: dict[type, LayerHandler] = {
     **dict.fromkeys(_CONVS, _conv),
     **dict.fromkeys(_TRANSPOSED, functools.partial(_conv, transposed=True)),
     **dict.fromkeys(_UPSAMPLINGS, _upsampling),
@@ -214,16 +217,15 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
-def register_layer_handler(layer_type: type, handler: Handler) -> None:
-    """Teach the frontend a layer class (and its subclasses): ``handler(layer) -> LayerDefinition``.
-
-    A registered layer is one node: layers it calls inside its ``call`` are not expanded.
-    """
-    _HANDLERS[layer_type] = handler
-
-
-def _handler(op: keras.Operation) -> Handler | None:
-    return next((_HANDLERS[c] for c in type(op).__mro__ if c in _HANDLERS), None)
+def _handler(op: keras.Operation) -> LayerHandler | None:
+    """The handler of the nearest class along the MRO that is registered or in the table,
+    registered first; a layer with a handler is one node (layers its ``call`` calls are not
+    expanded)."""
+    for cls in type(op).__mro__:
+        handler = registered_handler(cls) or _HANDLERS.get(cls)
+        if handler is not None:
+            return handler
+    return None
 
 
 # -- recording the data flow ------------------------------------------------------------------
@@ -372,13 +374,19 @@ def _layout(op: keras.Operation | None) -> str:
     return keras.config.image_data_format()
 
 
+def _sizes(shape: tf.TensorShape, layout: str) -> Shape:
+    """The spatial sizes of a (batch, ..., channels) shape, None where unknown; ``()`` without
+    spatial axes."""
+    if shape.rank is None or shape.rank < 3:
+        return ()
+    dims = shape.as_list()
+    return tuple(dims[1:-1] if layout == "channels_last" else dims[2:])
+
+
 def _spatial(shape: tf.TensorShape, layout: str) -> list[int] | None:
     """The spatial sizes of a (batch, ..., channels) shape; None without spatial axes or sizes."""
-    if shape.rank is None or shape.rank < 3:
-        return None
-    dims = shape.as_list()
-    spatial = dims[1:-1] if layout == "channels_last" else dims[2:]
-    return None if None in spatial else [int(d) for d in spatial]
+    sizes = _sizes(shape, layout)
+    return None if not sizes or None in sizes else [int(d) for d in sizes]
 
 
 def _positions(tensor: tf.Tensor, layout: str) -> int | None:
@@ -404,34 +412,22 @@ class _GraphBuilder:
     """Turns recorded calls into plain nodes; finds a tensor's producers by walking the graph."""
 
     def __init__(self) -> None:
-        self.nodes: list[dict[str, Any]] = []
-        self.unsupported: list[dict[str, Any]] = []
+        self.graph = PlainGraph()
         self._producer: dict[str, int] = {}  # tensor name -> node index
         self._sources: dict[str, frozenset[int]] = {}
-        self._names: Counter[str] = Counter()
-        self._whole_map: list[int] = []  # unpadded kernels as large as their input map
 
-    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, tensors, layout, op=None) -> None:
-        """A node; ``tensors`` are its (input, output) tensors, input None for an input node;
-        ``op`` the layer of the table that made it, whose weights it carries."""
-        self._names[name] += 1
-        count = self._names[name]
+    def add(self, name: str, layer: LayerDefinition, preds, paths, sites, tensors, layout, op=None) -> int:
+        """A node, by index; ``tensors`` are its (input, output) tensors, input None for an input
+        node; ``op`` the layer of the table that made it, whose weights it carries."""
         before, after = tensors
-        self.nodes.append(
-            {
-                "name": f"{name}#{count}" if count > 1 else name,  # a shared layer's later calls
-                "layer": layer.to_dict(),
-                "predecessors": list(preds),
-                "module_paths": list(paths),
-                "sites": [list(s) for s in sites],
-                "map_in": None if before is None else _spatial(before.shape, layout),
-                "map_out": None if after is None else _spatial(after.shape, layout),
-                **_channels(after, layout),
-                **(_costs(op, before, after, layout) if op is not None else {}),
-            }
-        )
+        maps = [None if t is None else _spatial(t.shape, layout) for t in tensors]
+        node = self.graph.add(name, layer, preds, paths, sites, *maps)
+        self.graph.set_channels(node, _channels(after, layout))
+        if op is not None:
+            self.graph.set_costs(node, *_costs(op, before, after, layout))
         if after is not None:  # a layer returning its input (Dropout) takes the tensor over
-            self._producer[after.name] = len(self.nodes) - 1
+            self._producer[after.name] = node
+        return node
 
     def add_call(self, call: _Call) -> None:
         """A layer's node; a layer the table lacks passes through, reported if it resizes."""
@@ -439,18 +435,19 @@ class _GraphBuilder:
         path, sites, layout = call.path or call.op.name, _SITES.get(call.op, ()), _layout(call.op)
         output = call.outputs[0] if call.outputs else None
         if call.known:
-            layer = _handler(call.op)(call.op)
-            if _spans_its_map(call.op, layer, _spatial(call.inputs[0].shape, layout)):
-                self._whole_map.append(len(self.nodes))
+            out_shape = () if output is None else _sizes(output.shape, layout)
+            layer = _handler(call.op)(call.op, _sizes(call.inputs[0].shape, layout), out_shape)
         else:
             layer = _define(call.op, Kind.MERGE if len(preds) > 1 else Kind.PASSTHROUGH, kernel_size=1)
             resized = output is not None and _resizing(call.inputs[0], output, layout)
             if resized and resized[1] == 1:
                 layer = _define(call.op, Kind.GLOBAL, kernel_size=None)
             elif resized:
-                self._report(layer.name, path, sites)
-        self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout,
-                 call.op if call.known else None)
+                self.graph.report(layer.name, [path], sites)
+        node = self.add(path, layer, preds, [path], sites, (call.inputs[0], output), layout,
+                        call.op if call.known else None)
+        if call.known and _spans_its_map(call.op, layer, _spatial(call.inputs[0].shape, layout)):
+            self.graph.mark_spans_map(node)
 
     def sources(self, tensor: tf.Tensor) -> frozenset[int]:
         """Nodes whose outputs reach ``tensor``, through ops that no recorded call made.
@@ -475,49 +472,36 @@ class _GraphBuilder:
                 sites = _user_frames((f.filename, f.lineno) for f in reversed(op.traceback))
                 path = op.name.split("/", 1)[-1]  # without the model's own name scope
                 if resized[1] != 1 or op.type in _SELECTING_OPS:
-                    self._report(op.type, path, sites)
+                    self.graph.report(op.type, [path], sites)
                 else:
                     layer = LayerDefinition(op.type, kernel_size=None, kind=Kind.GLOBAL)
-                    self.add(path, layer, sorted(found), [path], sites, (data[0], tensor), layout)
-                    found = frozenset({self._producer[key]})
+                    node = self.add(path, layer, sorted(found), [path], sites, (data[0], tensor), layout)
+                    found = frozenset({node})
             self._sources[key] = found
         return self._sources[key]
 
-    def _report(self, type_name: str, path: str, sites: Sequence[Site]) -> None:
-        entry = {"type": type_name, "module_paths": [path], "sites": [list(s) for s in sites]}
-        if entry not in self.unsupported:
-            self.unsupported.append(entry)
 
-    def finish(self) -> None:
-        """Mark the unpadded kernels that span their whole input map (``spans_map``): the core
-        decides which of them are dense heads (:func:`rfa_lint.rf.graph.dense_heads`)."""
-        for i in self._whole_map:
-            self.nodes[i]["spans_map"] = True
-
-
-def _channels(tensor: tf.Tensor | None, layout: str) -> dict[str, int]:
-    """``{"channels": values per position}`` of a node's output, when its shape says it."""
+def _channels(tensor: tf.Tensor | None, layout: str) -> int | None:
+    """The values per position of a node's output, when its shape says it."""
     if tensor is None or tensor.shape.rank is None or tensor.shape.rank < 2:
-        return {}
+        return None
     dims = tensor.shape.as_list()
-    channels = dims[1] if layout == "channels_first" and len(dims) > 2 else dims[-1]
-    return {} if channels is None else {"channels": int(channels)}
+    return dims[1] if layout == "channels_first" and len(dims) > 2 else dims[-1]
 
 
-def _costs(op: keras.Operation, before: tf.Tensor, after: tf.Tensor | None, layout: str) -> dict[str, int]:
-    """The weights a layer holds (``params``) and its multiply-accumulates per sample (``macs``),
-    each left out when zero.
+def _costs(op: keras.Operation, before: tf.Tensor, after: tf.Tensor | None, layout: str) -> tuple[int, int]:
+    """The weights a layer holds (``params``) and its multiply-accumulates per sample (``macs``).
 
     Each kernel weight (rank 2 and more: not a bias, not a norm's scale) of a conv or a Dense
     meets each output position once, each input position for a transposed conv:
     ``positions * c_out * c_in / groups * prod(k)``.  Batches are of one sample here.
     """
-    costs = {"params": sum(math.prod(w.shape) for w in op.weights)}
-    if isinstance(op, _CONVS + _TRANSPOSED + (layers.Dense,)) and after is not None:
-        grid = before if isinstance(op, _TRANSPOSED) else after
-        kernels = sum(math.prod(w.shape) for w in op.weights if len(w.shape) >= 2)
-        costs["macs"] = (_positions(grid, layout) or 0) * kernels
-    return {key: int(value) for key, value in costs.items() if value}
+    params = sum(math.prod(w.shape) for w in op.weights)
+    if not isinstance(op, _CONVS + _TRANSPOSED + (layers.Dense,)) or after is None:
+        return params, 0
+    grid = before if isinstance(op, _TRANSPOSED) else after
+    kernels = sum(math.prod(w.shape) for w in op.weights if len(w.shape) >= 2)
+    return params, (_positions(grid, layout) or 0) * kernels
 
 
 def _spans_its_map(op: keras.Operation, layer: LayerDefinition, in_map: list[int] | None) -> bool:
@@ -650,14 +634,9 @@ def _plain(model: keras.Model, shapes: list[tuple[int, ...]], placeholders, outp
         if call.is_node:
             builder.add_call(call)
     reached = builder.sources(outputs[0]) if outputs else frozenset()
-    builder.finish()
-    return {
-        "nodes": builder.nodes,
-        "output": max(reached, default=len(builder.nodes) - 1),
-        "unsupported": builder.unsupported,
-        "input_shape": [list(s) for s in shapes] if len(shapes) > 1 else list(shapes[0]),
-        "mode": "eval",
-    }
+    output = max(reached, default=len(builder.graph.nodes) - 1)
+    input_shape = [list(s) for s in shapes] if len(shapes) > 1 else list(shapes[0])
+    return builder.graph.to_dict(output, input_shape, "eval")
 
 
 def create_graph_from_tensorflow_model(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
-from torch import Tensor, nn
+from torch import nn
 
+from rfa_lint.frontends.base import Shape
 from rfa_lint.frontends.torch import create_graph_from_pytorch_model
 from rfa_lint.frontends.torch.table import NAMED_HANDLERS
 from rfa_lint.rf.graph import LayerDefinition
@@ -26,10 +27,10 @@ def add_custom_layer_handler(
 
     The handler applies where the class is named in ``create_graph_from_pytorch_model``'s
     ``custom_layers``; its modules are then single layers, nothing inside them traced.  For a
-    class you can import, ``rfa_lint.frontends.torch.register_layer_handler`` applies always.
+    class you can import, ``rfa_lint.frontends.register_layer_handler`` applies always.
     """
 
-    def handler(module: nn.Module, x: Tensor, y: Tensor) -> LayerDefinition:
+    def handler(module: nn.Module, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
         return LayerDefinition(
             name_handler(module, class_name),
             kernel_size=kernel_size_provider(module),

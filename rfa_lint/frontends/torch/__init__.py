@@ -14,10 +14,11 @@ from typing import Iterable, Sequence
 from torch import nn
 
 from rfa_lint.frontends import TraceError
+from rfa_lint.frontends.base import LayerHandler, register_layer_handler
 from rfa_lint.rf.graph import EnrichedNetworkNode, InfoFilter, filter_from, graph_from_plain
 
 from .sites import building_context, is_model
-from .table import LayerHandler, opaque_layers, register_layer_handler
+from .table import opaque_layers
 from .trace import to_plain
 
 __all__ = [

@@ -1,9 +1,11 @@
 """The dispatch table: layer kind (module class or functional op) -> receptive-field parameters.
 
-A handler describes a layer over the spatial dims the op itself runs on (dims ``2:`` of a
-channels-first tensor), from the layer's attributes and the traced input and output shapes; the
-recorder places those dims on the model's axes (a tensor's layout says which axis each dim is).
-Each table entry has a family saying how the layer treats positions:
+A handler (:data:`rfa_lint.frontends.base.LayerHandler`) describes a layer over the spatial dims
+the op itself runs on (dims ``2:`` of a channels-first tensor), from the layer's attributes and
+the traced sizes of those dims in its input and output; the recorder places those dims on the
+model's axes (a tensor's layout says which axis each dim is).  Each table entry has a family
+saying how the layer treats positions (a class registered with
+:func:`rfa_lint.frontends.base.register_layer_handler` is ``spatial``, and comes first):
 
 - ``spatial``: torch's channels-first layers (conv, pool, resize) run a kernel on dims ``2:``;
 - ``per_position``: norms, activations, dropout: positions unchanged;
@@ -16,7 +18,6 @@ Each table entry has a family saying how the layer treats positions:
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,11 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules import pooling
 
+from rfa_lint.frontends.base import LayerHandler, Shape, registered_handler
 from rfa_lint.rf.graph import Kind, LayerDefinition
-
-#: A handler turns a layer (a module, or a functional call's arguments) and one call's input and
-#: output tensors into the layer's RF parameters, per spatial dim of the op.
-LayerHandler = Callable[[Any, Tensor, Tensor], LayerDefinition]
 
 
 class Call(SimpleNamespace):
@@ -49,8 +47,8 @@ def _per_dim(value: Any, dims: int) -> tuple:
     return (value,) * dims if isinstance(value, (int, float, Fraction)) else tuple(value)
 
 
-def _dims(y: Tensor) -> int:
-    return max(y.dim() - 2, 1)
+def _dims(out_shape: Shape) -> int:
+    return max(len(out_shape), 1)
 
 
 def _exact(value: Fraction) -> int | Fraction:
@@ -84,9 +82,9 @@ def _transposed_taps(kernel: int, stride: int, dilation: int) -> int:
     return (kernel - 1) * g // stride * (dilation // g) + 1
 
 
-def conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+def conv(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """A conv; a transposed conv upsamples by its stride and reads :func:`_transposed_taps`."""
-    dims = _dims(y)
+    dims = _dims(out_shape)
     kernel, stride, dilation = (
         _per_dim(v, dims) for v in (layer.kernel_size, layer.stride, layer.dilation)
     )
@@ -107,8 +105,8 @@ def conv(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     )
 
 
-def pool(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
-    dims = _dims(y)
+def pool(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
+    dims = _dims(out_shape)
     kernel = _per_dim(layer.kernel_size, dims)
     return LayerDefinition(
         label(layer),
@@ -127,11 +125,11 @@ def adaptive_window(size_in: int, size_out: int) -> int:
     )
 
 
-def adaptive(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+def adaptive(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Adaptive pooling at the traced sizes: to ``n`` per axis from ``m`` it reads windows of up
     to ``ceil(m / n)`` (+1 when ``n`` does not divide ``m``) positions, ``m / n`` apart; to one
     position per axis it is global; to ``m`` it reads one position."""
-    sizes = list(zip(x.shape[2:], y.shape[2:]))
+    sizes = list(zip(in_shape, out_shape))
     if all(n == 1 for _, n in sizes) and any(m > 1 for m, _ in sizes):
         return LayerDefinition(label(layer), kernel_size=None, kind=Kind.GLOBAL)
     shapes = [_upsampled(adaptive_window(m, n), Fraction(n, m)) for m, n in sizes]
@@ -148,7 +146,7 @@ def _per_axis(name: str, shapes: list[tuple], kind: Kind) -> LayerDefinition:
 _TAPS = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
 
 
-def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+def resize(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Interpolation / nn.Upsample at the traced scale, per axis (read from the shapes).
 
     Each output position reads the taps of its mode around its place on the input grid: an
@@ -158,22 +156,22 @@ def resize(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
     """
     mode = getattr(layer, "mode", "nearest")
     if mode == "area":
-        return adaptive(layer, x, y)
+        return adaptive(layer, in_shape, out_shape)
     taps = _TAPS.get(mode, 1)
-    shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(y.shape[2:], x.shape[2:])]
+    shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(out_shape, in_shape)]
     return _per_axis(label(layer), shapes, Kind.RESIZE)
 
 
-def pixel_shuffle(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
+def pixel_shuffle(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Channels become an r-times finer grid; each position reads one input position."""
-    ratios = [Fraction(o, i) for o, i in zip(y.shape[2:], x.shape[2:])]
+    ratios = [Fraction(o, i) for o, i in zip(out_shape, in_shape)]
     return LayerDefinition(
         label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind=Kind.RESIZE
     )
 
 
-def space_to_depth(layer: Any, x: Tensor, y: Tensor) -> LayerDefinition:
-    factor = (int(layer.downscale_factor),) * _dims(y)
+def space_to_depth(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
+    factor = (int(layer.downscale_factor),) * _dims(out_shape)
     return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind=Kind.RESIZE)
 
 
@@ -342,19 +340,6 @@ FUNCTIONAL_FORMS: dict[Callable, tuple[Callable[..., Call], type]] = {
 }
 
 
-def register_layer_handler(module_type: type[nn.Module], handler: LayerHandler) -> None:
-    """Map your own layer type: ``handler(module, input, output) -> LayerDefinition``.
-
-    Modules of that type (and its subclasses) become single layers; nothing inside them is
-    traced.  Like torch's own layers, the handler describes the layer over the input's dims
-    ``2:`` (channels first).
-    """
-    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
-        raise TypeError(f"register_layer_handler needs an nn.Module subclass, got {module_type!r}")
-    LAYER_KINDS[module_type] = Entry("spatial", handler)
-    table_entry.cache_clear()
-
-
 #: Handlers by module class name, used for the classes a caller names (the seed's
 #: ``add_custom_layer_handler`` and ``custom_layers``).
 NAMED_HANDLERS: dict[str, LayerHandler] = {}
@@ -373,19 +358,20 @@ def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
         if cls.__name__ in names and table_entry(cls) is None
     }
     LAYER_KINDS.update(added)
-    table_entry.cache_clear()
     try:
         yield
     finally:
         for cls in added:
             del LAYER_KINDS[cls]
-        table_entry.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
 def table_entry(module_type: type) -> Entry | None:
-    """The entry of a module class (None: not a layer; its own torch calls are traced)."""
+    """The entry of a module class (None: not a layer; its own torch calls are traced): of its
+    nearest class along the MRO that is registered or in the table, registered first."""
     for cls in module_type.__mro__:
+        handler = registered_handler(cls)
+        if handler is not None:
+            return Entry("spatial", handler)
         if cls in LAYER_KINDS:
             return LAYER_KINDS[cls]
     return None

@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from rfa_lint.frontends import TraceError
+from rfa_lint.frontends.base import PlainGraph
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode, Kind, LayerDefinition, broadcast, graph_from_plain, per_axis,
 )
@@ -135,9 +136,7 @@ class _Recorder(TorchFunctionMode):
         for path, module in model.named_modules(remove_duplicate=False):
             self.paths.setdefault(id(module), []).append(path)
         self.axes = max(len(input_shape) - 2, 0)
-        self.nodes: list[dict[str, Any]] = []
-        self.names: set[str] = set()
-        self.unsupported: list[dict[str, Any]] = []
+        self.graph = PlainGraph()
         self.flows: dict[int, tuple[Tensor, _Flow]] = {}
         self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
         self.running: list[nn.Module] = []
@@ -151,24 +150,9 @@ class _Recorder(TorchFunctionMode):
     # bookkeeping
 
     def _node(self, name, layer, preds, module_paths, sites, layout_in, layout_out) -> int:
-        unique, count = name, 1
-        while unique in self.names:
-            count += 1
-            unique = f"{name}#{count}"
-        self.names.add(unique)
+        """A node whose maps are those of its input and output layouts."""
         maps = [L.spatial_map(lay, self.axes) for lay in (layout_in, layout_out)]
-        self.nodes.append(
-            {
-                "name": unique,
-                "layer": layer.to_dict(),
-                "predecessors": list(preds),
-                "module_paths": list(module_paths),
-                "sites": [list(site) for site in sites],
-                "map_in": list(maps[0]) if maps[0] else None,
-                "map_out": list(maps[1]) if maps[1] else None,
-            }
-        )
-        return len(self.nodes) - 1
+        return self.graph.add(name, layer, preds, module_paths, sites, *maps)
 
     def _mark(self, tensors: list[Tensor], node: int, layouts: Sequence[Layout | None]) -> None:
         """Give each output its node and layout (one that does not fit its shape is dropped)."""
@@ -177,8 +161,8 @@ class _Recorder(TorchFunctionMode):
             if layout is not None and L.sizes(layout) != tuple(tensor.shape):
                 layout = None
             self.flows[id(tensor)] = (tensor, _Flow(node, layout))
-            if i == 0 and "channels" not in self.nodes[node]:
-                self.nodes[node]["channels"] = self._channels(tensor, layout)
+            if i == 0 and not self.graph.has_channels(node):
+                self.graph.set_channels(node, self._channels(tensor, layout))
 
     def _channels(self, tensor: Tensor, layout: Layout | None) -> int:
         """Values per position and sample: what a conv reading the tensor takes as input channels."""
@@ -205,11 +189,6 @@ class _Recorder(TorchFunctionMode):
     def _preds(traced: list[tuple[Tensor, _Flow]]) -> list[int]:
         return list(dict.fromkeys(flow.node for _, flow in traced))
 
-    def _report(self, kind: str, module_paths: Sequence[str], sites: Sequence[Site]) -> None:
-        entry = {"type": kind, "module_paths": list(module_paths), "sites": [list(s) for s in sites]}
-        if entry not in self.unsupported:
-            self.unsupported.append(entry)
-
     def _running_paths(self) -> tuple[nn.Module | None, list[str]]:
         """The innermost running module and its paths ('' for the root or outside any module)."""
         module = self.running[-1] if self.running else None
@@ -221,7 +200,7 @@ class _Recorder(TorchFunctionMode):
         """One call of a table layer (a module or a functional form) -> its node(s)."""
         x, flow = next(((t, f) for t, f in traced if t is (args[0] if args else None)), traced[0])
         self._dispatch(entry, layer, args, x, flow, traced, outputs, name, paths, sites)
-        self._costs(len(self.nodes) - 1, entry, layer, x, outputs[0])
+        self._costs(len(self.graph.nodes) - 1, entry, layer, x, outputs[0])
 
     def _dispatch(self, entry: Entry, layer, args, x, flow, traced, outputs, name, paths, sites) -> None:
         """The node(s) of a table layer by its family; the layer's own node is made last."""
@@ -249,9 +228,8 @@ class _Recorder(TorchFunctionMode):
     def _costs(self, node: int, entry: Entry, layer: Any, x: Tensor, y: Tensor) -> None:
         """Record the weights a layer holds and its multiply-accumulates per sample on its node
         (keys left out when zero)."""
-        costs = {"params": parameters(layer),
-                 "macs": multiply_accumulates(entry, layer, x, y) // max(self.input.shape[0], 1)}
-        self.nodes[node].update({key: value for key, value in costs.items() if value})
+        macs = multiply_accumulates(entry, layer, x, y) // max(self.input.shape[0], 1)
+        self.graph.set_costs(node, parameters(layer), macs)
 
     def _spatial(self, entry, layer, x, flow, traced, outputs, name, paths, sites) -> None:
         """A channels-first layer: its kernel runs on dims ``2:``, which must each be one axis.
@@ -268,14 +246,14 @@ class _Recorder(TorchFunctionMode):
                               sites(), layout, rest)
             preds, layout = [node], rest
         runs = L.kernel_runs(layout, 2, x.dim(), self.axes) or L.kernel_runs(None, 2, x.dim(), self.axes)
-        layer_def = entry.handler(layer, x, y)
+        layer_def = entry.handler(layer, tuple(x.shape[2:]), tuple(y.shape[2:]))
         placed = _placed(layer_def, [axis for axis, _ in runs], self.axes)
         out = self._spatial_output(layout, x, y, runs, entry.contracts_channels, placed)
         if out is None and layout is not None:  # windows across rows of tokens, a split factor
-            self._report(f"{label(layer)} on rearranged positions", paths, sites())
+            self.graph.report(f"{label(layer)} on rearranged positions", paths, sites())
         node = self._node(name, placed, preds, paths, sites(), layout, out)
         if _spans_its_map(layer_def, layer, x, y, runs):  # the core decides if it is a head
-            self.nodes[node]["spans_map"] = True
+            self.graph.mark_spans_map(node)
         self._mark(outputs, node, [out])
 
     @staticmethod
@@ -433,7 +411,7 @@ class _Recorder(TorchFunctionMode):
         layout_in = traced[0][1].layout
         layouts = effect.layouts
         if effect.verdict == "unknown":
-            self._report(*self._unsupported_op(op, sites))
+            self.graph.report(*self._unsupported_op(op, sites))
         if effect.verdict == "global":
             layer = LayerDefinition(op, kernel_size=None, kind=Kind.GLOBAL)
         elif effect.layer is not None:
@@ -478,8 +456,8 @@ class _Recorder(TorchFunctionMode):
             node = flow.node
             if id(flow) in gated:
                 gate = LayerDefinition("broadcast", kernel_size=None, kind=Kind.GLOBAL)
-                node = self._node(f"{name}.broadcast", gate, [node], (), sites(), flow.layout, flow.layout)
-                self.nodes[node]["map_out"] = [1] * self.axes
+                map_in = L.spatial_map(flow.layout, self.axes)
+                node = self.graph.add(f"{name}.broadcast", gate, [node], (), sites(), map_in, [1] * self.axes)
             preds.append(node)
         merge = LayerDefinition(op, kernel_size=1, kind=Kind.MERGE)
         preds, layout_out = list(dict.fromkeys(preds)), layouts[0] if layouts else None
@@ -624,13 +602,7 @@ def to_plain(
             except Exception as error:  # the model's own failure, reported below with its line
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
                 continue
-            return {
-                "nodes": recorder.nodes,
-                "output": output,
-                "unsupported": recorder.unsupported,
-                "input_shape": list(shape),
-                "mode": mode,
-            }
+            return recorder.graph.to_dict(output, list(shape), mode)
     finally:
         model.train(was_training)
     # the model's own errors first: a one-line report cut short still says what went wrong
