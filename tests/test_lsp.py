@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
+from test_worker import children, gone, parent, zombie_children
+
+from rfa_lint.sandbox import worker
 
 CHAIN = Path(__file__).resolve().parents[1] / "fixtures" / "lint" / "chain.py"
 SERVER = ("-m", "rfa_lint", "server")
@@ -33,9 +39,10 @@ def test_a_scripted_editor_session(project: Path) -> None:
     asyncio.run(_session(project))
 
 
-async def _session(model: Path) -> None:
-    text, uri = model.read_text(encoding="utf-8"), model.as_uri()
-    document = lsp.TextDocumentIdentifier(uri=uri)
+@contextlib.asynccontextmanager
+async def _server(folder: Path) -> AsyncIterator[tuple[LanguageClient, asyncio.Queue, lsp.InitializeResult]]:
+    """A server started in ``folder`` and initialized: its client, the diagnostics it publishes,
+    its answer to initialize.  Shut down and stopped at the end."""
     published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
     client = LanguageClient("rfa-lint-test", "1")
 
@@ -43,19 +50,34 @@ async def _session(model: Path) -> None:
     def diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
         published.put_nowait(params)
 
-    await client.start_io(sys.executable, *SERVER, cwd=str(model.parent))
+    await client.start_io(sys.executable, *SERVER, cwd=str(folder))
     try:
         result = await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
+        client.initialized(lsp.InitializedParams())
+        yield client, published, result
+        await client.shutdown_async(None)
+    finally:
+        client.exit(None)
+        await asyncio.wait_for(client.stop(), WAIT)
+
+
+def opened(uri: str, text: str) -> lsp.DidOpenTextDocumentParams:
+    return lsp.DidOpenTextDocumentParams(
+        text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+
+
+async def _session(model: Path) -> None:
+    text, uri = model.read_text(encoding="utf-8"), model.as_uri()
+    document = lsp.TextDocumentIdentifier(uri=uri)
+    async with _server(model.parent) as (client, published, result):
         assert result.server_info.name == "rfa-lint"
         assert result.capabilities.hover_provider and result.capabilities.code_action_provider
-        client.initialized(lsp.InitializedParams())
 
         # didOpen -> diagnostics on the constructor calls of conv4 (critical) and conv5 (unproductive),
         # and on the class: 16 px is below the range it uses fully (its largest minimum RF, 31)
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-        opened = await asyncio.wait_for(published.get(), WAIT)
-        by_code = {d.code: d for d in opened.diagnostics}
+        client.text_document_did_open(opened(uri, text))
+        first = await asyncio.wait_for(published.get(), WAIT)
+        by_code = {d.code: d for d in first.diagnostics}
         assert set(by_code) == {"RFA101", "RFA102", "RFA110"}
         conv5 = line_of(text, "self.conv5 =")
         column = text.splitlines()[conv5].index("nn.Conv2d")
@@ -96,7 +118,35 @@ async def _session(model: Path) -> None:
         await asyncio.sleep(1)
         assert published.empty()  # the earlier versions were never published
 
-        await client.shutdown_async(None)
-    finally:
-        client.exit(None)
-        await asyncio.wait_for(client.stop(), WAIT)
+
+def test_a_worker_the_server_started_is_no_zombie_of_it_once_it_exits(project: Path) -> None:
+    """The server lives as long as the editor: the worker its first analysis started exits (stopped
+    here, idle in real life) and leaves no unreaped child in the server; the next edit is served."""
+    asyncio.run(_worker_exits(project))
+
+
+async def _worker_exits(model: Path) -> None:
+    text, uri = model.read_text(encoding="utf-8"), model.as_uri()
+    async with _server(model.parent) as (client, published, _):
+        client.text_document_did_open(opened(uri, text))
+        first = await asyncio.wait_for(published.get(), WAIT)
+        assert {d.code for d in first.diagnostics} == {"RFA101", "RFA102", "RFA110"}  # as in the session
+        (server,) = [pid for pid in children(os.getpid()) if b"rfa_lint\0server" in _cmdline(pid)]
+        (served,) = [w["pid"] for w in worker.status()]
+        assert parent(served) != server
+        assert worker.stop() == [served] and gone(served)
+        assert zombie_children(server) == set()
+
+        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text + "\n")]))
+        changed = await asyncio.wait_for(published.get(), WAIT)
+        assert changed.version == 2
+        assert {d.code for d in changed.diagnostics} == {"RFA101", "RFA102", "RFA110"}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -104,10 +104,14 @@ def parent(pid: int) -> int | None:
         return None
 
 
+def children(pid: int) -> set[int]:
+    return {child for child in (int(name) for name in os.listdir("/proc") if name.isdigit())
+            if parent(child) == pid}
+
+
 def zombie_children(pid: int) -> set[int]:
     """The children of ``pid`` that ended and that it has not reaped."""
-    pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
-    return {child for child in pids if parent(child) == pid and state(child) == "Z"}
+    return {child for child in children(pid) if state(child) == "Z"}
 
 
 def leftovers() -> list[str]:
