@@ -526,8 +526,6 @@ def _failure_values(code: str, model: str, detail: str, options: Options,
     """The message values of a model, or a file, that was not analysed (RFA90x, RFA91x)."""
     if code in ("RFA902", "RFA913"):
         return rules.ModelParams(model, detail)
-    if code == "RFA906":
-        return rules.Timeout(model, f"{options.limits.timeout:g}")
     if code == "RFA907":
         return rules.MemoryLimit(model, f"{options.limits.memory_mb} MiB")
     if code == "RFA912":

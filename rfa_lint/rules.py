@@ -150,12 +150,6 @@ class ModelParams(Fields):
 
 
 @dataclass(frozen=True)
-class Timeout(Fields):
-    model: str
-    seconds: str
-
-
-@dataclass(frozen=True)
 class MemoryLimit(Fields):
     model: str
     limit: str
@@ -945,14 +939,16 @@ _ALL = (
         "RFA906",
         "timeout",
         "building or tracing the model took longer than the time limit",
-        "analysing '{model}' timed out after {seconds}s (raise the time limit or make building "
-        "lighter)",
-        Timeout,
+        "analysing '{model}' timed out ({detail}); raise the time limit or make building lighter",
+        ModelDetail,
         what="""
-        Reports a file whose child process did not finish within the wall-clock limit.
+        Reports a model whose building or tracing did not finish within the wall-clock limit
+        (or a file whose import did not), or a model its file's time had run out for before it
+        was built; the message says which limit it was.
         """,
         why="""
-        The process was killed; its models were not analysed.
+        Its child process was killed and the model was not analysed; the file's other models
+        go on in a new one, within the file's time.
         """,
         example="""
         ```python
@@ -977,7 +973,8 @@ _ALL = (
         `# rfa-lint: skip`.
         """,
         options=NOT_ANALYSED_OPTION + """
-        - `timeout` (`--timeout SECONDS`, flake8 `--rfa-timeout`): the limit per file.
+        - `timeout` (`--timeout SECONDS`, flake8 `--rfa-timeout`): the limit per model, and
+          for the file's import; a file's models together get at most that times (models + 1).
         """,
     ),
     _skip(

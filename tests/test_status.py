@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from rfa_lint import rules
-from rfa_lint.lint import STATUS_CODES
-from rfa_lint.sandbox import STATUSES, FileOutcome, _collect, parse_event
+from rfa_lint import lint, rules
+from rfa_lint.lint import STATUS_CODES, analyse_source, options_from
+from rfa_lint.sandbox import STATUSES, FileOutcome, ModelOutcome, _collect, parse_event
 from rfa_lint.sandbox.status import Status
 
 
@@ -31,3 +31,14 @@ def test_statuses_cross_the_pipe_as_the_same_strings():
     outcome = FileOutcome()
     _collect([parse_event(sent.encode(), ["Net"])], outcome)
     assert outcome.models["Net"].status is Status.NEEDS_ARGUMENTS
+
+
+def test_a_timeout_says_which_limit_ran_out(monkeypatch, tmp_path):
+    path, text = tmp_path / "net.py", "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
+    path.write_text(text)
+    spent = ModelOutcome(Status.TIMEOUT, detail="the file's budget of 4s ran out")
+    monkeypatch.setattr(lint, "analyse_models", lambda *args: FileOutcome({"Net": spent}, clean=False))
+    [finding] = analyse_source(str(path), text, options_from({"res": 32, "timeout": 2})).findings
+    assert (finding.line, finding.code) == (4, "RFA906")
+    assert finding.message == ("analysing 'Net' timed out (the file's budget of 4s ran out); raise the time "
+                               "limit or make building lighter")
