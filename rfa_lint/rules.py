@@ -354,15 +354,17 @@ def _skip(*args: Any, **kwargs: Any) -> Rule:
     return _rule(*args, **kwargs, on_by_default=False)
 
 
+#: The Options texts many rules begin with, indented as the texts of :data:`_ALL` that they
+#: begin (dedented together, a rule's own options would otherwise turn into a code block)
 RESOLUTION_OPTION = """
-    - `res` (`--res N` or `HxW`, flake8 `--rfa-res`, `res = 32` under `[tool.rfa-lint]`): the
-      resolution layers are judged at.
-    """
+        - `res` (`--res N` or `HxW`, flake8 `--rfa-res`, `res = 32` under `[tool.rfa-lint]`): the
+          resolution layers are judged at.
+        """
 NOT_ANALYSED_OPTION = """
-    Off by default, as every "not analysed" code: select it with `--select RFA9` (flake8:
-    `--extend-select RFA9`, pyproject: `select = ["RFA"]`).  Without it the run's summary still
-    lists the model as skipped.
-    """
+        Off by default, as every "not analysed" code: select it with `--select RFA9` (flake8:
+        `--extend-select RFA9`, pyproject: `select = ["RFA"]`).  Without it the run's summary still
+        lists the model as skipped.
+        """
 
 _ALL = (
     _rule(
