@@ -93,7 +93,7 @@ def connect(framework: str, frameworks: tuple[str, ...], env: dict[str, str]) ->
     try:
         connection = _reach(path, name)
         if connection is None:
-            sweep(path.parent)
+            sweep(path.parent)  # what dead workers left, this key's included
             with _lock(path.with_suffix(".lock")):
                 connection = (_reach(path, name, replace=True)
                               or _start(path, name, framework, frameworks, env))
