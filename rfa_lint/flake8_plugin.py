@@ -4,6 +4,9 @@ It lints the text flake8 hands over (so an editor's unsaved buffer piped to ``fl
 gets checked) and never raises into flake8 while linting: a failure of its own becomes an
 RFA999 finding.  A bad setting is flake8's usage error instead, as for flake8's own options:
 ``flake8: error: argument --rfa-timeout: expected ...`` and exit 2.
+
+flake8 loads the plugin for every run over any code, so it stays near free there: the linter,
+the rule registry and the cache load with the first file whose text may define a model.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from rfa_lint import __version__, rules
-from rfa_lint.cache import Cache, default_folder
-from rfa_lint.lint import analyse_bytes, analyse_source
+from rfa_lint import __version__
 from rfa_lint.settings import BY_NAME, SETTINGS, Setting, from_pyproject, merged, options_from, resolve
+from rfa_lint.source import may_define_model
 
 FLAKE8_SETTINGS = tuple(setting for setting in SETTINGS if setting.flake8)
 FLAKE8_SELECTORS = ("select", "extend_select", "ignore", "extend_ignore")  # flake8's own options
@@ -27,13 +30,16 @@ class RfaChecker:
     version = __version__
     flake8_options: ClassVar[dict[str, Any]] = {}  # the --rfa-* values given, checked
     flake8_selected: ClassVar[tuple[str, ...]] = ()  # RFA codes and prefixes flake8's --select names
-    cache: ClassVar[Cache | None] = None
+    cache_folder: ClassVar[str | None] = None  # None: --rfa-no-cache
+    _cache: ClassVar[Any] = None  # the run's Cache, made for the first file that needs one
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
         """A malformed ``[tool.rfa-lint]`` raises here, which flake8 reports as this plugin's
         failure and exits non-zero (only a pyproject below the paths given gets this far)."""
-        self.filename, self.lines = filename, lines
-        self.settings = merged(os.path.dirname(os.path.abspath(filename)), self.flake8_options)
+        self.filename, self.text = filename, "".join(lines)
+        path = os.path.abspath(filename)
+        self.settings = (merged(os.path.dirname(path), self.flake8_options)
+                         if may_define_model(Path(path), self.text) else None)  # None: no model here
 
     @classmethod
     def add_options(cls, manager: Any) -> None:
@@ -57,7 +63,7 @@ class RfaChecker:
         """
         cls.flake8_options = {s.name: getattr(options, f"rfa_{s.dest}") for s in FLAKE8_SETTINGS}
         run = resolve(cls.flake8_options, {})
-        cls.cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder())
+        cls.cache_folder, cls._cache = None if run["no-cache"] else run["cache-dir"] or "", None
         named = {name: _rfa_selectors(manager, options, name) for name in FLAKE8_SELECTORS}  # checks all
         cls.flake8_selected = (*named["select"], *named["extend_select"])
         try:
@@ -65,6 +71,15 @@ class RfaChecker:
                 from_pyproject(path)
         except ValueError as exc:
             manager.parser.error(str(exc))
+
+    @classmethod
+    def cache(cls) -> Any:
+        """The run's cache (None with ``--rfa-no-cache``); its folder is made on first use."""
+        if cls._cache is None and cls.cache_folder is not None:
+            from rfa_lint.cache import Cache, default_folder
+
+            cls._cache = Cache(cls.cache_folder or default_folder())
+        return cls._cache
 
     def _codes(self, settings: dict[str, Any]) -> set[str]:
         """The codes to hand flake8, which filters them further with its own options.
@@ -74,6 +89,8 @@ class RfaChecker:
         "not analysed" codes on: they cannot ride flake8's default ignore list, which an
         explicit ``ignore =`` in a user's config throws away).
         """
+        from rfa_lint import rules
+
         ignore = settings["ignore"]
         if settings["select"]:
             return rules.select(settings["select"], ignore)
@@ -94,11 +111,16 @@ class RfaChecker:
         return data if data in (text.encode("utf-8", "replace"), text.encode("latin-1", "replace")) else None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
+        if self.settings is None:
+            return
+        from rfa_lint import rules
+        from rfa_lint.lint import analyse_bytes, analyse_source
+
         try:
-            options, text = options_from(self.settings), "".join(self.lines)
-            data = self._bytes_on_disk(text)
-            analysis = (analyse_source(self.filename, text, options, self.cache) if data is None
-                        else analyse_bytes(self.filename, data, options, cache=self.cache))
+            options = options_from(self.settings)
+            data = self._bytes_on_disk(self.text)
+            analysis = (analyse_source(self.filename, self.text, options, self.cache()) if data is None
+                        else analyse_bytes(self.filename, data, options, cache=self.cache()))
             codes = self._codes(self.settings)
         except Exception as exc:  # never abort the user's whole flake8 run
             detail = f"{type(exc).__name__}: {exc}"

@@ -32,7 +32,8 @@ from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.sandbox.status import Status
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
-from rfa_lint.source import Candidate, SourceInfo, imported_frameworks, might_define_model, read_source
+from rfa_lint.source import (Candidate, SourceInfo, imported_frameworks, may_define_model, might_define_model,
+                             read_source)
 
 #: The code of each status of a model, or a file, that was not analysed (all but ok and not-a-model).
 STATUS_CODES = {
@@ -236,8 +237,15 @@ def analyse_files(
 
 
 def analyse_source(path: str, text: str, options: Options, cache: Cache | None = None) -> Analysis:
-    """One file's analysis; with a cache, an unchanged file's is read back instead of run."""
-    if cache is None or not might_define_model(text):
+    """One file's analysis; with a cache, an unchanged file's is read back instead of run.
+
+    A file that cannot reach a framework has no model, which its text and its package's texts
+    tell without parsing: that is most code, and it costs no cache lookup (flake8 runs the plugin
+    on every file, so this is the plugin's whole cost there).
+    """
+    if not may_define_model(Path(path), text):
+        return Analysis([])
+    if cache is None:
         return _analyse_source(path, text, options)
     stored = cache.load(path, text, options)
     if stored is not None:
@@ -292,8 +300,6 @@ def _message_pattern(code: str) -> re.Pattern[str]:
 
 
 def _analyse_source(path: str, text: str, options: Options) -> Analysis:
-    if not might_define_model(text):
-        return Analysis([])
     info = read_source(text)
     if info.syntax_error:
         line, col, message = info.syntax_error
@@ -370,8 +376,18 @@ def _frameworks(path: str, text: str, info: SourceInfo) -> list[str]:
     return [f for f in FRAMEWORK_ORDER if f in found]
 
 
-@functools.lru_cache(maxsize=256)
 def _direct_imports(module: Path) -> tuple[Path, ...]:
+    try:
+        status = module.stat()
+    except OSError:
+        return ()
+    return _direct_imports_as_of(module, status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _direct_imports_as_of(module: Path, mtime: int, size: int) -> tuple[Path, ...]:
+    """A module's imports, remembered while its file is unchanged (the language server lives on
+    while files change)."""
     return tuple(direct_imports(module, _read_text(module)))
 
 

@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterable, Mapping
 from flake8.exceptions import ExecutionError
 from flake8.utils import normalize_path, parse_files_to_codes_mapping
 
-from rfa_lint import config, rules
+from rfa_lint import config
 from rfa_lint.config import ConfigError
 from rfa_lint.files import DEFAULT_EXCLUDE, matches
-from rfa_lint.sandbox import Limits
+from rfa_lint.limits import Limits
 
 
 class Refused(ValueError):
@@ -152,7 +152,11 @@ def parse_selectors(value: str | Iterable[str]) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in items):
         raise ValueError(value)
     selectors = tuple(item.strip().upper() for item in items if item.strip())
-    unknown = [s for s in selectors if not any(code.startswith(s) for code in rules.RULES)]
+    if not selectors:
+        return selectors
+    from rfa_lint.rules import RULES
+
+    unknown = [s for s in selectors if not any(code.startswith(s) for code in RULES)]
     if unknown:
         raise Refused(f"unknown rule selector {', '.join(map(repr, unknown))}")
     return selectors
@@ -440,10 +444,12 @@ class Project:
 
     @classmethod
     def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
+        from rfa_lint.rules import select
+
         config_file, table = configured(folder or ".", given.get("config"), given.get("isolated"))
         values = resolve(given, table)
         return cls(options_from(values),
-                   frozenset(rules.select(values["select"], values["ignore"])), values["per-file-ignores"],
+                   frozenset(select(values["select"], values["ignore"])), values["per-file-ignores"],
                    config_file, values)
 
     def codes_for(self, path: str | os.PathLike) -> frozenset[str]:

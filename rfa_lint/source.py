@@ -48,11 +48,17 @@ Lines are 1-based, columns 0-based (flake8's convention for plugins).
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import io
+import os
 import re
 import tokenize
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Union
+
+from rfa_lint.files import package_of
 
 Framework = Literal["torch", "keras"]
 
@@ -61,9 +67,8 @@ Framework = Literal["torch", "keras"]
 # (a relative or star import), so a file with none of them cannot define one.
 _MODEL_LIBRARIES = ("timm", "transformers", "ultralytics", "detectron2", "monai", "kornia", "mmcv", "mmdet",
                     "mmseg", "mmpretrain")
-_MAY_DEFINE_MODEL = re.compile(
-    rf"torch|keras|tensorflow|{'|'.join(_MODEL_LIBRARIES)}|^[ \t]*from[ \t]+\.|import[ \t]*\*", re.MULTILINE
-)
+_FRAMEWORK_WORD = re.compile(rf"torch|keras|tensorflow|{'|'.join(_MODEL_LIBRARIES)}")
+_MAY_DEFINE_MODEL = re.compile(rf"{_FRAMEWORK_WORD.pattern}|^[ \t]*from[ \t]+\.|import[ \t]*\*", re.MULTILINE)
 # a model registry's decorator: timm's register_model, mmdet's MODELS.register_module(), and not
 # atexit.register (a registry of functions to call, not of models)
 _REGISTRY = re.compile(r"(\w+\.)*(?i:\w*model\w*)|(\w+\.)*[A-Z][A-Z0-9_]*\.register\w*")
@@ -152,6 +157,45 @@ class SourceInfo:
 def might_define_model(text: str) -> bool:
     """Cheap pre-check without parsing: False only if the file cannot define a candidate."""
     return _MAY_DEFINE_MODEL.search(text) is not None
+
+
+def may_define_model(path: Path, text: str) -> bool:
+    """False when the file cannot define a model: :func:`might_define_model`, and then a file
+    that names no framework itself reaches one only through its package's modules (a loose file,
+    through anything below its folder, so it is not narrowed further).
+
+    Cheap (no parse) and the answer for most code, which is all flake8's plugin does there.
+    """
+    if not might_define_model(text):
+        return False
+    if names_framework(text):
+        return True
+    root, name = package_of(path)
+    if "." not in name:
+        return True
+    return any(_names_framework(*module) for module in _python_files(root / name.partition(".")[0]))
+
+
+def _python_files(folder: Path) -> Iterator[tuple[str, int, int]]:
+    """(path, mtime, size) of a package's modules: the stat keeps :func:`_names_framework`'s
+    memo true in long-lived processes (the language server) while files change."""
+    for parent, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                module = os.path.join(parent, name)
+                with contextlib.suppress(OSError):
+                    status = os.stat(module)
+                    yield module, status.st_mtime_ns, status.st_size
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_framework(module: str, mtime: int, size: int) -> bool:
+    try:
+        with open(module, encoding="utf-8", errors="replace") as handle:
+            return names_framework(handle.read())
+    except OSError:
+        return True  # unread, it may: the full analysis decides
 
 
 def read_source(text: str) -> SourceInfo:
@@ -293,9 +337,15 @@ def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(clause.body)
 
 
+def names_framework(text: str) -> bool:
+    """Whether the text spells a framework or a model library: False for a file that cannot
+    import one (most sibling modules of code without models), found without parsing."""
+    return _FRAMEWORK_WORD.search(text) is not None
+
+
 def imported_frameworks(text: str) -> frozenset[Framework]:
     """The frameworks a file's text imports anywhere (empty when it does not parse)."""
-    if not _MAY_DEFINE_MODEL.search(text):
+    if not names_framework(text):
         return frozenset()
     try:
         return _imported_frameworks(ast.parse(text))

@@ -271,3 +271,26 @@ def test_flake8_reports_skipped_models_only_when_selected_even_with_an_ignore_li
     shown = subprocess.run([*run, "--extend-select=RFA9"], cwd=tmp_path, capture_output=True, text=True,
                            timeout=600)
     assert {line for line in shown.stdout.split() if "RFA" in line} == {"10:RFA902", "21:RFA902"}
+
+
+def test_flake8_over_code_without_models_loads_no_analysis_and_writes_no_cache(tmp_path):
+    """flake8 loads the plugin for every run: where no file can hold a model (click's modules:
+    relative imports and classes, no framework in the package), it costs the plugin's settings
+    and a look at the texts, nothing more: no linter, sandbox, rule registry or graph code is
+    imported, and no cache folder is made."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "core.py").write_text("from .base import Base\n\n\nclass Context(Base):\n    pass\n")
+    (package / "base.py").write_text("class Base:\n    pass\n")
+    probe = ("import sys\nfrom flake8.main import cli\nstatus = cli.main(['-j1', '--select=F', 'pkg'])\n"
+             "print(status, *sorted(m for m in sys.modules if m.startswith('rfa_lint')))")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    status, *loaded = run.stdout.split()
+    assert (status, run.stderr) == ("0", "")
+    assert "rfa_lint.flake8_plugin" in loaded  # the plugin ran (flake8 runs them all, then selects)
+    assert set(loaded) <= {"rfa_lint", "rfa_lint.flake8_plugin", "rfa_lint.settings", "rfa_lint.config",
+                           "rfa_lint.files", "rfa_lint.limits", "rfa_lint.source"}
+    assert not Path(os.environ["RFA_LINT_CACHE_DIR"]).exists()
+    assert not (tmp_path / ".rfa_cache").exists()

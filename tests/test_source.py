@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfa_lint.source import SourceInfo, might_define_model, read_source
+from rfa_lint.source import SourceInfo, may_define_model, might_define_model, read_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SOURCE_FIXTURES = sorted((FIXTURES / "source").glob("*.py"))
@@ -268,6 +268,38 @@ def test_a_framework_file_without_models_passes_the_pre_check_but_has_no_candida
     info = read("import torch\n\ndef add(a, b) -> torch.Tensor:\n    return a + b\n")
     assert might_define_model("import torch\n")
     assert info == SourceInfo(frameworks=frozenset({"torch"}))
+
+
+def _package(root: Path, **modules: str) -> Path:
+    (root / "pkg").mkdir()
+    for name, text in {"__init__": "", **modules}.items():
+        (root / "pkg" / f"{name}.py").write_text(text)
+    return root / "pkg"
+
+
+def test_a_package_that_names_no_framework_defines_no_model_whatever_it_imports(tmp_path):
+    """click's modules: relative imports and classes, but no file of the package can reach a
+    framework through its own imports, so the file is answered without parsing anything."""
+    package = _package(tmp_path, core="from .base import Base\n\nclass Net(Base):\n    pass\n",
+                       base="class Base:\n    pass\n")
+    text = (package / "core.py").read_text()
+    assert might_define_model(text)  # the relative import alone passes the text's pre-check
+    assert not may_define_model(package / "core.py", text)
+
+
+def test_a_sibling_that_names_a_framework_makes_the_package_s_files_candidates_as_it_changes(tmp_path):
+    package = _package(tmp_path, core="from .base import Base\n\nclass Net(Base):\n    pass\n",
+                       base="class Base:\n    pass\n")
+    text = (package / "core.py").read_text()
+    assert not may_define_model(package / "core.py", text)
+    (package / "base.py").write_text("import torch.nn as nn\n\nclass Base(nn.Module):\n    pass\n")
+    assert may_define_model(package / "core.py", text)  # seen at once, as a language server must
+
+
+def test_a_loose_file_with_a_star_import_stays_a_candidate(tmp_path):
+    """Outside a package an import may reach any module below the folder: not narrowed."""
+    (tmp_path / "net.py").write_text("from layers import *\n\nclass Net(Block):\n    pass\n")
+    assert may_define_model(tmp_path / "net.py", (tmp_path / "net.py").read_text())
 
 
 @pytest.mark.parametrize(

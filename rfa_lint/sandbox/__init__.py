@@ -50,6 +50,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
+from rfa_lint.limits import Limits
 from rfa_lint.sandbox import warm
 from rfa_lint.sandbox.slots import child_slot
 from rfa_lint.sandbox.status import Status
@@ -72,22 +73,6 @@ CHILD_ENV = {
     "HF_HUB_OFFLINE": "1",
 }
 OUTPUT_TAIL_BYTES = 2000
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What user code may use.  ``timeout``: seconds of wall-clock time per model, and for the
-    file's import; a file gets at most :meth:`file_seconds` in all."""
-
-    timeout: float = 60.0
-    memory_mb: int = 6144  # address space of the child (the framework import alone maps ~3.5 GB)
-    #: run on the user's persistent worker (:mod:`.worker`) when one can serve; findings are the
-    #: same either way (so it is no part of a cache key)
-    worker: bool = False
-
-    def file_seconds(self, models: int) -> float:
-        """The most one file's children may take together: ``timeout x (models + 1)``."""
-        return self.timeout * (models + 1)
 
 
 @dataclass(frozen=True)
