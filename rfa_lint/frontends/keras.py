@@ -7,12 +7,13 @@ graph tensors, a functional or Sequential model runs its layers through ``__call
 subclassed model's ``call`` runs as plain Python, control flow included; so nested models are
 expanded (their layers' calls are recorded too) and a layer called twice is two nodes.
 
-A call of a layer in the dispatch table is a node.  A call of another layer that calls layers
-itself (a nested model, a user's block) is a container: its name prefixes its children's paths.
-Any other call is a pass-through node, reported when it changes the number of positions (one
-that merges them all into one is global).  Edges come from the traced graph: from a node's
-input tensor the graph is walked back, through plain tensor ops (``x + y`` in a ``call``), to
-the node outputs it reads.
+A call of a layer in the dispatch table, or of a class registered with
+:func:`rfa_lint.frontends.register_layer_handler`, is a node.  A call of another layer that
+calls layers itself (a nested model, a user's block) is a container: its name prefixes its
+children's paths.  Any other call is a pass-through node, reported when it changes the number
+of positions (one that merges them all into one is global).  Edges come from the traced graph:
+from a node's input tensor the graph is walked back, through plain tensor ops (``x + y`` in a
+``call``), to the node outputs it reads.
 
 The model is traced at the linted resolution when it takes it, so that layers whose window
 depends on the map size (an unpadded kernel as large as its map) and the feature-map sizes

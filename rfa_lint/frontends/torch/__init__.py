@@ -2,9 +2,9 @@
 
 Models are built under :func:`building_context` (weights on the ``meta`` device, the source site
 of every module remembered, :mod:`.sites`) and traced by running ``forward`` on a meta tensor at
-the lint resolution (:mod:`.trace`).  Layers of the dispatch table (:mod:`.table`) are single
-nodes; every other torch call moves or mixes positions as :mod:`.ops` says, on the layouts of
-:mod:`.layout`.
+the lint resolution (:mod:`.trace`).  Layers of the dispatch table (:mod:`.table`) and classes
+registered with :func:`rfa_lint.frontends.register_layer_handler` are single nodes; every other
+torch call moves or mixes positions as :mod:`.ops` says, on the layouts of :mod:`.layout`.
 """
 
 from __future__ import annotations
