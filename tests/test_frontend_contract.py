@@ -23,6 +23,13 @@ def test_only_layer_classes_of_a_framework_can_be_registered(monkeypatch):
         with pytest.raises(TypeError):
             base.register_layer_handler(not_a_layer, lambda layer, in_shape, out_shape: None)
     assert base._REGISTERED == {}
+    # a subclass of a framework's layer base, told by module and name (no framework imported)
+    for module, name in (("torch.nn.modules.module", "Module"), ("keras.src.ops.operation", "Operation")):
+        layer_base = type(name, (), {"__module__": module})
+        layer_class = type("Blur", (layer_base,), {})
+        base.register_layer_handler(layer_class, print)
+        assert base.registered_handler(layer_class) is print
+        assert base.registered_handler(layer_base) is None  # its bases are not registered
 
 
 def conv(name):
