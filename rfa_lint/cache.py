@@ -160,14 +160,15 @@ class Cache:
 
     Hits bring the graphs back only with ``graphs=True``: only pictures need them, and they are
     most of the bytes (24 MB of torchvision's 25), so a plain re-run never reads them.  File
-    digests and import lists are remembered for the life of the object (one lint run), so a run
-    hashes each shared local module once.
+    digests and import lists are remembered while the file's change time, size and inode stay
+    the same: a run hashes each shared local module once, and a long-lived cache (the language
+    server's) still sees a sibling module's edit.
     """
 
     def __init__(self, folder: str | Path, graphs: bool = False) -> None:
         self.folder, self.graphs = Path(folder), graphs
-        self._digests: dict[str, str | None] = {}
-        self._imports: dict[Path, frozenset[Path]] = {}
+        self._digests: dict[str, tuple[tuple[int, ...], str | None]] = {}
+        self._imports: dict[Path, tuple[tuple[int, ...] | None, frozenset[Path]]] = {}
 
     def key(self, path: str, text: str, options: Any, text_digest: str | None = None) -> str:
         """The entry's key; ``text_digest`` stands for :func:`code_digest` (see :meth:`_known_key`)."""
@@ -258,23 +259,40 @@ class Cache:
     def _digest(self, path: str) -> str | None:
         """The module's hash, ``ABSENT`` when there is no such file; None when it is no regular
         file that can be read."""
-        if path not in self._digests:
+        version = _version(path)
+        if version is None:
+            return ABSENT
+        known = self._digests.get(path)
+        if known is None or known[0] != version:
             try:
-                self._digests[path] = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
+                digest = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
             except FileNotFoundError:
-                self._digests[path] = ABSENT
+                digest = ABSENT
             except OSError:
-                self._digests[path] = None
-        return self._digests[path]
+                digest = None
+            known = self._digests[path] = version, digest
+        return known[1]
 
     def _imports_of(self, path: Path) -> frozenset[Path]:
-        if path not in self._imports:
+        version = _version(str(path))
+        known = self._imports.get(path)
+        if known is None or known[0] != version:
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 text = ""
-            self._imports[path] = frozenset(direct_imports(path, text, absent=True))
-        return self._imports[path]
+            known = self._imports[path] = version, frozenset(direct_imports(path, text, absent=True))
+        return known[1]
+
+
+def _version(path: str) -> tuple[int, ...] | None:
+    """What tells a file's edits apart without reading it: its change time, size and inode (None:
+    no such file)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size, status.st_ino
 
 
 ABSENT = "absent"  # the digest of a module file that does not exist

@@ -118,8 +118,10 @@ def test_the_installed_distributions_are_read_without_importing_anything(tmp_pat
     assert digest()[0] != before
 
 
+@pytest.mark.parametrize("kept", [False, True], ids=["a-run-s-cache", "a-server-s-cache"])
 @pytest.mark.parametrize("layout", ["loose", "package"])
-def test_a_changed_local_import_invalidates_the_entry(tmp_path, layout):
+def test_a_changed_local_import_invalidates_the_entry(tmp_path, layout, kept):
+    """Also through one Cache kept across the edits, as the language server keeps its own."""
     prefix, imports = ("pkg/", "from . import blocks\nfrom .deep import helper\n") if layout == "package" \
         else ("", "import blocks\nfrom deep import helper\n")
     write(tmp_path, {f"{prefix}net.py": imports + MODEL, f"{prefix}blocks.py": "from torch import nn\n",
@@ -128,7 +130,11 @@ def test_a_changed_local_import_invalidates_the_entry(tmp_path, layout):
     if layout == "package":
         write(tmp_path, {"pkg/__init__.py": ""})
     net, cache_dir = tmp_path / prefix / "net.py", tmp_path / "cache"
-    read = lambda: Cache(cache_dir).load(str(net), net.read_text(), OPTIONS)  # noqa: E731
+    server_cache = Cache(cache_dir)
+
+    def read():
+        return (server_cache if kept else Cache(cache_dir)).load(str(net), net.read_text(), OPTIONS)
+
     for changed in ("unrelated.py", "blocks.py", "deep/leaf.py", "deep/__init__.py") + (
             ("__init__.py",) if layout == "package" else ()):
         stored(cache_dir, net)
