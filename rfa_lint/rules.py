@@ -917,10 +917,11 @@ _ALL = (
 
 
         try:  # every output position mixes the whole map: a global layer
-            from rfa_lint.frontends.torch import register_layer_handler
+            from rfa_lint.frontends import register_layer_handler
             from rfa_lint.graphs import LayerDefinition
-            register_layer_handler(
-                HalfSpectrum, lambda layer, x, y: LayerDefinition("HalfSpectrum", kernel_size=None)
+            register_layer_handler(  # sizes: the spatial sizes of its input and output
+                HalfSpectrum,
+                lambda layer, in_sizes, out_sizes: LayerDefinition("HalfSpectrum", kernel_size=None),
             )
         except ImportError:  # rfa-lint not installed
             pass
