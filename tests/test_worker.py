@@ -356,3 +356,19 @@ def test_an_idle_worker_exits_and_removes_its_socket(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert not path.exists()
+
+
+def test_a_fork_server_that_dies_on_its_own_is_reaped(tmp_path):
+    """With the worker off, a long-lived run replaces its own fork server when it dies; the dead
+    one is waited for at once, not left a zombie until some later subprocess call reaps it."""
+    server = warm.ForkServer("", (), child_env())
+    try:
+        zombies = zombie_children(os.getpid())
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while server.proc.returncode is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.lost and server.proc.returncode == -signal.SIGKILL
+        assert server.pid not in zombie_children(os.getpid()) - zombies
+    finally:
+        server.close()

@@ -182,8 +182,10 @@ class ForkServer(Connection):
             raise ServerLost(f"the {framework} fork server did not start")
         super().__init__(mine, self.proc.pid)
 
-    def abandon(self, why: str) -> None:
-        super().abandon(why)
+    def _lose_all(self, why: str) -> None:
+        """Also reap the server, killed or dead on its own: a long-lived run (the language
+        server with the worker off) keeps no zombie of it."""
+        super()._lose_all(why)
         self._wait()
 
     def _wait(self) -> None:
