@@ -41,7 +41,27 @@ def _hermetic(tmp_path_factory, monkeypatch):
     # the background workers a test's runs start live in its tmp folder, and end with it
     monkeypatch.setenv(worker.FOLDER_VARIABLE, str(home / "workers"))
     yield
-    worker.stop()  # its connections in this process are lost then, and not used again
+    with pytest.MonkeyPatch.context() as own:  # not the module's worker a test shares (warm_worker)
+        own.setenv(worker.FOLDER_VARIABLE, str(home / "workers"))
+        worker.stop()  # its connections in this process are lost then, and not used again
+
+
+@pytest.fixture(scope="module")
+def _module_workers(tmp_path_factory):
+    """The worker folder of a module's tests that share one worker; stopped when the module ends."""
+    folder = str(tmp_path_factory.mktemp("module-workers"))
+    yield folder
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(worker.FOLDER_VARIABLE, folder)
+        worker.stop()
+
+
+@pytest.fixture
+def warm_worker(_module_workers, monkeypatch):
+    """The test's runs (in this process and in the commands it starts) use the worker the module's
+    earlier tests started: the frameworks are imported once per module, not once per test.  For
+    tests about findings, not about a worker's start; the cache stays the test's own."""
+    monkeypatch.setenv(worker.FOLDER_VARIABLE, _module_workers)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -21,6 +21,7 @@ from rfa_lint.lint import lint_file
 from rfa_lint.settings import options_from
 
 LINT_FIXTURES = fixture_files("lint") + sorted((FIXTURES / "discovery").rglob("*.py"))
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per file
 
 
 def _id(path: Path) -> str:
