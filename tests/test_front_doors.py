@@ -17,6 +17,7 @@ from rfa_lint.settings import parse_resolution
 from rfa_lint.noqa import without_noqa
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per run
 
 
 def rfa_lint(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
