@@ -29,6 +29,7 @@ CHAIN = FIXTURES / "chain.py"
 CHAIN_AT_16 = {(7, "RFA110"), (13, "RFA102"), (14, "RFA101")}
 RFA_LINT = shutil.which("rfa-lint") or "rfa-lint"  # the installed console script
 LINTED = ["chain.py", "tests/test_chain.py"]  # what the project's walk lints: the rest is excluded
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per run
 
 
 @pytest.fixture(scope="module")

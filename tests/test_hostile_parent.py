@@ -27,6 +27,7 @@ from rfa_lint.rf.graph import GraphTooLarge, graph_from_plain, graph_limits
 from rfa_lint.sandbox import FileOutcome, ModelOutcome
 
 HOSTILE = FIXTURES / "hostile"
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per run
 PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101,
           103, 107, 109, 113, 127, 131, 137, 139, 149, 151)
 

@@ -35,6 +35,7 @@ from rfa_lint.lint import analyse_files, lint_file
 from rfa_lint.settings import options_from
 
 FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per run
 EXPECTED = re.compile(r"^# (?P<code>RFA\d{3}) (?P<line>\d+):(?P<col>\d+) (?P<message>.+)$", re.MULTILINE)
 NO_TORCH = "RFA912"  # the fixture linted without torch
 #: Codes no file in fixtures/rules produces, each with the test that produces it instead.
