@@ -2,7 +2,8 @@
 
 Most cases run twice: in a child forked by the warm torch server, and in one forked by the cold
 server (the run's torch server marked as failed to start, which is the state a run is in when
-importing torch in a server fails).
+importing torch in a server fails).  A cold child imports torch itself, seconds each: two cases
+run cold in every run (``every_kind``), the others cold with the integration tests (``kind``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,20 @@ result_pipe = next(fd for fd in sorted(map(int, os.listdir("/proc/self/fd")))
 """
 
 
-@pytest.fixture(params=["warm", "cold"])
-def kind(request, monkeypatch):
-    if request.param == "cold":
+def _use(kind: str, monkeypatch) -> str:
+    if kind == "cold":
         monkeypatch.setitem(warm._SERVERS, ("torch", ("torch",)), None)
-    return request.param
+    return kind
+
+
+@pytest.fixture(params=["warm", pytest.param("cold", marks=pytest.mark.integration)])
+def kind(request, monkeypatch):
+    return _use(request.param, monkeypatch)
+
+
+@pytest.fixture(params=["warm", "cold"])
+def every_kind(request, monkeypatch):
+    return _use(request.param, monkeypatch)
 
 
 def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: float = 60,
@@ -86,7 +96,7 @@ def assert_net_ok(outcome: FileOutcome) -> None:
     assert outcome.models["Net"].status == "ok", outcome.models["Net"]
 
 
-def test_forged_result_lines_are_skipped(tmp_path, kind):
+def test_forged_result_lines_are_skipped(tmp_path, every_kind):
     junk = ['{"x": 1}', "[1, 2]", '"text"', "not json }", '{"event": "model"}',
             '{"event": "model", "model": "Ghost", "status": "ok", "graph": {}}',
             '{"event": "model", "model": "Net", "status": "weird"}',
@@ -215,7 +225,7 @@ def test_a_frozen_or_dead_server_is_replaced(tmp_path, monkeypatch, signum):
     assert gone(int(pid_file.read_text()))
 
 
-def test_a_timeout_kills_the_file(tmp_path, kind):
+def test_a_timeout_kills_the_file(tmp_path, every_kind):
     outcome = analyse(tmp_path / "hangs.py", """
         import time
         time.sleep(60)
