@@ -22,6 +22,7 @@ from rfa_lint.lint import analyse_source, options_from
 
 MODEL = "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
 OPTIONS = options_from({"res": 32, "no-exec": True})
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per test
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
