@@ -47,23 +47,21 @@ import io
 import json
 import os
 import re
-import stat
 import sys
 import tokenize
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
 import rfa_lint
 from rfa_lint.atomic import write_atomically
-from rfa_lint.files import package_of
+from rfa_lint.files import MODULE_BYTES, package_of, read_regular, version
 
 FORMAT = 2  # bump when the entry layout or the key changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 #: The most bytes read of each file: an entry (findings and coverage), its graphs (as much as a
-#: child may send, :data:`rfa_lint.sandbox.RESULT_BYTES`), a local module the file imports.
+#: child may send, :data:`rfa_lint.sandbox.RESULT_BYTES`); a module, :data:`files.MODULE_BYTES`.
 ENTRY_BYTES = 4 << 20
 GRAPHS_BYTES = 64 << 20
-MODULE_BYTES = 16 << 20
 
 
 CACHE_DIR_VARIABLE = "RFA_LINT_CACHE_DIR"
@@ -160,15 +158,13 @@ class Cache:
 
     Hits bring the graphs back only with ``graphs=True``: only pictures need them, and they are
     most of the bytes (24 MB of torchvision's 25), so a plain re-run never reads them.  File
-    digests and import lists are remembered while the file's change time, size and inode stay
-    the same: a run hashes each shared local module once, and a long-lived cache (the language
-    server's) still sees a sibling module's edit.
+    digests are remembered per :func:`rfa_lint.files.version`: a run hashes each shared local
+    module once, and a long-lived cache (the language server's) still sees a sibling's edit.
     """
 
     def __init__(self, folder: str | Path, graphs: bool = False) -> None:
         self.folder, self.graphs = Path(folder), graphs
         self._digests: dict[str, tuple[tuple[int, ...], str | None]] = {}
-        self._imports: dict[Path, tuple[tuple[int, ...] | None, frozenset[Path]]] = {}
 
     def key(self, path: str, text: str, options: Any, text_digest: str | None = None) -> str:
         """The entry's key; ``text_digest`` stands for :func:`code_digest` (see :meth:`_known_key`)."""
@@ -226,7 +222,7 @@ class Cache:
 
     def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict) -> None:
         """Save JSON-able results; a cache folder that cannot be written is silently skipped."""
-        modules = local_modules(Path(path).resolve(), text, self._imports_of, absent=True)
+        modules = local_modules(Path(path).resolve(), text, absent=True)
         digests = {str(m): self._digest(str(m)) for m in sorted(modules)}
         data = json.dumps(graphs).encode()
         if None in digests.values() or len(data) > GRAPHS_BYTES:
@@ -259,40 +255,22 @@ class Cache:
     def _digest(self, path: str) -> str | None:
         """The module's hash, ``ABSENT`` when there is no such file; None when it is no regular
         file that can be read."""
-        version = _version(path)
-        if version is None:
+        try:
+            stamp = version(path)
+        except OSError:
+            return None
+        if stamp is None:
             return ABSENT
         known = self._digests.get(path)
-        if known is None or known[0] != version:
+        if known is None or known[0] != stamp:
             try:
                 digest = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
             except FileNotFoundError:
                 digest = ABSENT
             except OSError:
                 digest = None
-            known = self._digests[path] = version, digest
+            known = self._digests[path] = stamp, digest
         return known[1]
-
-    def _imports_of(self, path: Path) -> frozenset[Path]:
-        version = _version(str(path))
-        known = self._imports.get(path)
-        if known is None or known[0] != version:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                text = ""
-            known = self._imports[path] = version, frozenset(direct_imports(path, text, absent=True))
-        return known[1]
-
-
-def _version(path: str) -> tuple[int, ...] | None:
-    """What tells a file's edits apart without reading it: its change time, size and inode (None:
-    no such file)."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size, status.st_ino
 
 
 ABSENT = "absent"  # the digest of a module file that does not exist
@@ -309,32 +287,10 @@ def _module_path(value: Any) -> bool:
     return isinstance(value, str) and value.endswith(".py") and os.path.isabs(value)
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; OSError for anything else.
-
-    Checked before opening (opening a FIFO waits for a writer, some devices act when opened) and
-    again on what was opened (the path may have been swapped in between).
-    """
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise OSError(f"not a regular file: {path}")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise OSError(f"not a regular file of at most {limit} bytes: {path}")
-        data = handle.read(limit + 1)
-    if len(data) > limit:  # it grew while read
-        raise OSError(f"larger than {limit} bytes: {path}")
-    return data
-
-
-def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[Path]],
-                  absent: bool = False) -> set[Path]:
+def local_modules(path: Path, text: str, absent: bool = False) -> set[Path]:
     """Files of the file's own folder or package that importing it loads, transitively; with
     ``absent``, also where a module it imports but that does not exist would be (created, it
     would change what the import does: an import that failed may succeed).
-
-    ``imports_of(file)`` gives another module file's direct imports (a memo in :class:`Cache`).
     """
     root, name = package_of(path)
     found: set[Path] = set()
@@ -344,8 +300,27 @@ def local_modules(path: Path, text: str, imports_of: Callable[[Path], Iterable[P
         module = todo.pop()
         if module not in found and module != path:
             found.add(module)
-            todo += imports_of(module)
+            todo += imports_of(module, absent)
     return found
+
+
+def imports_of(module: Path, absent: bool = False) -> frozenset[Path]:
+    """Another module file's :func:`direct_imports`, remembered per :func:`rfa_lint.files.version`
+    (read once per run, yet seen anew when the file changes in a long-lived process)."""
+    try:
+        stamp = version(module)
+    except OSError:
+        return frozenset()
+    return _imports_as_of(module, stamp, absent) if stamp is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=4096)
+def _imports_as_of(module: Path, stamp: tuple[int, ...], absent: bool) -> frozenset[Path]:
+    try:
+        text = read_regular(module, MODULE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(direct_imports(module, text, absent))
 
 
 def direct_imports(path: Path, text: str, absent: bool = False) -> Iterator[Path]:

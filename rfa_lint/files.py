@@ -14,7 +14,8 @@ out.
 
 Which module a file is, by the ``__init__.py`` files around it (:func:`package_of`,
 :func:`module_name`): the sandbox child imports it under that name, and the cache follows the
-imports of its package.
+imports of its package.  Reading other files safely (:func:`read_regular`: regular files of
+bounded size only) and telling their edits apart without reading them (:func:`version`).
 """
 
 from __future__ import annotations
@@ -121,3 +122,37 @@ def module_name(path: Path) -> tuple[Path, str]:
     root, name = package_of(path)
     package, _, last = name.rpartition(".")
     return root, (package if last == "__init__" and package else name)
+
+
+#: The most bytes read of a module file that is not being linted (a local module a file imports).
+MODULE_BYTES = 16 << 20
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError for anything else.
+
+    Checked before opening (opening a FIFO waits for a writer, some devices act when opened) and
+    again on what was opened (the path may have been swapped in between).
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"not a regular file of at most {limit} bytes: {path}")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while read
+        raise OSError(f"larger than {limit} bytes: {path}")
+    return data
+
+
+def version(path: str | os.PathLike) -> tuple[int, int, int, int] | None:
+    """What tells a file's edits apart without reading it: (mtime, ctime, size, inode); None when
+    there is no such file (OSError when it cannot be looked at).  The ctime too: a copy that
+    restores the mtime (``cp -p``, ``rsync -t``) still changes it."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino

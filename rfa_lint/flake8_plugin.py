@@ -34,8 +34,9 @@ class RfaChecker:
     _cache: ClassVar[Any] = None  # the run's Cache, made for the first file that needs one
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
-        """A malformed ``[tool.rfa-lint]`` raises here, which flake8 reports as this plugin's
-        failure and exits non-zero (only a pyproject below the paths given gets this far)."""
+        """For a file that may define a model, a malformed ``[tool.rfa-lint]`` raises here, which
+        flake8 reports as this plugin's failure and exits non-zero (only a pyproject below the
+        paths given gets this far)."""
         self.filename, self.text = filename, "".join(lines)
         path = os.path.abspath(filename)
         self.settings = (merged(os.path.dirname(path), self.flake8_options)

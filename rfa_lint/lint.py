@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
-from rfa_lint.cache import Cache, direct_imports, local_modules
+from rfa_lint.cache import Cache, local_modules
 from rfa_lint.positions import Span, place
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
@@ -371,24 +371,9 @@ def _frameworks(path: str, text: str, info: SourceInfo) -> list[str]:
     """
     found = set(info.frameworks)
     if not found and info.candidates:
-        for module in local_modules(Path(path), text, _direct_imports):
+        for module in local_modules(Path(path), text):
             found |= imported_frameworks(_read_text(module))
     return [f for f in FRAMEWORK_ORDER if f in found]
-
-
-def _direct_imports(module: Path) -> tuple[Path, ...]:
-    try:
-        status = module.stat()
-    except OSError:
-        return ()
-    return _direct_imports_as_of(module, status.st_mtime_ns, status.st_size)
-
-
-@functools.lru_cache(maxsize=1024)
-def _direct_imports_as_of(module: Path, mtime: int, size: int) -> tuple[Path, ...]:
-    """A module's imports, remembered while its file is unchanged (the language server lives on
-    while files change)."""
-    return tuple(direct_imports(module, _read_text(module)))
 
 
 def _read_text(module: Path) -> str:

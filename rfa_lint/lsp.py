@@ -26,6 +26,7 @@ from rfa_lint.lint import Analysis, Finding, analyse_source
 from rfa_lint.noqa import Unparsable, add_noqa, without_noqa
 from rfa_lint.positions import Span, place
 from rfa_lint.settings import Project
+from rfa_lint.source import invalidate_caches
 
 DEBOUNCE_SECONDS = 0.3
 SOURCE = "rfa-lint"
@@ -66,6 +67,7 @@ class RfaLanguageServer(LanguageServer):
                 text_document = self.workspace.get_text_document(uri)
                 path, text, version = to_fs_path(uri) or uri, text_document.source, text_document.version
                 project = Project.load(os.path.dirname(path), {})
+                invalidate_caches()  # other files may have changed since the last analysis
                 analysis = await asyncio.get_running_loop().run_in_executor(
                     self.analyses, analyse_source, path, text, project.options, self.cache)
                 if not state.stale:

@@ -48,7 +48,6 @@ Lines are 1-based, columns 0-based (flake8's convention for plugins).
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import io
 import os
@@ -58,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Union
 
-from rfa_lint.files import package_of
+from rfa_lint.files import MODULE_BYTES, package_of, read_regular
 
 Framework = Literal["torch", "keras"]
 
@@ -161,41 +160,57 @@ def might_define_model(text: str) -> bool:
 
 def may_define_model(path: Path, text: str) -> bool:
     """False when the file cannot define a model: :func:`might_define_model`, and then a file
-    that names no framework itself reaches one only through its package's modules (a loose file,
-    through anything below its folder, so it is not narrowed further).
+    that names no framework itself reaches one only through its own package's modules (a loose
+    file, through anything below its folder, so it is not narrowed further).
 
-    Cheap (no parse) and the answer for most code, which is all flake8's plugin does there.
+    No parse: the package's texts are read once per process (see :func:`invalidate_caches`), so
+    a run over a package without models costs about one read of each of its files.
     """
     if not might_define_model(text):
         return False
     if names_framework(text):
         return True
     root, name = package_of(path)
-    if "." not in name:
-        return True
-    return any(_names_framework(*module) for module in _python_files(root / name.partition(".")[0]))
+    return "." not in name or _package_names_framework(root / name.partition(".")[0])
 
 
-def _python_files(folder: Path) -> Iterator[tuple[str, int, int]]:
-    """(path, mtime, size) of a package's modules: the stat keeps :func:`_names_framework`'s
-    memo true in long-lived processes (the language server) while files change."""
-    for parent, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if name != "__pycache__"]
-        for name in files:
-            if name.endswith(".py"):
-                module = os.path.join(parent, name)
-                with contextlib.suppress(OSError):
-                    status = os.stat(module)
-                    yield module, status.st_mtime_ns, status.st_size
+def invalidate_caches() -> None:
+    """Forget what the packages' texts were: for a long-lived process (the language server), whose
+    files change between analyses, as :func:`importlib.invalidate_caches` is for imports."""
+    _package_names_framework.cache_clear()
 
 
-@functools.lru_cache(maxsize=4096)
-def _names_framework(module: str, mtime: int, size: int) -> bool:
-    try:
-        with open(module, encoding="utf-8", errors="replace") as handle:
-            return names_framework(handle.read())
-    except OSError:
-        return True  # unread, it may: the full analysis decides
+@functools.lru_cache(maxsize=256)
+def _package_names_framework(package: Path) -> bool:
+    """Whether a module of the package names a framework: any import reaches only these (the
+    package's folders that hold an ``__init__.py``, symbolic links followed, as imports do); a
+    module that cannot be read as a regular file of bounded size may."""
+    for module in _package_modules(package):
+        try:
+            if names_framework(read_regular(module, MODULE_BYTES).decode("utf-8", "replace")):
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def _package_modules(package: Path) -> Iterator[Path]:
+    seen, todo = set(), [package]
+    while todo:
+        folder = todo.pop()
+        try:
+            status = folder.stat()
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        if (status.st_dev, status.st_ino) in seen:  # a link back up the tree
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                yield Path(entry.path)
+            elif entry.name != "__pycache__" and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                todo.append(Path(entry.path))
 
 
 def read_source(text: str) -> SourceInfo:

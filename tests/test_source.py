@@ -6,6 +6,7 @@ child decides on the real objects which candidates are models (tests/test_discov
 """
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfa_lint.source import SourceInfo, may_define_model, might_define_model, read_source
+from rfa_lint import source as source_module
+from rfa_lint.source import SourceInfo, invalidate_caches, may_define_model, might_define_model, read_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SOURCE_FIXTURES = sorted((FIXTURES / "source").glob("*.py"))
@@ -287,13 +289,54 @@ def test_a_package_that_names_no_framework_defines_no_model_whatever_it_imports(
     assert not may_define_model(package / "core.py", text)
 
 
-def test_a_sibling_that_names_a_framework_makes_the_package_s_files_candidates_as_it_changes(tmp_path):
+def test_a_sibling_that_names_a_framework_makes_the_package_s_files_candidates(tmp_path):
+    """The package's texts are read once per process; a long-lived one (the language server)
+    invalidates them before it looks again."""
     package = _package(tmp_path, core="from .base import Base\n\nclass Net(Base):\n    pass\n",
                        base="class Base:\n    pass\n")
     text = (package / "core.py").read_text()
     assert not may_define_model(package / "core.py", text)
     (package / "base.py").write_text("import torch.nn as nn\n\nclass Base(nn.Module):\n    pass\n")
-    assert may_define_model(package / "core.py", text)  # seen at once, as a language server must
+    invalidate_caches()
+    assert may_define_model(package / "core.py", text)
+
+
+def test_a_subpackage_behind_a_symbolic_link_is_read_as_imports_reach_it(tmp_path):
+    """``pkg/backbones -> elsewhere``: ``from .backbones.blocks import *`` follows the link, so
+    the framework its modules import counts; a link back up the tree is read once."""
+    elsewhere = tmp_path / "elsewhere" / "backbones"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "__init__.py").write_text("")
+    (elsewhere / "blocks.py").write_text("import torch.nn as nn\n")
+    (tmp_path / "project").mkdir()
+    net = "from .backbones.blocks import *\n\nclass Net(Module):\n    pass\n"
+    package = _package(tmp_path / "project", net=net)
+    (package / "backbones").symlink_to(elsewhere)
+    assert may_define_model(package / "net.py", net)
+    (elsewhere / "blocks.py").write_text("X = 1\n")
+    (elsewhere / "loop").symlink_to(elsewhere)
+    invalidate_caches()
+    assert not may_define_model(package / "net.py", net)  # and the loop ends
+
+
+def test_a_module_that_is_no_regular_file_is_never_opened_and_may_hold_a_framework(tmp_path):
+    """Opening a FIFO named ``pipe.py`` would wait for a writer for ever (flake8 hung)."""
+    package = _package(tmp_path, core="from .base import Base\n\nclass Net(Base):\n    pass\n",
+                       base="class Base:\n    pass\n")
+    os.mkfifo(package / "pipe.py")
+    assert may_define_model(package / "core.py", (package / "core.py").read_text())
+
+
+def test_a_package_s_modules_are_read_once_however_many_of_its_files_are_checked(tmp_path, monkeypatch):
+    """The check costs one read of each module per process, not per file checked (that was a
+    walk and a stat of the whole package per file: quadratic in a package of thousands)."""
+    modules = {f"m{i}": "from . import m0\n\nclass C(Base):\n    pass\n" for i in range(30)}
+    package = _package(tmp_path, **modules)
+    reads = []
+    monkeypatch.setattr(source_module, "read_regular", lambda path, limit: reads.append(path) or b"")
+    for name in modules:
+        assert not may_define_model(package / f"{name}.py", modules[name])
+    assert sorted(reads) == sorted(package.glob("*.py"))
 
 
 def test_a_loose_file_with_a_star_import_stays_a_candidate(tmp_path):

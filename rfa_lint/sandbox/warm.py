@@ -160,6 +160,7 @@ class ForkServer(Connection):
     """This process's own server process; ``frameworks`` empty for a cold server."""
 
     def __init__(self, framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> None:
+        self._ending = threading.Lock()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with child_slot():  # the framework import is the expensive part of a cold child
             self.proc = subprocess.Popen(
@@ -183,10 +184,13 @@ class ForkServer(Connection):
         super().__init__(mine, self.proc.pid)
 
     def _lose_all(self, why: str) -> None:
-        """Also reap the server, killed or dead on its own: a long-lived run (the language
-        server with the worker off) keeps no zombie of it."""
+        """Also end and reap the server (it may live on when only its socket broke): a long-lived
+        run (the language server with the worker off) keeps no zombie of it."""
         super()._lose_all(why)
-        self._wait()
+        with self._ending:  # the reader thread and the caller may both get here
+            if self.proc.returncode is None:  # not reaped, so the pid is still this server's
+                kill_tree(self.proc.pid)
+                self._wait()
 
     def _wait(self) -> None:
         try:
