@@ -24,6 +24,7 @@ from rfa_lint.lint import lint_file, options_from
 HOSTILE = fixture_files("hostile")
 TIMEOUT = 8  # the hanging fixture's limit; every other case finishes long before it
 MARGIN = 15  # seconds past the limit: child start-up, killing, a loaded 2-core CI machine
+pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per case
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -69,17 +70,19 @@ def door_command(door: str, *options: str) -> list[str]:
             "--format", "json", "--select", "RFA", *options]
 
 
-def door_env(folder: Path, door: str) -> dict[str, str]:
-    """The environment of a run over ``folder``: a temporary folder of its own, beside it."""
-    tmp = folder.parent / f"tmp-{door}"
+def door_env(folder: Path, door: str, tmp: Path | None = None) -> dict[str, str]:
+    """The environment of a run over ``folder``: a temporary folder of its own, beside it, unless
+    ``tmp`` names one that several runs share (and with it the worker they start: its key
+    holds the folder)."""
+    tmp = tmp or folder.parent / f"tmp-{door}"
     tmp.mkdir(exist_ok=True)
     return {**os.environ, "TMPDIR": str(tmp)}
 
 
-def run_door(door: str, folder: Path, *options: str) -> tuple[Findings, str]:
+def run_door(door: str, folder: Path, *options: str, tmp: Path | None = None) -> tuple[Findings, str]:
     """Lint ``folder`` through a front door: its (file name, line, code) findings, and all it
-    printed.  Its temporary folder must hold nothing of the run's afterwards."""
-    env = door_env(folder, door)
+    printed.  Its temporary folder (see :func:`door_env`) must hold nothing of the run's afterwards."""
+    env = door_env(folder, door, tmp)
     proc = subprocess.run(door_command(door, *options), cwd=folder, capture_output=True, text=True,
                           timeout=600, env=env)
     assert run_folders_in(Path(env["TMPDIR"])) == [], "a run left its working folders behind"

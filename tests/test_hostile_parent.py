@@ -32,8 +32,15 @@ PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67
           103, 107, 109, 113, 127, 131, 137, 139, 149, 151)
 
 
+@pytest.fixture(scope="module")
+def door_tmp(tmp_path_factory) -> Path:
+    """The temporary folder of the module's front-door runs: they share one worker (warm_worker),
+    and each run still leaves it empty (run_door checks)."""
+    return tmp_path_factory.mktemp("door-tmp")
+
+
 def tree(tmp_path: Path, *files: Path) -> Path:
-    """A folder of its own holding copies of ``files`` (run_door keeps its temporary folder beside)."""
+    """A folder of its own holding copies of ``files``."""
     folder = tmp_path / "tree"
     folder.mkdir()
     for path in files:
@@ -160,11 +167,11 @@ def test_a_malformed_graph_gets_rfa916_not_the_whole_files_rfa999(monkeypatch, t
 
 
 @pytest.mark.parametrize("door", DOORS)
-def test_a_network_forging_its_graph_through_both_front_doors(tmp_path, door):
+def test_a_network_forging_its_graph_through_both_front_doors(tmp_path, door, door_tmp):
     folder = tree(tmp_path, HOSTILE / "parent_forged_graph.py")
     want = expected_in(folder)
     assert sorted(code for _, _, code in want) == ["RFA101", "RFA102", "RFA110", "RFA916"]
-    assert run_door(door, folder)[0] == want
+    assert run_door(door, folder, tmp=door_tmp)[0] == want
 
 
 # --- 8: names never forge output -----------------------------------------------------------------
@@ -181,7 +188,7 @@ def test_printable_escapes_what_does_not_print_and_keeps_the_rest():
     assert ModelRecord("m", 1, False, "RFA903", "failed: \x1b[31m").reason == "failed: \\x1b[31m"
 
 
-def test_layer_and_type_names_stay_inside_their_findings_in_every_format(tmp_path):
+def test_layer_and_type_names_stay_inside_their_findings_in_every_format(tmp_path, door_tmp):
     folder = tree(tmp_path, HOSTILE / "parent_newline_names.py")
     want = expected_in(folder)
     text = rfa_lint(".", "--res", "16", "--select", "RFA", "-q", cwd=folder).stdout
@@ -198,7 +205,7 @@ def test_layer_and_type_names_stay_inside_their_findings_in_every_format(tmp_pat
     proc = flake8("--rfa-res=16", "parent_newline_names.py", cwd=folder)
     assert len(proc.stdout.splitlines()) == len(want)
     assert all(FINDING_LINE.fullmatch(x) for x in proc.stdout.splitlines())
-    assert all(run_door(door, folder)[0] == want for door in DOORS)
+    assert all(run_door(door, folder, tmp=door_tmp)[0] == want for door in DOORS)
 
 
 def test_a_file_name_with_line_breaks_is_escaped_where_rfa_lint_prints_it(tmp_path):
@@ -252,12 +259,12 @@ POISONS = ["wrong-types", "fifo-module", "fifo-entry", "forged-line-break", "pas
 
 
 @pytest.mark.parametrize("door", DOORS)
-def test_a_poisoned_cache_entry_is_a_miss_through_both_front_doors(tmp_path, door):
+def test_a_poisoned_cache_entry_is_a_miss_through_both_front_doors(tmp_path, door, door_tmp):
     """Each poisoned entry: no traceback, no hang (a FIFO waits for a writer that never comes),
     no forged finding; the run reports the real findings and rewrites the entry."""
     folder = tree(tmp_path, CHAIN)
     want = expected_in(folder)
-    assert run_door(door, folder)[0] == want
+    assert run_door(door, folder, tmp=door_tmp)[0] == want
     clean = newest_entry().read_bytes()
     os.mkfifo(tmp_path / f"{FIFO_MODULE}.py")
     for how in POISONS:
@@ -265,7 +272,7 @@ def test_a_poisoned_cache_entry_is_a_miss_through_both_front_doors(tmp_path, doo
         entry.unlink()
         entry.write_bytes(clean)
         poison(entry, how, tmp_path / f"{FIFO_MODULE}.py")
-        found, printed = run_door(door, folder)
+        found, printed = run_door(door, folder, tmp=door_tmp)
         assert (found, "Traceback" in printed) == (want, False), how
         assert json.loads(newest_entry().read_bytes())["findings"] == json.loads(clean)["findings"], how
 
