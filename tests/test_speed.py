@@ -34,7 +34,9 @@ def _note(*words):
 
 with open("/proc/self/cmdline") as cmdline:
     _note("start", os.getppid(), *cmdline.read().split("\\0")[1:3])
-os.register_at_fork(after_in_child=lambda: _note("fork", os.getppid()))
+_parent = [0]  # noted before each fork: a child's getppid() is 1 once its parent has exited
+os.register_at_fork(before=lambda: _parent.__setitem__(0, os.getpid()),
+                    after_in_child=lambda: _note("fork", _parent[0]))
 
 
 class _TorchWatch:  # first in sys.meta_path: asked about a module only while it is not imported
@@ -90,15 +92,22 @@ def test_cold_run_imports_torch_once_and_forks_a_child_per_file(models, probe, t
         (f"{name}.py", code) for name in "abc" for code in ("RFA101", "RFA102", "RFA110")}
     events = probe.events()
     started = {pid: words[2:] for pid, kind, *words in events if kind == "start"}
+    forked_by = {pid: words[0] for pid, kind, *words in events if kind == "fork"}
+
+    def command(pid: str) -> list[str]:
+        """What started the process, or the process it was forked from (the worker is forked
+        by the process that starts it, which exits at once)."""
+        return started[pid] if pid in started else command(forked_by[pid])
+
     importers = [pid for pid, kind, *_ in events if kind == "torch"]
     assert len(importers) == 1
     # torch is imported once, by the run's fork server or by the user's background worker
-    assert {"rfa_lint.sandbox.server", "rfa_lint.sandbox.worker"} & set(started[importers[0]])
-    forks = Counter(words[0] for pid, kind, *words in events if kind == "fork")
+    assert {"rfa_lint.sandbox.server", "rfa_lint.sandbox.worker"} & set(command(importers[0]))
     # one keeper per model file, none for plain.py, forked by the importer; each keeper forks
     # that file's child once
-    keepers = {pid: count for pid, count in forks.items() if pid != importers[0]}
-    assert forks[importers[0]] == 3 and list(keepers.values()) == [1, 1, 1]
+    forks = Counter(forked_by.values())
+    keepers = [pid for pid, parent in forked_by.items() if parent == importers[0]]
+    assert len(keepers) == 3 and [forks[keeper] for keeper in keepers] == [1, 1, 1]
 
 
 def test_unchanged_rerun_starts_no_process_and_imports_no_framework(models, probe, tmp_path):
