@@ -200,9 +200,11 @@ def listener(path: Path, hello: dict | None) -> socket.socket:
         while True:
             try:
                 client, _ = sock.accept()
+                client.send(json.dumps(hello).encode())
+            except BrokenPipeError:  # the run looked, refused it and hung up first
+                continue
             except OSError:
                 return
-            client.send(json.dumps(hello).encode())
 
     if hello is not None:
         threading.Thread(target=greet, daemon=True).start()
