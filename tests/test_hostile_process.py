@@ -141,11 +141,18 @@ def start_hanging_run(tmp_path: Path, door: str) -> tuple[subprocess.Popen, int]
     (tree / "hangs.py").write_text(HANGS.format(started=str(started)))
     timeout = "--rfa-timeout=600" if door == "flake8" else "--timeout=600"
     proc = subprocess.Popen(door_command(door, timeout), cwd=tree, env=door_env(tree, door),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_interruptible)
     while not started.exists() or not started.read_text():
         assert proc.poll() is None, "the run ended before its model hanged"
         time.sleep(0.05)
     return proc, int(started.read_text())
+
+
+def _interruptible() -> None:
+    """SIGINT at its default, as a terminal starts a command: a test run started in the
+    background of a script inherits it ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_gone(pid: int) -> bool:
