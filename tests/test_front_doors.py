@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from doors import flake8, rfa_lint
 
 from rfa_lint.files import python_files
 from rfa_lint.lint import Finding
@@ -18,16 +19,6 @@ from rfa_lint.noqa import without_noqa
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
 pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per run
-
-
-def rfa_lint(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rfa_lint", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-def flake8(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flake8", "--select=RFA", *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from expectations import FIXTURES
-from test_front_doors import flake8, rfa_lint
-from test_hostile import DOORS, expected_in, run_door
+from doors import DOORS, expected_in, flake8, rfa_lint, run_door
 
 from rfa_lint import lint
 from rfa_lint.cache import Cache

@@ -1,6 +1,6 @@
 """Files that go after the linter's processes, through both front doors (real processes, no mocks).
 
-Each case lints a tree of its own through flake8 and the CLI (the helpers of test_hostile.py):
+Each case lints a tree of its own through flake8 and the CLI (the helpers of doors.py):
 the other files keep every finding, nothing a file started outlives the run, and no run, not
 even a killed one, leaves its working folders in the temporary folder.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from expectations import FIXTURES
-from test_hostile import DOORS, door_command, door_env, door_expected, run_door, run_folders_in
+from doors import DOORS, door_command, door_env, door_expected, run_door, run_folders_in
+from procs import alive, gone, survivors
 
 from rfa_lint import files
 
@@ -35,20 +36,6 @@ def tree_of(tmp_path: Path, *paths: Path, goods: int = 0) -> Path:
     for index in range(goods):
         shutil.copy(CHAIN, tree / f"victim_{index}.py")
     return tree
-
-
-def survivors(marker: str) -> list[int]:
-    """Live processes whose command line holds ``marker`` (a zombie is dead)."""
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != "Z":
-            found.append(int(name))
-    return found
 
 
 @pytest.mark.parametrize("door", DOORS)
@@ -155,22 +142,6 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def wait_gone(pid: int) -> bool:
-    """Whether a process is gone within a minute."""
-    deadline = time.monotonic() + 60
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not alive(pid)
-
-
-def alive(pid: int) -> bool:
-    """Whether a process runs (a zombie is dead)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("door", DOORS)
 def test_ctrl_c_ends_the_run_at_once_and_kills_its_children(tmp_path, door):
     """Ctrl-C (SIGINT to the terminal's process group) ends a run whose model would hang for
@@ -179,7 +150,7 @@ def test_ctrl_c_ends_the_run_at_once_and_kills_its_children(tmp_path, door):
     try:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=120)
-        assert wait_gone(hanging)
+        assert gone(hanging)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -196,7 +167,7 @@ def test_a_killed_runs_folders_are_removed_by_the_next_run(tmp_path):
     try:
         proc.kill()
         proc.wait(timeout=60)
-        assert wait_gone(hanging)
+        assert gone(hanging)
         assert run_folders_in(tmp) != []
     finally:
         if alive(hanging):

@@ -13,7 +13,7 @@ from typing import AsyncIterator
 import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
-from test_worker import children, gone, parent, zombie_children
+from procs import children, gone, parent, zombie_children
 
 from rfa_lint.sandbox import worker
 

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from procs import alive, gone
 
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
 from rfa_lint.sandbox.offline import DownloadBlocked, no_network
@@ -151,13 +152,6 @@ def test_module_level_argparse_sees_only_the_file(tmp_path, kind):
     assert_net_ok(outcome)
 
 
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 def test_everything_the_file_started_dies_with_it_and_holds_nothing_of_ours(tmp_path, kind):
     """Whatever group or session they run in, even a double-forked daemon: all are dead when the
     analysis returns, and none keeps a pipe, an fd or a thread of the linter's alive."""
@@ -182,11 +176,11 @@ def test_everything_the_file_started_dies_with_it_and_holds_nothing_of_ours(tmp_
     started = list(map(int, pids.read_text().split()))
     try:
         assert_net_ok(outcome)
-        assert [pid for pid in started if not gone(pid)] == []
+        assert [pid for pid in started if alive(pid)] == []
         assert (len(os.listdir("/proc/self/fd")), threading.active_count()) == (fds, threads)
     finally:
         for pid in started:
-            if not gone(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -204,10 +198,6 @@ def test_a_file_that_signals_its_parent_crashes_alone(tmp_path, kind, signum):
     assert (outcome.failure.status, outcome.failure.detail) == (
         "crashed", f"the process that started it was {what} by {signal.Signals(signum).name}")
     assert_net_ok(analyse(tmp_path / "next.py"))
-
-
-def server_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGSTOP, signal.SIGKILL], ids=["SIGSTOP", "SIGKILL"])

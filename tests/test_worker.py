@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 from expectations import FIXTURES
-from test_hostile import door_env, run_door
-from test_hostile_process import survivors
+from doors import door_env, run_door
+from procs import gone, parent, survivors, zombie_children
 
 from rfa_lint.sandbox import Limits, analyse_models, child_env, warm, worker
 
@@ -77,41 +77,6 @@ def flake8_findings(proc: subprocess.Popen) -> set[tuple[str, int, str]]:
 
 def chain(name: str) -> set[tuple[str, int, str]]:
     return {(name, line, code) for line, code in CHAIN_FINDINGS}
-
-
-def gone(pid: int, seconds: float = 60) -> bool:
-    """Whether ``pid`` is dead (or a zombie) within ``seconds``: an eventual, not a timing."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if state(pid) in (None, "Z"):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def state(pid: int) -> str | None:
-    """The process's state letter (``Z`` a zombie), None when there is no such process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return None
-
-
-def parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except OSError:
-        return None
-
-
-def children(pid: int) -> set[int]:
-    return {child for child in (int(name) for name in os.listdir("/proc") if name.isdigit())
-            if parent(child) == pid}
-
-
-def zombie_children(pid: int) -> set[int]:
-    """The children of ``pid`` that ended and that it has not reaped."""
-    return {child for child in children(pid) if state(child) == "Z"}
 
 
 def leftovers() -> list[str]:
