@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache, local_modules
+from rfa_lint.files import MODULE_BYTES, read_regular
 from rfa_lint.positions import Span, place
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
@@ -377,8 +378,9 @@ def _frameworks(path: str, text: str, info: SourceInfo) -> list[str]:
 
 
 def _read_text(module: Path) -> str:
+    """A local module's text, read as the cache reads it: a regular file of bounded size."""
     try:
-        return module.read_text(encoding="utf-8")
+        return read_regular(module, MODULE_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
 

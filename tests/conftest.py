@@ -13,12 +13,22 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from rfa_lint.sandbox import worker
 
-# Hypothesis keeps its example database and caches under tmp, not in the checkout (removed at the end)
-HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-")
-set_hypothesis_home_dir(HYPOTHESIS_HOME)
 
-# the background workers that runs start outside any test (module-scoped fixtures) live here
-os.environ[worker.FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="rfa-lint-tests-workers-")
+def pytest_configure(config):
+    """Every pytest process (with xdist, the controller too) keeps Hypothesis's example database
+    and the workers that runs start outside any test (module-scoped fixtures) under tmp, not in
+    the checkout; :func:`pytest_unconfigure` removes both."""
+    config.rfa_lint_folders = [tempfile.mkdtemp(prefix="rfa-lint-tests-hypothesis-"),
+                               tempfile.mkdtemp(prefix="rfa-lint-tests-workers-")]
+    set_hypothesis_home_dir(config.rfa_lint_folders[0])
+    os.environ[worker.FOLDER_VARIABLE] = config.rfa_lint_folders[1]
+
+
+def pytest_unconfigure(config):
+    worker.stop()  # those of this process's own folder: every test's own are stopped after it
+    for folder in config.rfa_lint_folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 # TensorFlow, imported in-process by the Keras frontend tests, is quiet only with both set
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -62,11 +72,3 @@ def warm_worker(_module_workers, monkeypatch):
     earlier tests started: the frameworks are imported once per module, not once per test.  For
     tests about findings, not about a worker's start; the cache stays the test's own."""
     monkeypatch.setenv(worker.FOLDER_VARIABLE, _module_workers)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _nothing_outlives_the_suite():
-    yield
-    worker.stop()  # those of the session's own folder: every test's own are stopped after it
-    shutil.rmtree(os.environ[worker.FOLDER_VARIABLE], ignore_errors=True)
-    shutil.rmtree(HYPOTHESIS_HOME, ignore_errors=True)
