@@ -135,7 +135,36 @@ def check(paths: tuple[str, ...], **given) -> None:
             click.echo(f"rfa-lint: 'rfa-lint rule {first}' explains a code; --add-noqa silences today's "
                        "findings (a baseline)", err=True)
         _list_skipped(coverage, codes.__getitem__)
+    missing = _missing_frameworks(findings)
+    if missing:
+        files = len({f.path for f in findings if f.code == "RFA912"})
+        click.echo(_environment_error(missing, files), err=True)
+        sys.exit(2)
     sys.exit(1 if findings and not run["exit-zero"] else 0)
+
+
+#: what to install for a framework the child could not import
+FRAMEWORK_PACKAGES = {"torch": "torch", "keras": "tensorflow"}
+
+
+def _missing_frameworks(findings: list[Finding]) -> list[str]:
+    """The frameworks that reported RFA912 findings name (a run that checked nothing must fail)."""
+    named = {f.details.get("framework", "") for f in findings if f.code == "RFA912"}
+    return sorted({part for text in named for part in text.split(" and ") if part})
+
+
+def _environment_error(frameworks: list[str], files: int) -> str:
+    """Exit 2's message: what is missing, where, and (under pre-commit) the hook's line to add."""
+    names = " and ".join(frameworks)
+    text = (f"rfa-lint: error: {names} {'is' if len(frameworks) == 1 else 'are'} not installed where "
+            f"rfa-lint runs ({sys.executable}), so the models of {_plural(files, 'file')} were not "
+            "checked; install it there, or run rfa-lint in your models' environment")
+    if os.environ.get("PRE_COMMIT"):
+        packages = ", ".join(FRAMEWORK_PACKAGES.get(f, f) for f in frameworks)
+        text += (f"\nrfa-lint: pre-commit runs this hook in an environment of its own: add "
+                 f"`additional_dependencies: [{packages}]` to the rfa-lint hook in .pre-commit-config.yaml "
+                 "(or use the README's `repo: local`, `language: system` hook)")
+    return text
 
 
 def _stdin_name(paths: tuple[str, ...], run: dict) -> str | None:

@@ -628,7 +628,7 @@ def _model_finding(path: str, text: str, candidate: Candidate, code: str, values
 def _whole_file(path: str, code: str, values: rules.Fields) -> Finding:
     """A finding about the file as a whole: at its start, without a span."""
     model = getattr(values, "model", os.path.basename(path))
-    details = _not_analysed(model, code, values)
+    details = {**_not_analysed(model, code, values), **values.details()}
     return Finding(path, 1, 0, code, rules.get(code).render(values), details=details)
 
 

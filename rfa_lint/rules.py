@@ -164,6 +164,9 @@ class Detail(Fields):
 class Framework(Fields):
     framework: str
 
+    def details(self) -> dict[str, Any]:
+        return {"framework": self.framework}
+
 
 @dataclass(frozen=True)
 class Unsupported(Fields):
@@ -1161,29 +1164,33 @@ _ALL = (
         ```
         """,
     ),
-    _skip(
+    _rule(
         "RFA912",
         "framework-missing",
         "the model's framework is not installed where rfa-lint runs",
-        "{framework} is not installed where rfa-lint runs (install it there or run rfa-lint in "
-        "your models' environment)",
+        "{framework} is not installed where rfa-lint runs, so this file's models were not checked "
+        "(install it there, or run rfa-lint in your models' environment)",
         Framework,
         what="""
         Reports a file with models for a framework (PyTorch or TensorFlow/Keras) that cannot
-        be imported in rfa-lint's environment.
+        be imported in rfa-lint's environment.  Unlike the other "not analysed" codes it is on
+        by default, and `rfa-lint` exits 2 when it occurs: the environment is at fault, not
+        the code, and a run that checked nothing must not pass.
         """,
         why="""
-        Models are built with their framework; without it none were analysed.
+        Models are built with their framework; without it none were analysed.  A pre-commit
+        hook installed into its own environment without the framework would otherwise pass on
+        every commit while checking nothing.
         """,
         example="""
         `flake8 --rfa-res=32 models/` from an isolated pre-commit environment that has flake8
         and rfa-lint but not torch.
         """,
         use_instead="""
-        Install the framework next to rfa-lint, or run rfa-lint in your project's environment
-        (for pre-commit, a `repo: local` hook with `language: system`).
+        Install the framework next to rfa-lint, or run rfa-lint in your project's environment:
+        for pre-commit, `additional_dependencies: [torch]` on the hook, or a `repo: local`
+        hook with `language: system`.
         """,
-        options=NOT_ANALYSED_OPTION,
     ),
     _skip(
         "RFA913",

@@ -140,6 +140,31 @@ def test_a_missing_framework_is_rfa912(fixtures, tmp_path):
     assert found == expected_in(fixtures) - _without_no_torch(expected_in(fixtures)), proc.stderr
 
 
+def _without_torch(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment whose ``import torch`` fails (a ``torch`` that raises comes first)."""
+    shadow = tmp_path / "shadow" / "torch"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("No module named \'torch\'")\n')
+    return {**os.environ, "PYTHONPATH": str(shadow.parent), **extra}
+
+
+def test_a_run_that_could_check_nothing_fails_with_what_to_install(fixtures, tmp_path):
+    """Without torch, the default run (no --select) does not pass: exit 2, one message naming
+    torch; under pre-commit (which sets PRE_COMMIT), the hook's line to add.  flake8 reports
+    RFA912 without being asked, so its run fails too."""
+    env = _without_torch(tmp_path, PRE_COMMIT="1")
+    proc = run("rfa_lint", NO_TORCH, cwd=fixtures, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "RFA912 torch is not installed where rfa-lint runs" in proc.stdout
+    assert "error: torch is not installed where rfa-lint runs" in proc.stderr
+    assert "the models of 1 file were not checked" in proc.stderr
+    assert "`additional_dependencies: [torch]`" in proc.stderr
+    plain = run("rfa_lint", "--exit-zero", NO_TORCH, cwd=fixtures, env={**env, "PRE_COMMIT": ""})
+    assert plain.returncode == 2 and "additional_dependencies" not in plain.stderr
+    flake8 = run("flake8", NO_TORCH, cwd=fixtures, env=env)
+    assert flake8.returncode == 1 and "RFA912 torch is not installed" in flake8.stdout, flake8.stderr
+
+
 def test_an_internal_error_is_rfa999_for_that_file_only(tmp_path):
     """A bug of rfa-lint's (here: reading a file's settings raises) costs that file an RFA999
     at its start, not the run: the other file is analysed."""
