@@ -312,14 +312,19 @@ def gitlab(findings: Sequence[Finding], coverage: Coverage = (), root: str | Non
 def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     """JUnit XML, as GitLab's and Jenkins's test reports read it: one test suite, one test case per
     file, failed by its findings.  One ``<failure>`` per case lists them all: readers show only
-    a case's first failure."""
+    a case's first failure.  A file whose every model was skipped checked nothing: a skipped
+    case that says why, never a pass (a framework missing where rfa-lint runs is a finding,
+    RFA912, so that case fails)."""
     by_path: dict[str, list[Finding]] = {printable(path): [] for path, _ in coverage}
     for f in findings:
         by_path.setdefault(f.path, []).append(f)
+    unchecked = {printable(path): models for path, models in coverage
+                 if models and not any(m.analysed for m in models)}
     failed = sum(bool(found) for found in by_path.values())
+    skipped = sum(not found and path in unchecked for path, found in by_path.items())
     counts = {"tests": str(len(by_path)), "failures": str(failed), "errors": "0"}
     suites = ET.Element("testsuites", name="rfa-lint", **counts)
-    suite = ET.SubElement(suites, "testsuite", name="rfa-lint", skipped="0", **counts)
+    suite = ET.SubElement(suites, "testsuite", name="rfa-lint", skipped=str(skipped), **counts)
     for path, found in by_path.items():
         case = ET.SubElement(suite, "testcase", classname="rfa-lint", name=path, file=path)
         if found:
@@ -327,6 +332,10 @@ def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
             failure = ET.SubElement(case, "failure", type=codes,
                                     message=f"{len(found)} finding{'s' * (len(found) > 1)}: {codes}")
             failure.text = text(found)
+        elif path in unchecked:
+            models = unchecked[path]
+            reason = ET.SubElement(case, "skipped", message=f"no model analysed: {len(models)} skipped")
+            reason.text = "".join(f"{path}:{m.line}: {m.code} {m.reason}\n" for m in models)
     ET.indent(suites)
     # the declaration by hand: ElementTree's names the locale's encoding; the report is written as UTF-8
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -169,6 +169,24 @@ def test_junit_has_a_case_per_file_failed_by_its_findings():
     assert report.text([SKIPPED]) == "a b.py:3:1: RFA903 model 'Net' raised: <b> & 50%, done: yes\n"
 
 
+def test_junit_skips_a_file_whose_every_model_was_skipped():
+    """A file that checked nothing is no pass: a skipped case naming each model's reason; a file
+    with one model analysed beside a skipped one was checked and passes."""
+    coverage = [("args.py", [ModelRecord("Wide", 4, False, "RFA902", "needs arguments (depth)"),
+                             ModelRecord("Deep", 9, False, "RFA903", "raised")]),
+                ("mixed.py", [ModelRecord("Ok", 3, True), ModelRecord("Wide", 8, False, "RFA902", "x")]),
+                ("plain.py", [])]
+    suite, = ET.fromstring(report.junit([], coverage).encode("utf-8"))
+    assert {key: suite.get(key) for key in ("tests", "failures", "skipped")} == {
+        "tests": "3", "failures": "0", "skipped": "1"}
+    cases = {case.get("name"): case for case in suite}
+    skipped, = cases["args.py"]
+    assert (skipped.tag, skipped.get("message")) == ("skipped", "no model analysed: 2 skipped")
+    assert skipped.text.splitlines() == ["args.py:4: RFA902 needs arguments (depth)",
+                                         "args.py:9: RFA903 raised"]
+    assert list(cases["mixed.py"]) == [] and list(cases["plain.py"]) == []
+
+
 def test_fingerprints_survive_moved_lines_and_tell_repeats_apart():
     moved = Finding(LAYER.path, 40, 21, LAYER.code, "unproductive layer 'conv5' at 16px (moved)", 40, 39,
                     LAYER.details)
@@ -277,6 +295,17 @@ def test_cli_gitlab_report_parses_back(chain):
         ("RFA102", {"path": "chain.py", "lines": {"begin": 13, "end": 13}}),
         ("RFA101", {"path": "chain.py", "lines": {"begin": 14, "end": 14}})]
     assert len({i["fingerprint"] for i in issues}) == 3
+
+
+def test_cli_junit_reports_a_file_that_checked_nothing_as_skipped(tmp_path):
+    """Through the CLI: a file whose only model needs arguments is a skipped case with its reason."""
+    shutil.copy(FIXTURES.parent / "rules" / "RFA902.py", tmp_path / "args.py")
+    proc = rfa_lint(tmp_path, "args.py", "--format", "junit", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    case, = ET.fromstring(proc.stdout.encode("utf-8")).iter("testcase")
+    skipped, = case
+    assert skipped.tag == "skipped" and "args.py:5: RFA902 model 'Net' needs constructor arguments (depth)" \
+        in skipped.text
 
 
 def test_cli_junit_report_parses_back(chain):
