@@ -7,6 +7,8 @@ is the product of the strides before it; a merge keeps the RF of every path (min
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -115,18 +117,19 @@ def test_subclassed_model_with_control_flow_helpers_and_glue_ops():
     plain, nodes = analyse(load("subclassed").SubclassedNet)
     names = [n["name"] for n in plain["nodes"]]
     # The loop calls the one pool layer after each block: two nodes.  Residual is a container:
-    # its convs are nodes under its name; its `x + ...` joins the paths without a node.
+    # its convs are nodes under its attribute path (self.blocks[0].first, as torch names it, not
+    # the Keras names res0/first); its `x + ...` joins the paths without a node.
     assert names == [
-        "input", "stem", "res0/first", "res0/second", "pool", "res1/first", "res1/second", "pool#2",
-        "Mean", "head",
+        "input", "stem", "blocks.0.first", "blocks.0.second", "pool", "blocks.1.first",
+        "blocks.1.second", "pool#2", "Mean", "head",
     ]
-    assert [p.name for p in nodes["pool"].predecessors] == ["stem", "res0/second"]
+    assert [p.name for p in nodes["pool"].predecessors] == ["stem", "blocks.0.second"]
     # stem 3; res0: 5, 7; skip + pool 2/2: {3, 7} + 1 = {4, 8}, j 2; res1 adds 4 twice:
     # {8, 12} then {12, 16}; joined with the skip {4, 8}, pooled (+2): {6, ..., 18}.
-    assert rf(nodes["res1/second"]) == ((12, 12), (16, 16))
+    assert rf(nodes["blocks.1.second"]) == ((12, 12), (16, 16))
     assert rf(nodes["pool#2"]) == ((6, 6), (18, 18))
     # The helper's line and the line that called it both are sites, innermost first.
-    assert nodes["res1/first"].sites[:2] == (
+    assert nodes["blocks.1.first"].sites[:2] == (
         site("subclassed", "return layers.Conv2D"),
         site("subclassed", 'conv3x3(filters, "first")'),
     )
@@ -618,3 +621,14 @@ def test_efficientnet_b0_at_a_lint_resolution():
     assert excite.scale_per_axis == (4, 4) and rf(excite) == ((11, 11), (math.inf, math.inf))
     assert excite.map_out == (16, 16) and nodes["block2a_se_reduce"].map_in == (1, 1)
     assert input_resolution_range(graph_from_plain(plain)) == ((299, 299), (851, 851))
+
+
+def test_findings_name_subclassed_layers_by_their_attributes(tmp_path):
+    """Through the CLI: ``self.blocks = [Block(8), ...]`` holding ``self.c2`` is 'blocks.1.c2', and
+    ``self.c3`` is 'c3', never Keras's generated 'conv2d_4' / 'block_1/conv2d_3'."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "lint" / "keras_attribute_names.py"
+    command = [sys.executable, "-m", "rfa_lint", str(fixture), "--res", "16", "--no-cache",
+               "--format", "json", "-q"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    layers_named = {f["code"]: f["details"].get("layers") for f in json.loads(proc.stdout)["findings"]}
+    assert layers_named == {"RFA110": None, "RFA102": ["blocks.1.c2"], "RFA101": ["c3"]}, proc.stderr

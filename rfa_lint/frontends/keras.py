@@ -250,12 +250,35 @@ class _Call:
 
     @property
     def path(self) -> str:
-        """Layer names from the model down, ``block1/conv1`` (the model itself is left out)."""
-        names, call = [], self
+        """The layer's path from the model down, the model itself left out.  A layer held by an
+        attribute of its caller is named as the code names it, ``blocks.0.c1`` for
+        ``self.blocks = [Block()]`` holding ``self.c1`` (as torch's module paths read); any other
+        by its Keras name, ``block1/conv1`` (functional and Sequential models)."""
+        segments, call = [], self
         while call.parent is not None:
-            names.append(call.op.name)
+            attribute = _attribute_names(call.parent.op).get(id(call.op))
+            segments.append((attribute or call.op.name, attribute is not None))
             call = call.parent
-        return "/".join(reversed(names))
+        path, after_attribute = "", False
+        for name, is_attribute in reversed(segments):
+            path += ("." if is_attribute and after_attribute else "/" if path else "") + name
+            after_attribute = is_attribute
+        return path
+
+
+def _attribute_names(owner: keras.Operation) -> dict[int, str]:
+    """``id`` of each layer held by a public attribute of ``owner`` -> that attribute's path
+    (``c3``; ``blocks.0`` for a list, ``heads.cls`` for a dict); the first name wins."""
+    names: dict[int, str] = {}
+    for attribute, value in vars(owner).items():
+        if attribute.startswith("_"):
+            continue
+        items = (enumerate(value) if isinstance(value, (list, tuple))
+                 else value.items() if isinstance(value, dict) else [(None, value)])
+        for key, item in items:
+            if isinstance(item, keras.Operation):
+                names.setdefault(id(item), attribute if key is None else f"{attribute}.{key}")
+    return names
 
 
 def _graph_tensors(structure: Any) -> list[tf.Tensor]:
