@@ -14,7 +14,7 @@ import re
 import string
 import textwrap
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -589,8 +589,8 @@ def site_line(sites: Iterable[Sequence], path: str, handoff_lines: frozenset[int
 def _layer_finding(path: str, text: str, line: int, code: str, hits: list[_Hit]) -> Finding:
     """One finding for all instances of a line: named after the instance that needs the most."""
     worst = max(hits, key=lambda h: max(h.values.needs))
-    models = list(dict.fromkeys([worst.model, *(h.model for h in hits)]))
-    values = replace(worst.values, layer=rules.instances(worst.values.layer, len(hits), models))
+    per_model = Counter({worst.model: 0}) + Counter(h.model for h in hits)  # the named one's model first
+    values = replace(worst.values, layer=rules.instances(worst.values.layer, per_model))
     node = worst.node
     details = {
         "model": worst.model,

@@ -16,7 +16,7 @@ import string
 import textwrap
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from rfa_lint.numbers import fmt
 from rfa_lint.rf.analysis import (Verdict, classify, input_feature_map, input_resolution_range, input_rf,
@@ -259,14 +259,29 @@ def _outside_range(model: AnalysedModel) -> OutsideRange | None:
     return None
 
 
-def instances(name: str, count: int, models: Sequence[str]) -> str:
-    """A line's layer as a message names it: the instance that needs the most, and how many
-    more the line built (its module path is the model's, not the file's: "built here" says
-    that it is this line's)."""
-    if count == 1:
+def instances(name: str, per_model: Mapping[str, int]) -> str:
+    """A line's layer as a message names it: the instance that needs the most, then how many more
+    the line built in each model (``per_model``: the instances of each model, the named one's
+    model first), ``'b.conv' (built here; so are 2 more in A and 3 in B)``.  Its module path is
+    the model's, not the file's: "built here" says that it is this line's."""
+    counts = dict(per_model)
+    first = next(iter(counts))
+    counts[first] -= 1
+    parts = [(model, count) for model, count in counts.items() if count]
+    if not parts:
         return name
-    where = models[0] if len(models) == 1 else f"{models[0]} and {_count(len(models) - 1, 'other model')}"
-    return f"{name} (built here; {_count(count - 1, 'more instance')} in {where})"
+    shown = [f"{count}{' more' if model == first else ''} in {model}"
+             for model, count in parts[:MODELS_NAMED]]
+    rest = parts[MODELS_NAMED:]
+    if rest:
+        shown.append(f"{sum(count for _, count in rest)} in {_count(len(rest), 'other model')}")
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    verb = "is" if sum(counts.values()) == 1 else "are"
+    return f"{name} (built here; so {verb} {listed})"
+
+
+#: the models a message names one by one, the others counted together
+MODELS_NAMED = 3
 
 
 def _count(number: int, noun: str) -> str:

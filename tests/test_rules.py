@@ -78,9 +78,9 @@ def test_messages_read_like_the_examples_of_the_issue():
     # layer4.1.conv2 75 + 2*32 = 139; its map at 32px is 32/32 = 1 and outgrows the 3x3 kernel
     # from 3*32 + 1 = 97px; the plain path's RF ends at 435 (... 371 + 2*32).
     unproductive = RULES["RFA101"].render(rules.Saturation(
-        rules.instances("'layer4.1.conv2'", 11, ["resnet18", "resnet34"]), (32,), (75,), (139,), (139,)))
+        rules.instances("'layer4.1.conv2'", {"resnet18": 3, "resnet34": 8}), (32,), (75,), (139,), (139,)))
     assert unproductive == (
-        "unproductive layer 'layer4.1.conv2' (built here; 10 more instances in resnet18 and 1 other model) "
+        "unproductive layer 'layer4.1.conv2' (built here; so are 2 more in resnet18 and 8 in resnet34) "
         "at 32px: its input's receptive field (RF) of 75px already covers the image, its own RF is 139px "
         "(this layer needs at least 139px)")
     below = RULES["RFA110"].render(rules.OutsideRange("ResNet", (32,), (139,), (435,)))
@@ -92,10 +92,14 @@ def test_messages_read_like_the_examples_of_the_issue():
 
 
 def test_a_layer_is_named_with_the_instances_its_line_built():
-    assert rules.instances("'conv5'", 1, ["Chain"]) == "'conv5'"
-    assert rules.instances("'b.conv'", 2, ["Net"]) == "'b.conv' (built here; 1 more instance in Net)"
-    assert rules.instances("'b.conv'", 4, ["A", "B", "C"]) == \
-        "'b.conv' (built here; 3 more instances in A and 2 other models)"
+    """Per model: 3 + 3 across two models reads as such, never as "5 more in A and 1 other model"."""
+    assert rules.instances("'conv5'", {"Chain": 1}) == "'conv5'"
+    assert rules.instances("'b.conv'", {"Net": 2}) == "'b.conv' (built here; so is 1 more in Net)"
+    assert rules.instances("'b.conv'", {"A": 3, "B": 3}) == \
+        "'b.conv' (built here; so are 2 more in A and 3 in B)"
+    assert rules.instances("'b.conv'", {"A": 1, "B": 2}) == "'b.conv' (built here; so are 2 in B)"
+    assert rules.instances("'b.conv'", {"A": 2, "B": 1, "C": 1, "D": 4, "E": 1}) == \
+        "'b.conv' (built here; so are 1 more in A, 1 in B, 1 in C and 5 in 2 other models)"
 
 
 @pytest.mark.parametrize(
