@@ -5,7 +5,10 @@ orange critical, yellow border case, white otherwise; ``color_border`` toggles r
 ``color_critical`` orange and yellow, as in the seed), so ``.view()`` and ``.render()`` work as
 before.  One colour differs: the seed also paints red a layer whose kernel covers its whole
 feature map while its receptive field still fits the image; here that layer keeps the colour
-its receptive field gives it, as the linter reports it apart (RFA104).  Each box says what a
+its receptive field gives it, as the linter reports it apart (RFA104).  And only the layers the
+linter judges (``rf.analysis.judged``: convolutions and pooling windows) take a verdict colour:
+a BatchNorm, an activation or an add after an orange convolution stays white, so the colours,
+the legend's counts and a collapsed box's counts all speak of one set of layers.  Each box says what a
 reader needs to act on a colour without the code at hand: layer type, module path, filters or
 units, ``r(min)`` / ``r(max)``, the feature-map size at the resolution (while the layer does not
 yet see the whole image), and the source ``file:line`` that built the layer.  A legend names
@@ -110,6 +113,7 @@ def visualize_architecture(
     nodes = output_node.all_layers
     shown = [
         _shown(classify(n, input_res, filter_kernel_size_1), color_critical, color_border)
+        if judged(n) else Verdict.PRODUCTIVE
         for n in nodes
     ]
     boxes = _layout(nodes, depth, max_nodes)
@@ -120,13 +124,14 @@ def visualize_architecture(
     if legend:
         counted = [v for n, v in zip(nodes, shown) if judged(n)]
         dot.node("legend", _legend(model_name, input_res, boxes, counted), shape="plaintext", style="")
+    judged_at = {i for i, n in enumerate(nodes) if judged(n)}
     details = (input_res, include_rf_info, include_fm_info, source_root)
     for box in boxes:
         verdict = min((shown[i] for i in box.members), key=SEVERITY.index)
         if len(box.members) == 1:
             dot.node(_box_id(box), _node_label(nodes[box.members[0]], *details), fillcolor=verdict.value)
         else:
-            label = _box_label(box, nodes, shown, *details)
+            label = _box_label(box, nodes, shown, judged_at, *details)
             dot.node(_box_id(box), label, fillcolor=verdict.value, peripheries="2")
     edges = {(box_of[id(p)], box_of[id(n)]) for n in nodes for p in n.predecessors}
     for tail, head in sorted(e for e in edges if e[0] != e[1]):
@@ -278,16 +283,21 @@ def _box_label(
     box: _Box,
     nodes: Sequence[EnrichedNetworkNode],
     shown: Sequence[Verdict],
+    judged_at: set[int],
     input_res: Resolution,
     include_rf_info: bool,
     include_fm_info: bool,
     source_root: str | os.PathLike | None,
 ) -> str:
+    """A collapsed box: its key, then how many of its members the linter judges (convolutions
+    and pooling windows, as the legend counts) and their verdicts."""
     members = [nodes[i] for i in box.members]
     lines = [box.keys[0] if len(box.keys) == 1 else f"{box.keys[0]} ... {box.keys[-1]} ×{len(box.keys)}"]
-    counts = {v: sum(shown[i] is v for i in box.members) for v in SEVERITY[:3]}
+    judged_members = [i for i in box.members if i in judged_at]
+    counts = {v: sum(shown[i] is v for i in judged_members) for v in SEVERITY[:3]}
     found = ", ".join(f"{c} {v.name.lower()}" for v, c in counts.items() if c) or "all productive"
-    lines.append(f"{len(members)} layers: {found}")
+    lines.append(f"{_plural(len(judged_members), 'conv/pool layer')} of {len(members)} nodes: {found}"
+                 if judged_members else f"{len(members)} nodes, no conv/pool layer")
     if include_rf_info:
         low = _span([n.rf_min_per_axis for n in members])
         high = _span([n.rf_max_per_axis for n in members])
@@ -297,6 +307,10 @@ def _box_label(
         lines.append(f"feature map {_feature_map(finite[-1], input_res)} (output)")
     lines += _site_spans([n.sites[0] for n in members if n.sites], source_root)
     return _plain(lines)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _legend(model_name: str, input_res: Resolution, boxes: list[_Box], counted: Sequence[Verdict]) -> str:

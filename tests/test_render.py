@@ -16,9 +16,15 @@ from rfa_lint import visualize_architecture
 from rfa_lint.graphs import EnrichedNetworkNode, LayerDefinition
 from rfa_lint.render import GraphvizNotFound, picture_name, render_to_file
 from rfa_lint.rf import Verdict, classify
+from rfa_lint.rf.analysis import judged
 
 SVG = "{http://www.w3.org/2000/svg}"
 SEVERITY = [Verdict.UNPRODUCTIVE, Verdict.CRITICAL, Verdict.BORDER, Verdict.PRODUCTIVE]
+
+
+def fill(node, res):
+    """A box's colour: the verdict of a layer the linter judges, white for any other node."""
+    return classify(node, res) if judged(node) else Verdict.PRODUCTIVE
 
 
 def layer(name, preds=(), k=3, s=1, path=None, line=None, filters=None):
@@ -97,7 +103,7 @@ def test_every_fill_is_the_verdict_at_the_resolution(build, res):
     out = build()
     drawn = drawn_layers(visualize_architecture(out, "m", input_res=res))
     assert {t: fill for t, (fill, _) in drawn.items()} == {
-        f"n{i}": classify(n, res).value for i, n in enumerate(out.all_layers)
+        f"n{i}": fill(n, res).value for i, n in enumerate(out.all_layers)
     }
 
 
@@ -135,13 +141,13 @@ def test_legend_names_the_resolution_colours_and_counts():
     assert "legend" not in boxes(visualize_architecture(chain(), "tiny", legend=False))
 
 
-def test_legend_counts_convolutions_and_pools_not_the_layers_that_only_pass_colours_on():
-    # a ReLU after c4 (rf 19 at 6px) is drawn red, as RFA-Toolbox draws it, but it is not a
-    # fourth unproductive layer: the counts match the linter's findings
+def test_layers_the_linter_does_not_judge_take_no_verdict_colour_and_are_not_counted():
+    # a ReLU after c4 (rf 19 at 6px) would be red in RFA-Toolbox's pictures; here it stays white,
+    # so the colours, the legend's counts and the linter's findings agree
     relu = EnrichedNetworkNode(name="relu", predecessors=[chain()],
                                layer_info=LayerDefinition(name="ReLU", kernel_size=1, kind="passthrough"))
     drawn = visualize_architecture(relu, "tiny", input_res=6)
-    assert drawn_layers(drawn)["n5"][0] == "red"
+    assert classify(relu, 6) is Verdict.UNPRODUCTIVE and drawn_layers(drawn)["n5"][0] == "white"
     text = " ".join(boxes(drawn)["legend"][1])
     assert "3 unproductive" in text and "counts: convolution and pooling layers" in text
 
@@ -155,7 +161,7 @@ def test_the_seed_switches_turn_colours_off():
 
 
 def worst(nodes, res):
-    return min((classify(n, res) for n in nodes), key=SEVERITY.index).value
+    return min((fill(n, res) for n in nodes), key=SEVERITY.index).value
 
 
 @pytest.mark.parametrize("res", [16, 32, 64])
@@ -181,7 +187,8 @@ def test_repeated_identical_blocks_become_one_box():
     run = next(lines for _, lines in drawn.values() if lines[0].endswith("×3"))
     # conv1 gives rf 7 at stride 2; each block's conv2 reaches a min of 15 > 12 from an input of
     # 11 (critical); the identity skip keeps every add at a min of 7; the max grows by 8 a block
-    assert run[1:] == ["9 layers: 3 critical", "r(min)=7..15, r(max)=11..31",
+    # 9 nodes: each block's two convs and its add; the counts are of the six convs, as the legend's
+    assert run[1:] == ["6 conv/pool layers of 9 nodes: 3 critical", "r(min)=7..15, r(max)=11..31",
                        "feature map 6 (output)", "model.py:20-21"]
 
 
@@ -257,7 +264,7 @@ def test_torchvision_resnet18_at_32px_every_fill_is_the_verdict():
         model = torchvision.models.resnet18()
     out = create_graph_from_pytorch_model(model)
     drawn = drawn_layers(visualize_architecture(out, "resnet18", input_res=32))
-    expected = {f"n{i}": classify(n, 32).value for i, n in enumerate(out.all_layers)}
+    expected = {f"n{i}": fill(n, 32).value for i, n in enumerate(out.all_layers)}
     assert {t: fill for t, (fill, _) in drawn.items()} == expected
     assert {"white", "orange", "red"} <= set(expected.values())
     last_conv = next(lines for _, lines in drawn.values() if "layer4.1.conv2" in lines)
