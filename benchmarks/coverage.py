@@ -59,7 +59,8 @@ def _under(*folders: str) -> Callable[[Path], Iterable[Path]]:
 
 
 def _transformers(root: Path) -> Iterable[Path]:
-    return [p for name in TRANSFORMERS_VISION if (p := root / "models" / name / f"modeling_{name}.py").is_file()]
+    files = (root / "models" / name / f"modeling_{name}.py" for name in TRANSFORMERS_VISION)
+    return [path for path in files if path.is_file()]
 
 
 def _keras_hub(root: Path) -> Iterable[Path]:
@@ -76,7 +77,7 @@ CORPORA: dict[str, Corpus] = {
     "pytorchcv": Corpus("pytorchcv", "224", _under("models")),
     "smp": Corpus("segmentation_models_pytorch", "224", _under("decoders", "encoders")),
     "transformers": Corpus("transformers", "224", _transformers, "vision modeling_*.py files"),
-    "diffusers": Corpus("diffusers", "64", _under("models/unets", "models/autoencoders"), "latent-sized input"),
+    "diffusers": Corpus("diffusers", "64", _under("models/unets", "models/autoencoders"), "latent size"),
     "monai": Corpus("monai", "96x96x96", _under("networks/nets"), "3-D"),
     "keras-hub": Corpus("keras_hub", "224", _keras_hub, "vision backbones"),
     "ultralytics": Corpus("ultralytics", "224", _under("nn/tasks.py", "nn/modules"), "YOLO from yaml"),
@@ -153,9 +154,9 @@ def markdown(runs: list[dict]) -> str:
             share += f" ({100 * run['share']:.1f} %)"
         codes = ", ".join(f"{code} {n}" for code, n in run["codes"].items() if code < "RFA9")
         files = f"{run['files']} (sample)" if run["limit"] else str(run["files"])
-        lines.append(f"| {run['corpus']} | {run['res']} | {files} | {run['found']} | {run['analysed']} | "
-                     f"{skips or '-'} | {run['skipped'].get(NEEDS_ARGUMENTS, 0)} | {share} | {codes or '-'} | "
-                     f"{run['seconds']:.0f} s |")
+        cells = [run["corpus"], run["res"], files, run["found"], run["analysed"], skips or "-",
+                 run["skipped"].get(NEEDS_ARGUMENTS, 0), share, codes or "-", f"{run['seconds']:.0f} s"]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="lint only this many files of each corpus, evenly spaced")
     parser.add_argument("--timeout", type=int, default=60, help="seconds per model (default: 60)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="files at once (default: 2)")
-    parser.add_argument("--json", metavar="PATTERN", help="write each corpus's JSON here; {corpus} is its name")
+    parser.add_argument("--json", metavar="PATTERN", help="each corpus's JSON file; {corpus} is its name")
     parser.add_argument("--markdown", metavar="FILE", help="write the table here too")
     args = parser.parse_args(argv)
     runs = []
