@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from rfa_lint.numbers import fmt
-from rfa_lint.rf.analysis import (Verdict, classify, input_feature_map, input_resolution_range, input_rf,
-                                  kernel_covers_feature_map, kernel_fit_from, productive_from)
+from rfa_lint.rf.analysis import (Verdict, classify, has_window, input_feature_map, input_resolution_range,
+                                  input_rf, kernel_covers_feature_map, kernel_fit_from, productive_from)
 from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, broadcast, per_axis
 
 #: ruff's documentation headings, in order; the first four are in every rule's text.
@@ -252,6 +252,8 @@ def _kernel_cover(layer: Layer) -> KernelCover | None:
 
 
 def _outside_range(model: AnalysedModel) -> OutsideRange | None:
+    if not has_window(model.graph):
+        return None
     low, high = input_resolution_range(model.graph, filter_kernel_size_1=model.filter_kernel_size_1)
     res, low, high = broadcast(per_axis(model.resolution, 1), low, high)
     if any(r < lo for r, lo in zip(res, low)) or any(r > hi for r, hi in zip(res, high)):
@@ -606,7 +608,10 @@ _ALL = (
         Compares the resolution with the model's productive range, reported at the model's
         class or factory line.  The minimum is the largest receptive field (RF) any layer needs
         to be productive: below it some layer is critical or unproductive.  The maximum is the
-        largest RF of any layer: above it even that layer sees less than the whole image.
+        largest RF of any layer: above it even that layer sees less than the whole image.  A
+        model without a window layer (a conv or pool whose kernel spans more than one position:
+        activations, norms, 1x1 projections, dense layers, a model traced without spatial axes)
+        has no range, and no finding.
         """,
         why="""
         Below the range you pay for layers that add nothing (see RFA101).  Above it the model

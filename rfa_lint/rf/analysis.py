@@ -54,6 +54,14 @@ def judged(node: EnrichedNetworkNode) -> bool:
     return info.kind != Kind.POOL or any(k > 1 for k in info.effective_kernel)
 
 
+def has_window(graph: EnrichedNetworkNode) -> bool:
+    """Whether some judged layer reads more than one position per output on some axis.  Without
+    one (activations, norms, 1x1 projections, dense layers, a model traced without spatial
+    axes) each output reads its own position, or everything: the model has no productive range
+    for a resolution to be outside of."""
+    return any(judged(n) and any(k > 1 for k in n.layer_info.effective_kernel) for n in graph.all_layers)
+
+
 def classify(
     node: EnrichedNetworkNode,
     resolution: Resolution,
