@@ -33,7 +33,8 @@ td.num { text-align: right; }
 tr.unproductive { background: #ffb3b3; } tr.critical { background: #ffd9a0; }
 tr.border { background: #fff5a0; }
 .waste { font-size: 1.05em; background: #f6f6f6; padding: 0.8em; border-left: 4px solid #c00; }
-.picture svg, .chart svg { max-width: 100%; height: auto; }
+.picture svg { max-width: 100%; height: auto; }
+.chart svg { width: 100%; height: auto; }
 pre.diff { background: #f6f8fa; padding: 0.6em; font-size: 0.85em; overflow-x: auto; }
 """
 
