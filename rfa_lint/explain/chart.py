@@ -9,6 +9,7 @@ import math
 import re
 from typing import Sequence
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -30,7 +31,9 @@ MAX_LABELS = 60
 def rf_chart(layers: Sequence[LayerRow], resolution: Sequence[int], title: str) -> str:
     """An ``<svg>`` element, drawn at the page's width (the page scales it to 100 %)."""
     out = io.StringIO()
-    rf_figure(layers, resolution, title).savefig(out, format="svg", metadata={"Date": None, "Creator": None})
+    figure = rf_figure(layers, resolution, title)
+    with rc_context({"svg.hashsalt": "rfa-lint"}):  # the same ids each time: one page per model
+        figure.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
     return inline_svg(out.getvalue())
 
 
