@@ -14,11 +14,11 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
-from torch.utils._device import _device_constructors
 
 import rfa_lint
 from rfa_lint.frontends import user_code
+
+from .weights import initialising, building
 
 Site = tuple[str, int]
 
@@ -27,28 +27,12 @@ _SITES_ATTRIBUTE = "_rfa_lint_sites"  # in the module's __dict__, so deep copies
 user_file = user_code(torch, rfa_lint)
 
 
-def _initialising(frame: Any) -> Any:
-    """The object an ``__init__`` frame initialises (None for other frames)."""
-    code = frame.f_code
-    if code.co_name != "__init__" or not code.co_argcount:
-        return None
-    return frame.f_locals.get(code.co_varnames[0])
-
-
-def _in_module_init(frame: Any) -> bool:
-    while frame is not None:
-        if isinstance(_initialising(frame), nn.Module):
-            return True
-        frame = frame.f_back
-    return False
-
-
 def user_stack(frame: Any, constructing: nn.Module | None = None) -> tuple[Site, ...]:
     """(file, line) of every user frame from ``frame`` outwards, innermost first."""
     sites = []
     while frame is not None:
         path = user_file(frame.f_code.co_filename)
-        if path and (constructing is None or _initialising(frame) is not constructing):
+        if path and (constructing is None or initialising(frame) is not constructing):
             sites.append((path, frame.f_lineno))
         frame = frame.f_back
     return tuple(sites)
@@ -58,30 +42,10 @@ def sites_of(module: nn.Module) -> tuple[Site, ...]:
     return module.__dict__.get(_SITES_ATTRIBUTE, ())
 
 
-class _MetaWeights(TorchFunctionMode):
-    """Tensor factories called while a module is being constructed make meta tensors.
-
-    Only there: a factory function computing layer widths with real tensor values before the
-    constructors run (torchvision's RegNet) keeps working, which a global meta device breaks.
-    """
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if (
-            func in _FACTORIES
-            and kwargs.get("device") is None
-            and _in_module_init(sys._getframe(1))
-        ):
-            kwargs["device"] = "meta"
-        return func(*args, **kwargs)
-
-
-_FACTORIES = _device_constructors()
-
-
 @contextlib.contextmanager
-def building_context() -> Iterator[None]:
-    """Build models in here: weights go to the ``meta`` device and every module keeps its site.
+def building_context(meta: bool = True) -> Iterator[None]:
+    """Build models in here: weights go to the ``meta`` device (:mod:`.weights`; not when
+    ``meta`` is False: a real build) and every module keeps its site.
 
     The site of a module is the creation stack of its constructor call in user code (the
     ``self.conv = nn.Conv2d(...)`` line, a call inside ``nn.Sequential(...)``, a helper's
@@ -97,7 +61,7 @@ def building_context() -> Iterator[None]:
 
     nn.Module.__init__ = recording_init
     try:
-        with _MetaWeights():
+        with building(meta):
             yield
     finally:
         nn.Module.__init__ = original_init
