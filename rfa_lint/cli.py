@@ -17,7 +17,7 @@ from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
-from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, without_blocks
+from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, unknown_models, without_blocks
 from rfa_lint.numbers import fmt
 from rfa_lint.noqa import Unparsable, add_noqa
 from rfa_lint.rf import graph_from_plain
@@ -95,6 +95,10 @@ def check(paths: tuple[str, ...], **given) -> None:
     try:  # a bad [tool.rfa-lint] or --config: a usage error, before any work
         files = [stdin] if stdin else _files(paths, given)
         projects = {folder: Project.load(folder, given) for folder in {os.path.dirname(f) for f in files}}
+        for config, names in {p.config: p.options.models for p in projects.values() if p.config}.items():
+            for name in unknown_models(config, names, files):
+                raise ValueError(f"{config}: [tool.rfa-lint.models.{name}] names no class, function or "
+                                 f"assignment of the project")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if run["show-files"] or run["show-settings"]:

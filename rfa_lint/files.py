@@ -21,6 +21,7 @@ bounded size only) and telling their edits apart without reading them (:func:`ve
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -117,11 +118,25 @@ def package_of(path: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
-def module_name(path: Path) -> tuple[Path, str]:
-    """Like :func:`package_of`, but a package's ``__init__.py`` is the package itself."""
+def module_name(path: Path, text: str = "") -> tuple[Path, str]:
+    """Like :func:`package_of`, but a package's ``__init__.py`` is the package itself.
+
+    A module whose ``text`` imports relatively (``from .blocks import Block``, ``from ..utils
+    import x``) from folders without ``__init__.py`` (a repository's ``models/``) is in a namespace
+    package: as many folders as its deepest relative import climbs belong to its name, as they do
+    when the project runs it (``python -m models.convnext``).
+    """
     root, name = package_of(path)
     package, _, last = name.rpartition(".")
-    return root, (package if last == "__init__" and package else name)
+    name = package if last == "__init__" and package else name
+    levels = max(map(len, _RELATIVE_IMPORT.findall(text)), default=0) - name.count(".")
+    while levels > 0 and root.parent != root:
+        name, root, levels = f"{root.name}.{name}", root.parent, levels - 1
+    return root, name
+
+
+#: ``from .x import`` / ``from .. import`` at a line's start: the dots of a relative import.
+_RELATIVE_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+)", re.MULTILINE)
 
 
 #: The most bytes read of a module file that is not being linted (a local module a file imports).

@@ -6,9 +6,9 @@ the lines of this file that built each layer, one finding per (line, code).
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
-import json
 import os
 import re
 import string
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from rfa_lint import rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache, local_modules
-from rfa_lint.files import MODULE_BYTES, read_regular
+from rfa_lint.files import MODULE_BYTES, python_files, read_regular
 from rfa_lint.positions import Span, place
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
@@ -34,14 +34,14 @@ from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.sandbox.status import Status
 from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
 from rfa_lint.source import (Candidate, SourceInfo, imported_frameworks, may_define_model, might_define_model,
-                             read_source)
+                             read_source, shape_json, shape_of, defined)
 
 #: The code of each status of a model, or a file, that was not analysed (all but ok and not-a-model).
 STATUS_CODES = {
     Status.NEEDS_ARGUMENTS: "RFA902", Status.BUILD_FAILED: "RFA903", Status.TRACE_FAILED: "RFA904",
     Status.TIMEOUT: "RFA906", Status.MEMORY_LIMIT: "RFA907", Status.CRASHED: "RFA908",
     Status.IMPORT_FAILED: "RFA901", Status.FRAMEWORK_MISSING: "RFA912", Status.NEEDS_INPUTS: "RFA913",
-    Status.DOWNLOAD_BLOCKED: "RFA914",
+    Status.DOWNLOAD_BLOCKED: "RFA914", Status.BAD_DIRECTIVE: "RFA911",
 }
 #: The diagnostics that the text, the options and the installed distributions decide, which the
 #: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
@@ -310,12 +310,12 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     frameworks = _frameworks(path, text, info)
     if not frameworks:
         return Analysis([])  # nothing the file imports, itself or through siblings, makes models
-    findings, runnable = [], []
+    findings = [_stray(path, text, line, col, comment) for line, col, comment in info.stray_directives]
+    runnable = []
     for candidate in info.candidates:
         candidate = _with_config(candidate, options.models)
-        if not candidate.directive_error and not _json_safe(_request(candidate)):
-            candidate = replace(candidate, directive_error="build arguments must be JSON-like literals "
-                                "(numbers, strings, booleans, None, lists, tuples, dicts)")
+        if not candidate.directive_error:
+            candidate = replace(candidate, directive_error=_request_error(candidate))
         if candidate.directive_error:
             values = rules.Detail(candidate.directive_error)
             findings.append(_model_finding(path, text, candidate, "RFA911", values))
@@ -394,34 +394,71 @@ def _with_config(candidate: Candidate, models: Mapping[str, Mapping[str, Any]]) 
         candidate,
         build_args=tuple(config.get("args", ())),
         build_kwargs=tuple(dict(config.get("kwargs", {})).items()),
-        input_shape=candidate.input_shape or _shape(config.get("input-shape")),
+        input_shape=candidate.input_shape or shape_of(config.get("input-shape")),
         skip=bool(config.get("skip", False)),
     )
 
 
-def _json_safe(request: dict[str, Any]) -> bool:
-    """Requests cross to the child as JSON: sets, bytes or complex numbers cannot."""
-    try:
-        json.dumps(request, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+def unknown_models(config: Path, names: Iterable[str], files: Iterable[str]) -> list[str]:
+    """The names of ``[tool.rfa-lint.models.NAME]`` tables that no Python file of the config's
+    project defines (as a class, a function or an assignment): a misspelt name would otherwise
+    leave its model without the settings meant for it, silently.
+
+    The run's files are read first; the project's other files (as a walk of its folder finds
+    them) only for a name those do not define, since a run often lints part of a project.
+    """
+    missing = set(names)
+    for group in (files, (str(p) for p in python_files([config.parent]))):
+        for file in group:
+            if not missing:
+                return []
+            missing -= defined(_read_text(Path(file)), missing)
+    return sorted(missing)
 
 
-def _shape(value: Any) -> tuple[int, ...] | None:
-    return tuple(value) if value else None
+def _request_error(candidate: Candidate) -> str | None:
+    """Why a candidate's build settings cannot reach the child, or None.
+
+    Arguments cross as the text of a Python literal, read back with :func:`ast.literal_eval`, so
+    a tuple stays a tuple (JSON has none); a value whose text is no literal (``inf``, ``nan``)
+    cannot.  A model made by a top-level assignment takes no arguments: its assignment gives them.
+    """
+    if candidate.kind == "instance" and (candidate.build_args or candidate.build_kwargs):
+        return (f"build(...) does not apply to '{candidate.name}': the assignment on line "
+                f"{candidate.line} builds it (input(...) and skip do)")
+    for value in (candidate.build_args, dict(candidate.build_kwargs)):
+        try:
+            same = ast.literal_eval(repr(value)) == value
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            same = False
+        if not same:
+            return "build arguments must be literals Python reads back (numbers, strings, booleans, None, " \
+                   "tuples, lists, dicts, sets)"
+    return None
+
+
+def _stray(path: str, text: str, line: int, col: int, comment: str) -> Finding:
+    """RFA911 at a ``# rfa-lint:`` comment that belongs to no model: its settings would be lost."""
+    values = rules.Detail(f"{comment.lstrip('#').strip()!r} names no model (write it on a model's class, def "
+                          "or top-level assignment line, or on the comment lines right above it)")
+    span = place(text, line)
+    return Finding(path, line, col, "RFA911", rules.get("RFA911").render(values), span.end_line, span.end_col,
+                   _not_analysed("", "RFA911", values))
 
 
 def _request(candidate: Candidate) -> dict[str, Any]:
     return {
         "name": candidate.name,
         "kind": candidate.kind,
+        "line": candidate.line,
         "evidence": candidate.evidence,
         "annotation": candidate.annotation,
         "returns": list(candidate.returns),
-        "build_args": list(candidate.build_args),
-        "build_kwargs": dict(candidate.build_kwargs),
-        "input_shape": list(candidate.input_shape) if candidate.input_shape else None,
+        "only_builds": candidate.only_builds,
+        "directed": candidate.directed,
+        "build_args": repr(tuple(candidate.build_args)),
+        "build_kwargs": repr(dict(candidate.build_kwargs)),
+        "input_shape": shape_json(candidate.input_shape),
     }
 
 
@@ -463,6 +500,10 @@ class _Report:
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)
+            if candidate.directed and result is not None and result.status == Status.NOT_A_MODEL:
+                detail = f"'{candidate.name}' has a directive but is no model: {result.detail}"
+                self.skipped(candidate, "RFA911", rules.Detail(detail))
+                continue
             if result is None or result.status == Status.NOT_A_MODEL:
                 continue  # Python says it is no model: the text's guess was wrong
             if result.status == Status.OK:
@@ -529,6 +570,8 @@ def _failure_values(code: str, model: str, detail: str, options: Options,
     """The message values of a model, or a file, that was not analysed (RFA90x, RFA91x)."""
     if code in ("RFA902", "RFA913"):
         return rules.ModelParams(model, detail)
+    if code == "RFA911":
+        return rules.Detail(detail)
     if code == "RFA907":
         return rules.MemoryLimit(model, f"{options.limits.memory_mb} MiB")
     if code == "RFA912":

@@ -26,6 +26,7 @@ from rfa_lint import config
 from rfa_lint.config import ConfigError
 from rfa_lint.files import DEFAULT_EXCLUDE, matches
 from rfa_lint.limits import Limits
+from rfa_lint.source import shape_of
 
 
 class Refused(ValueError):
@@ -222,7 +223,7 @@ def parse_per_file_ignores(value: str | Mapping[str, Any]) -> dict[str, tuple[st
     return checked
 
 
-MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": list, "skip": bool}
+MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": (list, dict), "skip": bool}
 
 
 def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -233,11 +234,13 @@ def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         if not isinstance(model, Mapping):
             raise Refused(f"models.{name} is not a table")
         for key, item in model.items():
-            if key not in MODEL_KEYS or type(item) is not MODEL_KEYS[key]:
+            if key not in MODEL_KEYS or not isinstance(item, MODEL_KEYS[key]):
                 raise Refused(f"models.{name}.{key} = {item!r}")
-        shape = model.get("input-shape", [1])
-        if not all(type(v) is int and v > 0 for v in shape):
-            raise Refused(f"models.{name}.input-shape = {shape!r}")
+        try:
+            shape_of(model.get("input-shape"))
+        except ValueError:
+            raise Refused(f"models.{name}.input-shape = {model['input-shape']!r}: a list of whole numbers "
+                          "above 0, or a table of forward parameter = such a list") from None
     return {name: dict(model) for name, model in value.items()}
 
 
@@ -313,7 +316,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("show-files", parse_boolean, FLAG, "Print the files that would be linted, and exit.",
             default=False),
     Setting("models", _models,
-            "tables of args (a list), kwargs (a table), input-shape (a list of whole numbers above 0) "
+            "tables of args (a list), kwargs (a table), input-shape (a list of whole numbers above 0, or a "
+            "table of forward parameter = such a list) "
             "and skip (true or false)",
             "How to build the models that need arguments: [tool.rfa-lint.models.NAME].",
             default={}, toml=(dict,), cli=False),

@@ -55,9 +55,10 @@ import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Union
+from typing import Any, Iterable, Iterator, Literal, Mapping, Union
 
 from rfa_lint.files import MODULE_BYTES, package_of, read_regular
+from rfa_lint.slices import WORK_METHODS, top_level
 
 Framework = Literal["torch", "keras"]
 
@@ -96,9 +97,11 @@ _MODEL_BASES: dict[str, Framework] = {
     "keras.models.Sequential": "keras",
 }
 _KERAS_ALIASES = ("tensorflow.keras.", "tf_keras.")
+#: Model zoos: what their modules export builds a model.
+_ZOOS = ("torchvision.models.", "keras.applications.", "segmentation_models_pytorch.")
 _TORCHVISION_MODEL = re.compile(r"torchvision\.models\.(?:\w+\.)*([A-Z]\w*)")
 
-_DIRECTIVE = re.compile(r"#\s*rfa-lint\s*:(.*)")
+_DIRECTIVE = re.compile(r"(?:^|\s)#\s*rfa-lint\s*:(.*)")  # a comment of its own, not a quote
 _DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -106,22 +109,29 @@ _OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 _Binding = Union[str, ast.ClassDef]
 
 
-Evidence = Literal["base", "class", "annotation", "registry", "returns"]
+Evidence = Literal["base", "class", "annotation", "registry", "returns", "assignment"]
+#: An input shape: positional (``input(1, 3, 64, 64)``), or per forward parameter
+#: (``input(x=(1, 3, 64, 64), t=(1,))``) as ``(name, shape)`` pairs, so a candidate stays hashable.
+Shape = Union[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A module-level class or zero-argument function that may be a model or build one.
+    """A module-level class, zero-argument function or assignment that may be a model or build one.
 
     ``framework`` is known here only when a base resolves to a framework model base (evidence
     ``base``); otherwise the child finds out.  ``returns`` are the dotted names the function's
-    ``return`` statements call, followed through the file's other functions.  ``line`` /
-    ``column`` are those of the ``class`` / ``def`` keyword (not of a decorator);
-    ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the candidate stays immutable.
+    ``return`` statements call, followed through the file's other functions; ``only_builds``
+    says its body does nothing else than build what it returns (no loop after building it, no
+    call that reads, writes or trains), so the child may call it to see what comes back.  An
+    ``instance`` is a top-level ``model = Net(...)`` / ``keras.Sequential([...])``: its ``line``
+    is the assignment's.  ``line`` / ``column`` are those of the ``class`` / ``def`` keyword (not
+    of a decorator); ``build_kwargs`` is a tuple of ``(name, value)`` pairs so the candidate stays
+    immutable.
     """
 
     name: str
-    kind: Literal["class", "factory"]
+    kind: Literal["class", "factory", "instance"]
     framework: Framework | None
     line: int
     column: int
@@ -129,11 +139,18 @@ class Candidate:
     evidence: Evidence = "base"
     annotation: str | None = None
     returns: tuple[str, ...] = ()
+    only_builds: bool = False
     build_args: tuple[Any, ...] = ()
     build_kwargs: tuple[tuple[str, Any], ...] = ()
-    input_shape: tuple[int, ...] | None = None
+    input_shape: Shape | None = None
     skip: bool = False
     directive_error: str | None = None
+
+    @property
+    def directed(self) -> bool:
+        """Whether a directive or the configuration says how to build it: then it is a model
+        the user means, reported whatever it turns out to be."""
+        return bool(self.build_args or self.build_kwargs or self.input_shape)
 
 
 @dataclass(frozen=True)
@@ -144,13 +161,15 @@ class SourceInfo:
     more); ``syntax_error`` is ``(line, column, message)`` when the file does not parse, and
     then there are no candidates.  ``handoff_lines`` are the lines where a ``return`` statement returns a
     call that builds the returned object itself (``return nn.Conv2d(...)``): a layer built there
-    is handed to the caller, whose line names it better.
+    is handed to the caller, whose line names it better.  ``stray_directives`` are the
+    ``(line, column, text)`` of ``# rfa-lint:`` comments that belong to no candidate.
     """
 
     candidates: tuple[Candidate, ...] = ()
     frameworks: frozenset[Framework] = frozenset()
     syntax_error: tuple[int, int, str] | None = None
     handoff_lines: frozenset[int] = frozenset()
+    stray_directives: tuple[tuple[int, int, str], ...] = ()
 
 
 def might_define_model(text: str) -> bool:
@@ -227,11 +246,13 @@ def read_source(text: str) -> SourceInfo:
     lines = io.StringIO(text).readlines()  # only "\n" ends a line, as for ast and tokenize
     functions = [node for node in statements if isinstance(node, ast.FunctionDef)]
     returns = _through_functions({node.name: returned_calls(node) for node in functions})
-    candidates = []
+    candidates, used = [], set()
     for node in statements:
         found = finder.candidate(node, returns.get(getattr(node, "name", ""), ()))
         if found:
             framework, evidence, annotation = found
+            comments = list(_directive_comments(node, statements, lines))
+            used.update(line for line, _ in comments)
             candidates.append(
                 Candidate(
                     name=node.name,
@@ -243,10 +264,54 @@ def read_source(text: str) -> SourceInfo:
                     evidence=evidence,
                     annotation=annotation,
                     returns=returns.get(node.name, ()) if isinstance(node, ast.FunctionDef) else (),
-                    **_directives(_directive_comments(node, statements, lines)),
+                    only_builds=isinstance(node, ast.FunctionDef) and _only_builds(node),
+                    **_directives(comments),
                 )
             )
-    return SourceInfo(tuple(candidates), _imported_frameworks(tree), handoff_lines=_handoff_lines(tree))
+    local = {c.name for c in candidates}
+    for node in top_level(tree.body):
+        found = finder.instance(node, local)
+        if found:
+            name, framework = found
+            comments = list(_directive_comments(node, statements, lines))
+            used.update(line for line, _ in comments)
+            candidates.append(Candidate(name=name, kind="instance", framework=framework, line=node.lineno,
+                                        column=node.col_offset, end_line=node.end_lineno or node.lineno,
+                                        evidence="assignment", **_directives(comments)))
+    return SourceInfo(tuple(candidates), _imported_frameworks(tree), handoff_lines=_handoff_lines(tree),
+                      stray_directives=tuple(d for d in _all_directives(text, lines) if d[0] not in used))
+
+
+def _all_directives(text: str, lines: list[str]) -> Iterator[tuple[int, int, str]]:
+    """(line, column, text) of every ``# rfa-lint:`` comment of the file."""
+    if "rfa-lint" not in text:
+        return
+    try:
+        for token in tokenize.generate_tokens(iter(lines).__next__):
+            if token.type == tokenize.COMMENT and _DIRECTIVE.search(token.string):
+                yield token.start[0], token.start[1], token.string
+    except (tokenize.TokenError, SyntaxError):  # read_source never raises
+        return
+
+
+#: Calls that read, write, train or ask: a function making them does more than build a model.
+_WORK_CALLS = frozenset({"open", "input", "exec", "eval", "print", "system", "urlopen", "load", "save",
+                         "download", "savefig", "show", "load_state_dict", "load_weights"}) | WORK_METHODS
+
+
+def _only_builds(function: ast.FunctionDef) -> bool:
+    """Whether a function's body only builds what it returns: no loop after building it, no call
+    that does work (:data:`_WORK_CALLS`), no ``yield``."""
+    if _loops_after_building(function):
+        return False
+    for node in _own_nodes(function):
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            return False
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in _WORK_CALLS:
+                return False
+    return True
 
 
 def _through_functions(returns: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -352,6 +417,15 @@ def _module_level(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(clause.body)
 
 
+def defined(text: str, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` the text defines at any indentation, without parsing: a ``class``, a
+    ``def`` or an assignment of that name (what ``[tool.rfa-lint.models.NAME]`` may name)."""
+    return {name for name in names if re.search(
+        rf"^[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(name)}\b"  # def NAME, class NAME
+        rf"|^[ \t]*{re.escape(name)}[ \t]*(?::[^=]*)?=(?!=)",  # NAME = ..., NAME: type = ...
+        text, re.MULTILINE)}
+
+
 def names_framework(text: str) -> bool:
     """Whether the text spells a framework or a model library: False for a file that cannot
     import one (most sibling modules of code without models), found without parsing."""
@@ -418,6 +492,31 @@ class _Finder:
             return None, "returns", None
         return None
 
+    def instance(self, node: ast.stmt, local: set[str]) -> tuple[str, Framework | None] | None:
+        """(name, framework) of a top-level ``name = CALL`` that makes a model: a call of this
+        file's model class or factory, of a framework's model class (``keras.Sequential``,
+        ``nn.Sequential``), or of a model library (``torchvision.models.resnet18()``,
+        ``timm.create_model(...)``), maybe moved or switched (``Net().to(device).eval()``)."""
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            return None
+        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                and isinstance(value.func.value, ast.Call):
+            value = value.func.value
+        if not isinstance(target, ast.Name) or not isinstance(value, ast.Call):
+            return None
+        callee = _dotted(value.func)
+        if callee in local:
+            binding = self._bindings.get(callee)
+            return target.id, self._class_framework(binding) if isinstance(binding, ast.ClassDef) else None
+        path = self._resolve(value.func)
+        if isinstance(path, str) and _library_model(path):
+            return target.id, _model_base(path) or _FRAMEWORK_PACKAGES.get(path.partition(".")[0])
+        return None
+
     def framework(self, node: ast.stmt) -> Framework | None:
         """The framework of a class whose bases resolve here to a framework model base."""
         return self._first_framework(node.bases) if isinstance(node, ast.ClassDef) else None
@@ -477,6 +576,16 @@ def _model_base(path: str | None) -> Framework | None:
     return _MODEL_BASES.get(path)
 
 
+def _library_model(path: str) -> bool:
+    """Whether an imported callable makes a model: a framework's model class, a model zoo's
+    constructor (torchvision, keras.applications) or a model library's (timm, transformers ...)."""
+    for alias in _KERAS_ALIASES:
+        if path.startswith(alias):
+            path = "keras." + path.removeprefix(alias)
+    return (_model_base(path) is not None or path.partition(".")[0] in _MODEL_LIBRARIES
+            or path.startswith(_ZOOS))
+
+
 def _params_without_default(args: ast.arguments) -> tuple[str, ...]:
     positional = [*args.posonlyargs, *args.args]
     required = positional[: len(positional) - len(args.defaults)]
@@ -485,21 +594,26 @@ def _params_without_default(args: ast.arguments) -> tuple[str, ...]:
 
 
 def _directive_comments(
-    node: ast.ClassDef | ast.FunctionDef, statements: list[ast.stmt], lines: list[str]
+    node: ast.stmt, statements: list[ast.stmt], lines: list[str]
 ) -> Iterator[tuple[int, str]]:
-    """(line, text) of the comments that may carry a definition's directives, in order."""
-    first = min((d.lineno for d in node.decorator_list), default=node.lineno)
+    """(line, text) of the comments that may carry a definition's (or an assignment's) directives,
+    in order: those right above it, and those of its header (an assignment's first line)."""
+    decorators = getattr(node, "decorator_list", [])
+    first = min((d.lineno for d in decorators), default=node.lineno)
     # Only comments and blank lines lie between one statement's end and the next one's start,
     # so a line there that starts with '#' is a comment, not the inside of a string.
     previous_end = max((s.end_lineno or 0 for s in statements if (s.end_lineno or 0) < first), default=0)
     yield from _comment_block_above(first, previous_end, lines)
-    if node.decorator_list:
-        decorators_end = max(d.end_lineno or d.lineno for d in node.decorator_list)
+    if decorators:
+        decorators_end = max(d.end_lineno or d.lineno for d in decorators)
         yield from _comment_block_above(node.lineno, decorators_end, lines)
     # The header's comments: tokens of the logical line that starts with class / def.
     readline = iter(lines[node.lineno - 1:]).__next__
+    header_only = not isinstance(node, _OWN_SCOPES)  # an assignment's layers carry their own comments
     try:
         for token in tokenize.generate_tokens(readline):
+            if header_only and token.start[0] > 1:
+                return
             if token.type == tokenize.COMMENT:
                 yield node.lineno + token.start[0] - 1, token.string
             elif token.type == tokenize.NEWLINE:
@@ -518,7 +632,7 @@ def _comment_block_above(line: int, floor: int, lines: list[str]) -> list[tuple[
 
 
 class _DirectiveError(ValueError):
-    pass
+    """A directive that cannot be read; its message says why."""
 
 
 def _directives(comments: Iterable[tuple[int, str]]) -> dict[str, Any]:
@@ -567,10 +681,42 @@ def _parse_directive(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
         kwargs = tuple((kw.arg, _literal(kw.value)) for kw in expr.keywords)
         if name == "build":
             yield name, {"build_args": args, "build_kwargs": kwargs}
-        elif kwargs or not args or not all(type(a) is int and a > 0 for a in args):
-            raise _DirectiveError("input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64)")
         else:
-            yield name, {"input_shape": args}
+            yield name, {"input_shape": input_shape(args, dict(kwargs))}
+
+
+def input_shape(args: Iterable[Any], named: Mapping[str, Any]) -> Shape:
+    """The shape of ``input(1, 3, 64, 64)`` or of ``input(x=(1, 3, 64, 64), t=(1,))``; ValueError
+    for anything else (the message says what is expected)."""
+    args = tuple(args)
+    if args and not named and _is_shape(args):
+        return args
+    if named and not args and all(_is_shape(v) for v in named.values()):
+        return tuple((key, tuple(value)) for key, value in named.items())
+    raise _DirectiveError("input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64), or "
+                          "one per forward parameter, e.g. input(x=(1, 3, 64, 64), t=(1,))")
+
+
+def shape_of(value: Any) -> Shape | None:
+    """The shape ``[tool.rfa-lint.models.NAME] input-shape`` gives: a list of positive integers,
+    or a table of forward parameter -> such a list; ValueError for anything else."""
+    if value is None:
+        return None
+    return input_shape((), value) if isinstance(value, Mapping) else input_shape(value, {})
+
+
+def _is_shape(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and bool(value)
+            and all(type(v) is int and v > 0 for v in value))
+
+
+def shape_json(shape: Shape | None) -> list[int] | dict[str, list[int]] | None:
+    """A shape as the child's request carries it: a list of ints, or name -> list of ints."""
+    if not shape:
+        return None
+    if all(isinstance(v, tuple) for v in shape):
+        return {str(name): list(dims) for name, dims in shape}  # type: ignore[misc]
+    return list(shape)  # type: ignore[arg-type]
 
 
 def _literal(node: ast.expr) -> Any:

@@ -27,7 +27,8 @@ from procs import alive, gone
 from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
 from rfa_lint.sandbox.offline import DownloadBlocked, no_network
 
-MODEL_CLASS = {"kind": "class", "evidence": "base"}  # what the static pass says of ``class Net(nn.Module)``
+# what the static pass says of ``class Net(nn.Module)`` (arguments travel as literal text)
+MODEL_CLASS = {"kind": "class", "evidence": "base", "line": 1, "directed": False, "only_builds": False}
 SLOW_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "slow_models.py"
 DIES_AFTER_RESULTS = SLOW_MODELS.with_name("dies_after_results.py")
 
@@ -87,7 +88,7 @@ def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: f
     if source is None:
         source = RESULT_PIPE + textwrap.dedent(prelude) + NET
         path.write_text(source)
-    candidates = [{"name": name, **MODEL_CLASS, "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidates = [{"name": name, **MODEL_CLASS, "build_args": "()", "build_kwargs": "{}", "input_shape": None}
                   for name in models]
     return analyse_models(str(path), source, "torch", candidates, Limits(timeout=timeout), ["torch"])
 
@@ -224,7 +225,7 @@ def test_a_timeout_kills_the_file(tmp_path, every_kind):
 
 
 def analyse_slow(names: list[str], timeout: float) -> FileOutcome:
-    candidates = [{"name": name, **MODEL_CLASS, "build_args": [], "build_kwargs": {}, "input_shape": None}
+    candidates = [{"name": name, **MODEL_CLASS, "build_args": "()", "build_kwargs": "{}", "input_shape": None}
                   for name in names]
     return analyse_models(str(SLOW_MODELS), SLOW_MODELS.read_text(), "torch", candidates,
                           Limits(timeout=timeout), ["torch"])
@@ -295,7 +296,7 @@ def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
         from rfa_lint.sandbox import Limits, analyse_models, warm
         hard = 16 * 2**30
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        candidate = {{"name": "Net", **{MODEL_CLASS!r}, "build_args": [], "build_kwargs": {{}},
+        candidate = {{"name": "Net", **{MODEL_CLASS!r}, "build_args": "()", "build_kwargs": "{{}}",
                      "input_shape": None}}
         for kind in ("warm", "plain"):
             outcome = analyse_models({str(path)!r}, open({str(path)!r}).read(), "torch", [candidate],

@@ -200,7 +200,8 @@ def test_a_directive_belongs_to_one_definition_only():
         ("input(1, 3, 6.4)", "positive integers"),
         ("input(True)", "positive integers"),
         ("input()", "positive integers"),
-        ("input(shape=(1, 3))", "positive integers"),
+        ("input(x=(1, 0))", "positive integers"),
+        ("input(1, 3, x=(1, 3))", "one per forward parameter"),
         ("skp", "unknown directive 'skp'"),
         ("skip()", "unknown directive 'skip()'"),
         ("os.system('exit 1')", "unknown directive"),
@@ -222,7 +223,8 @@ def test_every_malformed_directive_of_a_candidate_is_reported():
     fields = directive_fields("# rfa-lint: skp\n# rfa-lint: input(0)\nclass Net(nn.Module): pass")
     assert fields["directive_error"] == (
         "line 2: unknown directive 'skp' (expected build(...), input(...) or skip); "
-        "line 3: input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64)"
+        "line 3: input(...) takes the shape as positive integers, e.g. input(1, 3, 64, 64), "
+        "or one per forward parameter, e.g. input(x=(1, 3, 64, 64), t=(1,))"
     )
 
 

@@ -39,7 +39,8 @@ _kind = "worker" if b"rfa_lint.sandbox.worker" in open(f"/proc/{{_server}}/cmdli
 with open({marker!r}, "a") as _f:
     _f.write(f"{{_kind}} {{_server}}\\n")
 """
-MODEL = {"kind": "class", "evidence": "base", "build_args": [], "build_kwargs": {}, "input_shape": None}
+MODEL = {"kind": "class", "evidence": "base", "line": 1, "directed": False, "only_builds": False,
+         "build_args": "()", "build_kwargs": "{}", "input_shape": None}
 
 
 def spied(tmp_path: Path, name: str, tail: str = "") -> Path:

@@ -290,6 +290,7 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
 }
 #: The statuses each event may carry: a timeout or a crash only the sandbox decides, never a child.
 STATUSES = {"model": frozenset({Status.OK, Status.NOT_A_MODEL, Status.NEEDS_ARGUMENTS, Status.NEEDS_INPUTS,
+                                Status.BAD_DIRECTIVE,
                                 Status.BUILD_FAILED, Status.DOWNLOAD_BLOCKED, Status.TRACE_FAILED,
                                 Status.MEMORY_LIMIT}),
             "import-failed": frozenset({Status.IMPORT_FAILED, Status.MEMORY_LIMIT})}

@@ -9,6 +9,7 @@ child's own stdout and stderr, never into the result pipe.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.util
@@ -20,8 +21,9 @@ import textwrap
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
+from rfa_lint import slices
 from rfa_lint.files import module_name
 from rfa_lint.frontends import TraceError
 from rfa_lint.sandbox import discovery
@@ -55,16 +57,31 @@ def where(exc: BaseException, path: str) -> str:
     return f"{text} ({Path(frame.filename).name}:{frame.lineno})" if frame else text
 
 
-def import_source(path: Path, source: str) -> ModuleType:
+class Module(NamedTuple):
+    """An imported user module, its syntax tree, and the top-level statements that ran."""
+
+    module: ModuleType
+    tree: ast.Module
+    ran: list[ast.stmt]
+
+
+def import_source(path: Path, source: str, names: Iterable[str] = ()) -> Module:
     """Execute ``source`` as the module at ``path`` (so editors' unsaved buffers are linted).
 
-    The file's package is imported normally first, so relative and sibling imports work.  When
-    the package has imported this very file already and the text is the file on disk, that
-    module is used: running it twice would repeat its side effects (torchvision registers every
-    model name, and refuses a second registration).  A package's own ``__init__.py`` on disk is
-    simply imported, which runs it once.
+    The file's package is imported normally first, so relative and sibling imports work (a
+    folder without ``__init__.py`` is a namespace package for a module that imports relatively,
+    see :func:`rfa_lint.files.module_name`).  When the package has imported this very file
+    already and the text is the file on disk, that module is used: running it twice would repeat
+    its side effects (torchvision registers every model name, and refuses a second
+    registration).  A package's own ``__init__.py`` on disk is simply imported, which runs it
+    once.
+
+    A script (:func:`rfa_lint.slices.is_script`: its top level trains, reads its options, loads
+    data ...) is never run whole: only its imports, definitions and what the definitions and
+    ``names`` need (:func:`rfa_lint.slices.slice_module`).
     """
-    root, name = module_name(path)
+    tree = ast.parse(source, str(path))
+    root, name = module_name(path, source)
     is_package = path.name == "__init__.py" and name != "__init__"
     sys.path.insert(0, str(root))
     parent = name.rpartition(".")[0]
@@ -75,15 +92,35 @@ def import_source(path: Path, source: str) -> ModuleType:
         importlib.import_module(name)
     loaded = sys.modules.get(name)
     if loaded is not None and _same_file(getattr(loaded, "__file__", None), path) and on_disk:
-        return loaded
+        return Module(loaded, tree, tree.body)
     spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path), is_package=is_package)
     if is_package:  # its submodules are found in its folder
         spec.submodule_search_locations.append(str(path.parent))
     module = importlib.util.module_from_spec(spec)
     module.__file__ = str(path)
     sys.modules[name] = module
-    exec(compile(source, str(path), "exec"), module.__dict__)
-    return module
+    code = slices.slice_module(tree, names) if slices.is_script(tree) else tree
+    exec(compile(code, str(path), "exec"), module.__dict__)
+    return Module(module, tree, code.body)
+
+
+def made_by_assignment(imported: Module, candidate: dict, path: str) -> Callable[[], Any]:
+    """A factory of a top-level ``name = ...`` model: it runs the assignment again, with what it
+    needs that the import did not run, and the statements that shape it (``model.add(...)``).
+
+    A script's ``sys.exit()`` or argparse's exit there is the build's error, not the child's end.
+    """
+    code = compile(slices.instance_slice(imported.tree, candidate["line"], imported.ran), path, "exec")
+    namespace = vars(imported.module)
+
+    def make() -> Any:
+        try:
+            exec(code, namespace)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise RuntimeError(f"{type(exc).__name__} {exc} while making it ({where(exc, path)})") from None
+        return namespace[candidate["name"]]
+
+    return make
 
 
 def _same_file(a: str | None, b: Path) -> bool:
@@ -202,9 +239,10 @@ def run(request: dict, channel: Channel) -> None:
     offline = importlib.import_module(OFFLINE)
     with offline.no_network() as network:
         context = _Context(path, frontends, network)
+        names = [c["name"] for c in request["candidates"] if c["kind"] != "instance"]
         try:
             with context.building():
-                module = import_source(Path(path), request["source"])
+                module = import_source(Path(path), request["source"], names)
         except MemoryError:
             channel.send(event="import-failed", status=Status.MEMORY_LIMIT, detail="MemoryError at import")
             return
@@ -218,17 +256,43 @@ def run(request: dict, channel: Channel) -> None:
         _build_all(module, request, channel, context)
 
 
-def _build_all(module: ModuleType, request: dict, channel: Channel, context: _Context) -> None:
-    candidates = [c for c in request["candidates"] if _is_candidate(module, c)]
-    for candidate in candidates:
+def _build_all(imported: Module, request: dict, channel: Channel, context: _Context) -> None:
+    for candidate in request["candidates"]:
         name = candidate["name"]
+        if not _is_candidate(imported.module, candidate):
+            if candidate["directed"]:  # a directive names it: say it is no model
+                channel.send(event="start", model=name)
+                channel.send(event="model", model=name, status=Status.NOT_A_MODEL,
+                             detail="Python finds no model class or model factory by that name")
+            continue
         channel.send(event="start", model=name)
-        factory = getattr(module, name)
-        result = build_and_trace(factory, candidate, context)
-        if result["status"] in BASE_CLASS_FAILURES and discovery.is_base_class(factory):
-            result = {"status": Status.NOT_A_MODEL, "detail": "a base class of other models"}
-        channel.send(event="model", model=name, **result)
+        channel.send(event="model", model=name, **_build_one(imported, candidate, context))
     channel.send(event="done")
+
+
+def _build_one(imported: Module, candidate: dict, context: _Context) -> dict:
+    """A candidate's result: its directive's values read back with their types (a tuple stays a
+    tuple), a keyword its constructor does not take named, a base class told apart."""
+    candidate = {**candidate, "build_args": ast.literal_eval(candidate["build_args"]),
+                 "build_kwargs": ast.literal_eval(candidate["build_kwargs"])}
+    if candidate["kind"] == "instance":
+        try:
+            factory = made_by_assignment(imported, candidate, context.path)
+        except (ValueError, SyntaxError) as exc:  # the text changed under it: nothing to run
+            return {"status": Status.BUILD_FAILED, "detail": str(exc)}
+    else:
+        factory = getattr(imported.module, candidate["name"])
+    unknown = discovery.unknown_keywords(factory, candidate["build_kwargs"])
+    if unknown:
+        return {"status": Status.BAD_DIRECTIVE, "detail": unknown}
+    result = build_and_trace(factory, candidate, context)
+    subclasses = discovery.subclass_names(factory)
+    if result["status"] not in BASE_CLASS_FAILURES or not subclasses or candidate["directed"]:
+        return result
+    if discovery.makes_no_layers(factory):
+        return {"status": Status.NOT_A_MODEL,
+                "detail": f"a base class of {subclasses} with no layers of its own"}
+    return {**result, "detail": f"{result['detail']}; a base class of {subclasses}"}
 
 
 def _is_candidate(module: ModuleType, candidate: dict) -> bool:

@@ -77,15 +77,20 @@ def resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
-    """Whether to build a candidate of ``module``: a model class defined there, or a function
-    that evidently builds a model.
+    """Whether to build a candidate of ``module``: a model class defined there, a function
+    that evidently builds a model, or a top-level assignment of one (which the text showed).
 
     A function counts when a registry decorator marks it, when its return annotation is a
     model class, or when its ``return`` statements call one (``candidate["returns"]``, followed
     through the file's functions by :mod:`rfa_lint.source` and through other modules'
-    functions here, so keras.applications' ``ResNet50() -> ResNet(...) -> Functional(...)``
-    counts without calling anything).
+    functions here, decorated ones unwrapped, so keras.applications' ``ResNet50() ->
+    ResNet(...) -> Functional(...)`` and torchvision's ``vgg16() -> _vgg(...) -> VGG(...)``
+    count without calling anything).  A function whose body only builds what it returns
+    (``candidate["only_builds"]``: ``return timm.create_model("resnet18")``, a registry called
+    by name) counts too: it is called, and what comes back decides.
     """
+    if candidate["kind"] == "instance":
+        return True
     namespace = vars(module)
     obj = namespace.get(candidate["name"])
     if candidate["kind"] == "class":
@@ -99,7 +104,8 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
         if isinstance(annotated, type):  # it says what it returns: believe it
             return _model_type(annotated)
     returned = candidate.get("returns", ())
-    return any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
+    return (any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
+            or bool(candidate.get("only_builds")))
 
 
 #: How many functions of other modules a factory's returned call is followed through
@@ -112,6 +118,10 @@ def _makes_model(target: Any, depth: int) -> bool:
     source without calling it."""
     if isinstance(target, type):
         return model_framework(target) is not None
+    try:
+        target = inspect.unwrap(target)  # the decorated function: its globals name what it calls
+    except (ValueError, TypeError):  # a cycle of __wrapped__, or an object that fakes one
+        return False
     if depth == 0 or not inspect.isfunction(target):
         return False
     try:
@@ -124,16 +134,47 @@ def _makes_model(target: Any, depth: int) -> bool:
     )
 
 
-def is_base_class(obj: Any) -> bool:
-    """A class that other loaded classes derive from (smp's ``SegmentationModel``): when it
-    cannot be built or traced on its own, it is a base, not a model a user runs."""
-    try:
-        return isinstance(obj, type) and bool(type.__subclasses__(obj))
-    except TypeError:
-        return False
-
-
 _FRAMEWORK_MODULES = ("torch.", "keras.", "tensorflow.", "tf_keras.")
+#: How many subclasses a base class's message names.
+NAMED_SUBCLASSES = 3
+
+
+def subclass_names(obj: Any) -> str:
+    """``'SuperResModel'`` / ``'A, B, C and 2 more'``: the loaded classes derived from ``obj``
+    (in any module), or ``""`` when it is no class or has none."""
+    try:
+        found = sorted({c.__name__ for c in type.__subclasses__(obj)}) if isinstance(obj, type) else []
+    except TypeError:
+        return ""
+    shown = ", ".join(found[:NAMED_SUBCLASSES])
+    return f"{shown} and {len(found) - NAMED_SUBCLASSES} more" if len(found) > NAMED_SUBCLASSES else shown
+
+
+def makes_no_layers(cls: Any) -> bool:
+    """Whether a class's constructor is a framework's own (``nn.Module.__init__``): it adds no
+    layer, so a forward that uses layers is the subclasses' to fill (smp's
+    ``SegmentationModel``), and it is a base, never a model a user runs on its own."""
+    init = getattr(cls, "__init__", None)
+    return getattr(init, "__module__", "").startswith(_FRAMEWORK_MODULES)
+
+
+def unknown_keywords(factory: Callable, kwargs: Mapping[str, Any]) -> str:
+    """``"unknown keyword 'widht' for Net (accepted: depth, width, classes)"`` when a directive
+    gives a keyword the constructor does not take (and takes no ``**kwargs``), else ``""``."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the build itself will tell
+        return ""
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return ""
+    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [key for key in kwargs if key not in accepted]
+    if not unknown:
+        return ""
+    words = ", ".join(repr(key) for key in unknown)
+    name = getattr(factory, "__name__", "the model")
+    return (f"unknown keyword{'s' if len(unknown) > 1 else ''} {words} for {name} "
+            f"(accepted: {', '.join(accepted) or 'none'})")
 
 
 def built_classes(model: Any) -> list[list[str]]:

@@ -14,6 +14,7 @@ class Status(StrEnum):
     OK = "ok"
     NOT_A_MODEL = "not-a-model"  # the text's guess was wrong: Python says it is no model
     NEEDS_ARGUMENTS = "needs-arguments"
+    BAD_DIRECTIVE = "bad-directive"  # a directive's keyword the constructor does not take
     NEEDS_INPUTS = "needs-inputs"
     BUILD_FAILED = "build-failed"
     DOWNLOAD_BLOCKED = "download-blocked"
