@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Union
 
 from rfa_lint.files import MODULE_BYTES, package_of, read_regular
-from rfa_lint.slices import WORK_METHODS, top_level
+from rfa_lint.slices import WORK_METHODS, does_work, top_level
 
 Framework = Literal["torch", "keras"]
 
@@ -271,7 +271,7 @@ def read_source(text: str) -> SourceInfo:
     local = {c.name for c in candidates}
     for node in top_level(tree.body):
         found = finder.instance(node, local)
-        if found:
+        if found and found[0] not in {c.name for c in candidates}:  # a name is one model: its first
             name, framework = found
             comments = list(_directive_comments(node, statements, lines))
             used.update(line for line, _ in comments)
@@ -309,7 +309,7 @@ def _only_builds(function: ast.FunctionDef) -> bool:
             return False
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in _WORK_CALLS:
+            if name in _WORK_CALLS or does_work(node):
                 return False
     return True
 

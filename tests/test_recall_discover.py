@@ -119,9 +119,16 @@ def test_a_script_is_told_from_a_module():
     quiet = "import torch\nfrom torch import nn\nWIDTH = 8\nclass Net(nn.Module): pass\n" \
             "if __name__ == '__main__':\n    train()\n"
     assert not is_script(ast.parse(quiet))
-    assert is_script(ast.parse("import torch\nfor epoch in range(3):\n    pass\n"))
+    assert is_script(ast.parse("import torch\nfor epoch in range(3):\n    train_one_epoch(model)\n"))
     assert is_script(ast.parse("import keras\nhistory = model.fit(x)\n"))
-    assert not is_script(ast.parse("import sys\nsys.path.insert(0, '.')\nimport torch\n"))
+    assert is_script(ast.parse("import torchvision\ndata = torchvision.datasets.MNIST('.', download=True)\n"))
+    # what a definition's body would do is no work of the import, nor is a near name (fits)
+    assert not is_script(ast.parse("def main():\n    model.fit(x)\nclass T:\n    def f(self):\n"
+                                   "        self.train()\nok = bound.fits(3)\n"))
+    assert is_script(ast.parse("@register(model.fit(x))\ndef f():\n    pass\n"))
+    # code that exits, hangs or signals at import is no script's work: it runs, and meets the sandbox
+    assert not is_script(ast.parse("import sys, os\nsys.path.insert(0, '.')\nos.kill(os.getpid(), 9)\n"
+                                   "while True:\n    pass\n"))
 
 
 def test_the_import_slice_keeps_definitions_and_what_they_use_only():

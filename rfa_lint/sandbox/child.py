@@ -259,14 +259,18 @@ def run(request: dict, channel: Channel) -> None:
 def _build_all(imported: Module, request: dict, channel: Channel, context: _Context) -> None:
     for candidate in request["candidates"]:
         name = candidate["name"]
-        if not _is_candidate(imported.module, candidate):
+        sure = _is_candidate(imported.module, candidate)
+        if not sure and not discovery.may_call(imported.module, candidate):
             if candidate["directed"]:  # a directive names it: say it is no model
                 channel.send(event="start", model=name)
                 channel.send(event="model", model=name, status=Status.NOT_A_MODEL,
                              detail="Python finds no model class or model factory by that name")
             continue
         channel.send(event="start", model=name)
-        channel.send(event="model", model=name, **_build_one(imported, candidate, context))
+        result = _build_one(imported, candidate, context)
+        if not sure and result["status"] != Status.OK and not candidate["directed"]:
+            result = {"status": Status.NOT_A_MODEL, "detail": f"a guess that failed: {result.get('detail')}"}
+        channel.send(event="model", model=name, **result)
     channel.send(event="done")
 
 
