@@ -88,7 +88,7 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
     count without calling anything).  Any other function may still be one (:func:`may_call`).
     """
     if candidate["kind"] == "instance":
-        return True
+        return candidate["evidence"] == "assignment"
     namespace = vars(module)
     obj = namespace.get(candidate["name"])
     if candidate["kind"] == "class":
@@ -106,10 +106,13 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
 
 
 def may_call(module: Any, candidate: Mapping[str, Any]) -> bool:
-    """Whether a factory that reading could not confirm is called to see what comes back: one
-    whose body only builds what it returns (``candidate["only_builds"]``), such as
-    ``return timm.create_model("resnet18")``, a registry called by name.  Only a model that
-    comes back makes it one; a failure says nothing of what it would have returned."""
+    """Whether a factory or a top-level assignment that reading could not confirm is called to
+    see what comes back: a factory whose body only builds what it returns
+    (``candidate["only_builds"]``), such as ``return timm.create_model("resnet18")``, a registry
+    called by name; ``model = timm.create_model(...)``.  Only a model that comes back makes it
+    one; a failure says nothing of what it would have returned."""
+    if candidate["kind"] == "instance":  # a call that may make one (see rfa_lint.source)
+        return True
     return candidate["kind"] == "factory" and bool(candidate.get("only_builds")) \
         and callable(vars(module).get(candidate["name"]))
 
