@@ -21,11 +21,13 @@ from typing import Iterable
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
-#: Calls of a needed object that shape it (``model.add(layer)``, ``model.build(shape)``): they run
-#: with its definition.  Any other call of it (``fit``, ``compile``, ``summary``, ``load_state_dict``)
-#: uses the model, and never runs.
+#: Calls of a needed object that shape it (``model.add(layer)``, ``model.build(shape)``, a
+#: parser's ``add_argument``): they run with its definition.  Any other call of it (``fit``,
+#: ``compile``, ``to(device)``, ``load_state_dict``) uses the model, and never runs.
 SHAPING_METHODS = frozenset({"add", "append", "extend", "insert", "add_module", "register_module",
-                             "register_buffer", "register_parameter", "build", "update"})
+                             "register_buffer", "register_parameter", "build", "update", "setdefault",
+                             "add_argument", "add_argument_group", "add_mutually_exclusive_group",
+                             "set_defaults"})
 #: Calls that do a script's work: train, evaluate, save, plot, read its options, fetch its data.
 WORK_METHODS = frozenset({"fit", "fit_generator", "train", "train_on_batch", "evaluate", "predict", "save",
                           "save_weights", "load_weights", "backward", "parse_args", "show", "savefig",
