@@ -1140,10 +1140,14 @@ _ALL = (
         "literal arguments)",
         Detail,
         what="""
-        Reports a `# rfa-lint:` comment that cannot be read.  Directives are written on the
-        class or def line, or on comment lines right above it or its decorators:
-        `build(...)` gives constructor arguments, `input(N, C, H, W)` the input shape to trace
-        with, `skip` leaves the model out; several join with `;`.
+        Reports a `# rfa-lint:` comment that cannot be read or cannot do what it says.
+        Directives are written on the class or def line, the first line of a top-level
+        assignment, or on comment lines right above it or its decorators: `build(...)` gives
+        constructor arguments, `input(N, C, H, W)` the input shape to trace with (or one shape
+        per forward parameter, `input(x=(1, 3, 64, 64), t=(1,))`), `skip` leaves the model out;
+        several join with `;`.  Also reported: a keyword the constructor does not take (the
+        message names the accepted ones), a directive on something that is no model, and one
+        that belongs to no class, def or assignment at all (at the comment's line).
         """,
         why="""
         The model is not analysed, since the settings meant for it are unknown.

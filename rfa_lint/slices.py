@@ -21,30 +21,56 @@ from typing import Iterable
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
-#: Calls of a needed object that shape it (``model.add(layer)``, ``model.build(shape)``): they run
-#: with its definition.  Any other call of it (``fit``, ``compile``, ``summary``, ``load_state_dict``)
-#: uses the model, and never runs.
+#: Calls of a needed object that shape it (``model.add(layer)``, ``model.build(shape)``, a
+#: parser's ``add_argument``): they run with its definition.  Any other call of it (``fit``,
+#: ``compile``, ``to(device)``, ``load_state_dict``) uses the model, and never runs.
 SHAPING_METHODS = frozenset({"add", "append", "extend", "insert", "add_module", "register_module",
-                             "register_buffer", "register_parameter", "build", "update"})
-#: Top-level calls that only set a process up (seeds, paths, warnings, logging): no script marker.
-SETUP_CALLS = ("sys.path.", "warnings.", "logging.", "torch.manual_seed", "torch.set_", "torch.backends.",
-               "np.random.seed", "numpy.random.seed", "random.seed", "tf.random.set_seed",
-               "keras.utils.set_random_seed", "os.environ", "matplotlib.use", "print")
-#: Methods whose call at top level does a script's work (train, evaluate, save, read options).
-WORK_METHODS = frozenset({"fit", "fit_generator", "train", "evaluate", "predict", "compile", "save",
-                          "save_weights", "load_weights", "backward", "step", "parse_args", "show",
-                          "savefig", "download", "run"})
+                             "register_buffer", "register_parameter", "build", "update", "setdefault",
+                             "add_argument", "add_argument_group", "add_mutually_exclusive_group",
+                             "set_defaults"})
+#: Calls that do a script's work: train, evaluate, save, plot, read its options, fetch its data.
+WORK_METHODS = frozenset({"fit", "fit_generator", "train", "train_on_batch", "evaluate", "predict", "save",
+                          "save_weights", "load_weights", "backward", "parse_args", "show", "savefig",
+                          "download", "load_data"})
+_WORK_PREFIXES = ("train_", "fit_", "evaluate_")
 
 
 def is_script(tree: ast.Module) -> bool:
-    """Whether the module's top level does work when imported: a loop or a ``with`` block, a call
-    made for its effect (``model.fit(...)``, ``parser.add_argument(...)``), or an assignment from
-    a call of work (``history = model.fit(...)``, ``args = parser.parse_args()``).
+    """Whether the module's top level does a script's work when imported: a call that trains,
+    evaluates, saves or plots (``model.fit(...)``, ``for epoch in ...: train(...)``,
+    ``history = model.fit(...)``), reads the command line (``parser.parse_args()``) or fetches
+    data (``load_data()``, ``download=True``).
 
-    Imports, definitions, assignments and ``if __name__ == "__main__":`` are no work: such a module
-    is imported as it is, so its registrations and other side effects happen as users expect.
+    Anything else at the top level (imports, definitions, assignments, registrations, and code
+    that exits, hangs or signals) runs as the module is: such a module is imported whole, so
+    its side effects happen as its users expect, and hostile ones meet the sandbox.
     """
-    return any(_does_work(statement) for statement in top_level(tree.body))
+    return any(isinstance(node, ast.Call) and does_work(node)
+               for statement in top_level(tree.body) for node in _run_nodes(statement))
+
+
+def _run_nodes(statement: ast.stmt) -> Iterable[ast.AST]:
+    """The nodes of a statement that run with it: a definition's decorators, bases and defaults,
+    never its body."""
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.ClassDef):
+            stack += [*node.decorator_list, *node.bases, *node.keywords]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            stack += [*getattr(node, "decorator_list", []), *node.args.defaults,
+                      *(d for d in node.args.kw_defaults if d is not None)]
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def does_work(call: ast.Call) -> bool:
+    """Whether a call does a script's work (see :func:`is_script`)."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    return (name in WORK_METHODS or name.startswith(_WORK_PREFIXES)
+            or any(k.arg == "download" and isinstance(k.value, ast.Constant) and k.value.value is True
+                   for k in call.keywords))
 
 
 def top_level(statements: list[ast.stmt]) -> Iterable[ast.stmt]:
@@ -58,19 +84,6 @@ def top_level(statements: list[ast.stmt]) -> Iterable[ast.stmt]:
                                   *handlers])
         else:
             yield statement
-
-
-def _does_work(statement: ast.stmt) -> bool:
-    if isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)):
-        return True
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Await):
-        return True
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
-        return not _dotted(statement.value.func).startswith(SETUP_CALLS)
-    if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and statement.value is not None:
-        return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                   and node.func.attr in WORK_METHODS for node in ast.walk(statement.value))
-    return False
 
 
 def slice_module(tree: ast.Module, names: Iterable[str] = (), *, done: Iterable[ast.stmt] = ()) -> ast.Module:

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Union
 
 from rfa_lint.files import MODULE_BYTES, package_of, read_regular
-from rfa_lint.slices import WORK_METHODS, top_level
+from rfa_lint.slices import WORK_METHODS, does_work, top_level
 
 Framework = Literal["torch", "keras"]
 
@@ -109,7 +109,7 @@ _OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 _Binding = Union[str, ast.ClassDef]
 
 
-Evidence = Literal["base", "class", "annotation", "registry", "returns", "assignment"]
+Evidence = Literal["base", "class", "annotation", "registry", "returns", "assignment", "call"]
 #: An input shape: positional (``input(1, 3, 64, 64)``), or per forward parameter
 #: (``input(x=(1, 3, 64, 64), t=(1,))``) as ``(name, shape)`` pairs, so a candidate stays hashable.
 Shape = Union[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]
@@ -271,13 +271,13 @@ def read_source(text: str) -> SourceInfo:
     local = {c.name for c in candidates}
     for node in top_level(tree.body):
         found = finder.instance(node, local)
-        if found:
-            name, framework = found
+        if found and found[0] not in {c.name for c in candidates}:  # a name is one model: its first
+            name, framework, evidence = found
             comments = list(_directive_comments(node, statements, lines))
             used.update(line for line, _ in comments)
             candidates.append(Candidate(name=name, kind="instance", framework=framework, line=node.lineno,
                                         column=node.col_offset, end_line=node.end_lineno or node.lineno,
-                                        evidence="assignment", **_directives(comments)))
+                                        evidence=evidence, **_directives(comments)))
     return SourceInfo(tuple(candidates), _imported_frameworks(tree), handoff_lines=_handoff_lines(tree),
                       stray_directives=tuple(d for d in _all_directives(text, lines) if d[0] not in used))
 
@@ -309,7 +309,7 @@ def _only_builds(function: ast.FunctionDef) -> bool:
             return False
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in _WORK_CALLS:
+            if name in _WORK_CALLS or does_work(node):
                 return False
     return True
 
@@ -492,11 +492,12 @@ class _Finder:
             return None, "returns", None
         return None
 
-    def instance(self, node: ast.stmt, local: set[str]) -> tuple[str, Framework | None] | None:
-        """(name, framework) of a top-level ``name = CALL`` that makes a model: a call of this
-        file's model class or factory, of a framework's model class (``keras.Sequential``,
-        ``nn.Sequential``), or of a model library (``torchvision.models.resnet18()``,
-        ``timm.create_model(...)``), maybe moved or switched (``Net().to(device).eval()``)."""
+    def instance(self, node: ast.stmt, local: set[str]) -> tuple[str, Framework | None, Evidence] | None:
+        """(name, framework, evidence) of a top-level ``name = CALL`` that makes a model, maybe
+        moved or switched (``Net().to(device).eval()``): ``assignment`` for a call of a class
+        known to make one (this file's model class, ``keras.Sequential``, ``nn.Sequential``, a
+        zoo's ``torchvision.models.resnet18``), ``call`` for a call that may (this file's
+        factory, a model library's ``timm.create_model(...)``): only a model coming back says."""
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
@@ -511,11 +512,16 @@ class _Finder:
         callee = _dotted(value.func)
         if callee in local:
             binding = self._bindings.get(callee)
-            return target.id, self._class_framework(binding) if isinstance(binding, ast.ClassDef) else None
+            if isinstance(binding, ast.ClassDef):
+                return target.id, self._class_framework(binding), "assignment"
+            return target.id, None, "call"
         path = self._resolve(value.func)
-        if isinstance(path, str) and _library_model(path):
-            return target.id, _model_base(path) or _FRAMEWORK_PACKAGES.get(path.partition(".")[0])
-        return None
+        if not isinstance(path, str) or not _library_model(path):
+            return None
+        if _model_base(path) or path.startswith(_ZOOS):
+            framework = _model_base(path) or _FRAMEWORK_PACKAGES.get(path.partition(".")[0])
+            return target.id, framework, "assignment"
+        return target.id, None, "call"
 
     def framework(self, node: ast.stmt) -> Framework | None:
         """The framework of a class whose bases resolve here to a framework model base."""

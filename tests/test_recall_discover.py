@@ -119,9 +119,16 @@ def test_a_script_is_told_from_a_module():
     quiet = "import torch\nfrom torch import nn\nWIDTH = 8\nclass Net(nn.Module): pass\n" \
             "if __name__ == '__main__':\n    train()\n"
     assert not is_script(ast.parse(quiet))
-    assert is_script(ast.parse("import torch\nfor epoch in range(3):\n    pass\n"))
+    assert is_script(ast.parse("import torch\nfor epoch in range(3):\n    train_one_epoch(model)\n"))
     assert is_script(ast.parse("import keras\nhistory = model.fit(x)\n"))
-    assert not is_script(ast.parse("import sys\nsys.path.insert(0, '.')\nimport torch\n"))
+    assert is_script(ast.parse("import torchvision\ndata = torchvision.datasets.MNIST('.', download=True)\n"))
+    # what a definition's body would do is no work of the import, nor is a near name (fits)
+    assert not is_script(ast.parse("def main():\n    model.fit(x)\nclass T:\n    def f(self):\n"
+                                   "        self.train()\nok = bound.fits(3)\n"))
+    assert is_script(ast.parse("@register(model.fit(x))\ndef f():\n    pass\n"))
+    # code that exits, hangs or signals at import is no script's work: it runs, and meets the sandbox
+    assert not is_script(ast.parse("import sys, os\nsys.path.insert(0, '.')\nos.kill(os.getpid(), 9)\n"
+                                   "while True:\n    pass\n"))
 
 
 def test_the_import_slice_keeps_definitions_and_what_they_use_only():
@@ -145,12 +152,15 @@ def test_a_module_level_model_runs_its_assignment_what_it_needs_and_what_shapes_
 
 def test_module_level_models_are_candidates_at_their_assignment():
     info = read_source(
-        "import keras, torch, torchvision\nfrom torch import nn\nclass Net(nn.Module): pass\n"
+        "import keras, timm, torch, torchvision\nfrom torch import nn\nclass Net(nn.Module): pass\n"
         "net = Net(depth=18)\nseq = keras.Sequential([keras.layers.Conv2D(8, 3)])\n"
         "tv = torchvision.models.resnet18().eval()\nx = torch.randn(3)\nloss = nn.CrossEntropyLoss()\n"
+        "tm = timm.create_model('resnet18')\n"
     )
-    instances = {c.name: (c.line, c.framework) for c in info.candidates if c.kind == "instance"}
-    assert instances == {"net": (4, "torch"), "seq": (5, "keras"), "tv": (6, "torch")}
+    instances = {c.name: (c.line, c.framework, c.evidence) for c in info.candidates if c.kind == "instance"}
+    # a model library's call may make a model (a guess the child settles): no framework claimed
+    assert instances == {"net": (4, "torch", "assignment"), "seq": (5, "keras", "assignment"),
+                         "tv": (6, "torch", "assignment"), "tm": (9, None, "call")}
 
 
 def test_a_factory_that_only_builds_may_be_called_and_a_script_never():

@@ -223,6 +223,25 @@ def warm_up(framework: str, frameworks: list[str]) -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+def options_not_required() -> None:
+    """Make the options a script reads from its command line optional: the child gives it none,
+    and the official PyTorch examples read ``required=True`` options at import (a model's
+    width among them), where argparse's exit would end the file.  Each reads as its default
+    (None for most required ones); a model that truly needs one fails on that, by name.
+    """
+    import argparse
+
+    parse = argparse.ArgumentParser.parse_known_args
+
+    def parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
+        if args is None:  # the command line, not a list the script made itself
+            for item in (*self._actions, *self._mutually_exclusive_groups):
+                item.required = False
+        return parse(self, args, namespace)
+
+    argparse.ArgumentParser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
 def run(request: dict, channel: Channel) -> None:
     """Import the file, find its models among the candidates, build and trace each one."""
     path = request["path"]
@@ -236,6 +255,7 @@ def run(request: dict, channel: Channel) -> None:
         channel.send(event="framework-missing", detail="; ".join(missing))
         return
     sys.argv = [path]  # as if the user ran the file: a module-level argparse sees no options
+    options_not_required()
     offline = importlib.import_module(OFFLINE)
     with offline.no_network() as network:
         context = _Context(path, frontends, network)
@@ -259,14 +279,18 @@ def run(request: dict, channel: Channel) -> None:
 def _build_all(imported: Module, request: dict, channel: Channel, context: _Context) -> None:
     for candidate in request["candidates"]:
         name = candidate["name"]
-        if not _is_candidate(imported.module, candidate):
+        sure = _is_candidate(imported.module, candidate)
+        if not sure and not discovery.may_call(imported.module, candidate):
             if candidate["directed"]:  # a directive names it: say it is no model
                 channel.send(event="start", model=name)
                 channel.send(event="model", model=name, status=Status.NOT_A_MODEL,
                              detail="Python finds no model class or model factory by that name")
             continue
         channel.send(event="start", model=name)
-        channel.send(event="model", model=name, **_build_one(imported, candidate, context))
+        result = _build_one(imported, candidate, context)
+        if not sure and result["status"] != Status.OK and not candidate["directed"]:
+            result = {"status": Status.NOT_A_MODEL, "detail": f"a guess that failed: {result.get('detail')}"}
+        channel.send(event="model", model=name, **result)
     channel.send(event="done")
 
 

@@ -85,12 +85,10 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
     through the file's functions by :mod:`rfa_lint.source` and through other modules'
     functions here, decorated ones unwrapped, so keras.applications' ``ResNet50() ->
     ResNet(...) -> Functional(...)`` and torchvision's ``vgg16() -> _vgg(...) -> VGG(...)``
-    count without calling anything).  A function whose body only builds what it returns
-    (``candidate["only_builds"]``: ``return timm.create_model("resnet18")``, a registry called
-    by name) counts too: it is called, and what comes back decides.
+    count without calling anything).  Any other function may still be one (:func:`may_call`).
     """
     if candidate["kind"] == "instance":
-        return True
+        return candidate["evidence"] == "assignment"
     namespace = vars(module)
     obj = namespace.get(candidate["name"])
     if candidate["kind"] == "class":
@@ -104,8 +102,19 @@ def is_candidate(module: Any, candidate: Mapping[str, Any]) -> bool:
         if isinstance(annotated, type):  # it says what it returns: believe it
             return _model_type(annotated)
     returned = candidate.get("returns", ())
-    return (any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
-            or bool(candidate.get("only_builds")))
+    return any(_makes_model(resolve(name, namespace), FOLLOWED_CALLS) for name in returned)
+
+
+def may_call(module: Any, candidate: Mapping[str, Any]) -> bool:
+    """Whether a factory or a top-level assignment that reading could not confirm is called to
+    see what comes back: a factory whose body only builds what it returns
+    (``candidate["only_builds"]``), such as ``return timm.create_model("resnet18")``, a registry
+    called by name; ``model = timm.create_model(...)``.  Only a model that comes back makes it
+    one; a failure says nothing of what it would have returned."""
+    if candidate["kind"] == "instance":  # a call that may make one (see rfa_lint.source)
+        return True
+    return candidate["kind"] == "factory" and bool(candidate.get("only_builds")) \
+        and callable(vars(module).get(candidate["name"]))
 
 
 #: How many functions of other modules a factory's returned call is followed through
