@@ -19,6 +19,7 @@ import collections
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ from rfa_lint.settings import options_from
 
 #: The code of a model whose constructor needs arguments a user must choose: a fair skip.
 NEEDS_ARGUMENTS = "RFA902"
+
+#: A skip's cause is its reason's beginning: long ones (a framework's error text) are cut at
+#: different places in different models.
+CAUSE_CHARS = 120
 
 #: transformers' vision models, by folder (each is linted through its ``modeling_<name>.py``).
 TRANSFORMERS_VISION = (
@@ -112,7 +117,7 @@ def measure(name: str, corpus: Corpus, limit: int | None, timeout: int, jobs: in
         done = sum(m.analysed for m in analysis.models)
         print(f"[{name} {number}/{len(files)}] {os.path.relpath(path, root)}: "
               f"{done}/{len(analysis.models)} analysed, {seconds:.1f}s", file=sys.stderr, flush=True)
-    seconds = {path: s for path, _, s in results}
+    seconds_of = {os.path.relpath(path, root): round(s, 2) for path, _, s in results}
     kept = lint.without_blocks([(path, analysis) for path, analysis, _ in results])
     models, findings = [], []
     for path, analysis in kept:
@@ -124,8 +129,28 @@ def measure(name: str, corpus: Corpus, limit: int | None, timeout: int, jobs: in
             "root": str(root), "res": corpus.res,
             "note": corpus.note, "limit": limit, "files": len(files),
             "seconds": round(time.perf_counter() - start, 1),
-            "file_seconds": {os.path.relpath(p, root): round(s, 2) for p, s in seconds.items()},
+            "file_seconds": seconds_of,
+            "files_without_models": sorted(set(seconds_of) - {m["file"] for m in models}),
             **figures(models, findings), "models": models, "findings": findings}
+
+
+def cause(reason: str) -> str:
+    """A skip's reason without what names one model (names, places, numbers): its cause, to count."""
+    text = re.sub(r"'[^']*'|\b(trace) [\w.]+ on\b", lambda m: f"{m.group(1)} X on" if m.group(1) else "'X'",
+                  reason)
+    text = re.sub(r"\((at )?[^()]*\.py:\d+\)|\d+", "N", text)
+    return re.split(r" \(fix it| pass input_shape|; give them| \(input \(", text)[0][:CAUSE_CHARS]
+
+
+def losses(models: list[dict]) -> list[dict[str, Any]]:
+    """The models not analysed for another reason than needing arguments, by code and cause,
+    most frequent first, with two examples each."""
+    groups = collections.defaultdict(list)
+    for m in models:
+        if not m["analysed"] and m["code"] != NEEDS_ARGUMENTS:
+            groups[(m["code"], cause(m["reason"]))].append(f"{m['file']}:{m['line']} {m['name']}")
+    return [{"code": code, "cause": text, "count": len(items), "examples": items[:2]}
+            for (code, text), items in sorted(groups.items(), key=lambda item: -len(item[1]))]
 
 
 def figures(models: list[dict], findings: list[dict]) -> dict[str, Any]:
@@ -136,7 +161,8 @@ def figures(models: list[dict], findings: list[dict]) -> dict[str, Any]:
     return {"found": len(models), "analysed": analysed, "skipped": dict(sorted(skipped.items())),
             "buildable": buildable, "buildable_analysed": analysed,
             "share": round(analysed / buildable, 3) if buildable else None,
-            "codes": dict(sorted(collections.Counter(f["code"] for f in findings).items()))}
+            "codes": dict(sorted(collections.Counter(f["code"] for f in findings).items())),
+            "losses": losses(models)}
 
 
 def markdown(runs: list[dict]) -> str:
