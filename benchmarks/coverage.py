@@ -85,6 +85,7 @@ CORPORA: dict[str, Corpus] = {
     "transformers": Corpus("transformers", "224", _transformers, "vision modeling_*.py files"),
     "diffusers": Corpus("diffusers", "64", _under("models/unets", "models/autoencoders"), "latent size"),
     "monai": Corpus("monai", "96x96x96", _under("networks/nets"), "3-D"),
+    "keras": Corpus("keras", "224", _under("src/applications"), "keras.applications"),
     "keras-hub": Corpus("keras_hub", "224", _keras_hub, "vision backbones"),
     "ultralytics": Corpus("ultralytics", "224", _under("nn/tasks.py", "nn/modules"), "YOLO from yaml"),
     "vit-pytorch": Corpus("vit_pytorch", "224", _under(".")),
