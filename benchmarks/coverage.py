@@ -19,6 +19,7 @@ import collections
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -27,10 +28,15 @@ from typing import Any, Callable, Iterable
 
 from rfa_lint import lint
 from rfa_lint.files import python_files
+from rfa_lint.rules import DEFAULT_IGNORE
 from rfa_lint.settings import options_from
 
 #: The code of a model whose constructor needs arguments a user must choose: a fair skip.
 NEEDS_ARGUMENTS = "RFA902"
+
+#: A skip's cause is its reason's beginning: long ones (a framework's error text) are cut at
+#: different places in different models.
+CAUSE_CHARS = 120
 
 #: transformers' vision models, by folder (each is linted through its ``modeling_<name>.py``).
 TRANSFORMERS_VISION = (
@@ -79,6 +85,7 @@ CORPORA: dict[str, Corpus] = {
     "transformers": Corpus("transformers", "224", _transformers, "vision modeling_*.py files"),
     "diffusers": Corpus("diffusers", "64", _under("models/unets", "models/autoencoders"), "latent size"),
     "monai": Corpus("monai", "96x96x96", _under("networks/nets"), "3-D"),
+    "keras": Corpus("keras", "224", _under("src/applications"), "keras.applications"),
     "keras-hub": Corpus("keras_hub", "224", _keras_hub, "vision backbones"),
     "ultralytics": Corpus("ultralytics", "224", _under("nn/tasks.py", "nn/modules"), "YOLO from yaml"),
     "vit-pytorch": Corpus("vit_pytorch", "224", _under(".")),
@@ -112,7 +119,7 @@ def measure(name: str, corpus: Corpus, limit: int | None, timeout: int, jobs: in
         done = sum(m.analysed for m in analysis.models)
         print(f"[{name} {number}/{len(files)}] {os.path.relpath(path, root)}: "
               f"{done}/{len(analysis.models)} analysed, {seconds:.1f}s", file=sys.stderr, flush=True)
-    seconds = {path: s for path, _, s in results}
+    seconds_of = {os.path.relpath(path, root): round(s, 2) for path, _, s in results}
     kept = lint.without_blocks([(path, analysis) for path, analysis, _ in results])
     models, findings = [], []
     for path, analysis in kept:
@@ -124,8 +131,28 @@ def measure(name: str, corpus: Corpus, limit: int | None, timeout: int, jobs: in
             "root": str(root), "res": corpus.res,
             "note": corpus.note, "limit": limit, "files": len(files),
             "seconds": round(time.perf_counter() - start, 1),
-            "file_seconds": {os.path.relpath(p, root): round(s, 2) for p, s in seconds.items()},
+            "file_seconds": seconds_of,
+            "files_without_models": sorted(set(seconds_of) - {m["file"] for m in models}),
             **figures(models, findings), "models": models, "findings": findings}
+
+
+def cause(reason: str) -> str:
+    """A skip's reason without what names one model (names, places, numbers): its cause, to count."""
+    text = re.sub(r"'[^']*'|\b(trace) [\w.]+ on\b", lambda m: f"{m.group(1)} X on" if m.group(1) else "'X'",
+                  reason)
+    text = re.sub(r"\((at )?[^()]*\.py:\d+\)|\d+", "N", text)
+    return re.split(r" \(fix it| pass input_shape|; give them| \(input \(", text)[0][:CAUSE_CHARS]
+
+
+def losses(models: list[dict]) -> list[dict[str, Any]]:
+    """The models not analysed for another reason than needing arguments, by code and cause,
+    most frequent first, with two examples each."""
+    groups = collections.defaultdict(list)
+    for m in models:
+        if not m["analysed"] and m["code"] != NEEDS_ARGUMENTS:
+            groups[(m["code"], cause(m["reason"]))].append(f"{m['file']}:{m['line']} {m['name']}")
+    return [{"code": code, "cause": text, "count": len(items), "examples": items[:2]}
+            for (code, text), items in sorted(groups.items(), key=lambda item: -len(item[1]))]
 
 
 def figures(models: list[dict], findings: list[dict]) -> dict[str, Any]:
@@ -136,13 +163,14 @@ def figures(models: list[dict], findings: list[dict]) -> dict[str, Any]:
     return {"found": len(models), "analysed": analysed, "skipped": dict(sorted(skipped.items())),
             "buildable": buildable, "buildable_analysed": analysed,
             "share": round(analysed / buildable, 3) if buildable else None,
-            "codes": dict(sorted(collections.Counter(f["code"] for f in findings).items()))}
+            "codes": dict(sorted(collections.Counter(f["code"] for f in findings).items())),
+            "losses": losses(models)}
 
 
 def markdown(runs: list[dict]) -> str:
     """One row per corpus."""
     lines = ["| corpus | res | files | models found | analysed | skipped per code | needs arguments "
-             "(RFA902) | analysed of the rest | findings | time |",
+             "(RFA902) | analysed of the rest | findings shown by default | time |",
              "|---|---|--:|--:|--:|---|--:|--:|---|--:|"]
     for run in runs:
         if "error" in run:
@@ -152,7 +180,7 @@ def markdown(runs: list[dict]) -> str:
         share = f"{run['buildable_analysed']}/{run['buildable']}"
         if run["share"] is not None:
             share += f" ({100 * run['share']:.1f} %)"
-        codes = ", ".join(f"{code} {n}" for code, n in run["codes"].items() if code < "RFA9")
+        codes = ", ".join(f"{code} {n}" for code, n in run["codes"].items() if code not in DEFAULT_IGNORE)
         files = f"{run['files']} (sample)" if run["limit"] else str(run["files"])
         cells = [run["corpus"], run["res"], files, run["found"], run["analysed"], skips or "-",
                  run["skipped"].get(NEEDS_ARGUMENTS, 0), share, codes or "-", f"{run['seconds']:.0f} s"]

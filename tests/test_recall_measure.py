@@ -2,17 +2,22 @@
 
 A model with no window layer (activations, norms, 1x1 projections, dense heads, a model traced
 without spatial axes) has no productive range: it is analysed and gets no RFA110, while a model
-with windows keeps its range finding.  fixtures/recall/measure_*.py say what they must give
-(``# expect:``), all at one resolution so that one run per front door lints them together.
+with windows keeps its range finding.  A 1x1 conv on positions grouped far apart (CrossFormer's
+long-distance attention) keeps their layout, so the conv after the round trip is an ordinary
+conv (no RFA905) with the RF the gradient oracle measures.  fixtures/recall/measure_*.py say
+what they must give (``# expect:``), all at one resolution so that one run per front door
+lints them together.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import pytest
 from doors import DOORS, door_expected, run_door
 from expectations import FIXTURES, expectation
+from oracle import analytic, disagreement, measure, node_of, positive_
 
 from rfa_lint.lint import analyse_file
 from rfa_lint.settings import options_from
@@ -51,3 +56,17 @@ def test_models_without_a_window_are_analysed_with_nothing_to_say():
         "TwoConvs": True}
     assert [(f.code, f.details["model"], f.details["range"]) for f in analysis.findings] == [
         ("RFA110", "TwoConvs", [[5, 5], [5, 5]])]
+
+
+def test_a_conv_after_a_long_distance_round_trip_has_the_measured_rf():
+    path = FIXTURES / "recall" / "measure_rearranged.py"
+    spec = importlib.util.spec_from_file_location("measure_rearranged", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model, shape = module.LongDistance(), (1, 3, 64, 64)
+    plain, graph = analytic(model, shape)
+    assert plain["unsupported"] == []
+    node = node_of(graph, "next_stage")
+    assert node.rf_max_per_axis == (16, 16)  # 4 + (4 - 1) * 4
+    supports = measure(positive_(model), shape, {"next_stage": model.next_stage})["next_stage"]
+    assert disagreement(node, supports) is None

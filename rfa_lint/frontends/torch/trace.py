@@ -89,6 +89,12 @@ def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -
     )
 
 
+def _pointwise(layer: LayerDefinition) -> bool:
+    """A window of one position, moved one position at a time (a 1x1 conv, a pool of 1)."""
+    return not layer.is_infinite and all(k == 1 for k in layer.effective_kernel) and all(
+        s == 1 for s in layer.stride) and all(u == 1 for u in per_axis(layer.upsampling, 1))
+
+
 def _spans_its_map(layer: LayerDefinition, module: Any, x: Tensor, y: Tensor, runs: list[L.Run]) -> bool:
     """A conv or pool whose unpadded (dilated) kernel spans its whole input map on every axis
     with positions, to one output position (VGG's fc6 as a 7x7 conv on 7x7,
@@ -245,10 +251,16 @@ class _Recorder(TorchFunctionMode):
             node = self._node(f"{name}.channels", _mixing_layer("channels", mix, "fold"), preds, paths,
                               sites(), layout, rest)
             preds, layout = [node], rest
-        runs = L.kernel_runs(layout, 2, x.dim(), self.axes) or L.kernel_runs(None, 2, x.dim(), self.axes)
+        runs = L.kernel_runs(layout, 2, x.dim(), self.axes)
         layer_def = entry.handler(layer, tuple(x.shape[2:]), tuple(y.shape[2:]))
+        # a 1x1 window reads its own position wherever the positions are (a CrossFormer's
+        # projections on windows of positions 8 apart): dims 2: keep their layout
+        keeps = runs is None and layout is not None and _pointwise(layer_def) and x.shape[2:] == y.shape[2:]
+        runs = runs or L.kernel_runs(None, 2, x.dim(), self.axes)
         placed = _placed(layer_def, [axis for axis, _ in runs], self.axes)
         out = self._spatial_output(layout, x, y, runs, entry.contracts_channels, placed)
+        if keeps and out is not None:
+            out = out[:2] + layout[2:]
         if out is None and layout is not None:  # windows across rows of tokens, a split factor
             self.graph.report(f"{label(layer)} on rearranged positions", paths, sites())
         node = self._node(name, placed, preds, paths, sites(), layout, out)
