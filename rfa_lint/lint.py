@@ -122,7 +122,9 @@ class ModelRecord:
     ``code`` is the RFA9xx code of a model that was not analysed (``reason`` says why, in the
     words of that code's message); ``traced`` the spatial input size the graph was traced at,
     which differs from the linted resolution when the model refused that one; ``builds`` the
-    ``(file, class)`` of the user-code model classes an analysed model is made of.
+    ``(file, class)`` of the user-code model classes an analysed model is made of; ``built`` how
+    an analysed model was built: ``"meta"`` (weights without memory) or ``"cpu"`` (for real, as
+    it needed its weights' values).
     """
 
     name: str
@@ -132,6 +134,7 @@ class ModelRecord:
     reason: str = ""
     traced: tuple[int, ...] | None = None
     builds: tuple[tuple[str, str], ...] = ()
+    built: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", printable(self.name))
@@ -142,22 +145,23 @@ class ModelRecord:
         return {"name": self.name, "line": self.line, "analysed": self.analysed,
                 "code": self.code, "reason": self.reason,
                 "traced": list(self.traced) if self.traced else None,
-                "builds": [list(item) for item in self.builds]}
+                "builds": [list(item) for item in self.builds], "built": self.built}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
         """The record of :meth:`to_json` data; ValueError for anything else (cached data is read
         from a folder others may write)."""
-        name, line, analysed, code, reason, traced, builds = (
-            data[key] for key in ("name", "line", "analysed", "code", "reason", "traced", "builds"))
+        name, line, analysed, code, reason, traced, builds, built = (
+            data[key] for key in ("name", "line", "analysed", "code", "reason", "traced", "builds", "built"))
         if not (_is(name, str) and _is(line, int) and line >= 1 and _is(analysed, bool)
                 and (code is None or _is(code, str) and code in rules.RULES) and _is(reason, str)
                 and (traced is None or _is(traced, list) and all(_is(v, int) and v >= 1 for v in traced))
                 and _is(builds, list) and all(_is(item, list) and len(item) == 2
-                                              and all(_is(part, str) for part in item) for item in builds)):
+                                              and all(_is(part, str) for part in item) for item in builds)
+                and built in (None, "meta", "cpu")):
             raise ValueError("not a model record")
         return cls(name, line, analysed, code, reason, tuple(traced) if traced else None,
-                   tuple((file, name_) for file, name_ in builds))
+                   tuple((file, name_) for file, name_ in builds), built)
 
 
 def _printable_json(value: Any) -> Any:
@@ -537,7 +541,8 @@ class _Report:
             return
         self.graphs[candidate.name] = plain
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
-        self.models.append(ModelRecord(candidate.name, candidate.line, True, traced=traced, builds=builds))
+        self.models.append(ModelRecord(candidate.name, candidate.line, True, traced=traced, builds=builds,
+                                       built=plain.get("built")))
         note = _fallback_note(res, traced)
         self.layers(candidate, graph, note)
         self.model_findings += [_unsupported(self.path, self.text, candidate, item, self.handoff_lines)

@@ -1219,13 +1219,15 @@ _ALL = (
     _skip(
         "RFA913",
         "needs-inputs",
-        "model's forward takes several inputs",
-        "model '{model}' takes several inputs in forward ({params}); rfa-lint traces one image "
-        "tensor (leave it out with '# rfa-lint: skip')",
+        "model's forward needs inputs rfa-lint cannot make",
+        "model '{model}' needs forward inputs that rfa-lint cannot make: {params}",
         ModelParams,
         what="""
-        Reports a model whose `forward` requires more than one input (an image and a mask, a
-        prediction and a target), so a single example image cannot trace it.
+        Reports a model whose `forward` requires an input besides the image that rfa-lint cannot
+        make up: a depth map, a mask, a target, the hidden states a cross-attention reads.
+        Inputs it does make: one number per sample for a timestep-like parameter (`t`,
+        `timesteps`, `sigma`, `noise_level`...), None for an `Optional[...]` one, and the
+        default of a parameter that has one.
         """,
         why="""
         The model was not analysed.  Such classes are often losses or heads fed by a backbone;
@@ -1247,14 +1249,13 @@ _ALL = (
         ```
         """,
         use_instead="""
-        Leave it out, or lint a wrapper model whose `forward` takes one tensor and builds the
-        other inputs from it:
+        Give every input's shape by name, or leave the model out with `# rfa-lint: skip`:
         ```python
         # rfa-lint --res 32
         from torch import nn
 
 
-        class Fusion(nn.Module):  # rfa-lint: skip
+        class Fusion(nn.Module):  # rfa-lint: input(image=(1, 4, 32, 32), depth=(1, 4, 32, 32))
             def __init__(self):
                 super().__init__()
                 self.conv = nn.Conv2d(4, 8, 3)

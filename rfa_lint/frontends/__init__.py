@@ -1,16 +1,19 @@
 """Framework frontends: a live model object -> plain receptive-field graph data.
 
-Each frontend module (``torch``, ``keras``) offers the same four names, which the sandbox child
+Each frontend module (``torch``, ``keras``) offers the same five names, which the sandbox child
 uses without knowing the framework:
 
-- ``building_context()``: a context manager to build models in (no weight memory) that records
-  the source site of every layer created inside it;
+- ``building_context(meta=True)``: a context manager to build models in (no weight memory;
+  with ``meta`` False a real build) that records the source site of every layer created inside it;
+- ``needs_values(error)``: whether a build or trace failed only for want of weight values (a
+  real build may then succeed);
 - ``is_model(obj)``: whether ``obj`` is a model of that framework;
 - ``to_plain(model, input_shape=None, *, resolution=None, declared=None)``: the model's graph
   as JSON-able data, in the form of :func:`rfa_lint.rf.graph.graph_to_plain` plus an
   ``"unsupported"`` list, traced at ``resolution`` first (per-axis sizes; one size for every
   axis), then at ``declared`` (the model's own input size), then at common sizes; every node
-  carries ``map_in`` / ``map_out`` (its traced map sizes) and ``spans_map``;
+  carries ``map_in`` / ``map_out`` (its traced map sizes) and ``spans_map``; the torch frontend
+  also takes ``inputs`` (a forward's other inputs) and ``real`` (trace a model built for real);
 - the seed-named ``create_graph_from_*_model`` returning an ``EnrichedNetworkNode``.
 
 Both build their plain graph with :class:`.base.PlainGraph` and describe layers by one handler

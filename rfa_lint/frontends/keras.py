@@ -84,8 +84,10 @@ def _no_download(*args: Any, **kwargs: Any) -> Any:
 
 
 @contextlib.contextmanager
-def building_context() -> Iterator[None]:
+def building_context(meta: bool = True) -> Iterator[None]:
     """Build models in this context: every keras layer (and op) records its creation stack.
+
+    ``meta`` is the frontends' common argument; Keras has no meta device, its builds are real.
 
     ``Operation.__new__`` runs once per object, at the constructor call in user code, before
     any ``__init__`` (so a user's layer subclass gets the line that built it, not its
@@ -106,6 +108,12 @@ def building_context() -> Iterator[None]:
     finally:
         keras.Operation.__new__ = original_new
         file_utils.get_file = original_get_file
+
+
+def needs_values(error: BaseException) -> bool:
+    """Never: a Keras build is real already, building again cannot help (see the torch
+    frontend's)."""
+    return False
 
 
 # -- the dispatch table: layer class -> receptive-field parameters ----------------------------

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 from rfa_lint import slices
 from rfa_lint.files import module_name
 from rfa_lint.frontends import TraceError
-from rfa_lint.sandbox import discovery
+from rfa_lint.sandbox import discovery, inputs
 from rfa_lint.sandbox.status import Status
 
 DETAIL_CHARS = 300
@@ -148,17 +148,31 @@ class Channel:
 def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> dict:
     """One candidate -> {"status": ..., "graph" | "detail": ...}.
 
-    A factory that turns out to return something else than a model is ``not-a-model`` (not
-    reported); a build that tried to reach the network is ``download-blocked``, naming what.
+    Built with its weights on meta first; when that build or its trace fails for want of weight
+    values (``.item()`` on a weight, an op without a meta kernel), built for real on the CPU,
+    under the memory limit, and traced on a real image.  The graph says which: ``built`` is
+    ``"meta"`` or ``"cpu"``.  A factory that turns out to return something else than a model is
+    ``not-a-model`` (not reported); a build that tried to reach the network is
+    ``download-blocked``, naming what.
     """
     args, kwargs = tuple(candidate["build_args"]), dict(candidate["build_kwargs"])
     kwargs.update(discovery.weights_off(factory, args, kwargs))
     missing = discovery.unfilled(factory, args, kwargs)
     if missing:
         return {"status": Status.NEEDS_ARGUMENTS, "detail": ", ".join(missing)}
+    result = _build_and_trace(factory, args, kwargs, candidate, context, meta=True)
+    if result.pop("retry", False):
+        result = _build_and_trace(factory, args, kwargs, candidate, context, meta=False)
+        result.pop("retry", None)
+    return result
+
+
+def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: dict, context: "_Context",
+                     meta: bool) -> dict:
+    """One build and trace, on meta or for real; ``retry`` when a real one may succeed."""
     attempts = len(context.network.attempts)
     try:
-        with context.building():
+        with context.building(meta):
             model = factory(*args, **kwargs)
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while building"}
@@ -166,25 +180,29 @@ def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> 
         downloads = context.network.attempts[attempts:]
         if downloads:
             return {"status": Status.DOWNLOAD_BLOCKED, "detail": f"tried to download {downloads[0]}"}
-        return {"status": Status.BUILD_FAILED, "detail": where(exc, context.path)}
+        return {"status": Status.BUILD_FAILED, "detail": where(exc, context.path),
+                "retry": meta and context.needs_values(exc)}
     frontend = context.frontend_of(model)
     if frontend is None:
         if candidate["kind"] == "factory" and candidate["evidence"] != "annotation":
             return {"status": Status.NOT_A_MODEL, "detail": type(model).__name__}
         return {"status": Status.BUILD_FAILED, "detail": f"returned {type(model).__name__}, not a model"}
-    inputs = discovery.forward_inputs(model)
-    if len(inputs) > 1 and not candidate.get("input_shape"):
-        return {"status": Status.NEEDS_INPUTS, "detail": ", ".join(inputs)}
+    feed = inputs.plan(model, candidate.get("input_shape"))
+    if feed.missing:
+        return {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(feed)}
+    options = {"inputs": feed.extra} if feed.extra else {}
     try:
         graph = frontend.to_plain(
-            model, input_shape=candidate.get("input_shape"),
-            resolution=tuple(candidate.get("resolution") or ()), declared=discovery.declared_size(model),
+            model, input_shape=feed.image, resolution=tuple(candidate.get("resolution") or ()),
+            declared=inputs.declared_size(model), **options, **({} if meta else {"real": True}),
         )
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
     except Exception as exc:
-        return {"status": Status.TRACE_FAILED, "detail": where(exc, context.path)}
-    return {"status": Status.OK, "graph": {**graph, "classes": discovery.built_classes(model)}}
+        return {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
+                "retry": meta and frontend.needs_values(exc)}
+    classes = discovery.built_classes(model)
+    return {"status": Status.OK, "graph": {**graph, "classes": classes, "built": "meta" if meta else "cpu"}}
 
 
 class _Context:
@@ -194,12 +212,17 @@ class _Context:
         self.path, self.frontends, self.network = path, frontends, network
 
     @contextlib.contextmanager
-    def building(self) -> Iterator[None]:
-        """Every frontend's building context at once (weights without memory, layer sites)."""
+    def building(self, meta: bool = True) -> Iterator[None]:
+        """Every frontend's building context at once (weights without memory unless not
+        ``meta``, layer sites)."""
         with contextlib.ExitStack() as stack:
             for frontend in self.frontends.values():
-                stack.enter_context(frontend.building_context())
+                stack.enter_context(frontend.building_context(meta))
             yield
+
+    def needs_values(self, error: BaseException) -> bool:
+        """A failure that a real build may not have (see the frontends' ``needs_values``)."""
+        return any(frontend.needs_values(error) for frontend in self.frontends.values())
 
     def frontend_of(self, model: Any) -> ModuleType | None:
         return next((f for f in self.frontends.values() if f.is_model(model)), None)

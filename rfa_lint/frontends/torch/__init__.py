@@ -1,10 +1,11 @@
 """PyTorch frontend: a live ``nn.Module`` -> plain receptive-field graph data with source sites.
 
-Models are built under :func:`building_context` (weights on the ``meta`` device, the source site
-of every module remembered, :mod:`.sites`) and traced by running ``forward`` on a meta tensor at
-the lint resolution (:mod:`.trace`).  Layers of the dispatch table (:mod:`.table`) and classes
-registered with :func:`rfa_lint.frontends.register_layer_handler` are single nodes; every other
-torch call moves or mixes positions as :mod:`.ops` says, on the layouts of :mod:`.layout`.
+Models are built under :func:`building_context` (parameters on the ``meta`` device, every other
+tensor real, :mod:`.weights`; the source site of every module remembered, :mod:`.sites`) and
+traced by running ``forward`` on a meta tensor at the lint resolution (:mod:`.trace`).  Layers
+of the dispatch table (:mod:`.table`) and classes registered with
+:func:`rfa_lint.frontends.register_layer_handler` are single nodes; every other torch call
+moves or mixes positions as :mod:`.ops` says, on the layouts of :mod:`.layout`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rfa_lint.rf.graph import EnrichedNetworkNode, InfoFilter, filter_from, grap
 from .sites import building_context, is_model
 from .table import opaque_layers
 from .trace import to_plain
+from .weights import needs_values
 
 __all__ = [
     "LayerHandler",
@@ -27,6 +29,7 @@ __all__ = [
     "building_context",
     "create_graph_from_pytorch_model",
     "is_model",
+    "needs_values",
     "register_layer_handler",
     "to_plain",
 ]

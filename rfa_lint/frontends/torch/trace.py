@@ -15,7 +15,7 @@ import math
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -37,9 +37,11 @@ from .table import (
     FUNCTIONAL_FORMS, Entry, label, multiply_accumulates, parameters, table_entry, token_dim,
     unpadded,
 )
+from .weights import needs_values
 
 _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
 _VIDEO_FRAMES = 16
+_IMAGE_CHANNELS = 3
 _MODES = (("eval", 1), ("train", 2))
 
 
@@ -135,7 +137,8 @@ def _mixing_layer(name: str, mix: L.Mixing, mixer: ops.Mixer, **extra: Any) -> L
 class _Recorder(TorchFunctionMode):
     """Records one forward pass as graph nodes in creation (topological) order."""
 
-    def __init__(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...],
+                 inputs: Mapping[str, Any] | None = None, real: bool = False) -> None:
         super().__init__()
         self.model = model
         self.paths: dict[int, list[str]] = {}
@@ -147,7 +150,13 @@ class _Recorder(TorchFunctionMode):
         self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
         self.running: list[nn.Module] = []
         self.opaque_depth = 0
-        self.input = torch.empty(input_shape, dtype=_dtype(model), device="meta")
+        dtype = _dtype(model)
+        if real:
+            self.input = torch.randn(input_shape, dtype=dtype)
+        else:
+            self.input = torch.empty(input_shape, dtype=dtype, device="meta")
+        self.extra = {name: spec and _extra(spec, input_shape[0], dtype, real)
+                      for name, spec in (inputs or {}).items()}
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
         layer = LayerDefinition("input", kernel_size=1, kind=Kind.INPUT)
         node = self._node("input", layer, [], (), (), None, layout)
@@ -507,11 +516,18 @@ class _Recorder(TorchFunctionMode):
             stack.enter_context(register_module_forward_hook(self.leave_module))
             stack.enter_context(torch.no_grad())
             stack.enter_context(self)
-            output = model(self.input)
+            output = model(self.input, **self.extra)
         traced = self._traced(_tensors(output))
         if not traced:
             raise TraceError(f"the output of {type(model).__name__} does not depend on its input")
         return traced[0][1].node
+
+
+def _extra(spec: Mapping[str, Any], batch: int, dtype: torch.dtype, real: bool) -> Tensor:
+    """An input besides the image (``to_plain``'s ``inputs``): ones when real (steps, levels)."""
+    shape = (batch,) * bool(spec["batched"]) + tuple(spec["shape"])
+    dtype = torch.int64 if spec["dtype"] == "int64" else dtype
+    return torch.ones(shape, dtype=dtype) if real else torch.empty(shape, dtype=dtype, device="meta")
 
 
 def _dtype(model: nn.Module) -> torch.dtype:
@@ -554,21 +570,31 @@ def _attempts(
     resolution: Sequence[int] | None,
     declared: Sequence[int] | None,
     input_res: int,
+    real: bool = False,
 ) -> list[tuple[str, tuple]]:
     """(mode, input shape) pairs to try, in order.
 
     First the lint ``resolution``, then the model's ``declared`` size (each in eval mode, then in
     train mode), then common sizes: all in eval mode, then all in train mode.  Train mode uses a
-    batch of 2, as batch norm refuses a single value per channel there.  A size whose number of
-    axes does not fit the model is skipped.
+    batch of 2, as batch norm refuses a single value per channel there.  At each size an RGB
+    image comes first, then the channels and axes of the model's first layer (a ViT whose patch
+    embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A size
+    whose number of axes does not fit is skipped.  A model built for ``real`` runs real forward
+    passes: eval mode only, at the preferred sizes and ``input_res``.
     """
+    modes = _MODES[:1] if real else _MODES
     if input_shape is not None:
-        return [(mode, tuple(input_shape)) for mode in ("eval", "train")]
-    channels, axes = _first_layer(model)
-    preferred = dict.fromkeys(s for sides in (resolution, declared) for s in _sides(sides, axes))
-    generic = dict.fromkeys(s for size in (input_res, *_TRACE_SIZES) for s in _sides((size,), axes))
-    attempts = [(mode, (batch, channels, *sides)) for sides in preferred for mode, batch in _MODES]
-    attempts += [(mode, (batch, channels, *sides)) for mode, batch in _MODES for sides in generic]
+        return [(mode, tuple(input_shape)) for mode, _ in modes]
+    layouts = list(dict.fromkeys([(_IMAGE_CHANNELS, 2), _first_layer(model)]))
+
+    def shapes(size: Sequence[int] | None) -> list[tuple]:
+        return [(channels, *sides) for channels, axes in layouts for sides in _sides(size, axes)]
+
+    attempts = [(mode, (batch, *shape)) for size in (resolution, declared) for shape in shapes(size)
+                for mode, batch in modes]
+    generic = (input_res,) if real else (input_res, *_TRACE_SIZES)
+    attempts += [(mode, (batch, *shape)) for mode, batch in modes for size in generic
+                 for shape in shapes((size,))]
     return list(dict.fromkeys(attempts))
 
 
@@ -587,6 +613,8 @@ def to_plain(
     resolution: Sequence[int] | None = None,
     declared: Sequence[int] | None = None,
     input_res: int = 224,
+    inputs: Mapping[str, Mapping[str, Any] | None] | None = None,
+    real: bool = False,
 ) -> dict[str, Any]:
     """The model's graph as JSON-able data: :func:`rfa_lint.rf.graph.graph_to_plain`'s form plus
     ``unsupported`` (layer kinds that change spatial size in a way not modelled), ``input_shape``
@@ -601,18 +629,27 @@ def to_plain(
     traced shape, both left out where zero.  Without ``input_shape`` the
     trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
     (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
-    :class:`TraceError` lists every attempt when none works.
+    :class:`TraceError` lists every attempt when none works, caused by the first failure that
+    needed the values of a meta tensor, if any (:func:`.weights.needs_values`).
+
+    ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
+    ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
+    batch size comes first).  ``real``: the model was built for real (its weights hold values):
+    the trace runs it on a random image on the CPU, in eval mode.
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
+    needing_values = None
     try:
-        for mode, shape in _attempts(model, input_shape, resolution, declared, input_res):
+        for mode, shape in _attempts(model, input_shape, resolution, declared, input_res, real):
             model.train(mode == "train")
-            recorder = _Recorder(model, shape)
+            recorder = _Recorder(model, shape, inputs, real)
             try:
                 output = recorder.run(model)
             except Exception as error:  # the model's own failure, reported below with its line
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
+                if needing_values is None and needs_values(error):
+                    needing_values = error
                 continue
             return recorder.graph.to_dict(output, list(shape), mode)
     finally:
@@ -620,9 +657,9 @@ def to_plain(
     # the model's own errors first: a one-line report cut short still says what went wrong
     reasons = "\n".join(f"  {reason} (input {_shapes(tried)})" for reason, tried in failures.items())
     raise TraceError(
-        f"could not trace {type(model).__name__} on a meta tensor:\n{reasons}\n"
+        f"could not trace {type(model).__name__} on a {'real' if real else 'meta'} tensor:\n{reasons}\n"
         "pass input_shape=(batch, channels, *spatial sizes) that the model accepts"
-    )
+    ) from needing_values
 
 
 def _shapes(tried: list[str]) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
 import sys
 from typing import Any, Iterator
 
@@ -142,3 +143,20 @@ def building(meta: bool = True) -> Iterator[None]:
             yield
     finally:
         nn.Module.register_parameter = original
+
+
+_META_WORDS = re.compile(r"\bmeta\b|_meta|meta_", re.IGNORECASE)
+
+
+def needs_values(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it came from) is torch refusing to read a meta tensor's
+    values: ``.item()``, ``nonzero``, an op without a meta kernel, a meta-CPU mismatch.  A real
+    build may then succeed."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _META_WORDS.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

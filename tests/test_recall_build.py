@@ -1,0 +1,128 @@
+"""Building and tracing the models of real code (issue 23): constructors that compute with
+tensors, forwards with more than one input, images into a first Linear, builds that need values.
+
+The fixtures are fixtures/recall/build_*.py, each with its findings derived by hand in the file;
+they run through both front doors.  Each fails without its feature: a meta build cannot run
+``.item()``, ``nonzero`` or a tensor condition; a forward with a timestep was RFA913; a
+patch-Linear ViT was traced as a vector of 48 values; a model needing its weights' values was
+RFA905 / RFA904.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from doors import DOORS, door_env, expected_in, rfa_lint, run_door
+from expectations import FIXTURES
+from oracle import analytic, disagreement, measure, node_of, positive_
+from torch import nn
+
+from rfa_lint.frontends import torch as torch_frontend
+from rfa_lint.sandbox import child, inputs, offline
+
+BUILD_FIXTURES = sorted((FIXTURES / "recall").glob("build_*.py"))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The build fixtures alone, in a folder of their own."""
+    root = tmp_path_factory.mktemp("recall") / "models"
+    root.mkdir()
+    for path in BUILD_FIXTURES:
+        shutil.copy(path, root / path.name)
+    return root
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_build_fixtures_give_their_findings_through_both_doors(folder, door):
+    found, output = run_door(door, folder)
+    assert found == expected_in(folder), output
+
+
+def test_the_model_list_says_how_each_model_was_built(folder):
+    proc = rfa_lint(".", "--res", "16", "--format", "json", "--select", "RFA", "--no-cache", cwd=folder,
+                    env=door_env(folder, "built"))
+    built = {(Path(f["path"]).name, m["name"]): m["built"] for f in json.loads(proc.stdout)["files"]
+             for m in f["models"] if m["analysed"]}
+    cpu = {key for key, how in built.items() if how == "cpu"}
+    assert cpu == {("build_cpu_only.py", "NormScaled"), ("build_cpu_only.py", "Routed")}, built
+    assert set(built.values()) == {"meta", "cpu"}
+    assert ("build_stochastic_depth.py", "StochasticDepthNet") in built  # .item() on meta: built there
+
+
+def _load(name: str):
+    """A fixture's module, imported here (these tests check frontends, not the sandbox)."""
+    spec = importlib.util.spec_from_file_location(name, FIXTURES / "recall" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_patch_linear_vit_traces_from_an_image_and_matches_the_oracle():
+    vit = _load("build_patch_vit").PatchViT()
+    plain, graph = analytic(vit, (1, 3, 64, 64))
+    assert torch_frontend.to_plain(vit, resolution=(16, 16))["input_shape"] == [1, 3, 16, 16]  # not (1, 48)
+    layers = {path: vit.get_submodule(path) for path in ("mix1", "mix2", "mix3")}
+    measured = measure(positive_(vit), (1, 3, 64, 64), layers)
+    expected = {"mix1": 12, "mix2": 20, "mix3": 28}  # patch 4 (jump 4), then +8 per 3x3 conv
+    for path, rf in expected.items():
+        node = node_of(graph, path)
+        assert node.rf_max_per_axis[0] == rf and disagreement(node, measured[path]) is None, path
+
+
+def test_a_timestep_is_one_number_per_sample_and_optional_inputs_are_none():
+    unet = _load("build_sample_timestep").UNet2DModel()
+    plan = inputs.plan(unet, None)
+    assert (plan.image, plan.missing, plan.name) == (None, [], "sample")
+    # class_labels keeps its default
+    assert plan.extra == {"timestep": {"shape": [], "dtype": "int64", "batched": True}}
+    block = _load("build_sample_timestep").CrossAttentionBlock()
+    assert inputs.plan(block, None).missing == ["context"]
+    assert inputs.per_sample("sigma")["dtype"] == "float" and inputs.per_sample("context") is None
+
+
+def _build(factory, **candidate) -> dict:
+    """The child's build of one candidate, in this process."""
+    request = {"build_args": [], "build_kwargs": {}, "kind": "class", "evidence": "", "input_shape": None,
+               "resolution": [16, 16], **candidate}
+    with offline.no_network() as network:
+        context = child._Context(str(FIXTURES / "recall" / "build_sample_timestep.py"),
+                                 {"torch": torch_frontend}, network)
+        return child.build_and_trace(factory, request, context)
+
+
+def test_named_input_shapes_feed_every_input():
+    block = _load("build_sample_timestep").CrossAttentionBlock
+    assert _build(block)["status"] == "needs-inputs"
+    result = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32]})
+    assert result["status"] == "ok", result
+    assert result["graph"]["input_shape"] == [1, 3, 16, 16] and result["graph"]["built"] == "meta"
+    wrong = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32], "cotnext": [1]})
+    assert wrong["status"] == "needs-inputs" and "cotnext" in wrong["detail"]
+
+
+def test_parameters_go_to_meta_and_everything_else_stays_real():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rates = [x.item() for x in torch.linspace(0, 0.1, 3)]
+            self.conv = nn.Conv2d(3, 8, 3)
+            self.pos = nn.Parameter(torch.zeros(1, 8, 4, 4))
+            self.register_buffer("index", torch.arange(16))
+            self.register_buffer("table", torch.zeros(2048, 1024))  # weight-sized: never allocated
+
+        def forward(self, x):
+            return self.conv(x)
+
+    with torch_frontend.building_context():
+        net = Net()
+    assert {p.device.type for p in net.parameters()} == {"meta"}
+    assert isinstance(net.pos, nn.Parameter) and net.pos.requires_grad
+    assert net.index.device.type == "cpu" and net.index.tolist() == list(range(16))
+    assert net.table.is_meta
+    assert net.rates[-1] == pytest.approx(0.1)
