@@ -8,6 +8,7 @@ process holding the slot locks, a real language-server session.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 from doors import DOORS, flake8, rfa_lint
 from expectations import FIXTURES
+from lsp_session import WAIT, opened, session
+from lsprotocol import types as lsp
 
 from rfa_lint.lint import lint_file, options_from
 from rfa_lint.limits import MAX_FILE_SECONDS, Limits
@@ -256,3 +259,61 @@ def test_an_edit_of_any_file_the_model_read_is_seen_through_the_cache(reading_pr
     before = entry.stat().st_mtime_ns
     assert productive(5 + 0 + 16) in str(linted(door, project, env))
     assert entry.stat().st_mtime_ns == before  # read, not rewritten
+
+
+# --- 4: the language server analyses documents independently, and a newer text cancels ----------------
+
+HANGS = '''\
+from torch import nn
+
+
+class Forever(nn.Module):
+    def __init__(self):
+        super().__init__()
+        while True:
+            pass
+
+    def forward(self, x):
+        return x
+'''
+
+
+def changed(uri: str, version: int, text: str) -> lsp.DidChangeTextDocumentParams:
+    return lsp.DidChangeTextDocumentParams(
+        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)])
+
+
+async def next_for(published: asyncio.Queue, uri: str) -> lsp.PublishDiagnosticsParams:
+    """The next publication for ``uri``; any other document's before it fails the test."""
+    params = await asyncio.wait_for(published.get(), WAIT)
+    assert params.uri == uri, f"{params.uri} published before {uri}"
+    return params
+
+
+def test_a_hanging_document_delays_neither_another_nor_its_own_fix(tmp_path):
+    """Two documents whose model hangs (with a time limit of an hour), then a good one: its
+    diagnostics come (it waits for no slot the hangers hold past SLOT_SECONDS); then the first
+    hanging one is fixed: the fix's diagnostics come, its hanging child killed.  Before, the
+    good one waited for the hangers' hour, and the fix behind the hang it replaced."""
+    (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nres = 16\ntimeout = 3600\n")
+    hanging = [tmp_path / "hangs_a.py", tmp_path / "hangs_b.py"]
+    for path in hanging:
+        path.write_text(HANGS)
+    good = tmp_path / "chain.py"
+    good.write_bytes(CHAIN.read_bytes())
+    asyncio.run(_hang_then_fix(hanging, good))
+
+
+async def _hang_then_fix(hanging: list[Path], good: Path) -> None:
+    async with session(good.parent) as (client, published, _):
+        for path in hanging:
+            client.text_document_did_open(opened(path.as_uri(), HANGS))
+        client.text_document_did_open(opened(good.as_uri(), good.read_text()))
+        first = await next_for(published, good.as_uri())
+        assert {d.code for d in first.diagnostics} == CHAIN_CODES
+
+        fixed = hanging[0].as_uri()
+        client.text_document_did_change(changed(fixed, 2, good.read_text()))
+        after = await next_for(published, fixed)
+        assert after.version == 2 and {d.code for d in after.diagnostics} == CHAIN_CODES

@@ -51,8 +51,11 @@ _WAITS = threading.local()  # the (deadline, cancel event) of the run this threa
 @contextlib.contextmanager
 def waits_end(deadline: float, cancel: threading.Event | None = None) -> Iterator[None]:
     """Every slot wait of this thread in the block ends by ``deadline`` (``time.monotonic``), and
-    at once when ``cancel`` is set: the fork server's start, made on behalf of a file, included."""
+    at once when ``cancel`` is set: the fork server's start, made on behalf of a file, included.
+    Nested, the earlier deadline holds, and the outer block's ``cancel`` unless given."""
     saved = getattr(_WAITS, "limit", None)
+    if saved is not None:
+        deadline, cancel = min(deadline, saved[0]), cancel or saved[1]
     _WAITS.limit = deadline, cancel
     try:
         yield
