@@ -6,14 +6,21 @@ space: :func:`code_digest`), the file's absolute path (the child imports it as a
 package, and layer sites name it), the options, and the environment -- the Python version,
 rfa-lint's version and a digest of its own sources (so an edited checkout never reads results
 of older code), and a digest of the installed distributions (:func:`installed`; the linter
-process never imports a framework).  The entry records the hash of every local module the file
-imports, directly or through other local modules (``import x``, ``from . import y``, ``from x
-import y`` resolved with :mod:`ast` to files of the same folder or package, plus the
-``__init__.py`` files of the packages involved), and where each one it imports but that does
-not exist would be; it counts only while all of them are unchanged (and the missing still
-missing).  Beside each entry, a note keyed by the text's bytes names it, so an unchanged file
-is not even tokenized.  A hit costs reading two small files and hashing those modules: no
-parsing, no child, no framework.  So results that the text, the options and the installation
+process never imports a framework).  The entry records every other file the results depend
+on, and holds only while each is unchanged (and each missing one still missing): every file the
+file's children read (:mod:`rfa_lint.sandbox.reads`: the modules they imported wherever they
+live -- a folder on ``PYTHONPATH``, an editable install's source -- and the files they opened, a
+YAML config as much as a module; not the standard library or installed distributions, which
+the environment covers), plus the local modules the file imports (``import x``, ``from . import
+y`` resolved with :mod:`ast` to files of its folder or package, with their packages'
+``__init__.py``), and where each one it imports but that does not exist would be.  Each is
+recorded with its version (mtime, ctime, size, inode) and its hash: a hit compares versions,
+and hashes only a file whose version changed (a ``touch`` or a checkout of the same bytes is
+still a hit).  The entry is written by the linter's own process alone, from what the children
+reported, and only when each file is still as the child read it.  Beside each entry, a note
+keyed by the text's bytes names it, so an unchanged file is not even tokenized.  A hit costs
+reading two small files and a ``stat`` per file it depends on: no parsing, no child, no
+framework.  So results that the text, the options and the installation
 decide are cached, failures included (an import error, a build that raises, a blocked
 download); only what the machine decides (a timeout, the memory limit, a crash, a child that
 died after sending its results) runs again (:data:`rfa_lint.lint.CACHEABLE_CODES`).
@@ -47,21 +54,26 @@ import io
 import json
 import os
 import re
+import stat
 import sys
 import tokenize
 from pathlib import Path
-from typing import Any, Iterator
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
 
 import rfa_lint
 from rfa_lint.atomic import write_atomically
 from rfa_lint.files import MODULE_BYTES, package_of, read_regular, version
 
-FORMAT = 2  # bump when the entry layout or the key changes
+FORMAT = 3  # bump when the entry layout or the key changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 #: The most bytes read of each file: an entry (findings and coverage), its graphs (as much as a
 #: child may send, :data:`rfa_lint.sandbox.RESULT_BYTES`); a module, :data:`files.MODULE_BYTES`.
 ENTRY_BYTES = 4 << 20
 GRAPHS_BYTES = 64 << 20
+#: The largest file an entry depends on that is hashed (a data file a model reads); a larger
+#: one vouches for nothing, and the results that depend on it are not cached.
+FILE_BYTES = 256 << 20
 
 
 CACHE_DIR_VARIABLE = "RFA_LINT_CACHE_DIR"
@@ -205,11 +217,8 @@ class Cache:
             key, noted = self._known_key(path, text, options)
             entry_path = self._entry(key)
             entry = json.loads(read_regular(entry_path, ENTRY_BYTES))
-            modules, findings = entry["modules"], entry["findings"]
-            if not isinstance(modules, dict):
-                return None
-            if not all(_module_path(dep) and digest is not None and self._digest(dep) == digest
-                       for dep, digest in modules.items()):
+            files, findings = entry["files"], entry["findings"]
+            if not (isinstance(files, dict) and all(self._unchanged(p, seen) for p, seen in files.items())):
                 return None
             graphs = json.loads(read_regular(_graphs_path(entry_path), GRAPHS_BYTES)) if self.graphs else {}
             if not isinstance(graphs, dict):
@@ -220,22 +229,50 @@ class Cache:
             self._note(path, text, options, key)
         return findings, graphs
 
-    def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict) -> None:
-        """Save JSON-able results; a cache folder that cannot be written is silently skipped."""
-        modules = local_modules(Path(path).resolve(), text, absent=True)
-        digests = {str(m): self._digest(str(m)) for m in sorted(modules)}
+    def store(self, path: str, text: str, options: Any, findings: Any, graphs: dict,
+              reads: Mapping[str, tuple[int, ...] | None] = MappingProxyType({})) -> None:
+        """Save JSON-able results that depend on ``reads`` (path -> the version a child read, None
+        for a file it found absent) besides the file's local modules.  Nothing is saved when one
+        of them changed since it was read, or cannot be hashed; nor when the cache folder cannot
+        be written."""
+        linted = os.path.abspath(path)
+        now = {str(m): _version(m) for m in local_modules(Path(path).resolve(), text, absent=True)}
+        for file, seen in reads.items():
+            if file != linted:
+                now[file] = _version(file)
+                if now[file] != seen:  # edited while its models ran: which text they saw is unknown
+                    return
+        files = {file: [list(stamp) if stamp else None, self._digest(file)]
+                 for file, stamp in sorted(now.items()) if stamp is not False}
         data = json.dumps(graphs).encode()
-        if None in digests.values() or len(data) > GRAPHS_BYTES:
+        if len(files) < len(now) or any(digest is None for _, digest in files.values()):
+            return  # a file that cannot be looked at or hashed vouches for nothing
+        if len(data) > GRAPHS_BYTES:
             return
         key = self.key(path, text, options)
         entry_path = self._entry(key)
         try:
             self._prepare_folder()
             write_atomically(_graphs_path(entry_path), data)  # first: an entry has its graphs
-            write_atomically(entry_path, json.dumps({"modules": digests, "findings": findings}).encode())
+            write_atomically(entry_path, json.dumps({"files": files, "findings": findings}).encode())
         except OSError:
             return
         self._note(path, text, options, key)
+
+    def _unchanged(self, path: Any, seen: Any) -> bool:
+        """Whether a file an entry depends on is as it was: the same version, else the same hash
+        (absent: still absent)."""
+        if not (isinstance(path, str) and os.path.isabs(path) and isinstance(seen, list) and len(seen) == 2):
+            return False
+        stamp, digest = seen
+        if not isinstance(digest, str):
+            return False
+        now = _version(path)
+        if now is False:
+            return False
+        if now is None or stamp is None:
+            return now is None and stamp is None and digest == ABSENT
+        return list(now) == stamp or self._digest(path) == digest
 
     def _note(self, path: str, text: str, options: Any, key: str) -> None:
         pointer = self._pointer(path, text, options)
@@ -253,8 +290,8 @@ class Cache:
             write_atomically(ignore, b"# written by rfa-lint: its cache never belongs in git\n*\n")
 
     def _digest(self, path: str) -> str | None:
-        """The module's hash, ``ABSENT`` when there is no such file; None when it is no regular
-        file that can be read."""
+        """The file's hash, ``ABSENT`` when there is no such file; None when it is no regular
+        file of at most :data:`FILE_BYTES` that can be read."""
         try:
             stamp = version(path)
         except OSError:
@@ -264,7 +301,7 @@ class Cache:
         known = self._digests.get(path)
         if known is None or known[0] != stamp:
             try:
-                digest = hashlib.sha256(read_regular(Path(path), MODULE_BYTES)).hexdigest()
+                digest = hash_file(Path(path), FILE_BYTES)
             except FileNotFoundError:
                 digest = ABSENT
             except OSError:
@@ -281,10 +318,30 @@ def _graphs_path(entry_path: Path) -> Path:
     return entry_path.with_suffix(".graphs")
 
 
-def _module_path(value: Any) -> bool:
-    """Whether an entry's dependency could be what :func:`local_modules` gives: a ``.py`` file's
-    absolute path."""
-    return isinstance(value, str) and value.endswith(".py") and os.path.isabs(value)
+def _version(path: str | os.PathLike) -> tuple[int, ...] | None | bool:
+    """:func:`rfa_lint.files.version`, or False for a file that cannot be looked at."""
+    try:
+        return version(path)
+    except OSError:
+        return False
+
+
+def hash_file(path: Path, limit: int) -> str:
+    """The sha256 of a regular file of at most ``limit`` bytes, read in pieces (OSError else:
+    :func:`rfa_lint.files.read_regular`'s checks)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        while piece := handle.read(1 << 20):
+            size += len(piece)
+            if size > limit:
+                raise OSError(f"larger than {limit} bytes: {path}")
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def local_modules(path: Path, text: str, absent: bool = False) -> set[Path]:

@@ -21,5 +21,9 @@ class Limits:
     worker: bool = False
 
     def file_seconds(self, models: int) -> float:
-        """The most one file's children may take together: ``timeout x (models + 1)``."""
-        return self.timeout * (models + 1)
+        """The most one file's children may take together: ``timeout x (models + 1)``, and never
+        more than :data:`MAX_FILE_SECONDS` (the waits it sets must stay in ``select``'s range)."""
+        return min(self.timeout * (models + 1), MAX_FILE_SECONDS)
+
+
+MAX_FILE_SECONDS = 7 * 86400

@@ -191,6 +191,9 @@ class Analysis:
     #: a child that did not finish cleanly (a timeout, the memory limit, a crash, a death after
     #: its results were sent)
     cacheable: bool = True
+    #: the files its models' children read, as they were then (:mod:`rfa_lint.sandbox.reads`):
+    #: its cache entry holds only while they are unchanged
+    reads: Mapping[str, tuple[int, ...] | None] = field(default_factory=dict)
 
 
 def lint_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> list[Finding]:
@@ -250,6 +253,9 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     """
     if not may_define_model(Path(path), text):
         return Analysis([])
+    too_large = _too_large(path, text, options.max_file_kib)
+    if too_large is not None:
+        return too_large
     if cache is None:
         return _analyse_source(path, text, options)
     stored = cache.load(path, text, options)
@@ -260,8 +266,20 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
             pass  # not an entry rfa-lint wrote: analyse again, which rewrites it
     analysis = _analyse_source(path, text, options)
     if analysis.cacheable:
-        cache.store(path, text, options, _rows(analysis), analysis.graphs)
+        cache.store(path, text, options, _rows(analysis), analysis.graphs, analysis.reads)
     return analysis
+
+
+def _too_large(path: str, text: str, max_kib: int) -> Analysis | None:
+    """RFA917 for a file larger than ``max_kib``, before anything parses or tokenizes it (the
+    cache's key tokenizes too): parsing costs memory and time in proportion to the text."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= max_kib << 10:
+        return None
+    values = rules.Detail(f"{-(-size >> 10)} KiB, more than max-file-size {max_kib} KiB")
+    finding = _whole_file(path, "RFA917", values)
+    record = ModelRecord(os.path.basename(path), 1, False, "RFA917", finding.message)
+    return Analysis([finding], models=[record])
 
 
 def _rows(analysis: Analysis) -> dict[str, Any]:
@@ -337,7 +355,7 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     report = _Report(path, text, options, info.handoff_lines)
     report.outcome(runnable, outcome, frameworks)
     analysis = Analysis(sorted(findings + report.findings()), report.graphs, report.models,
-                        report.cacheable and outcome.clean)
+                        report.cacheable and outcome.clean, outcome.reads)
     return without_blocks([(path, analysis)])[0][1]
 
 

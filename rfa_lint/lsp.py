@@ -1,10 +1,14 @@
 """``rfa-lint server``: a Language Server (stdio) on pygls, for any editor that speaks LSP.
 
 Diagnostics come on open, on save and after edits: an edit waits a moment for the next one
-(``DEBOUNCE_SECONDS``), and a document has at most one analysis running; edits that arrive
-meanwhile are coalesced into one more run on the newest text, so a fast typist never queues up
-analyses.  Hover on a layer's line shows its receptive field, its verdict and its model's
-productive range; a quick fix adds ``# noqa: CODE`` (:func:`rfa_lint.noqa.add_noqa`).
+(``DEBOUNCE_SECONDS``).  Each document is analysed on its own, in a thread of its own: a newer
+text cancels the analysis of the older one (its child is killed at once, :func:`cancelled_by`),
+so a model that hangs never delays its own fix, and no document waits for another's analysis.
+An analysis waits for a child slot (:mod:`rfa_lint.sandbox.slots`) at most
+``SLOT_SECONDS``, then runs without one: documents whose models hang hold their slots until
+their time limit, and an editor's answer matters more than the machine-wide cap.
+Hover on a layer's line shows its receptive field, its verdict and its model's productive range;
+a quick fix adds ``# noqa: CODE`` (:func:`rfa_lint.noqa.add_noqa`).
 
 Settings are the file's own ``[tool.rfa-lint]`` (as on the command line, without options).
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -25,10 +31,15 @@ from rfa_lint.cache import Cache, default_folder
 from rfa_lint.lint import Analysis, Finding, analyse_source
 from rfa_lint.noqa import Unparsable, add_noqa, without_noqa
 from rfa_lint.positions import Span, place
-from rfa_lint.settings import Project
+from rfa_lint.sandbox import Cancelled, cancelled_by
+from rfa_lint.sandbox.slots import waits_end
+from rfa_lint.settings import Options, Project
 from rfa_lint.source import invalidate_caches
 
 DEBOUNCE_SECONDS = 0.3
+SLOT_SECONDS = 5.0
+#: Analyses at once: one per document analysed (a cancelled one ends within a poll of its child).
+ANALYSES = 64
 SOURCE = "rfa-lint"
 
 
@@ -36,8 +47,7 @@ SOURCE = "rfa-lint"
 class _Document:
     """One open document's analysis state."""
 
-    running: bool = False
-    stale: bool = False  # edited while an analysis ran: run once more when it ends
+    cancel: threading.Event | None = None  # set to cancel the analysis running, if one is
     analysis: Analysis | None = None
     text: str = ""
     edits: int = 0  # counts didChange notifications, for the debounce
@@ -48,35 +58,54 @@ class RfaLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("rfa-lint", __version__)
         self.documents: dict[str, _Document] = {}
-        self.analyses = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rfa")
+        self.analyses = ThreadPoolExecutor(max_workers=ANALYSES, thread_name_prefix="rfa")
         self.cache = Cache(default_folder(), graphs=True)
 
     def document(self, uri: str) -> _Document:
         return self.documents.setdefault(uri, _Document())
 
     async def analyse(self, uri: str) -> None:
-        """Analyse the newest text of ``uri`` and publish; coalesce edits that arrive meanwhile."""
+        """Analyse the newest text of ``uri`` and publish, cancelling its older text's analysis;
+        nothing of a cancelled analysis is published (or cached)."""
         state = self.document(uri)
-        if state.running:
-            state.stale = True
-            return
-        state.running = True
+        if state.cancel is not None:
+            state.cancel.set()
+        cancel = state.cancel = threading.Event()
+        text_document = self.workspace.get_text_document(uri)
+        path, text, version = to_fs_path(uri) or uri, text_document.source, text_document.version
+        project = Project.load(os.path.dirname(path), {})
+        invalidate_caches()  # other files may have changed since the last analysis
         try:
-            while True:
-                state.stale = False
-                text_document = self.workspace.get_text_document(uri)
-                path, text, version = to_fs_path(uri) or uri, text_document.source, text_document.version
-                project = Project.load(os.path.dirname(path), {})
-                invalidate_caches()  # other files may have changed since the last analysis
-                analysis = await asyncio.get_running_loop().run_in_executor(
-                    self.analyses, analyse_source, path, text, project.options, self.cache)
-                if not state.stale:
-                    state.analysis, state.text, state.project = analysis, text, project
-                    self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                        uri=uri, version=version, diagnostics=_diagnostics(analysis, path, text, project)))
-                    return
-        finally:
-            state.running = False
+            analysis = await asyncio.get_running_loop().run_in_executor(
+                self.analyses, _analyse, path, text, project.options, self.cache, cancel)
+        except Cancelled:
+            return
+        if cancel.is_set():  # a newer text came, or the document was closed
+            return
+        state.cancel = None
+        state.analysis, state.text, state.project = analysis, text, project
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, version=version, diagnostics=_diagnostics(analysis, path, text, project)))
+
+    def close(self, uri: str) -> None:
+        """Forget a closed document, cancelling its analysis."""
+        state = self.documents.pop(uri, None)
+        if state is not None and state.cancel is not None:
+            state.cancel.set()
+
+    def cancel_all(self) -> None:
+        """Cancel every analysis: the server is shutting down, and exits without waiting for
+        the models that hang."""
+        for state in self.documents.values():
+            if state.cancel is not None:
+                state.cancel.set()
+
+
+def _analyse(path: str, text: str, options: Options, cache: Cache, cancel: threading.Event) -> Analysis:
+    """One analysis, in a thread of the server's: ``cancel`` ends it (:class:`Cancelled`), and its
+    waits for a child slot end after :data:`SLOT_SECONDS`."""
+    with cancelled_by(cancel), waits_end(time.monotonic() + SLOT_SECONDS, cancel):
+        return analyse_source(path, text, options, cache)
 
 
 server = RfaLanguageServer()
@@ -104,9 +133,14 @@ async def did_change(ls: RfaLanguageServer, params: lsp.DidChangeTextDocumentPar
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: RfaLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
-    ls.documents.pop(params.text_document.uri, None)
+    ls.close(params.text_document.uri)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                       diagnostics=[]))
+
+
+@server.feature(lsp.SHUTDOWN)
+def shutdown(ls: RfaLanguageServer, params: None) -> None:
+    ls.cancel_all()
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -178,5 +212,8 @@ def _noqa_edit(text: str, line: int, code: str) -> lsp.TextEdit | None:
 
 
 def serve() -> None:
-    """Speak LSP on stdin / stdout until the client says exit."""
-    server.start_io()
+    """Speak LSP on stdin / stdout until the client says exit (or is gone)."""
+    try:
+        server.start_io()
+    finally:
+        server.cancel_all()

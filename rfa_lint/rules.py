@@ -1385,6 +1385,38 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
+    _skip(
+        "RFA917",
+        "file-too-large",
+        "the file is larger than rfa-lint parses",
+        "the file was not analysed: {detail} (raise max-file-size, or split the file)",
+        Detail,
+        what="""
+        Reports a file that may define a model but is larger than `max-file-size`, before
+        anything of it is parsed, tokenized or run.
+        """,
+        why="""
+        Parsing costs memory and time in proportion to the file (a 26 MB generated file took
+        rfa-lint 2-4 minutes and 4 GB); no hand-written model file comes near the default
+        limit, so such a file is generated data, and its models are not analysed.
+        """,
+        example="""
+        A generated 26 MB `weights_table.py` that imports torch.
+        """,
+        use_instead="""
+        Keep generated data out of Python source (load it from a data file), split the file,
+        or raise the limit.
+        """,
+        known_problems="""
+        flake8 reads, tokenizes and parses every file itself before any plugin runs: under
+        flake8 the time and memory of that parse are spent anyway; exclude such files with
+        flake8's `--extend-exclude`.
+        """,
+        options=NOT_ANALYSED_OPTION + """
+        - `max-file-size` (`--max-file-size KIB`, flake8 `--rfa-max-file-size`): the largest
+          file analysed, in KiB.
+        """,
+    ),
     _rule(
         "RFA999",
         "internal-error",

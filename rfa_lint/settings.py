@@ -114,11 +114,36 @@ def parse_resolution(value: str | int | Iterable[int]) -> tuple[int, ...]:
     return values
 
 
+#: The longest time limit taken: beyond a day no model is worth waiting for, and a larger number
+#: would only overflow the waits it sets (``select`` refuses ~3e11 s; 1e300 killed the fork server).
+MAX_SECONDS = 86400
+
+
 def _seconds(value: str | float) -> float:
     seconds = float(value)
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(value)
+    if seconds > MAX_SECONDS:
+        raise Refused(f"{seconds:g}s is more than a day ({MAX_SECONDS}s)")
     return seconds
+
+
+def physical_mib() -> int | None:
+    """The machine's physical memory in MiB (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _memory(value: str | int) -> int:
+    """A child's address-space cap: at least what a framework import maps, at most the machine's
+    memory (more would be no limit at all: a child could swap the machine to a halt first)."""
+    mib = _whole(256)(value)
+    physical = physical_mib()
+    if physical is not None and mib > physical:
+        raise Refused(f"{mib} MiB is more than this machine's physical memory ({physical} MiB)")
+    return mib
 
 
 def _whole(minimum: int) -> Callable[[Any], int]:
@@ -279,11 +304,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Exclude the paths named on the command line too (pre-commit names every file).", default=False,
             toml=(bool,)),
     Setting("timeout", _seconds, "a number of seconds above 0",
-            "Seconds per model, and for the file's import.", default=Limits.timeout,
+            f"Seconds per model, and for the file's import (at most {MAX_SECONDS}, a day).",
+            default=Limits.timeout,
             toml=(int, float), flake8=True, metavar="SECONDS"),
-    Setting("memory-limit", _whole(256), "a whole number of MiB, at least 256",
+    Setting("memory-limit", _memory,
+            "a whole number of MiB, at least 256, at most the machine's physical memory",
             "MiB of address space per child.", default=Limits.memory_mb, toml=(int,), flake8=True,
             metavar="MIB"),
+    Setting("max-file-size", _whole(1), "a whole number of KiB, at least 1",
+            "The largest file analysed: a larger one gets RFA917, unparsed.", default=2048,
+            toml=(int,), flake8=True, metavar="KIB"),
     Setting("no-exec", parse_boolean, FLAG, "Never run model code (RFA900 per model).", default=False,
             toml=(bool,), flake8=True),
     Setting("filter-kernel-size-1", parse_boolean, FLAG, "Skip 1x1 layers.", default=False,
@@ -408,6 +438,7 @@ class Options:
     filter_kernel_size_1: bool = False
     execute: bool = True
     limits: Limits = Limits()
+    max_file_kib: int = BY_NAME["max-file-size"].default
     #: per-model build settings from ``[tool.rfa-lint.models]``: name -> {args, kwargs, input-shape}
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -433,6 +464,7 @@ def options_from(settings: Mapping[str, Any]) -> Options:
         limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit"),
                       worker=not value("no-worker")),
         models=value("models"),
+        max_file_kib=value("max-file-size"),
     )
 
 

@@ -315,11 +315,11 @@ def test_a_dependency_that_is_no_regular_file_vouches_for_nothing(tmp_path, monk
     cache = stored(tmp_path / "cache", net)
     [entry] = (tmp_path / "cache").glob("*/*.json")
     data = json.loads(entry.read_bytes())
-    data["modules"] = {str(fifo): "0" * 64}  # a poisoned entry naming a FIFO: read, it would hang
+    data["files"] = {str(fifo): [[1, 1, 1, 1], "0" * 64]}  # a poisoned entry naming a FIFO: it would hang
     entry.write_text(json.dumps(data))
     assert cache.load(str(net), net.read_text(), OPTIONS) is None
     (tmp_path / "blocks.py").write_text("X = 1\n")
-    monkeypatch.setattr(cache_module, "MODULE_BYTES", 5)  # blocks.py, 6 bytes, cannot be read whole
+    monkeypatch.setattr(cache_module, "FILE_BYTES", 5)  # blocks.py, 6 bytes, cannot be hashed whole
     entry.unlink()
     stored(tmp_path / "cache", net)
     assert not list((tmp_path / "cache").glob("*/*.json"))  # no entry vouched for by nothing

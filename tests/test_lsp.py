@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import sys
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
-from pygls.lsp.client import LanguageClient
+from lsp_session import WAIT, opened, session
 from procs import children, gone, parent, zombie_children
 
 from rfa_lint.sandbox import worker
 
 CHAIN = Path(__file__).resolve().parents[1] / "fixtures" / "lint" / "chain.py"
-SERVER = ("-m", "rfa_lint", "server")
-WAIT = 180  # seconds for one publication: a cold child imports torch on a loaded machine
 
 
 @pytest.fixture
@@ -39,37 +34,10 @@ def test_a_scripted_editor_session(project: Path) -> None:
     asyncio.run(_session(project))
 
 
-@contextlib.asynccontextmanager
-async def _server(folder: Path) -> AsyncIterator[tuple[LanguageClient, asyncio.Queue, lsp.InitializeResult]]:
-    """A server started in ``folder`` and initialized: its client, the diagnostics it publishes,
-    its answer to initialize.  Shut down and stopped at the end."""
-    published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
-    client = LanguageClient("rfa-lint-test", "1")
-
-    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
-        published.put_nowait(params)
-
-    await client.start_io(sys.executable, *SERVER, cwd=str(folder))
-    try:
-        result = await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
-        client.initialized(lsp.InitializedParams())
-        yield client, published, result
-        await client.shutdown_async(None)
-    finally:
-        client.exit(None)
-        await asyncio.wait_for(client.stop(), WAIT)
-
-
-def opened(uri: str, text: str) -> lsp.DidOpenTextDocumentParams:
-    return lsp.DidOpenTextDocumentParams(
-        text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
-
-
 async def _session(model: Path) -> None:
     text, uri = model.read_text(encoding="utf-8"), model.as_uri()
     document = lsp.TextDocumentIdentifier(uri=uri)
-    async with _server(model.parent) as (client, published, result):
+    async with session(model.parent) as (client, published, result):
         assert result.server_info.name == "rfa-lint"
         assert result.capabilities.hover_provider and result.capabilities.code_action_provider
 
@@ -127,7 +95,7 @@ def test_a_worker_the_server_started_is_no_zombie_of_it_once_it_exits(project: P
 
 async def _worker_exits(model: Path) -> None:
     text, uri = model.read_text(encoding="utf-8"), model.as_uri()
-    async with _server(model.parent) as (client, published, _):
+    async with session(model.parent) as (client, published, _):
         client.text_document_did_open(opened(uri, text))
         first = await asyncio.wait_for(published.get(), WAIT)
         assert {d.code for d in first.diagnostics} == {"RFA101", "RFA102", "RFA110"}  # as in the session

@@ -42,7 +42,7 @@ NO_TORCH = "RFA912"  # the fixture linted without torch
 ELSEWHERE = {"RFA999": "test_an_internal_error_is_rfa999_for_that_file_only"}
 #: The rules whose Example is prose, not a snippet to lint (an encoding, an environment, a bug,
 #: a graph of 2^18 paths); the rules' fixtures cover them.
-PROSE_EXAMPLES = {"RFA910", "RFA912", "RFA916", "RFA999"}
+PROSE_EXAMPLES = {"RFA910", "RFA912", "RFA916", "RFA917", "RFA999"}
 
 
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

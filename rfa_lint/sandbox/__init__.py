@@ -52,7 +52,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from rfa_lint.limits import Limits
 from rfa_lint.sandbox import warm
-from rfa_lint.sandbox.slots import child_slot
+from rfa_lint.sandbox.slots import Cancelled, child_slot, waits_end
 from rfa_lint.sandbox.status import Status
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
@@ -90,7 +90,8 @@ class FileOutcome:
     """Per-model outcomes, or a file-level failure that stopped all of them.
 
     ``clean``: every child of the file ended on its own, with code 0, after sending all its
-    results.  A child that died, even once its results were all sent (killed, crashed in its
+    results and the complete list of the files it read.  A child that died, even once its
+    results were all sent (killed, crashed in its
     last steps, out of time), leaves what it sent standing, but how it ended is the machine's
     doing: such an outcome is reported, never cached.
     """
@@ -98,6 +99,8 @@ class FileOutcome:
     models: dict[str, ModelOutcome] = field(default_factory=dict)
     failure: ModelOutcome | None = None  # import-failed, framework-missing, timeout, crashed, ...
     clean: bool = True
+    #: the files its children read (:mod:`.reads`): path -> version as first read, None when absent
+    reads: dict[str, tuple[int, ...] | None] = field(default_factory=dict)
 
 
 def child_env() -> dict[str, str]:
@@ -158,13 +161,19 @@ def _last_line(text: str) -> str:
 
 
 def _run_child(request: dict, limits: Limits, budget: _Budget) -> _Run:
-    """One child run, within the file's ``budget``.
+    """One child run, within the file's ``budget``; a wait for a slot ends with the file's time
+    (the child then runs without one, :mod:`.slots`).
 
     On the user's worker when ``limits`` allow it: a request there that a newer text of the file
     supersedes runs again, on the worker but never superseding or superseded; a worker that is
     lost (missing, frozen, killed) is no fault of the file, which runs again on this process's
     own server.
     """
+    with waits_end(budget.waits_end, _cancel_event()):
+        return _run_somewhere(request, limits, budget)
+
+
+def _run_somewhere(request: dict, limits: Limits, budget: _Budget) -> _Run:
     if limits.worker:
         try:
             try:
@@ -199,7 +208,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
                 raise
             return _Run(results.events, ModelOutcome(Status.CRASHED, detail=str(lost)), False)
     if results.finished:
-        return _Run(results.events, None, ending.clean)
+        return _Run(results.events, None, ending.clean and results.recorded)
     return _Run(results.events, _exit_reason(ending, limits), False)
 
 
@@ -287,6 +296,7 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "import-failed": {"status": str, "detail": str},
     "framework-missing": {"detail": str},
     "done": {},
+    "reads": {"files": list, "complete": bool},
 }
 #: The statuses each event may carry: a timeout or a crash only the sandbox decides, never a child.
 STATUSES = {"model": frozenset({Status.OK, Status.NOT_A_MODEL, Status.NEEDS_ARGUMENTS, Status.NEEDS_INPUTS,
@@ -312,6 +322,11 @@ class _Results:
     @property
     def full(self) -> bool:
         return self.size > RESULT_BYTES
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the child said, completely, which files it read (:mod:`.reads`)."""
+        return any(e["event"] == "reads" and e["complete"] for e in self.events)
 
     @property
     def finished(self) -> bool:
@@ -351,7 +366,18 @@ def _well_formed(event: Any, models: list[str]) -> bool:
             and ("model" not in fields or event["model"] in models)
             and ("status" not in fields or event["status"] in STATUSES[event["event"]])
             and (event.get("status") != Status.OK or isinstance(event.get("graph"), dict))
-            and isinstance(event.get("detail", ""), str))
+            and isinstance(event.get("detail", ""), str)
+            and (event["event"] != "reads" or all(map(_file_read, event["files"]))))
+
+
+def _file_read(item: Any) -> bool:
+    """``[absolute path, [mtime, ctime, size, inode]]``, or ``[path, None]`` for an absent file."""
+    path = item[0] if isinstance(item, list) and len(item) == 2 else None
+    if not (isinstance(path, str) and os.path.isabs(path)):
+        return False
+    stamp = item[1]
+    return stamp is None or (isinstance(stamp, list) and len(stamp) == 4
+                             and all(type(v) is int and v >= 0 for v in stamp))
 
 
 POLL_SECONDS = 0.05  # how often a running child is checked on while its pipes stay open
@@ -367,6 +393,7 @@ class _Budget:
     def __init__(self, limits: Limits, models: int) -> None:
         self.seconds, self.file_seconds = limits.timeout, limits.file_seconds(models)
         self.end: float | None = None
+        self.waits_end = time.monotonic() + self.file_seconds  # for a slot: no longer than it may run
 
     def child_started(self) -> None:
         if self.end is None:
@@ -394,11 +421,13 @@ def _watch(child: warm.Child, budget: _Budget, results: _Results) -> _Ending:
     """
     tails = {child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
     pipes = [child.stdout, child.stderr, child.results]
-    interrupts = _interrupts()
+    interrupts, cancel = _interrupts(), _cancel_event()
     try:
         while not child.finished() and budget.left() > 0 and not results.full:
             if _interrupts() != interrupts:
                 raise KeyboardInterrupt
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("a newer text of the file came")
             for pipe in select.select(pipes, [], [], min(POLL_SECONDS, budget.left()))[0]:
                 if not _read(pipe, tails, results, budget):
                     pipes.remove(pipe)
@@ -434,6 +463,26 @@ def _read(pipe: BinaryIO, tails: dict, results: _Results, budget: _Budget) -> bo
     elif results.feed(chunk):
         budget.model_started()
     return bool(chunk)
+
+
+_CANCEL = threading.local()  # the event that cancels the run this thread is doing
+
+
+@contextlib.contextmanager
+def cancelled_by(event: threading.Event) -> Iterator[None]:
+    """Runs of this thread in the block end when ``event`` is set: the child running is killed,
+    a wait for a slot given up, and :class:`Cancelled` raised (the language server's analysis of
+    a text that a newer one replaced; nothing of it is reported or cached)."""
+    saved = getattr(_CANCEL, "event", None)
+    _CANCEL.event = event
+    try:
+        yield
+    finally:
+        _CANCEL.event = saved
+
+
+def _cancel_event() -> threading.Event | None:
+    return getattr(_CANCEL, "event", None)
 
 
 _INTERRUPTS = [0]  # Ctrl-Cs seen by this process
@@ -515,3 +564,6 @@ def _collect(events: list[dict[str, Any]], outcome: FileOutcome) -> None:
             outcome.failure = ModelOutcome(Status(event["status"]), detail=event["detail"])
         elif kind == "framework-missing":
             outcome.failure = ModelOutcome(Status.FRAMEWORK_MISSING, detail=event["detail"])
+        elif kind == "reads":
+            for path, stamp in event["files"]:
+                outcome.reads.setdefault(path, tuple(stamp) if stamp else None)

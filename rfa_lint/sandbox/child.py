@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 from rfa_lint import slices
 from rfa_lint.files import module_name
 from rfa_lint.frontends import TraceError
-from rfa_lint.sandbox import discovery, inputs
+from rfa_lint.sandbox import discovery, inputs, reads
 from rfa_lint.sandbox.status import Status
 
 DETAIL_CHARS = 300
@@ -366,7 +366,9 @@ def execute(request_fd: int, result_fd: int) -> None:
     channel = Channel(result_fd)
     resource.setrlimit(resource.RLIMIT_AS, (address_limit(request["memory_mb"]),) * 2)
     warm_up(request["framework"], request["frameworks"])
+    recorder = reads.record()  # what the file's results depend on, for the parent's cache
     run(request, channel)
+    channel.send(**recorder.event())
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: user atexit handlers and framework shutdown

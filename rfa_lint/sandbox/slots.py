@@ -11,6 +11,13 @@ shared temporary folder, where its name is predictable: another user could creat
 then hold or swap the slot files.  So it is used only when it is ours and no one else can write
 to it; otherwise this process (and the workers it forks) gets a private folder of its own: the
 cap then holds per run instead of per user, and the lint goes on.
+
+No wait is without an end.  A holder may be stuck (a run suspended with Ctrl-Z holds its slots
+for as long as it stays suspended), so a wait ends by a deadline, and the child then runs
+without a slot, saying so on stderr (once per process): the cap is there for speed, and a
+file's findings never depend on it.  The deadline is the one the thread's run set
+(:func:`waits_end`: a file waits no longer than its models may run), else
+:data:`WAIT_SECONDS`; a run that is cancelled stops waiting at once (:class:`Cancelled`).
 """
 
 from __future__ import annotations
@@ -24,11 +31,36 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 POLL_SECONDS = 0.05
+#: How long a wait lasts that no run bounds (:func:`waits_end`).
+WAIT_SECONDS = 300.0
+
+
+class Cancelled(Exception):
+    """The run that waited was cancelled (its file has a newer text to analyse)."""
+
+
+_WAITS = threading.local()  # the (deadline, cancel event) of the run this thread is doing
+
+
+@contextlib.contextmanager
+def waits_end(deadline: float, cancel: threading.Event | None = None) -> Iterator[None]:
+    """Every slot wait of this thread in the block ends by ``deadline`` (``time.monotonic``), and
+    at once when ``cancel`` is set: the fork server's start, made on behalf of a file, included.
+    Nested, the earlier deadline holds, and the outer block's ``cancel`` unless given."""
+    saved = getattr(_WAITS, "limit", None)
+    if saved is not None:
+        deadline, cancel = min(deadline, saved[0]), cancel or saved[1]
+    _WAITS.limit = deadline, cancel
+    try:
+        yield
+    finally:
+        _WAITS.limit = saved
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,9 +96,13 @@ def _private_folder() -> Path:
 
 @contextlib.contextmanager
 def child_slot(count: int | None = None, folder: Path | None = None) -> Iterator[int]:
-    """Hold one of ``count`` slots (default: the CPU count) for the duration of the block."""
+    """Hold one of ``count`` slots (default: the CPU count) for the duration of the block; none
+    (-1) when none came free by the thread's deadline.  :class:`Cancelled` when its run was
+    cancelled meanwhile (see :func:`waits_end`)."""
     count = count or os.cpu_count() or 1
     folder = folder or slot_folder()
+    start = time.monotonic()
+    deadline, cancel = getattr(_WAITS, "limit", None) or (start + WAIT_SECONDS, None)
     while True:
         for index in range(count):
             try:
@@ -84,4 +120,23 @@ def child_slot(count: int | None = None, folder: Path | None = None) -> Iterator
             finally:
                 os.close(fd)  # closing the file releases its lock
             return
-        time.sleep(POLL_SECONDS)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("a newer text of the file came")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _say_uncapped(folder, count, time.monotonic() - start)
+            yield -1
+            return
+        time.sleep(min(POLL_SECONDS, left))
+
+
+_SAID: list[bool] = []  # whether this process said that a wait ran out
+
+
+def _say_uncapped(folder: Path, count: int, waited: float) -> None:
+    """Once per process: the first wait that ran out, and why the run goes on anyway."""
+    if _SAID:
+        return
+    _SAID.append(True)
+    print(f"rfa-lint: all {count} child slots in {folder} stayed held for {waited:.0f}s (another rfa-lint "
+          "run is stopped or slow); running without a slot", file=sys.stderr)
