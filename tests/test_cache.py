@@ -182,7 +182,7 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path):
     cache = Cache(tmp_path / "cache")
     fresh = analyse_source(str(path), MODEL, OPTIONS, cache)
     [entry] = (tmp_path / "cache").glob("*/*.json")
-    for garbage in (b"{not json", b'{"modules": {}, "findings": [[1]]}', b"[]"):
+    for garbage in (b"{not json", b'{"files": {}, "findings": [[1]]}', b"[]"):
         entry.write_bytes(garbage)
         assert analyse_source(str(path), MODEL, OPTIONS, Cache(tmp_path / "cache")) == fresh
         rows = [[f.line, f.col, f.code, f.message] for f in fresh.findings]
@@ -281,9 +281,9 @@ def test_an_entry_that_is_a_fifo_or_too_large_or_not_an_entry_is_a_miss(tmp_path
     path.write_text(MODEL)
     cache = stored(tmp_path / "cache", path)
     [entry] = (tmp_path / "cache").glob("*/*.json")
-    for content in (b"[" * 100_000 + b"]" * 100_000, b'{"modules": [], "findings": []}',
-                    b'{"modules": {"blocks.py": "0"}, "findings": []}', b'{"modules": {}}'):
-        entry.write_bytes(content)  # too deep for json; modules not a dict; a relative path; no findings
+    for content in (b"[" * 100_000 + b"]" * 100_000, b'{"files": [], "findings": []}',
+                    b'{"files": {"blocks.py": [null, "absent"]}, "findings": []}', b'{"files": {}}'):
+        entry.write_bytes(content)  # too deep for json; files not a dict; a relative path; no findings
         assert cache.load(str(path), MODEL, OPTIONS) is None, content[:40]
     entry.unlink()
     os.mkfifo(entry)

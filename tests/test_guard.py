@@ -295,17 +295,18 @@ def test_a_hanging_document_delays_neither_another_nor_its_own_fix(tmp_path):
     """Two documents whose model hangs (with a time limit of an hour), then a good one: its
     diagnostics come (it waits for no slot the hangers hold past SLOT_SECONDS); then the first
     hanging one is fixed: the fix's diagnostics come, its hanging child killed.  Before, the
-    good one waited for the hangers' hour, and the fix behind the hang it replaced."""
-    (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nres = 16\ntimeout = 3600\n")
+    good one waited for the hangers' hour, and the fix behind the hang it replaced.  A 3 MiB
+    document then gets its RFA917 (before: nothing was published in 120 s)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.rfa-lint]\nres = 16\ntimeout = 3600\nselect = ["RFA"]\n')
     hanging = [tmp_path / "hangs_a.py", tmp_path / "hangs_b.py"]
     for path in hanging:
         path.write_text(HANGS)
     good = tmp_path / "chain.py"
     good.write_bytes(CHAIN.read_bytes())
-    asyncio.run(_hang_then_fix(hanging, good))
+    asyncio.run(_hang_then_fix(hanging, good, big_model_file(tmp_path / "generated.py", 3)))
 
 
-async def _hang_then_fix(hanging: list[Path], good: Path) -> None:
+async def _hang_then_fix(hanging: list[Path], good: Path, big: Path) -> None:
     async with session(good.parent) as (client, published, _):
         for path in hanging:
             client.text_document_did_open(opened(path.as_uri(), HANGS))
@@ -317,3 +318,7 @@ async def _hang_then_fix(hanging: list[Path], good: Path) -> None:
         client.text_document_did_change(changed(fixed, 2, good.read_text()))
         after = await next_for(published, fixed)
         assert after.version == 2 and {d.code for d in after.diagnostics} == CHAIN_CODES
+
+        client.text_document_did_open(opened(big.as_uri(), big.read_text()))  # 3 MiB: RFA917, unparsed
+        refused = await next_for(published, big.as_uri())
+        assert [(d.code, d.range.start.line) for d in refused.diagnostics] == [("RFA917", 0)]

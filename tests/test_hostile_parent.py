@@ -241,7 +241,7 @@ def poison(entry: Path, how: str, fifo: Path) -> None:
     if how == "wrong-types":
         data["findings"]["findings"] = [["7", None, 5, ["x"]], [7, "x", "RFA101", "m"]]
     elif how == "fifo-module":
-        data["modules"] = {str(fifo): "0" * 64}
+        data["files"] = {str(fifo): [[1, 1, 1, 1], "0" * 64]}
     elif how == "forged-line-break":  # the rule's words, then a workflow command on a line of its own
         data["findings"]["findings"] = [[14, 0, "RFA101", real[2][3] + "\n::error file=chain.py::forged"]]
     elif how == "past-the-end":
