@@ -1,12 +1,13 @@
 """Framework frontends: a live model object -> plain receptive-field graph data.
 
-Each frontend module (``torch``, ``keras``) offers the same five names, which the sandbox child
+Each frontend module (``torch``, ``keras``) offers the same six names, which the sandbox child
 uses without knowing the framework:
 
 - ``building_context(meta=True)``: a context manager to build models in (no weight memory;
   with ``meta`` False a real build) that records the source site of every layer created inside it;
 - ``needs_values(error)``: whether a build or trace failed only for want of weight values (a
-  real build may then succeed);
+  real build may then succeed), and ``image_parts(model)``: the ``(name, part)`` s of a model
+  that may take its image, to trace when the whole model needs values (a detector's backbone);
 - ``is_model(obj)``: whether ``obj`` is a model of that framework;
 - ``to_plain(model, input_shape=None, *, resolution=None, declared=None)``: the model's graph
   as JSON-able data, in the form of :func:`rfa_lint.rf.graph.graph_to_plain` plus an

@@ -110,6 +110,11 @@ def building_context(meta: bool = True) -> Iterator[None]:
         file_utils.get_file = original_get_file
 
 
+def image_parts(model: keras.Model) -> list:
+    """None at all: a Keras model is traced symbolically, whole (see the torch frontend's)."""
+    return []
+
+
 def needs_values(error: BaseException) -> bool:
     """Never: a Keras build is real already, building again cannot help (see the torch
     frontend's)."""

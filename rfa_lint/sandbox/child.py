@@ -191,18 +191,38 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
     if feed.missing:
         return {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(feed)}
     options = {"inputs": feed.extra} if feed.extra else {}
+    if not meta:
+        options["real"] = True
+    resolution, declared = tuple(candidate.get("resolution") or ()), inputs.declared_size(model)
     try:
-        graph = frontend.to_plain(
-            model, input_shape=feed.image, resolution=tuple(candidate.get("resolution") or ()),
-            declared=inputs.declared_size(model), **options, **({} if meta else {"real": True}),
-        )
+        graph = frontend.to_plain(model, input_shape=feed.image, resolution=resolution, declared=declared,
+                                  **options)
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
     except Exception as exc:
-        return {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
-                "retry": meta and frontend.needs_values(exc)}
+        failed = {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
+                  "retry": meta and frontend.needs_values(exc)}
+        graph = None
+    if graph is None:
+        traced = _trace_part(frontend, model, resolution, declared) if failed["retry"] else None
+        if traced is None:
+            return failed
+        graph, model = traced
     classes = discovery.built_classes(model)
     return {"status": Status.OK, "graph": {**graph, "classes": classes, "built": "meta" if meta else "cpu"}}
+
+
+def _trace_part(frontend: ModuleType, model: Any, resolution: tuple,
+                declared: Any) -> tuple[dict, Any] | None:
+    """The graph of the first part of ``model`` that takes its image (``part`` names it) and
+    that part, traced on meta; None when none does.  Cheaper than a real build, and a
+    detector's postprocessing would not trace on a real image either."""
+    for name, part in frontend.image_parts(model):
+        try:
+            return {**frontend.to_plain(part, resolution=resolution, declared=declared), "part": name}, part
+        except Exception:  # not the part that takes the image
+            continue
+    return None
 
 
 class _Context:

@@ -20,7 +20,7 @@ from rfa_lint.rf.graph import EnrichedNetworkNode, InfoFilter, filter_from, grap
 
 from .sites import building_context, is_model
 from .table import opaque_layers
-from .trace import to_plain
+from .trace import image_parts, to_plain
 from .weights import needs_values
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "TraceError",
     "building_context",
     "create_graph_from_pytorch_model",
+    "image_parts",
     "is_model",
     "needs_values",
     "register_layer_handler",

@@ -523,6 +523,14 @@ class _Recorder(TorchFunctionMode):
         return traced[0][1].node
 
 
+def image_parts(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of the children that are networks of their own (not single layers), the
+    ones holding most weights first: where a detector's backbone and neck, which take the image
+    before the proposals, box decoding and non-maximum suppression that need values, are."""
+    children = [(name, child) for name, child in model.named_children() if next(child.children(), None)]
+    return sorted(children, key=lambda item: -sum(p.numel() for p in item[1].parameters()))
+
+
 def _extra(spec: Mapping[str, Any], batch: int, dtype: torch.dtype, real: bool) -> Tensor:
     """An input besides the image (``to_plain``'s ``inputs``): ones when real (steps, levels)."""
     shape = (batch,) * bool(spec["batched"]) + tuple(spec["shape"])
@@ -629,8 +637,9 @@ def to_plain(
     traced shape, both left out where zero.  Without ``input_shape`` the
     trace tries ``resolution`` (per-axis sizes; one number for every axis), then ``declared``
     (the model's own size), then ``input_res`` and common sizes (see :func:`_attempts`);
-    :class:`TraceError` lists every attempt when none works, caused by the first failure that
-    needed the values of a meta tensor, if any (:func:`.weights.needs_values`).
+    :class:`TraceError` lists every attempt when none works; the first failure that needed the
+    values of a meta tensor (:func:`.weights.needs_values`) ends the attempts of its mode (eval
+    or train) and causes it.
 
     ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
     ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
@@ -639,17 +648,20 @@ def to_plain(
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
-    needing_values = None
+    needing_values, given_up = None, set()
     try:
         for mode, shape in _attempts(model, input_shape, resolution, declared, input_res, real):
+            if mode in given_up:
+                continue
             model.train(mode == "train")
             recorder = _Recorder(model, shape, inputs, real)
             try:
                 output = recorder.run(model)
             except Exception as error:  # the model's own failure, reported below with its line
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
-                if needing_values is None and needs_values(error):
-                    needing_values = error
+                if not real and needs_values(error):  # no other size of this mode has them either
+                    needing_values = needing_values or error
+                    given_up.add(mode)
                 continue
             return recorder.graph.to_dict(output, list(shape), mode)
     finally:

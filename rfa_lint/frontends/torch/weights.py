@@ -158,5 +158,5 @@ def needs_values(error: BaseException) -> bool:
         seen.add(id(current))
         if _META_WORDS.search(str(current)):
             return True
-        current = current.__cause__ or current.__context__
+        current = current.__cause__  # not __context__: what was being handled when it was raised
     return False
