@@ -448,15 +448,19 @@ class EnrichedNetworkNode:
         return W.default_reads(int(kernel), int(stride), int(dilation), up, n_in, n_out)
 
     def _exact_extremes(self) -> None:
-        """The maximum RF is the widest window over the positions; the minimum (the shortest
-        path's) is no wider than that."""
+        """The maximum RF is the widest window over the positions.  The minimum (the shortest
+        path's, a figure for any resolution) is no wider than the widest window that no padding
+        cut (phases can make every window narrower than the path formula): where padding cuts
+        every window (a tiny map), it stays the path formula's."""
         widest = tuple(W.widest(w) for w in self.windows)
         if any(v is None for v in widest):
             return
         axes = max(len(widest), len(self.rf_min_per_axis))
         self.rf_max_per_axis = tuple(_plain(v) for v in _stretch(widest, axes))
+        uncut = _stretch(tuple(W.widest(w, uncut=True) for w in self.windows), axes)
         self.rf_min_per_axis = tuple(
-            _plain(min(lo, hi)) for lo, hi in zip(_stretch(self.rf_min_per_axis, axes), self.rf_max_per_axis)
+            _plain(lo if hi is None else min(lo, hi))
+            for lo, hi in zip(_stretch(self.rf_min_per_axis, axes), uncut)
         )
 
     def _join_members(self) -> _Members:

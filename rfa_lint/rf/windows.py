@@ -20,11 +20,12 @@ import math
 from fractions import Fraction
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-Window = tuple  # (first, last) image pixels, inclusive; infinite ends for a global layer
+Window = tuple  # (first, last, cut): image pixels, inclusive (infinite for a global layer), and
+# whether some tap on the way read padding, so that the window may be narrower than the layers'
 Windows = tuple  # one Window (or None) per position of a map axis; one entry broadcasts
 
 INF = math.inf
-EVERYWHERE: Windows = ((-INF, INF),)
+EVERYWHERE: Windows = ((-INF, INF, False),)
 
 
 class Reads(NamedTuple):
@@ -160,7 +161,7 @@ class Image(tuple):
     is unbounded, so that an RF is never cut at its border)."""
 
     def __new__(cls, size: int) -> Image:
-        return super().__new__(cls, ((x, x) for x in range(size)))
+        return super().__new__(cls, ((x, x, False) for x in range(size)))
 
 
 def merged(inputs: Sequence[Windows], size: int) -> Windows | None:
@@ -193,25 +194,31 @@ def read(reads: Reads, inputs: Windows, size: int) -> Windows:
         base = m * step
         if isinstance(inputs, Image):
             taps = [base + c for c in offsets[q]]
-            out.append((min(taps), max(taps)) if taps else None)
+            out.append((min(taps), max(taps), False) if taps else None)
         else:
-            out.append(_hull(inputs[base + c] for c in offsets[q] if 0 <= base + c < n_in))
+            taps = [base + c for c in offsets[q]]
+            window = _hull(inputs[i] for i in taps if 0 <= i < n_in)
+            if window is not None and not window[2] and not all(0 <= i < n_in for i in taps):
+                window = (window[0], window[1], True)
+            out.append(window)
     return tuple(out)
 
 
 def _hull(windows: Iterable[Window | None]) -> Window | None:
     first = last = None
+    cut = False
     for w in windows:
         if w is None:
             continue
         if first is None:
-            first, last = w
+            first, last, cut = w
         else:
-            first, last = min(first, w[0]), max(last, w[1])
-    return None if first is None else (first, last)
+            first, last, cut = min(first, w[0]), max(last, w[1]), cut or w[2]
+    return None if first is None else (first, last, cut)
 
 
-def widest(windows: Windows) -> int | float | None:
-    """The largest extent over the positions (None when every position reads only padding)."""
-    extents = [w[1] - w[0] + 1 for w in windows if w is not None]
+def widest(windows: Windows, uncut: bool = False) -> int | float | None:
+    """The largest extent over the positions, or over those no padding cut (``uncut``); None
+    when there is none."""
+    extents = [w[1] - w[0] + 1 for w in windows if w is not None and not (uncut and w[2])]
     return max(extents) if extents else None
