@@ -453,8 +453,10 @@ class EnrichedNetworkNode:
         cut (phases can make every window narrower than the path formula): where padding cuts
         every window (a tiny map), it stays the path formula's."""
         widest = tuple(W.widest(w) for w in self.windows)
-        if any(v is None for v in widest):
+        if any(v is None for v in widest) or not self.has_finite_rf:
             return
+        if len(self.rf_min_per_axis) == 1 and len(set(widest)) == 1:
+            widest = widest[:1]  # one value for every axis stays one value (the seed's scalar)
         axes = max(len(widest), len(self.rf_min_per_axis))
         self.rf_max_per_axis = tuple(_plain(v) for v in _stretch(widest, axes))
         uncut = _stretch(tuple(W.widest(w, uncut=True) for w in self.windows), axes)
