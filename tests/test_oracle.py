@@ -420,10 +420,6 @@ def _right_padded_conv2() -> nn.Module:
     return nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 1, 2))
 
 
-def _design(reason: str):
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"open, not on the fix list: {reason}")
-
-
 #: name -> a function making (model, input shape, phases).  The measured RFs, by hand (rf += taps * j on the input
 #: grid of an upsampling, j /= factor; rf += (k_eff - 1) * j otherwise):
 _CONSTRUCTS = {
@@ -478,38 +474,37 @@ _CONSTRUCTS = {
     "se-gate": lambda: (_chain(nn.Conv2d(1, 2, 3, 1, 1), Gate(2), nn.Conv2d(2, 2, 3, 1, 1)), _image(40), 1),
     # conv 4/4 on 28: a 7-map; a 7x7 head spans it: 4 + 6 * 4 = 28, the whole image
     "head-spanning-the-map": lambda: (_chain(nn.Conv2d(1, 2, 4, 4), nn.Conv2d(2, 2, 7)), _image(28), 1),
+    # conv 4/4 on 64: a 16-map; an ASPP branch of rate 36 there reads only padding with its
+    # outer taps at every position: a 1x1 conv, 4 (every tap counted: 4 + 72 * 4 = 292)
+    "dilated-taps-in-padding-only": lambda: (
+        _chain(nn.Conv2d(1, 2, 4, 4), nn.Conv2d(2, 2, 3, padding=36, dilation=36)), _image(64), 1
+    ),
+    # conv 4/4 on 24: a 6-map; adaptive 6 -> 7 (vgg's avgpool below 224 px): output i reads
+    # [floor(6i/7), ceil(6(i+1)/7)), one or two positions: 4 + 1 * 4 = 8 (no fractional kernel)
+    "adaptive-6-to-7": lambda: (_chain(nn.Conv2d(1, 2, 4, 4), nn.AdaptiveAvgPool2d(7)), _image(24), 2),
 }
 
-#: Constructs where the analytic RF is not the measured one, with the oracle's figures derived
-#: by hand, and why.  Most are where one RF number per layer cannot be exact (phases after an
-#: upsampling, merges of unaligned windows: see :func:`architectures`); antialiased
-#: interpolation is a frontend gap.
-_OPEN = {
-    # nearest x2 then conv 2: positions (2m, 2m+1) read input m only, (2m+1, 2m+2) read m and
-    # m + 1: max 2, min 1; analytic 1 + 1 * 1/2 = 1.5
-    "nearest-x2-then-conv-k2": "after an upsampling by u a kernel span not divisible by u sees a "
-    "varying number of inputs (max 2, analytic 1.5)",
-    # conv 1/2 (j 2), nearest x2 (j 1), conv 2: (2m+1, 2m+2) read coarse m, m + 1 = input 2m and
-    # 2m + 2: 3; analytic 1 + 1 * 1 = 2
-    "stride-nearest-conv-k2": "the same with an integer analytic RF: phase-dependent after "
-    "upsampling (max 3, analytic 2)",
-    # transposed 3/2 with padding 1: even outputs read 1 input, odd ones 2; a stride-2 conv
-    # keeps the even ones only: 1; analytic max and min 1 + 1 * 1 = 2
-    "transposed-k3-s2-then-stride-2": "a stride after an upsampling whose positions read different "
-    "numbers of inputs keeps only some of them (measured 1, analytic min and max 2)",
-    # the same after a 3x3 conv: at q = 2m it reads [m, m + 1], at 2m + 1 [m, m + 2]; the
-    # stride keeps q = 2m: 2; analytic 1 + 1 * 1 + 2 * 1/2 = 3
-    "transposed-k3-s2-conv-k3-then-stride-2": "the same behind a 3x3 conv, as in a decoder "
-    "followed by a strided conv (measured 2, analytic 3)",
-    # branch A: conv 3, padding 1: [p - 1, p + 1]; branch B: two convs 2 padded 0 left, 1 right
-    # (padding='same'): [p, p + 2]; their sum sees [p - 1, p + 2]: 4; analytic max(3, 3) = 3
-    "off-centre-branches": "a merge of branches whose windows are not nested (padding shifts "
-    "them) sees their union, wider than either (measured 4, analytic 3)",
-    # bilinear by 1/2 with antialias: a triangle filter of half-width 2 input positions reads 4:
-    # 3 + 3 * 1 = 6; analytic 3 + 1 * 1 = 4, the taps of plain bilinear
-    "bilinear-down-antialias": "F.interpolate(antialias=True) widens the filter by the "
-    "downscaling factor (measured 6, analytic 4)",
-}
+# What one RF number per layer could not say before windows (issue 25), each derived by hand:
+# phases after an upsampling, a stride keeping some of them, merges of shifted windows, and
+# the filter antialiased interpolation widens.
+# nearest x2 then conv 2: positions (2m, 2m+1) read input m only, (2m+1, 2m+2) read m and
+# m + 1: max 2 (the path formula said 1 + 1 * 1/2 = 1.5)
+# -> nearest-x2-then-conv-k2
+# conv 1/2 (j 2), nearest x2 (j 1), conv 2: (2m+1, 2m+2) read coarse m, m + 1 = input 2m and
+# 2m + 2: 3 (the path formula: 1 + 1 * 1 = 2)
+# -> stride-nearest-conv-k2
+# transposed 3/2 with padding 1: even outputs read 1 input, odd ones 2; a stride-2 conv
+# keeps the even ones only: 1 (the path formula: 1 + 1 * 1 = 2)
+# -> transposed-k3-s2-then-stride-2
+# the same after a 3x3 conv: at q = 2m it reads [m, m + 1], at 2m + 1 [m, m + 2]; the
+# stride keeps q = 2m: 2 (the path formula: 1 + 1 * 1 + 2 * 1/2 = 3)
+# -> transposed-k3-s2-conv-k3-then-stride-2
+# branch A: conv 3, padding 1: [p - 1, p + 1]; branch B: two convs 2 padded 0 left, 1 right
+# (padding='same'): [p, p + 2]; their sum sees [p - 1, p + 2]: 4 (not max(3, 3))
+# -> off-centre-branches
+# bilinear by 1/2 with antialias: a triangle filter of half-width 2 input positions reads 4:
+# 3 + 3 * 1 = 6 (the taps of plain bilinear: 4)
+# -> bilinear-down-antialias
 _CONSTRUCTS.update({
     "nearest-x2-then-conv-k2": lambda: (_chain(nn.Upsample(scale_factor=2), nn.Conv2d(1, 1, 2)), _image(40), 2),
     "stride-nearest-conv-k2": lambda: (
@@ -535,11 +530,21 @@ _CONSTRUCTS.update({
 })
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=[_design(_OPEN[name])] if name in _OPEN else []) for name in _CONSTRUCTS]
-)
+#: Constructs whose maximum is exact but whose minimum, the path formula's at any size, is not
+#: what the traced size gives.
+_OPEN = {
+    "dilated-taps-in-padding-only": "the minimum keeps the taps that read only padding at the traced "
+    "size (292, measured and maximum 4): whether the verdicts should drop them too is open",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=_OPEN[name])]
+                 if name in _OPEN else []) for name in _CONSTRUCTS
+])
 def test_construct(name):
-    """Each upsampling, adaptive pool, gate and spanning head on its own, and the open cases."""
+    """Each upsampling, adaptive pool, gate and spanning head on its own, and the cases only
+    windows get right (the second group above)."""
     model, shape, phases = _CONSTRUCTS[name]()
     assert disagreements(model, shape, phases) == {}, describe(model, shape, phases)
 

@@ -44,6 +44,7 @@ from keras.src.utils import file_utils
 import rfa_lint
 from rfa_lint.frontends import TraceError, user_code
 from rfa_lint.frontends.base import LayerHandler, PlainGraph, Shape, registered_handler
+from rfa_lint.rf import windows as W
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode, InfoFilter, Kind, LayerDefinition, broadcast, filter_from, graph_from_plain,
     per_axis,
@@ -131,22 +132,50 @@ def _define(layer: keras.Layer, kind: Kind, **params: Any) -> LayerDefinition:
     return LayerDefinition(name=type(layer).__name__, kind=kind, **params)
 
 
+def _before(padding: str, span: int, stride: int, n_in: int | None, transposed: bool = False) -> int:
+    """Padding positions before the map, as TensorFlow places them: ``same`` pads what the
+    output size needs, the smaller half before (a transposed conv: ``span - stride`` in all);
+    ``causal`` pads ``span - 1`` before; ``valid`` none."""
+    if padding == "causal":
+        return span - 1
+    if padding != "same":
+        return 0
+    if transposed:
+        return max(span - stride, 0) // 2
+    return max((-(-n_in // stride) - 1) * stride + span - n_in, 0) // 2
+
+
+def _window_reads(layer: keras.Layer, kernel: Sequence[int], strides: Sequence[int],
+                  dilation: Sequence[int], in_shape: Shape, transposed: bool = False) -> tuple | None:
+    """Per axis, which input positions each output position reads (None: sizes unknown)."""
+    if len(in_shape) != len(kernel) or any(n is None for n in in_shape):
+        return None
+    reads = W.transposed_reads if transposed else W.conv_reads
+    padding = getattr(layer, "padding", "valid")
+    return tuple(
+        reads(k, s, d, _before(padding, d * (k - 1) + 1, s, n, transposed))
+        for k, s, d, n in zip(kernel, strides, dilation, in_shape)
+    )
+
+
 def _conv(layer: keras.Layer, in_shape: Shape, out_shape: Shape, transposed: bool = False) -> LayerDefinition:
     """A transposed conv with stride s makes the grid s times finer and reads ``ceil(k_eff / s)``
     input positions per axis: on the finer grid that is a kernel of ``(taps - 1) * s + 1``
     (k=4, s=2 reads 2 positions; k=2, s=2 reads 1)."""
-    strides = tuple(layer.strides)
+    strides, kernel, dilation = tuple(layer.strides), tuple(layer.kernel_size), tuple(layer.dilation_rate)
+    reads = _window_reads(layer, kernel, strides, dilation, in_shape, transposed)
     if transposed:
-        spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
         taps = [math.ceil(k / s) for k, s in zip(spans, strides)]
-        return _finer_grid(layer, Kind.CONV, taps, strides, filters=layer.filters)
+        return _finer_grid(layer, Kind.CONV, taps, strides, filters=layer.filters, reads=reads)
     return _define(
         layer,
         Kind.CONV,
-        kernel_size=tuple(layer.kernel_size),
+        kernel_size=kernel,
         stride_size=strides,
-        dilation=tuple(layer.dilation_rate),
+        dilation=dilation,
         filters=getattr(layer, "filters", None),
+        reads=reads,
     )
 
 
@@ -160,7 +189,20 @@ def _finer_grid(
 
 def _pool(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     pool, strides = tuple(layer.pool_size), tuple(layer.strides)
-    return _define(layer, Kind.POOL, kernel_size=pool, stride_size=strides)
+    reads = _window_reads(layer, pool, strides, (1,) * len(pool), in_shape)
+    return _define(layer, Kind.POOL, kernel_size=pool, stride_size=strides, reads=reads)
+
+
+def _shift(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
+    """ZeroPadding / Cropping: output position ``o`` is input position ``o - before`` (or
+    ``o + cropped``): nothing mixed, but the windows shift against an unshifted branch."""
+    pairs = getattr(layer, "padding", None)
+    sign = 1
+    if pairs is None:
+        pairs, sign = layer.cropping, -1
+    pairs = (pairs,) if isinstance(pairs[0], int) else pairs
+    reads = tuple(W.conv_reads(1, 1, 1, sign * int(before)) for before, _ in pairs)
+    return _define(layer, Kind.PASSTHROUGH, kernel_size=1, reads=reads)
 
 
 #: Input positions per axis that one output position of an upsampling reads (TensorFlow's
@@ -170,8 +212,12 @@ _TAPS = {"nearest": 1, "area": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "l
 
 def _upsampling(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     factors = (layer.size,) if isinstance(layer.size, int) else tuple(layer.size)
-    taps = _TAPS[getattr(layer, "interpolation", "nearest")]
-    return _finer_grid(layer, Kind.RESIZE, [taps] * len(factors), factors)
+    mode = getattr(layer, "interpolation", "nearest")
+    taps = _TAPS[mode]
+    reads = None
+    if mode in ("nearest", "bilinear") and len(in_shape) == len(factors) and None not in in_shape:
+        reads = tuple(W.resize_reads(n, n * f, mode) for n, f in zip(in_shape, factors))
+    return _finer_grid(layer, Kind.RESIZE, [taps] * len(factors), factors, reads=reads)
 
 
 def _dense(layer: keras.Layer, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
@@ -206,10 +252,11 @@ _MERGES = (
     layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum,
     layers.Concatenate,
 )  # fmt: skip
-# Padding and cropping change the size but not what a position sees; the others keep the size.
-_PASSTHROUGHS = (
+_SHIFTS = (
     layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D,
     layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
+)  # fmt: skip
+_PASSTHROUGHS = (
     layers.Rescaling, layers.Normalization, layers.BatchNormalization, layers.LayerNormalization,
     layers.Activation, layers.ReLU, layers.Dropout,
 )  # fmt: skip
@@ -227,6 +274,7 @@ _HANDLERS: dict[type, LayerHandler] = {
     layers.MultiHeadAttention: _whole_input(Kind.ATTENTION),
     layers.Dense: _dense,
     **dict.fromkeys(_MERGES, _per_position(Kind.MERGE)),
+    **dict.fromkeys(_SHIFTS, _shift),
     **dict.fromkeys(_PASSTHROUGHS, _per_position(Kind.PASSTHROUGH)),
 }
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Sequence, Union
 
+from rfa_lint.rf import windows as W
+from rfa_lint.rf.windows import Reads
+
 Number = Union[int, float, Fraction]
 PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
 INF = math.inf
@@ -84,6 +87,9 @@ class LayerDefinition:
     runs on the finer grid and the stride product is divided.  Layers are values: sequences are
     stored as tuples and numpy numbers as Python numbers, so a layer hashes, and
     ``from_dict(to_dict())`` gives an equal layer.  A missing stride is 1, as in the seed.
+    ``reads`` says per axis exactly which input positions each output position reads
+    (:class:`rfa_lint.rf.windows.Reads`: padding, phases, a resampling's taps); where it is
+    None the kernel, stride, dilation and upsampling say it (see :mod:`rfa_lint.rf.windows`).
     """
 
     name: str
@@ -94,10 +100,13 @@ class LayerDefinition:
     dilation: int | Sequence[int] = 1
     upsampling: Number | Sequence[Number] = 1
     kind: Kind | str | None = None
+    reads: Sequence[Reads | None] | None = None
 
     def __post_init__(self) -> None:
         for attr in _GEOMETRY:
             object.__setattr__(self, attr, _stored(getattr(self, attr)))
+        if self.reads is not None:
+            object.__setattr__(self, "reads", tuple(None if r is None else Reads.of(r) for r in self.reads))
         if self.kernel_size == INF:  # the seed's spelling of an infinite kernel
             object.__setattr__(self, "kernel_size", None)
         if self.stride_size is None:
@@ -154,10 +163,13 @@ class LayerDefinition:
         """
         config = {"name": self.name, "kernel_size": self.kernel_size, "stride_size": self.stride_size,
                   "kind": self.kind.value}
-        optional = {"filters": (self.filters, None), "units": (self.units, None),
+        optional = {"filters": (self.filters, None), "units": (self.units, None), "reads": (self.reads, None),
                     "dilation": (self.dilation, 1), "upsampling": (self.upsampling, 1)}
         config.update({key: value for key, (value, default) in optional.items()
                        if not (type(value) is type(default) and value == default)})  # 1.0 stays
+        if "reads" in config:
+            config["reads"] = [None if r is None else [r.period, r.step, [list(c) for c in r.offsets]]
+                               for r in self.reads]
         return {key: _encode(value) if key in _GEOMETRY else value for key, value in config.items()}
 
     @classmethod
@@ -221,13 +233,14 @@ class GraphTooLarge(ValueError):
 class _Limits:
     paths: int  # incoming entries still to be carried, summed over the nodes built
     stride_products: int  # distinct stride products allowed at one node
+    taps: int  # window taps still to be read, summed over the nodes built
 
 
 _LIMITS: contextvars.ContextVar[_Limits | None] = contextvars.ContextVar("graph_limits", default=None)
 
 
 @contextlib.contextmanager
-def graph_limits(paths: int, stride_products: int) -> Iterator[None]:
+def graph_limits(paths: int, stride_products: int, taps: int = 2_000_000) -> Iterator[None]:
     """Bound the work of the graphs built in this block (in this thread): :func:`propagate`
     raises :class:`GraphTooLarge` past ``paths`` incoming entries in all, or past
     ``stride_products`` distinct stride products at one node.
@@ -235,9 +248,11 @@ def graph_limits(paths: int, stride_products: int) -> Iterator[None]:
     A graph costs time in proportion to its incoming entries: one per node at least, up to two
     per distinct stride product on each edge, so that branches with distinct strides double them
     at every level.  The linter builds the graphs a child sends under limits: a forged one must
-    cost it an error, not minutes.
+    cost it an error, not minutes.  Exact windows (:mod:`rfa_lint.rf.windows`) cost one step per
+    tap read at each position; past ``taps`` of them the nodes built after keep the path
+    formula's maximum instead.
     """
-    token = _LIMITS.set(_Limits(paths, stride_products))
+    token = _LIMITS.set(_Limits(paths, stride_products, taps))
     try:
         yield
     finally:
@@ -379,10 +394,76 @@ class EnrichedNetworkNode:
         rfs = list(broadcast(*(i.receptive_field for i in self.receptive_field_info)))
         self.rf_min_per_axis: PerAxis = tuple(min(axis) for axis in zip(*rfs))
         self.rf_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*rfs))
+        self.windows: tuple[W.Windows, ...] | None = self._windows()
+        exact = self.receptive_field_info_filter is noop_filter and not self.layer_info.is_infinite
+        if self.windows is not None and exact:  # the seed's filters thin the path sizes only
+            self._exact_extremes()
         self.scale_per_axis: PerAxis = _scale(self.receptive_field_info)
         self._members = self._join_members()
         for pred in self.predecessors:
             pred.successors.append(self)
+
+    def _windows(self) -> tuple[W.Windows, ...] | None:
+        """Per axis, the window of image pixels each output position reads, where the frontend
+        traced the map sizes of this node and of all before it (None elsewhere)."""
+        layer = self.layer_info
+        if not self.predecessors:
+            return None if self.map_out is None else tuple(W.Image(n) for n in self.map_out)
+        inputs = [p.windows for p in self.predecessors]
+        if any(w is None for w in inputs):
+            return None
+        if layer.is_infinite:
+            return (W.EVERYWHERE,) * max(len(w) for w in inputs)
+        if self.map_out is None or any(len(w) != len(self.map_out) for w in inputs):
+            return None
+        axes = []
+        for axis, n_out in enumerate(self.map_out):
+            merged = W.merged([w[axis] for w in inputs], max(len(w[axis]) for w in inputs))
+            if merged is None:
+                return None
+            reshaped = self.map_in is not None and len(self.map_in) == len(self.map_out)
+            if reshaped and self.map_in[axis] != len(merged):  # padded or cropped between the layers
+                merged = W.padded(merged, self.map_in[axis])
+            reads = self._reads(axis, len(merged), n_out)
+            if not _affordable(len(merged) + n_out * max(map(len, reads.offsets))):
+                return None
+            axes.append(W.read(reads, merged, n_out))
+        return tuple(axes)
+
+    def _reads(self, axis: int, n_in: int, n_out: int) -> Reads:
+        """What the layer reads on ``axis``: as the frontend said, else as its geometry says."""
+        layer = self.layer_info
+        given = layer.reads and (layer.reads[axis] if len(layer.reads) > 1 else layer.reads[0])
+        if given:
+            return given
+        if n_in == n_out and all(v == 1 for v in (*layer.kernel, *layer.stride)) and all(
+                u == 1 for u in per_axis(layer.upsampling, 1)):
+            return W.IDENTITY
+        kernel, stride, dilation, up = (
+            _stretch(v, len(self.map_out))[axis]
+            for v in (layer.kernel, layer.stride, per_axis(layer.dilation, 1), per_axis(layer.upsampling, 1))
+        )
+        if kernel != int(kernel) or stride != int(stride):  # a fractional seed layer: no exact reads
+            kernel, stride = math.ceil(kernel), max(1, round(stride))
+        return W.default_reads(int(kernel), int(stride), int(dilation), up, n_in, n_out)
+
+    def _exact_extremes(self) -> None:
+        """The maximum RF is the widest window over the positions.  The minimum (the shortest
+        path's, a figure for any resolution) is no wider than the widest window that no padding
+        cut (phases can make every window narrower than the path formula): where padding cuts
+        every window (a tiny map), it stays the path formula's."""
+        widest = tuple(W.widest(w) for w in self.windows)
+        if any(v is None for v in widest) or not self.has_finite_rf:
+            return
+        if len(self.rf_min_per_axis) == 1 and len(set(widest)) == 1:
+            widest = widest[:1]  # one value for every axis stays one value (the seed's scalar)
+        axes = max(len(widest), len(self.rf_min_per_axis))
+        self.rf_max_per_axis = tuple(_plain(v) for v in _stretch(widest, axes))
+        uncut = _stretch(tuple(W.widest(w, uncut=True) for w in self.windows), axes)
+        self.rf_min_per_axis = tuple(
+            _plain(lo if hi is None else min(lo, hi))
+            for lo, hi in zip(_stretch(self.rf_min_per_axis, axes), uncut)
+        )
 
     def _join_members(self) -> _Members:
         groups = []
@@ -486,6 +567,26 @@ def _scale(infos: Sequence[ReceptiveFieldInfo]) -> PerAxis:
     """
     finite = [i for i in infos if not any(math.isinf(v) for v in i.receptive_field)] or infos
     return tuple(max(axis) for axis in zip(*broadcast(*(i.multiplicator for i in finite))))
+
+
+def _affordable(taps: int) -> bool:
+    """Whether :func:`graph_limits` leaves ``taps`` window taps to read (then they are spent)."""
+    limits = _LIMITS.get()
+    if limits is None:
+        return True
+    limits.taps -= taps
+    return limits.taps >= 0
+
+
+def _stretch(values: PerAxis, axes: int) -> PerAxis:
+    return values * axes if len(values) == 1 else values
+
+
+def _plain(value: Number) -> Number:
+    """A whole number as an int (a Fraction 8/1, a float 8.0); infinity and fractions stay."""
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _sizes(values: Sequence[int] | None) -> PerAxis | None:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn.modules import pooling
 
 from rfa_lint.frontends.base import LayerHandler, Shape, registered_handler
+from rfa_lint.rf import windows as W
 from rfa_lint.rf.graph import Kind, LayerDefinition
 
 
@@ -82,16 +83,29 @@ def _transposed_taps(kernel: int, stride: int, dilation: int) -> int:
     return (kernel - 1) * g // stride * (dilation // g) + 1
 
 
+def _padding(layer: Any, kernel: tuple, dilation: tuple) -> tuple:
+    """The positions of padding before the map, per dim (``"same"`` pads ``d * (k - 1)`` in
+    all, the smaller half before)."""
+    padding = getattr(layer, "padding", 0)
+    if padding == "same":
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    if padding == "valid":
+        return (0,) * len(kernel)
+    return _per_dim(padding, len(kernel))
+
+
 def conv(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """A conv; a transposed conv upsamples by its stride and reads :func:`_transposed_taps`."""
     dims = _dims(out_shape)
     kernel, stride, dilation = (
         _per_dim(v, dims) for v in (layer.kernel_size, layer.stride, layer.dilation)
     )
+    padding = _padding(layer, kernel, dilation)
     if not getattr(layer, "transposed", False):
         return LayerDefinition(
             label(layer), kernel_size=kernel, stride_size=stride, dilation=dilation,
             filters=int(layer.out_channels), kind=Kind.CONV,
+            reads=tuple(map(W.conv_reads, kernel, stride, dilation, padding)),
         )
     shapes = [
         _upsampled(_transposed_taps(k, s, d), Fraction(s)) for k, s, d in zip(kernel, stride, dilation)
@@ -102,18 +116,22 @@ def conv(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
         upsampling=tuple(u for _, _, u in shapes),
         filters=int(layer.out_channels),
         kind=Kind.CONV,
+        reads=tuple(map(W.transposed_reads, kernel, stride, dilation, padding)),
     )
 
 
 def pool(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     dims = _dims(out_shape)
     kernel = _per_dim(layer.kernel_size, dims)
+    stride = _per_dim(layer.stride, dims) if layer.stride else kernel
+    dilation = _per_dim(getattr(layer, "dilation", 1), dims)
     return LayerDefinition(
         label(layer),
         kernel_size=kernel,
-        stride_size=_per_dim(layer.stride, dims) if layer.stride else kernel,
-        dilation=_per_dim(getattr(layer, "dilation", 1), dims),
+        stride_size=stride,
+        dilation=dilation,
         kind=Kind.POOL,
+        reads=tuple(map(W.conv_reads, kernel, stride, dilation, _padding(layer, kernel, dilation))),
     )
 
 
@@ -126,53 +144,59 @@ def adaptive_window(size_in: int, size_out: int) -> int:
 
 
 def adaptive(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
-    """Adaptive pooling at the traced sizes: to ``n`` per axis from ``m`` it reads windows of up
-    to ``ceil(m / n)`` (+1 when ``n`` does not divide ``m``) positions, ``m / n`` apart; to one
-    position per axis it is global; to ``m`` it reads one position."""
+    """Adaptive pooling at the traced sizes, by its integer windows
+    (:func:`rfa_lint.rf.windows.adaptive_reads`): to ``n`` per axis from ``m > n`` it reads
+    windows of up to ``ceil(m / n)`` (+1 when ``n`` does not divide ``m``) positions, ``m / n``
+    apart; to one position per axis it is global.  To ``n >= m`` positions each output reads
+    one or two inputs: no pooling window, a finer grid (a resize when no axis shrinks)."""
     sizes = list(zip(in_shape, out_shape))
     if all(n == 1 for _, n in sizes) and any(m > 1 for m, _ in sizes):
         return LayerDefinition(label(layer), kernel_size=None, kind=Kind.GLOBAL)
-    shapes = [_upsampled(adaptive_window(m, n), Fraction(n, m)) for m, n in sizes]
-    return _per_axis(label(layer), shapes, Kind.POOL)
+    shapes = [(adaptive_window(m, n), _exact(Fraction(m, n)), 1) if m > n else (1, 1, _exact(Fraction(n, m)))
+              for m, n in sizes]
+    kind = Kind.RESIZE if any(m < n for m, n in sizes) and all(m <= n for m, n in sizes) else Kind.POOL
+    return _per_axis(label(layer), shapes, kind, tuple(W.adaptive_reads(m, n) for m, n in sizes))
 
 
-def _per_axis(name: str, shapes: list[tuple], kind: Kind) -> LayerDefinition:
-    """A layer from per-axis ``(kernel, stride, upsampling)`` triples."""
+def _per_axis(name: str, shapes: list[tuple], kind: Kind, reads: tuple) -> LayerDefinition:
+    """A layer from per-axis ``(kernel, stride, upsampling)`` triples and reads."""
     kernel, stride, upsampling = zip(*shapes)
-    return LayerDefinition(name, kernel_size=kernel, stride_size=stride, upsampling=upsampling, kind=kind)
-
-
-#: Input positions an interpolated position reads per axis (nearest 1, linear 2, cubic 4).
-_TAPS = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
+    return LayerDefinition(name, kernel_size=kernel, stride_size=stride, upsampling=upsampling, kind=kind,
+                           reads=reads)
 
 
 def resize(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Interpolation / nn.Upsample at the traced scale, per axis (read from the shapes).
 
-    Each output position reads the taps of its mode around its place on the input grid: an
-    upsampling adds ``(taps - 1) * j_in`` (nearest 0, bilinear 1, bicubic 3) and makes the grid
-    ``scale`` times finer; a downsampling reads ``taps`` positions with stride ``1 / scale``.  A
-    map of fewer positions than taps is read whole.  ``area`` is adaptive average pooling.
+    Each output position reads the taps of its mode around its place on the input grid
+    (:func:`rfa_lint.rf.windows.resize_reads`): an upsampling adds ``(taps - 1) * j_in``
+    (nearest 0, bilinear 1, bicubic 3) and makes the grid ``scale`` times finer; a downsampling
+    reads ``taps`` positions (more with ``antialias``) with stride ``1 / scale``.  A map of fewer
+    positions than taps is read whole.  ``area`` is adaptive average pooling.
     """
     mode = getattr(layer, "mode", "nearest")
     if mode == "area":
         return adaptive(layer, in_shape, out_shape)
-    taps = _TAPS.get(mode, 1)
-    shapes = [_upsampled(min(taps, i), Fraction(o, i)) for o, i in zip(out_shape, in_shape)]
-    return _per_axis(label(layer), shapes, Kind.RESIZE)
+    corners, antialias = (bool(getattr(layer, key, False)) for key in ("align_corners", "antialias"))
+    reads = tuple(W.resize_reads(i, o, mode, corners, antialias) for o, i in zip(out_shape, in_shape))
+    taps = [max(max(c) - min(c) + 1 for c in r.offsets) for r in reads]
+    shapes = [_upsampled(min(t, i), Fraction(o, i)) for t, o, i in zip(taps, out_shape, in_shape)]
+    return _per_axis(label(layer), shapes, Kind.RESIZE, reads)
 
 
 def pixel_shuffle(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     """Channels become an r-times finer grid; each position reads one input position."""
     ratios = [Fraction(o, i) for o, i in zip(out_shape, in_shape)]
     return LayerDefinition(
-        label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind=Kind.RESIZE
+        label(layer), kernel_size=1, upsampling=tuple(_exact(r) for r in ratios), kind=Kind.RESIZE,
+        reads=tuple(W.shuffle_reads(r.numerator) for r in ratios),
     )
 
 
 def space_to_depth(layer: Any, in_shape: Shape, out_shape: Shape) -> LayerDefinition:
     factor = (int(layer.downscale_factor),) * _dims(out_shape)
-    return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind=Kind.RESIZE)
+    return LayerDefinition(label(layer), kernel_size=factor, stride_size=factor, kind=Kind.RESIZE,
+                           reads=tuple(W.conv_reads(f, f, 1, 0) for f in factor))
 
 
 def unpadded(layer: Any) -> bool:
@@ -277,7 +301,7 @@ def _conv_transpose_args(
     input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
     return Call(
-        kernel_size=weight.shape[2:], stride=stride, dilation=dilation,
+        kernel_size=weight.shape[2:], stride=stride, padding=padding, dilation=dilation,
         out_channels=weight.shape[1] * groups, transposed=True, weight=weight, bias=bias,
     )
 
@@ -298,8 +322,9 @@ def _linear_args(input, weight, bias=None):
     return Call(out_features=weight.shape[0], weight=weight, bias=bias)
 
 
-def _interpolate_args(input, size=None, scale_factor=None, mode="nearest", *_, **__):
-    return Call(mode=mode)
+def _interpolate_args(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                      recompute_scale_factor=None, antialias=False):
+    return Call(mode=mode, align_corners=align_corners, antialias=antialias)
 
 
 def _pixel_unshuffle_args(input, downscale_factor):

@@ -72,11 +72,11 @@ def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -
         return layer
     n = len(dim_axes)
 
-    def place(values: tuple) -> tuple:
+    def place(values: tuple, fill: Any = 1) -> tuple:
         if len(values) not in (1, n):
             return values
         values = values * n if len(values) == 1 else values
-        out = [1] * axes
+        out = [fill] * axes
         for value, axis in zip(values, dim_axes):
             if axis is not None:
                 out[axis] = value
@@ -88,6 +88,7 @@ def _placed(layer: LayerDefinition, dim_axes: Sequence[int | None], axes: int) -
         stride_size=place(layer.stride),
         dilation=place(per_axis(layer.dilation, 1)),
         upsampling=place(per_axis(layer.upsampling, 1)),
+        reads=layer.reads and place(layer.reads, None),
     )
 
 
