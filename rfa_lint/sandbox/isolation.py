@@ -13,7 +13,7 @@ a PID namespace of its own, and confines itself before any user code runs (:func
 - the network namespace has no interface up and no route anywhere.
 
 When the PID namespace's first process ends, the kernel kills everything the file started.
-User code runs in the init's only child (:func:`become_init`), as an ordinary process.
+User code runs as an ordinary process under that init and a parent of its own (:func:`become_init`).
 
 What the kernel gives is found once per process by :func:`probe`, which forks a process that
 goes through the same steps; where it refuses, the same process tree runs without them (the
@@ -102,28 +102,43 @@ def confine(work: str, hidden: tuple[str, ...] = ()) -> int:
     return restrict_writes(work)
 
 
+#: whose ending the init tells its keeper: the user code's process, or that process's parent
+CODE, PARENT = b"c", b"p"
+
+
 def become_init(told: int) -> None:
-    """Fork the process that runs user code, and return in it; this process stays PID 1 of the
-    namespace and never returns.
+    """Fork the parent user code sees and, from it, the process that runs user code, and return
+    in that one; this process stays PID 1 of the namespace and never returns.
 
     User code is no init: the kernel ignores the signals an init sends itself (a file's
     ``os.kill(os.getpid(), SIGKILL)`` would go on) and those its namespace sends it without a
-    handler.  The init reaps every orphan until the user code's process ends or stops, writes
-    its wait status on ``told`` (a signal cannot end the init as it ended that process) and
-    exits, and the kernel kills whatever is left in the namespace.
+    handler.  Its parent waits for it and tells on ``told`` how it ended or stopped
+    (:data:`CODE` and the wait status); a file that kills or stops its parent instead gets
+    that told by the init (:data:`PARENT`), as the keeper's end is told without namespaces.
+    Then the init exits, and the kernel kills whatever is left in the namespace.
     """
-    pid = os.fork()
-    if pid == 0:
-        os.close(told)
-        return
-    for signum in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(signum, signal.SIG_DFL)  # nothing inside can signal it then
+    parent = os.fork()
+    if parent == 0:
+        code = os.fork()
+        if code == 0:
+            os.close(told)
+            return
+        _default_signals()
+        os.write(told, CODE + struct.pack("i", os.waitpid(code, os.WUNTRACED)[1]))
+        os._exit(0)
+    _default_signals()  # an init without handlers: nothing inside can signal it
     while True:
         died, status = os.waitpid(-1, os.WUNTRACED)
-        if died == pid:
-            os.write(told, struct.pack("i", status))
+        if died == parent:
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                os.write(told, PARENT + struct.pack("i", status))
             os._exit(0)
+
+
+def _default_signals() -> None:
+    for signum in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def _within(path: str, folder: str) -> bool:

@@ -185,14 +185,21 @@ def keep(sock: socket.socket, message: dict, fds: list[int], server: int) -> NoR
 
 
 def _told(told: int) -> tuple[int, str]:
-    """(returncode, what stopped it) of the process that ran user code, as its init told."""
+    """(returncode, what stopped it) of the process that ran user code, or the end of its parent
+    (which it may have killed or stopped), as its namespace told (:func:`isolation.become_init`)."""
     os.set_blocking(told, False)
     try:
-        status = struct.unpack("i", os.read(told, 4))[0]
+        message = os.read(told, 5)
+        whose, (status,) = message[:1], struct.unpack("i", message[1:])
     except (BlockingIOError, struct.error):  # the init ended without telling: it cannot
         return -signal.SIGKILL, "its namespace's init ended first"
+    signum = os.WSTOPSIG(status) if os.WIFSTOPPED(status) else os.WTERMSIG(status)
+    if whose == isolation.PARENT:
+        what = (f"stopped by {_name(signum)}" if os.WIFSTOPPED(status) else f"killed by {_name(signum)}"
+                if os.WIFSIGNALED(status) else f"ended with code {os.WEXITSTATUS(status)}")
+        return -signal.SIGKILL, f"the process that started it was {what}"
     if os.WIFSTOPPED(status):
-        return -os.WSTOPSIG(status), f"stopped by {_name(os.WSTOPSIG(status))}"
+        return -signum, f"stopped by {_name(signum)}"
     return os.waitstatus_to_exitcode(status), ""
 
 
