@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import click
 
@@ -105,6 +105,7 @@ def check(paths: tuple[str, ...], **given) -> None:
         click.echo(_settings_report(run, projects) if run["show-settings"] else
                    "".join(f"{file}\n" for file in files), nl=False)
         return
+    _require_isolation(projects.values())
     cache = None if run["no-cache"] else Cache(run["cache-dir"] or default_folder(), graphs=bool(graph_dir))
     show_progress = not quiet and len(files) >= PROGRESS_MIN_FILES
     started, analyses, drawing = time.perf_counter(), [], bool(graph_dir)
@@ -282,12 +283,29 @@ def _settings_report(run: dict, projects: dict[str, Project]) -> str:
     def lines(values: dict, names) -> str:
         return "".join(f"  {name} = {BY_NAME[name].display(values[name])}\n" for name in names)
 
-    blocks = [f"run (command line and defaults):\n{lines(run, [s.name for s in SETTINGS if not s.toml])}"]
+    from rfa_lint.sandbox.isolation import probe
+
+    blocks = [f"run (command line and defaults):\n{lines(run, [s.name for s in SETTINGS if not s.toml])}"
+              f"  # isolation: {probe().describe()}\n"]
     for folder, project in sorted(projects.items()):
         source = project.config or "no configuration file" + (" (--isolated)" if run["isolated"] else "")
         blocks.append(f"{folder or '.'}: {source}\n{lines(project.values, PYPROJECT)}"
                       f"  # codes reported (per-file-ignores aside): {', '.join(sorted(project.codes))}\n")
     return "\n".join(blocks)
+
+
+def _require_isolation(projects: Iterable[Project]) -> None:
+    """Exit 2 before anything runs when a project that runs model code requires the kernel's
+    isolation and the kernel refuses it."""
+    from rfa_lint.sandbox import isolation
+
+    for project in projects:
+        if project.options.execute and project.options.limits.isolation == "required":
+            try:
+                isolation.for_run("required")
+            except isolation.Refused as exc:
+                click.echo(f"rfa-lint: {exc}", err=True)
+                sys.exit(2)
 
 
 def _plural(count: int, word: str) -> str:

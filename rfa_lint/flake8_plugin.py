@@ -69,7 +69,7 @@ class RfaChecker:
         cls.flake8_selected = (*named["select"], *named["extend_select"])
         try:
             for path in {os.getcwd() if path == "-" else path for path in paths or ["."]}:
-                from_pyproject(path)
+                _require_isolation(resolve(cls.flake8_options, from_pyproject(path)))
         except ValueError as exc:
             manager.parser.error(str(exc))
 
@@ -130,6 +130,18 @@ class RfaChecker:
         for finding in analysis.findings:
             if finding.code in codes:
                 yield finding.line, finding.col, finding.text, type(self)
+
+
+def _require_isolation(settings: dict[str, Any]) -> None:
+    """Refuse the run (flake8's usage error, exit 2) before any file when its settings require
+    the kernel's isolation for model code and the kernel refuses it."""
+    if settings["isolation"] == "required" and not settings["no-exec"]:
+        from rfa_lint.sandbox import isolation
+
+        try:
+            isolation.for_run("required")
+        except isolation.Refused as exc:
+            raise ValueError(str(exc)) from None
 
 
 class _Flag(argparse.Action):

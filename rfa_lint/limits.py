@@ -19,6 +19,9 @@ class Limits:
     #: run on the user's persistent worker (:mod:`rfa_lint.sandbox.worker`) when one can serve;
     #: findings are the same either way (so it is no part of a cache key)
     worker: bool = False
+    #: "auto": the kernel's isolation where it gives it, else processes only; "required": no model
+    #: code runs without it; "processes": never (:mod:`rfa_lint.sandbox.isolation`)
+    isolation: str = "auto"
 
     def file_seconds(self, models: int) -> float:
         """The most one file's children may take together: ``timeout x (models + 1)``, and never

@@ -354,6 +354,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("no-worker", parse_boolean, FLAG,
             "Run models in this run's own processes, not in the user's background worker (which keeps "
             "the frameworks imported between runs).", default=False, toml=(bool,), flake8=True),
+    Setting("isolation", _text, "one of auto, required, processes",
+            "The kernel's isolation of model code (namespaces, Landlock): auto uses it where the kernel "
+            "gives it, required refuses to run model code without it (exit 2), processes never uses it "
+            "(for models whose libraries must write outside their work folder).",
+            default=Limits.isolation, toml=(str,), flake8=True, choices=("auto", "required", "processes")),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 PYPROJECT: dict[str, Setting] = {setting.name: setting for setting in SETTINGS if setting.toml}
@@ -462,7 +467,7 @@ def options_from(settings: Mapping[str, Any]) -> Options:
         filter_kernel_size_1=value("filter-kernel-size-1"),
         execute=not value("no-exec"),
         limits=Limits(timeout=value("timeout"), memory_mb=value("memory-limit"),
-                      worker=not value("no-worker")),
+                      worker=not value("no-worker"), isolation=value("isolation")),
         models=value("models"),
         max_file_kib=value("max-file-size"),
     )

@@ -126,8 +126,10 @@ def start_hanging_run(tmp_path: Path, door: str) -> tuple[subprocess.Popen, int]
     tree = tree_of(tmp_path, CHAIN)
     started = tmp_path / "started"
     (tree / "hangs.py").write_text(HANGS.format(started=str(started)))
-    timeout = "--rfa-timeout=600" if door == "flake8" else "--timeout=600"
-    proc = subprocess.Popen(door_command(door, timeout), cwd=tree, env=door_env(tree, door),
+    # the hanging file writes its pid outside its work folder: the kernel's isolation refuses that
+    options = ["--rfa-timeout=600", "--rfa-isolation=processes"] if door == "flake8" else \
+        ["--timeout=600", "--isolation=processes"]
+    proc = subprocess.Popen(door_command(door, *options), cwd=tree, env=door_env(tree, door),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=_interruptible)
     while not started.exists() or not started.read_text():

@@ -83,14 +83,19 @@ def every_kind(request, monkeypatch):
 
 
 def analyse(path: Path, prelude: str = "", source: str | None = None, timeout: float = 60,
-            models: tuple[str, ...] = ("Net",)) -> FileOutcome:
-    """Lint one file's ``models``; ``prelude`` is user code run at import, before ``Net``."""
+            models: tuple[str, ...] = ("Net",), isolation: str = "auto") -> FileOutcome:
+    """Lint one file's ``models``; ``prelude`` is user code run at import, before ``Net``.
+
+    ``isolation="processes"`` for the tests of the process tree that look at it, or write a
+    file, from inside the child: the kernel's isolation forbids both (tests/test_isolation.py).
+    """
     if source is None:
         source = RESULT_PIPE + textwrap.dedent(prelude) + NET
         path.write_text(source)
     candidates = [{"name": name, **MODEL_CLASS, "build_args": "()", "build_kwargs": "{}", "input_shape": None}
                   for name in models]
-    return analyse_models(str(path), source, "torch", candidates, Limits(timeout=timeout), ["torch"])
+    limits = Limits(timeout=timeout, isolation=isolation)
+    return analyse_models(str(path), source, "torch", candidates, limits, ["torch"])
 
 
 def assert_net_ok(outcome: FileOutcome) -> None:
@@ -173,7 +178,7 @@ def test_everything_the_file_started_dies_with_it_and_holds_nothing_of_ours(tmp_
             os._exit(0)
         started.append(int(os.read(read, 20)))
         open({str(pids)!r}, "w").write(" ".join(map(str, started)))
-    """)
+    """, isolation="processes")
     started = list(map(int, pids.read_text().split()))
     try:
         assert_net_ok(outcome)
@@ -194,7 +199,7 @@ def test_a_file_that_signals_its_parent_crashes_alone(tmp_path, kind, signum):
         import signal, time
         os.kill(os.getppid(), {int(signum)})
         time.sleep(60)
-    """)
+    """, isolation="processes")
     what = "stopped" if signum == signal.SIGSTOP else "killed"
     assert (outcome.failure.status, outcome.failure.detail) == (
         "crashed", f"the process that started it was {what} by {signal.Signals(signum).name}")
@@ -211,7 +216,7 @@ def test_a_frozen_or_dead_server_is_replaced(tmp_path, monkeypatch, signum):
         server = int(open(f"/proc/{{os.getppid()}}/stat").read().rpartition(")")[2].split()[1])
         open({str(pid_file)!r}, "w").write(str(server))
         os.kill(server, {int(signum)})
-    """)
+    """, isolation="processes")
     assert_net_ok(analyse(tmp_path / "next.py"))
     assert gone(int(pid_file.read_text()))
 
@@ -337,7 +342,7 @@ def test_a_package_init_runs_once(tmp_path, kind):
     runs = tmp_path / "runs.log"
     for source in (PACKAGE_INIT, PACKAGE_INIT + "\n# an unsaved edit\n"):
         runs.unlink(missing_ok=True)
-        assert_net_ok(analyse(init, source=source))
+        assert_net_ok(analyse(init, source=source, isolation="processes"))  # runs.log is outside
         assert runs.read_text() == "run\n"
 
 

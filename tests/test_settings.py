@@ -101,7 +101,8 @@ def test_the_report_formats_offered_are_the_reporters():
 def test_pyproject_keys_are_the_settings_with_a_toml_type():
     assert set(settings.PYPROJECT) == {"res", "timeout", "memory-limit", "no-exec", "filter-kernel-size-1",
                                        "select", "ignore", "models", "per-file-ignores", "exclude",
-                                       "extend-exclude", "force-exclude", "no-worker", "max-file-size"}
+                                       "extend-exclude", "force-exclude", "no-worker", "max-file-size",
+                                       "isolation"}
 
 
 def test_per_file_ignores_read_flake8s_syntax_and_ruffs_table_alike():

@@ -28,14 +28,20 @@ from rfa_lint.sandbox.slots import child_slot
 PROBE = """
 import os, sys
 
+def _pid():  # as the run sees it: a sandbox child is PID 1 of a namespace of its own, and NSpid
+    # starts with its pid in the namespace of the /proc it forked under (the run's)
+    with open("/proc/self/status") as status:
+        return next((int(line.split()[1]) for line in status if line.startswith("NSpid:")), os.getpid())
+
+
 def _note(*words):
     with open({log!r}, "a") as log:
-        log.write(" ".join(map(str, (os.getpid(), *words))) + "\\n")
+        log.write(" ".join(map(str, (_pid(), *words))) + "\\n")
 
 with open("/proc/self/cmdline") as cmdline:
-    _note("start", os.getppid(), *cmdline.read().split("\\0")[1:3])
+    _note("start", os.getppid(), *cmdline.read().split("\\0")[1:4])  # -P -m module
 _parent = [0]  # noted before each fork: a child's getppid() is 1 once its parent has exited
-os.register_at_fork(before=lambda: _parent.__setitem__(0, os.getpid()),
+os.register_at_fork(before=lambda: _parent.__setitem__(0, _pid()),
                     after_in_child=lambda: _note("fork", _parent[0]))
 
 

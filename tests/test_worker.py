@@ -31,6 +31,10 @@ CHAIN = (FIXTURES / "lint" / "chain.py").read_text()
 #: chain.py at 16px, as its comments derive: the model's range ends below 16 (RFA110), conv4's
 #: RF 23 > 16 with input 15 (RFA102), conv5's input RF 23 >= 16 (RFA101)
 CHAIN_FINDINGS = {(7, "RFA110"), (13, "RFA102"), (14, "RFA101")}
+#: The spy looks at the keeper and server of its file through /proc and writes a file: a child
+#: under the kernel's isolation can do neither, so these runs use process isolation only (the
+#: worker's mechanics are the same; tests/test_isolation.py runs the worker isolated).
+PROCESSES = "--isolation=processes"
 SPY = """
 import os as _os
 _keeper = _os.getppid()
@@ -59,15 +63,16 @@ def servers(tmp_path: Path) -> list[tuple[str, int]]:
 
 def cli(*args: str, cwd: Path, env: dict | None = None) -> set[tuple[str, int, str]]:
     proc = subprocess.run([sys.executable, "-m", "rfa_lint", *args, "--res", "16", "--select", "RFA",
-                           "--no-cache", "-q"], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+                           "--no-cache", "-q", PROCESSES], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
     found = (re.match(r"(.+?):(\d+):\d+: (RFA\d+)", line) for line in proc.stdout.splitlines())
     return {(Path(m[1]).name, int(m[2]), m[3]) for m in found if m}
 
 
 def flake8(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flake8", "--select=RFA", "--rfa-res=16", "--rfa-no-cache",
-                             "--format=%(path)s:%(row)d:%(code)s", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--format=%(path)s:%(row)d:%(code)s", f"--rfa-{PROCESSES[2:]}", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def flake8_findings(proc: subprocess.Popen) -> set[tuple[str, int, str]]:
@@ -115,8 +120,8 @@ def test_the_worker_survives_hostile_files_and_keeps_serving(tmp_path):
              "segfaults.py", "exits_at_import.py", "prints_a_flood.py", "proc_result_flood.py"]
     for name in names:
         (tree / name).write_bytes((FIXTURES / "hostile" / name).read_bytes())
-    with_worker, _ = run_door("flake8", tree)
-    without, _ = run_door("flake8", tree, "--rfa-no-worker")
+    with_worker, _ = run_door("flake8", tree, f"--rfa-{PROCESSES[2:]}")
+    without, _ = run_door("flake8", tree, "--rfa-no-worker", f"--rfa-{PROCESSES[2:]}")
     assert with_worker == without
     assert {f for f in with_worker if f[0] == "before.py"} == chain("before.py")
     assert survivors(str(tree)) == []
@@ -146,7 +151,7 @@ def analyse(path: Path, text: str | None = None, **limits) -> str:
     """The status of ``Chain`` in ``path`` (or ``text`` as that file), on the worker if it can."""
     text = path.read_text() if text is None else text
     outcome = analyse_models(str(path), text, "torch", [{"name": "Chain", **MODEL}],
-                             Limits(worker=True, **limits), ["torch"])
+                             Limits(worker=True, isolation="processes", **limits), ["torch"])
     assert outcome.failure is None, outcome.failure
     return outcome.models["Chain"].status
 
@@ -275,7 +280,8 @@ if open({str(marker)!r}).read().count("first") == 1:
 def test_a_run_that_goes_away_takes_its_files_with_it(tmp_path):
     spied(tmp_path, "a.py", f"open({str(tmp_path / 'pid')!r}, 'w').write(str(_os.getpid()))\n"
                             "__import__('time').sleep(600)\n")
-    run = subprocess.Popen([sys.executable, "-m", "rfa_lint", "a.py", "--timeout", "900", "--no-cache", "-q"],
+    run = subprocess.Popen([sys.executable, "-m", "rfa_lint", "a.py", "--timeout", "900", "--no-cache", "-q",
+                            PROCESSES],
                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

@@ -26,10 +26,12 @@ Results come back on a pipe only that child holds (never a file another program 
 to), read as they arrive up to :data:`RESULT_BYTES`; each line is parsed on its own, and a line
 that is not a well-formed event is skipped.
 
-What it does not protect against: it is isolation for robustness, not a security boundary.
-The child runs as the same user, with the same file-system access as the linter; the network is
-closed to its Python code only, not to C libraries or programs it starts.  Code that sets out to
-do harm can.  Use ``--no-exec`` where model code must never run.
+Where the kernel allows it, each child also runs in namespaces of its own under Landlock
+(:mod:`.isolation`): it sees and signals none of the user's other processes, reaches no
+network, and writes only its work folder.  Where the kernel refuses, the same tree runs without
+them and the run says so: then it is isolation for robustness, not a security boundary (the
+child runs as the same user, with the same file-system access, and the network is closed to its
+Python code only).  Use ``--no-exec`` where model code must never run.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from rfa_lint.limits import Limits
-from rfa_lint.sandbox import warm
+from rfa_lint.sandbox import isolation, warm
 from rfa_lint.sandbox.slots import Cancelled, child_slot, waits_end
 from rfa_lint.sandbox.status import Status
 
@@ -196,7 +198,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
     """
     results = _Results([c["name"] for c in request["candidates"]])
     data = json.dumps(request).encode("utf-8")
-    extra = {"seconds": budget.file_seconds}
+    extra = {"seconds": budget.file_seconds, **isolation.request(limits.isolation)}
     if supersede:
         extra.update(file=request["path"], text=hashlib.sha256(data).hexdigest())
     with _work_folder() as work, tempfile.TemporaryFile() as request_file:

@@ -13,9 +13,10 @@ server use them, and they cannot leave the machine.  Loopback is blocked too: a 
 mirror is still a download, a local service is a side effect a linter must not have, and a
 result must not depend on what happens to listen on the machine.
 
-What it does not stop: sockets opened from C (libcurl, gRPC, a framework's own file systems)
-and other programs the user code starts.  Like the rest of the sandbox this is for robustness,
-not security.
+This is not the boundary: the child's network namespace, with no route anywhere, and Landlock
+are (:mod:`.isolation`); sockets opened from C (libcurl, gRPC) and programs the user code starts
+get through this guard.  Its job is to *name* what a model tried to download, for RFA914's
+message, and to fail it at once, where the kernel's isolation would fail it just as well.
 """
 
 from __future__ import annotations

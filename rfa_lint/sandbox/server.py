@@ -35,16 +35,30 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 import traceback
 from typing import NoReturn
 
-from rfa_lint.sandbox import child
+from rfa_lint.sandbox import child, isolation
 
 MESSAGE_BYTES = 65536
 PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.05  # how often a keeper checks that its server still lives
 REAP_SECONDS = 5.0  # how long a keeper waits for killed processes to be gone before it reports
+
+
+def command(module: str, *args: str) -> list[str]:
+    """How a server process starts: ``-P`` keeps its working folder off ``sys.path`` (``python
+    -m`` puts it first, and a module planted there, a ``json.py``, would run as the user).  Not
+    ``-I``: it would drop the ``PYTHONPATH`` and user site-packages where the user's models and
+    frameworks may be.  It starts in :data:`START_FOLDER`, so relative entries of ``PYTHONPATH``
+    point nowhere another user can write either."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+#: where servers start: a folder no other user may write (the shared temporary folder was one)
+START_FOLDER = "/"
 
 
 def send(sock: socket.socket, **message: object) -> None:
@@ -136,13 +150,25 @@ def _name(signum: int) -> str:
 
 
 def keep(sock: socket.socket, message: dict, fds: list[int], server: int) -> NoReturn:
-    """The keeper of one file: fork its child, wait for it, kill all it left, report how it ended."""
+    """The keeper of one file: fork its child, wait for it, kill all it left, report how it ended.
+
+    With ``"isolate"`` it first enters new namespaces (:func:`isolation.enter_namespaces`), so
+    its child is PID 1 of a PID namespace of its own, the init of the process that runs user
+    code, which tells on ``told`` how that one ended; when the kernel refuses, nothing runs.
+    """
     become_subreaper()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # waited for with sigtimedwait
+    told = None
+    if message.get("isolate") is True:
+        try:
+            isolation.enter_namespaces()
+        except OSError as exc:
+            _report(sock, message, 1, f"the kernel refused its namespaces ({exc})")
+        told = os.pipe()
     pid = os.fork()
     if pid == 0:
-        run_child(sock, message, fds)
-    for fd in fds:
+        run_child(sock, message, fds, told[1] if told else None)
+    for fd in fds if told is None else (*fds, told[1]):
         os.close(fd)
     returncode, detail = -signal.SIGKILL, "the fork server died"
     while os.getppid() == server:
@@ -153,6 +179,32 @@ def keep(sock: socket.socket, message: dict, fds: list[int], server: int) -> NoR
         signal.sigtimedwait({signal.SIGCHLD}, POLL_SECONDS)
     kill_tree(os.getpid(), with_root=False)
     _reap_all()
+    if told is not None and (returncode, detail) == (0, ""):
+        returncode, detail = _told(told[0])
+    _report(sock, message, returncode, detail)
+
+
+def _told(told: int) -> tuple[int, str]:
+    """(returncode, what stopped it) of the process that ran user code, or the end of its parent
+    (which it may have killed or stopped), as its namespace told (:func:`isolation.become_init`)."""
+    os.set_blocking(told, False)
+    try:
+        message = os.read(told, 5)
+        whose, (status,) = message[:1], struct.unpack("i", message[1:])
+    except (BlockingIOError, struct.error):  # the init ended without telling: it cannot
+        return -signal.SIGKILL, "its namespace's init ended first"
+    signum = os.WSTOPSIG(status) if os.WIFSTOPPED(status) else os.WTERMSIG(status)
+    if whose == isolation.PARENT:
+        what = (f"stopped by {_name(signum)}" if os.WIFSTOPPED(status) else f"killed by {_name(signum)}"
+                if os.WIFSIGNALED(status) else f"ended with code {os.WEXITSTATUS(status)}")
+        return -signal.SIGKILL, f"the process that started it was {what}"
+    if os.WIFSTOPPED(status):
+        return -signum, f"stopped by {_name(signum)}"
+    return os.waitstatus_to_exitcode(status), ""
+
+
+def _report(sock: socket.socket, message: dict, returncode: int, detail: str) -> NoReturn:
+    """Tell the linter how the file's processes ended, and end the keeper."""
     try:
         send(sock, id=message["id"], exit=returncode, detail=detail)
     finally:
@@ -171,8 +223,11 @@ def _reap_all() -> None:
             return
 
 
-def run_child(sock: socket.socket, message: dict, fds: list[int]) -> NoReturn:
-    """The file's child: own session, output to the linter's pipes, then execute the request."""
+def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | None = None) -> NoReturn:
+    """The file's child: own session, output to the linter's pipes, confined by the kernel when
+    its keeper entered namespaces (:func:`isolation.confine`; then user code runs in a process
+    of its own, and this one is its init, :func:`isolation.become_init`), temporary files in its
+    work folder, then execute the request."""
     try:
         os.setsid()  # away from the server's group: a file's killpg(0) hits its own
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -182,8 +237,14 @@ def run_child(sock: socket.socket, message: dict, fds: list[int]) -> NoReturn:
             os.dup2(source, target)
         for fd in (devnull, stdout, stderr, sock.fileno()):  # user code sees none of the server's
             os.close(fd)
-        os.chdir(message["work"])
-        sys.path[0] = message["work"]  # as for a Python started in its work folder
+        work = message["work"]
+        if told is not None:
+            isolation.confine(work, tuple(message.get("hide", ())))
+            isolation.become_init(told)
+        os.chdir(work)
+        os.environ["TMPDIR"] = work  # the one folder it may write
+        tempfile.tempdir = None  # found again from TMPDIR
+        sys.path.insert(0, work)  # as for a Python started in its work folder (-P left it out)
         child.execute(request, result)
     except BaseException:
         traceback.print_exc()  # to the child's stderr, as an interpreter would

@@ -18,12 +18,10 @@ import json
 import os
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 from typing import Iterable
 
-from rfa_lint.sandbox.server import MESSAGE_BYTES, kill_tree
+from rfa_lint.sandbox.server import MESSAGE_BYTES, START_FOLDER, command, kill_tree
 from rfa_lint.sandbox.slots import child_slot
 
 #: How long a server may take to import its framework.  Not the per-model limit: that one is for
@@ -164,9 +162,8 @@ class ForkServer(Connection):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with child_slot():  # the framework import is the expensive part of a cold child
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "rfa_lint.sandbox.server", str(theirs.fileno()),
-                 framework, ",".join(frameworks)],
-                pass_fds=[theirs.fileno()], cwd=tempfile.gettempdir(), env=env,
+                command("rfa_lint.sandbox.server", str(theirs.fileno()), framework, ",".join(frameworks)),
+                pass_fds=[theirs.fileno()], cwd=START_FOLDER, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )

@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Iterator
 
 from rfa_lint.sandbox import child, warm
-from rfa_lint.sandbox.server import (MESSAGE_BYTES, Server, become_subreaper, kill_tree, peer_credentials,
-                                     serve, wakeup_pipe)
+from rfa_lint.sandbox.server import (MESSAGE_BYTES, START_FOLDER, Server, become_subreaper, command,
+                                     kill_tree, peer_credentials, serve, wakeup_pipe)
 from rfa_lint.sandbox.slots import child_slot
 
 FOLDER_VARIABLE = "RFA_LINT_WORKER_DIR"
@@ -60,10 +60,15 @@ IDLE_SECONDS = 300.0
 SOCKET_PATH_BYTES = 107  # what a Unix socket's address holds
 
 
+def folder_path() -> Path:
+    """Where the folder of this user's workers is (made by :func:`folder`)."""
+    parent = os.environ.get(FOLDER_VARIABLE) or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(parent, f"rfa-lint-worker-{os.getuid()}")
+
+
 def folder() -> Path:
     """The folder of this user's workers; :class:`warm.ServerLost` when it is not private."""
-    base = os.environ.get(FOLDER_VARIABLE) or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    path = Path(base, f"rfa-lint-worker-{os.getuid()}")
+    path = folder_path()
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(path)
@@ -217,9 +222,9 @@ def _start(path: Path, name: str, framework: str, frameworks: tuple[str, ...],
         with child_slot():  # the framework import is the expensive part of a cold child
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "rfa_lint.sandbox.worker", "serve", str(ready_end), str(path),
-                     name, framework, ",".join(frameworks)],
-                    pass_fds=[ready_end], cwd=tempfile.gettempdir(), env=env, stdin=subprocess.DEVNULL,
+                    command("rfa_lint.sandbox.worker", "serve", str(ready_end), str(path), name, framework,
+                            ",".join(frameworks)),
+                    pass_fds=[ready_end], cwd=START_FOLDER, env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 )
             finally:
