@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import click
 
@@ -19,7 +19,8 @@ from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
 from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, unknown_models, without_blocks
 from rfa_lint.numbers import fmt
-from rfa_lint.noqa import Unparsable, add_noqa
+from rfa_lint.noqa import Unparsable, add_noqa, add_noqa_to_notebook
+from rfa_lint.notebook import is_notebook
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
@@ -230,9 +231,10 @@ def _add_noqa(reported: dict[str, list[Finding]], quiet: bool) -> int:
     comments, edited, complete = 0, 0, True
     for path, findings in reported.items():
         if findings:
-            wanted: dict[int, set[str]] = {}
+            wanted: dict[Any, set[str]] = {}  # a line, or a notebook's (cell, line)
             for finding in findings:
-                wanted.setdefault(finding.line, set()).add(finding.code)
+                place = finding.line if finding.cell is None else (finding.cell, finding.line)
+                wanted.setdefault(place, set()).add(finding.code)
             added, placed_all = _add_noqa_to(path, wanted)
             comments, edited, complete = comments + added, edited + bool(added), complete and placed_all
     if not quiet:
@@ -241,23 +243,24 @@ def _add_noqa(reported: dict[str, list[Finding]], quiet: bool) -> int:
     return 0 if complete else 1
 
 
-def _add_noqa_to(path: str, wanted: dict[int, set[str]]) -> tuple[int, bool]:
-    """How many lines of ``path`` got or extended a noqa comment, and whether all ``wanted`` did."""
+def _add_noqa_to(path: str, wanted: dict[Any, set[str]]) -> tuple[int, bool]:
+    """How many lines of ``path`` got or extended a noqa comment, and whether all ``wanted`` did.
+    A notebook's comments go into its cells (``wanted`` holds (cell, line) places)."""
     target = os.path.realpath(path)  # a link stays a link to the edited file
     with open(target, "rb") as handle:
         source = handle.read()
     try:
-        added = add_noqa(source, wanted)
+        added = add_noqa_to_notebook(source, wanted) if is_notebook(path) else add_noqa(source, wanted)
     except Unparsable as exc:
-        click.echo(f"rfa-lint: {path}: left alone: libcst cannot parse it ({exc})", err=True)
+        click.echo(f"rfa-lint: {path}: left alone: {exc}", err=True)
         return 0, False
     if added.source != source:
         write_atomically(target, added.source, mode=stat.S_IMODE(os.stat(target).st_mode))
     if added.unplaceable:
-        lines = ", ".join(map(str, sorted(added.unplaceable)))
+        lines = ", ".join(f"cell {p[0]} line {p[1]}" if isinstance(p, tuple) else str(p)
+                          for p in sorted(added.unplaceable))
         click.echo(f"rfa-lint: {path}: no line {lines} to put a noqa comment on", err=True)
-    changed = sum(old != new for old, new in zip(source.split(b"\n"), added.source.split(b"\n")))
-    return changed, not added.unplaceable
+    return added.changed, not added.unplaceable
 
 
 def _report(run: dict, findings: list[Finding], coverage: list) -> None:

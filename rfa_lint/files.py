@@ -1,4 +1,5 @@
-"""Which files a run lints: Python files under the given paths, as git and flake8 would pick.
+"""Which files a run lints: Python files and notebooks under the given paths, as git and ruff
+would pick.
 
 Directories are walked; what ``exclude`` globs match (by default hidden files and folders and
 flake8's default excludes) is skipped, and inside a
@@ -29,6 +30,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Iterable
 
+#: what a walk lints: Python modules, and Jupyter notebooks (their code cells make one module)
+SOURCE_SUFFIXES = (".py", ".ipynb")
 #: globs of what a walk leaves out (``--exclude``): hidden files and folders, flake8's excludes
 DEFAULT_EXCLUDE = (".*", "__pycache__", "CVS", "node_modules", "build", "dist", "*.egg-info")
 GIT = ("git", "-c", "core.fsmonitor=false")
@@ -68,7 +71,7 @@ def _walk(folder: Path, run_git: bool, exclude: tuple[str, ...]) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not matches(Path(root, d), exclude))
         for name in sorted(files):
             path = Path(root, name)
-            if (name.endswith(".py") and not matches(path, exclude) and path.is_file()
+            if (name.endswith(SOURCE_SUFFIXES) and not matches(path, exclude) and path.is_file()
                     and (tracked is None or path.resolve() in tracked)):
                 result.append(path)
     return result

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from rfa_lint import rules
+from rfa_lint import notebook, rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache, local_modules
 from rfa_lint.files import MODULE_BYTES, python_files, read_regular
@@ -85,7 +85,8 @@ class Finding:
     finding ``model``, ``layers``, ``instances``, ``rf_min``, ``rf_max``, ``input_rf``,
     ``resolution``, ``productive_from`` (RFA104 adds ``kernel``, ``feature_map``, ``fits_from``),
     per axis, an infinite size as None; for RFA110 ``model``, ``resolution``, ``range``; for a
-    model that was not analysed ``model`` and ``reason``.
+    model that was not analysed ``model`` and ``reason``.  In a notebook, ``cell`` is the cell
+    (from 1, as Jupyter counts them) and the lines are that cell's.
     """
 
     path: str
@@ -96,6 +97,7 @@ class Finding:
     end_line: int | None = field(default=None, compare=False)
     end_col: int | None = field(default=None, compare=False)
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    cell: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", printable(self.path))
@@ -124,7 +126,7 @@ class ModelRecord:
     which differs from the linted resolution when the model refused that one; ``builds`` the
     ``(file, class)`` of the user-code model classes an analysed model is made of; ``built`` how
     an analysed model was built: ``"meta"`` (weights without memory) or ``"cpu"`` (for real, as
-    it needed its weights' values).
+    it needed its weights' values).  In a notebook, ``cell`` is the cell whose ``line`` it is.
     """
 
     name: str
@@ -135,6 +137,7 @@ class ModelRecord:
     traced: tuple[int, ...] | None = None
     builds: tuple[tuple[str, str], ...] = ()
     built: str | None = None
+    cell: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", printable(self.name))
@@ -145,23 +148,24 @@ class ModelRecord:
         return {"name": self.name, "line": self.line, "analysed": self.analysed,
                 "code": self.code, "reason": self.reason,
                 "traced": list(self.traced) if self.traced else None,
-                "builds": [list(item) for item in self.builds], "built": self.built}
+                "builds": [list(item) for item in self.builds], "built": self.built,
+                "cell": self.cell}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
         """The record of :meth:`to_json` data; ValueError for anything else (cached data is read
         from a folder others may write)."""
-        name, line, analysed, code, reason, traced, builds, built = (
-            data[key] for key in ("name", "line", "analysed", "code", "reason", "traced", "builds", "built"))
+        keys = ("name", "line", "analysed", "code", "reason", "traced", "builds", "built", "cell")
+        name, line, analysed, code, reason, traced, builds, built, cell = (data.get(key) for key in keys)
         if not (_is(name, str) and _is(line, int) and line >= 1 and _is(analysed, bool)
                 and (code is None or _is(code, str) and code in rules.RULES) and _is(reason, str)
                 and (traced is None or _is(traced, list) and all(_is(v, int) and v >= 1 for v in traced))
                 and _is(builds, list) and all(_is(item, list) and len(item) == 2
                                               and all(_is(part, str) for part in item) for item in builds)
-                and built in (None, "meta", "cpu")):
+                and built in (None, "meta", "cpu") and (cell is None or _is(cell, int) and cell >= 1)):
             raise ValueError("not a model record")
         return cls(name, line, analysed, code, reason, tuple(traced) if traced else None,
-                   tuple((file, name_) for file, name_ in builds), built)
+                   tuple((file, name_) for file, name_ in builds), built, cell)
 
 
 def _printable_json(value: Any) -> Any:
@@ -209,7 +213,11 @@ def analyse_file(path: str, options: Options, noqa: bool = False, cache: Cache |
 def analyse_bytes(
     path: str, data: bytes, options: Options, noqa: bool = False, cache: Cache | None = None
 ) -> Analysis:
-    """Analyse a file's bytes: a file Python could not decode gets RFA910 instead of a crash."""
+    """Analyse a file's bytes: a file Python could not decode gets RFA910 instead of a crash.
+    A notebook is analysed as the module its code cells make, and its findings placed in its
+    cells."""
+    if notebook.is_notebook(path):
+        return _analyse_notebook(path, data, options, noqa, cache)
     try:
         text = decode(data)
     except UnicodeDecodeError as exc:
@@ -218,6 +226,29 @@ def analyse_bytes(
         return Analysis([_whole_file(path, "RFA910", rules.Detail(f"{exc.reason} at byte {exc.start}"))])
     analysis = analyse_source(path, text, options, cache)
     return replace(analysis, findings=without_noqa(analysis.findings, text)) if noqa else analysis
+
+
+def _analyse_notebook(path: str, data: bytes, options: Options, noqa: bool, cache: Cache | None) -> Analysis:
+    """A notebook nbformat cannot read is RFA909 (it does not parse), unless it names no framework."""
+    try:
+        cells = notebook.read(data)
+    except notebook.NotANotebook as exc:
+        if not might_define_model(data.decode("utf-8", "replace")):
+            return Analysis([])
+        return Analysis([_whole_file(path, "RFA909", rules.Detail(str(exc)))])
+    analysis = analyse_source(path, cells.text, options, cache)
+    found = without_noqa(analysis.findings, cells.text) if noqa else analysis.findings
+    models = [replace(m, cell=cells.place(m.line)[0], line=cells.place(m.line)[1]) for m in analysis.models]
+    return replace(analysis, findings=[_in_cell(f, cells) for f in found], models=models)
+
+
+def _in_cell(finding: Finding, cells: notebook.Notebook) -> Finding:
+    """A finding on the notebook's module, placed in its cell (the file's own: at cell 1, line 1)."""
+    if finding.end_line is None and finding.line == 1:
+        return replace(finding, cell=cells.place(1)[0])
+    cell, line = cells.place(finding.line)
+    end_line = None if finding.end_line is None else cells.place(finding.end_line)[1]
+    return replace(finding, cell=cell, line=line, end_line=end_line)
 
 
 def analyse_files(

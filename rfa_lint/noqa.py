@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping, Protocol, TypeVar
 
 from flake8.defaults import NOQA_INLINE_REGEXP
 
+from rfa_lint import notebook
+
 
 class _Located(Protocol):
     line: int
@@ -78,8 +80,9 @@ class Added:
     not (no line of the file ends there: a finding from another version of the file)."""
 
     source: bytes
-    placed: frozenset[int]
-    unplaceable: frozenset[int]
+    placed: frozenset[Any]  # lines of a module, (cell, line) places of a notebook
+    unplaceable: frozenset[Any]
+    changed: int  # lines that got or extended a comment
 
 
 def add_noqa(source: bytes, codes_by_line: Mapping[int, Iterable[str]]) -> Added:
@@ -94,7 +97,7 @@ def add_noqa(source: bytes, codes_by_line: Mapping[int, Iterable[str]]) -> Added
     try:
         module = libcst.parse_module(source)
     except libcst.ParserSyntaxError as exc:
-        raise Unparsable(str(exc).splitlines()[0]) from None
+        raise Unparsable(f"libcst cannot parse it ({str(exc).splitlines()[0]})") from None
     spans = _spans(module.code)
     wanted: dict[int, set[str]] = {}
     for line, codes in codes_by_line.items():
@@ -102,7 +105,26 @@ def add_noqa(source: bytes, codes_by_line: Mapping[int, Iterable[str]]) -> Added
     editor = _comment_editor()(wanted)
     edited = MetadataWrapper(module, unsafe_skip_copy=True).visit(editor)
     placed = frozenset(line for line in codes_by_line if spans.get(line, (line, line))[1] in editor.placed)
-    return Added(edited.bytes, placed, frozenset(codes_by_line) - placed)
+    changed = sum(old != new for old, new in zip(source.split(b"\n"), edited.bytes.split(b"\n")))
+    return Added(edited.bytes, placed, frozenset(codes_by_line) - placed, changed)
+
+
+def add_noqa_to_notebook(data: bytes, codes_by_place: Mapping[tuple[int, int], Iterable[str]]) -> Added:
+    """A notebook's bytes with ``# noqa: CODES`` on each ``(cell, line)`` of ``codes_by_place``:
+    added to the module its code cells make (:func:`add_noqa`), then written back into the cells,
+    outputs and metadata kept.  ``placed`` / ``unplaceable`` are ``(cell, line)`` places.  Raises
+    :class:`Unparsable` for a notebook nbformat cannot read or whose code libcst cannot parse."""
+    try:
+        cells = notebook.read(data)
+    except notebook.NotANotebook as exc:
+        raise Unparsable(f"nbformat cannot read it ({exc})") from None
+    by_line = {cells.module_line(*place): place for place in codes_by_place}
+    wanted = {line: codes_by_place[place] for line, place in by_line.items() if line}
+    added = add_noqa(cells.text.encode(), wanted)
+    text = cells.with_module_text(added.source.decode()) if added.source != cells.text.encode() else None
+    placed = frozenset(by_line[line] for line in added.placed)
+    return Added(data if text is None else text.encode(), placed, frozenset(codes_by_place) - placed,
+                 added.changed)
 
 
 @functools.cache

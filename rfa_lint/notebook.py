@@ -51,6 +51,13 @@ class Notebook:
             return 1, line
         return self.places[min(max(line, 1), len(self.places)) - 1]
 
+    def module_line(self, cell: int, line: int) -> int | None:
+        """The module's line (from 1) of ``line`` of ``cell``; None for a line no code cell has."""
+        try:
+            return self.places.index((cell, line)) + 1
+        except ValueError:
+            return None
+
     def with_module_text(self, text: str) -> str:
         """The notebook (as nbformat writes it) with the module's edited ``text`` put back into
         its cells: only lines that changed are replaced, neutralised magics never are."""

@@ -66,16 +66,27 @@ def tags(code: str) -> list[str]:
 def text(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     """``path:line:col: CODE message`` (1-based column), what editors and problem matchers read;
     flake8's line has no room for the end."""
-    return "".join(f"{f.path}:{f.line}:{f.col + 1}: {f.code} {f.message}\n" for f in findings)
+    return "".join(f"{where(f)}: {f.code} {f.message}\n" for f in findings)
+
+
+def where(f: Finding) -> str:
+    """``path:line:col``, and in a notebook ``path:cell N:line:col`` (ruff's form)."""
+    cell = "" if f.cell is None else f"cell {f.cell}:"
+    return f"{f.path}:{cell}{f.line}:{f.col + 1}"
 
 
 def github(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     """GitHub Actions workflow commands: annotations on the pull request's lines.  Columns only
     for a span on one line: the runner drops an annotation with columns across lines."""
     return "".join(
-        f"::{level(f.code)} {','.join(_github_position(f))},title={f.code}::{_data(f.message)}\n"
+        f"::{level(f.code)} {','.join(_github_position(f))},title={_prop(_titled(f))}::{_data(f.message)}\n"
         for f in findings
     )
+
+
+def _titled(f: Finding) -> str:
+    """The code, and in a notebook its cell: the lines are the cell's."""
+    return f.code if f.cell is None else f"{f.code} (cell {f.cell})"
 
 
 def _github_position(f: Finding) -> list[str]:
@@ -108,7 +119,7 @@ def as_json(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
 
 
 def _json_finding(f: Finding) -> dict[str, Any]:
-    return {"path": f.path, "line": f.line, "column": f.col + 1, "end_line": f.end_line,
+    return {"path": f.path, "cell": f.cell, "line": f.line, "column": f.col + 1, "end_line": f.end_line,
             "end_column": None if f.end_col is None else f.end_col + 1, "code": f.code,
             "name": rules.get(f.code).name, "level": level(f.code), "url": rule_url(f.code),
             "message": f.message, "details": dict(f.details)}
@@ -132,10 +143,14 @@ JSON_SCHEMA: dict[str, Any] = {
         "finding": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["path", "line", "column", "end_line", "end_column", "code", "name", "level", "url",
+            "required": ["path", "cell", "line", "column", "end_line", "end_column", "code", "name", "level",
+                         "url",
                          "message", "details"],
             "properties": {
                 "path": {"type": "string", "description": "as given on the command line"},
+                "cell": {"type": ["integer", "null"], "minimum": 1,
+                         "description": "in a notebook, the cell (from 1, as Jupyter counts them) whose "
+                                        "lines 'line' and 'end_line' are; null in a Python file"},
                 "line": _LINE,
                 "column": {**_LINE, "description": "1-based, in characters"},
                 "end_line": {"type": ["integer", "null"], "minimum": 1},
@@ -185,7 +200,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "model": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["name", "line", "analysed", "code", "reason", "traced", "builds"],
+            "required": ["name", "line", "analysed", "code", "reason", "traced", "builds", "built", "cell"],
             "properties": {
                 "name": {"type": "string"},
                 "line": _LINE,
@@ -198,6 +213,11 @@ JSON_SCHEMA: dict[str, Any] = {
                            "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}],
                                      "minItems": 2, "maxItems": 2},
                            "description": "[file, class] of the model classes of your code it is made of"},
+                "built": {"enum": ["meta", "cpu", None],
+                          "description": "how an analysed model was built: weights on the meta device, or "
+                                         "for real on the CPU (its constructor read its weights)"},
+                "cell": {"type": ["integer", "null"], "minimum": 1,
+                         "description": "in a notebook, the cell whose line 'line' is; null in a .py file"},
             },
         },
     },
@@ -226,7 +246,7 @@ def sarif(findings: Sequence[Finding], coverage: Coverage = (), root: str | None
             "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root),
                                                 "region": _region(f)}}],
             "partialFingerprints": {"rfaLint/v1": fingerprint},
-            **({"properties": dict(f.details)} if f.details else {}),
+            **({"properties": _properties(f)} if f.details or f.cell else {}),
         }
         for f, fingerprint in zip(findings, fingerprints(findings))
     ]
@@ -262,6 +282,11 @@ def _under(path: str, root: str) -> str | None:
     return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else None
 
 
+def _properties(f: Finding) -> dict[str, Any]:
+    """A result's details, and in a notebook the cell its region's lines are in."""
+    return {**f.details, **({"cell": f.cell} if f.cell is not None else {})}
+
+
 def _region(f: Finding) -> dict[str, int]:
     region = {"startLine": f.line, "startColumn": f.col + 1}
     if f.end_line is not None:
@@ -295,7 +320,7 @@ def gitlab(findings: Sequence[Finding], coverage: Coverage = (), root: str | Non
     root = os.path.abspath(root or os.getcwd())
     issues = [
         {
-            "description": f"{f.code} {f.message}",
+            "description": f"{_titled(f)} {f.message}",
             "check_name": f.code,
             "fingerprint": fingerprint,
             "severity": GITLAB_SEVERITY[level(f.code)],

@@ -510,6 +510,8 @@ class _Finder:
         if not isinstance(target, ast.Name) or not isinstance(value, ast.Call):
             return None
         callee = _dotted(value.func)
+        if callee in local and not (value.args or value.keywords):
+            return None  # ``model = Net()``: the candidate ``Net`` is that very model, built alike
         if callee in local:
             binding = self._bindings.get(callee)
             if isinstance(binding, ast.ClassDef):

@@ -4,13 +4,22 @@ line mapped back to its cell, and edits written back into the cells with nbforma
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import jsonschema
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from rfa_lint import notebook
+from rfa_lint.cache import Cache
+from rfa_lint.lint import analyse_file
+from rfa_lint.report import JSON_SCHEMA
+from rfa_lint.settings import options_from
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 
@@ -86,3 +95,90 @@ def test_a_neutralised_line_is_never_written_back():
 def test_what_nbformat_refuses_is_not_a_notebook(data):
     with pytest.raises(notebook.NotANotebook):
         notebook.read(data)
+
+
+# --- through the command line ---------------------------------------------------------------------
+
+EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>RFA\d{3}(?:\s*,\s*RFA\d{3})*)")
+
+
+def expected(folder: Path) -> set[tuple[str, int, int, str]]:
+    """(notebook, cell, line, code) as the ``# expect: CODES`` comments in the cells write them."""
+    found = set()
+    for path in sorted(folder.glob("*.ipynb")):
+        cells = notebook.read(path.read_bytes())
+        for number, line in enumerate(cells.text.splitlines(), start=1):
+            match = EXPECT.search(line)
+            for code in re.split(r"\s*,\s*", match["codes"]) if match else ():
+                found.add((path.name, *cells.place(number), code))
+    return found
+
+
+def rfa_lint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rfa_lint", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("notebooks")
+    for path in FIXTURES.glob("*.ipynb"):
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(notebooks) -> dict:
+    """One JSON run over the three notebooks (the folder walked, as a user runs it)."""
+    proc = rfa_lint(".", "--res", "32", "--format", "json", "--no-cache", cwd=notebooks)
+    assert proc.returncode == 1, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_findings_land_on_the_cell_and_line_the_cells_say_and_training_never_runs(notebooks, report):
+    """Every expected (cell, line, code) and nothing else.  The training cells download CIFAR-10,
+    fit, or step a real optimizer through a meta model: had any run, the notebook would be
+    RFA901/RFA914, not analysed."""
+    found = {(Path(f["path"]).name, f["cell"], f["line"], f["code"]) for f in report["findings"]}
+    assert found == expected(notebooks)
+    assert jsonschema.Draft202012Validator(JSON_SCHEMA).is_valid(report)
+    models = {(Path(f["path"]).name, m["name"], m["cell"], m["analysed"])
+              for f in report["files"] for m in f["models"]}
+    assert models == {("cifar_torch.ipynb", "Net", 4, True), ("keras_functional.ipynb", "model", 3, True),
+                      ("define_then_train.ipynb", "model", 3, True)}
+    assert not (notebooks / "TRAINED").exists()
+
+
+def test_text_output_names_the_cell_as_ruff_does(notebooks):
+    proc = rfa_lint("cifar_torch.ipynb", "--res", "32", "--no-cache", cwd=notebooks)
+    assert "cifar_torch.ipynb:cell 4:9:13: RFA102 critical layer 'features.4' at 32px" in proc.stdout
+    assert "cifar_torch.ipynb:cell 4:10:13: RFA101 unproductive layer 'features.5'" in proc.stdout
+
+
+def test_add_noqa_writes_into_the_cells_and_keeps_the_rest_of_the_notebook(tmp_path):
+    shutil.copy(FIXTURES / "cifar_torch.ipynb", tmp_path)
+    before = nbformat.read(tmp_path / "cifar_torch.ipynb", as_version=nbformat.NO_CONVERT)
+    added = rfa_lint("cifar_torch.ipynb", "--res", "32", "--no-cache", "--add-noqa", cwd=tmp_path)
+    assert added.returncode == 0 and "added 3 noqa comments to 1 file" in added.stderr, added.stderr
+    after = nbformat.read(tmp_path / "cifar_torch.ipynb", as_version=nbformat.NO_CONVERT)
+    nbformat.validate(after)
+    strip = re.compile(r"  # noqa: RFA\d{3}(,RFA\d{3})*$", re.MULTILINE)
+    assert [strip.sub("", c.source) for c in after.cells] == [c.source for c in before.cells]
+    assert [c.get("outputs") for c in after.cells] == [c.get("outputs") for c in before.cells]
+    assert after.metadata == before.metadata
+    rerun = rfa_lint("cifar_torch.ipynb", "--res", "32", "--no-cache", cwd=tmp_path)
+    assert rerun.returncode == 0 and rerun.stdout == "", rerun.stdout
+
+
+def test_new_outputs_leave_the_cache_entry_valid(tmp_path):
+    """The cache keys a notebook by its code: a re-run that only changed outputs is a hit."""
+    path = tmp_path / "nb.ipynb"
+    shutil.copy(FIXTURES / "define_then_train.ipynb", path)
+    options, cache = options_from({"res": 32}), Cache(tmp_path / "cache")
+    first = analyse_file(str(path), options, cache=cache)
+    executed = nbformat.read(path, as_version=4)
+    executed.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="step 0 loss 1.2\n")]
+    nbformat.write(executed, path)
+    code = notebook.read(path.read_bytes()).text
+    assert Cache(tmp_path / "cache").load(str(path), code, options) is not None
+    assert analyse_file(str(path), options, cache=Cache(tmp_path / "cache")).findings == first.findings

@@ -163,6 +163,15 @@ def test_module_level_models_are_candidates_at_their_assignment():
                          "tv": (6, "torch", "assignment"), "tm": (9, None, "call")}
 
 
+def test_a_module_level_model_built_as_its_class_is_built_is_that_class_not_a_second_model():
+    """``model = Net()`` (a notebook's training cell) makes the model the candidate ``Net`` is:
+    one model, not two with every finding counted twice; ``Net(depth=18)`` is a model of its own."""
+    info = read_source("from torch import nn\nclass Net(nn.Module): pass\ndef make(): return Net()\n"
+                       "model = Net()\nmoved = Net().to('cpu').eval()\nmade = make()\ndeep = Net(depth=18)\n")
+    assert [(c.name, c.kind) for c in info.candidates] == [("Net", "class"), ("make", "factory"),
+                                                           ("deep", "instance")]
+
+
 def test_a_factory_that_only_builds_may_be_called_and_a_script_never():
     info = read_source(
         "import timm\ndef a():\n    return timm.create_model('resnet18')\n"
