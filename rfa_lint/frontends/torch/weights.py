@@ -32,6 +32,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._pytree import tree_map
 
+from rfa_lint.frontends import TraceError
+
 #: Elements from which a tensor made in a module's ``__init__`` is taken as a weight (4 MiB of
 #: float32): larger than any table of per-layer rates, anchors or indices a constructor reads.
 WEIGHT_SIZED = 2**20
@@ -156,7 +158,8 @@ def needs_values(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if _META_WORDS.search(str(current)):
+        # a TraceError's own words name the meta tensor it traced on: only its cause counts
+        if not isinstance(current, TraceError) and _META_WORDS.search(str(current)):
             return True
         current = current.__cause__  # not __context__: what was being handled when it was raised
     return False
