@@ -347,10 +347,11 @@ class Net(nn.Module):
 def runs(tmp_path: Path, body: str, edits: list[str]) -> tuple[list[str], int]:
     """Lint ``body`` in a model file, then each edit of it (``old->new``), through one cache
     folder with fresh Cache objects, as runs would: the codes of the last run, and how many of
-    the runs started the file's child."""
+    the runs started the file's child (each writes a marker outside its work folder, which only
+    the process sandbox allows: these runs are about the cache, not isolation)."""
     path, marker, cache_dir = tmp_path / "net.py", tmp_path / "ran", tmp_path / "cache"
     text = RAISES.format(marker=str(marker), body=body)
-    options = options_from({"res": 32})
+    options = options_from({"res": 32, "isolation": "processes"})
     for edit in ["->", *edits]:
         old, new = edit.split("->")
         text = text.replace(old, new) if old else text

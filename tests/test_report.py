@@ -60,7 +60,8 @@ def test_json_findings_carry_rule_end_and_details_and_validate():
         "level": "warning", "url": report.rule_url("RFA101")}
     assert layer["details"] == dict(LAYER.details)
     assert document["findings"][3] | {"url": ""} == {
-        "path": "broken.py", "line": 2, "column": 5, "end_line": None, "end_column": None, "code": "RFA909",
+        "path": "broken.py", "cell": None, "line": 2, "column": 5, "end_line": None, "end_column": None,
+        "code": "RFA909",
         "name": "syntax-error", "level": "error", "url": "", "message": "file does not parse", "details": {}}
     assert [f["models"][0]["name"] for f in document["files"]] == ["Chain", "Net"]
 

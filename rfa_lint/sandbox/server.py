@@ -46,6 +46,9 @@ MESSAGE_BYTES = 65536
 PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.05  # how often a keeper checks that its server still lives
 REAP_SECONDS = 5.0  # how long a keeper waits for killed processes to be gone before it reports
+#: Where frameworks and model hubs keep downloads, pointed into the child's work folder: the only
+#: folder it may write, so a download gets as far as its connection, which the sandbox refuses
+CACHE_HOMES = ("TORCH_HOME", "HF_HOME", "XDG_CACHE_HOME")
 
 
 def command(module: str, *args: str) -> list[str]:
@@ -243,6 +246,8 @@ def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | No
             isolation.become_init(told)
         os.chdir(work)
         os.environ["TMPDIR"] = work  # the one folder it may write
+        for cache in CACHE_HOMES:  # a download writes there before it connects: RFA914 names it
+            os.environ[cache] = os.path.join(work, cache.lower())
         tempfile.tempdir = None  # found again from TMPDIR
         sys.path.insert(0, work)  # as for a Python started in its work folder (-P left it out)
         child.execute(request, result)
