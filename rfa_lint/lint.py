@@ -539,7 +539,9 @@ class _Report:
     def findings(self) -> list[Finding]:
         layers = [_layer_finding(self.path, self.text, line, code, hits)
                   for (line, code), hits in self.layer_hits.items()]
-        return self.model_findings + layers
+        # one per place and message: models built from one file (a YOLO yaml's Detection, Pose and
+        # Segmentation models) report the same unsupported layer at the same line once
+        return list(dict.fromkeys(self.model_findings + layers))
 
     def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
         if outcome.failure:  # the file as a whole: its import failed, or its child died there

@@ -70,3 +70,13 @@ def test_a_conv_after_a_long_distance_round_trip_has_the_measured_rf():
     assert node.rf_max_per_axis == (16, 16)  # 4 + (4 - 1) * 4
     supports = measure(positive_(model), shape, {"next_stage": model.next_stage})["next_stage"]
     assert disagreement(node, supports) is None
+
+
+def test_an_unsupported_layer_several_models_share_is_said_once():
+    """Three models of one file run the same Detect: one RFA905 at its line (the doors compare
+    sets; this counts)."""
+    path = FIXTURES / "recall" / "measure_shared_unsupported.py"
+    analysis = analyse_file(str(path), options_from({"res": RES, "timeout": 120}))
+    assert {m.name for m in analysis.models if m.analysed} >= {"Net", "Pose", "Segment"}
+    line = path.read_text().splitlines().index("        self.detect = Detect()  # expect: RFA905") + 1
+    assert [(f.line, f.code) for f in analysis.findings if f.code == "RFA905"] == [(line, "RFA905")]
