@@ -30,6 +30,8 @@ from rfa_lint.sandbox import discovery, inputs, reads
 from rfa_lint.sandbox.status import Status
 
 DETAIL_CHARS = 300
+#: torch's words when an allocation fails (a RuntimeError, not a MemoryError)
+OUT_OF_MEMORY = "can't allocate memory"
 #: How a base class of other models fails on its own (its subclasses add the layers it uses).
 BASE_CLASS_FAILURES = frozenset({Status.NEEDS_ARGUMENTS, Status.BUILD_FAILED, Status.TRACE_FAILED,
                                  Status.NEEDS_INPUTS})
@@ -161,10 +163,15 @@ def build_and_trace(factory: Callable, candidate: dict, context: "_Context") -> 
     if missing:
         return {"status": Status.NEEDS_ARGUMENTS, "detail": ", ".join(missing)}
     result = _build_and_trace(factory, args, kwargs, candidate, context, meta=True)
-    if result.pop("retry", False):
-        result = _build_and_trace(factory, args, kwargs, candidate, context, meta=False)
-        result.pop("retry", None)
-    return result
+    if not result.pop("retry", False):
+        return result
+    real = _build_and_trace(factory, args, kwargs, candidate, context, meta=False)
+    real.pop("retry", None)
+    if real["status"] == Status.OK:
+        return real
+    if real["status"] == Status.MEMORY_LIMIT or OUT_OF_MEMORY in real.get("detail", ""):
+        return {"status": Status.MEMORY_LIMIT, "detail": f"building it for real: {real.get('detail', '')}"}
+    return result  # why it failed on meta says more than a real build's later failure
 
 
 def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: dict, context: "_Context",
