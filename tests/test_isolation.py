@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -245,8 +246,17 @@ def plain_user():
 def test_a_plain_user_gets_the_same_isolation(plain_user):
     """Sessions and CI run as root; users do not.  The probe and a child's confinement, as one."""
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-    run = subprocess.run(["runuser", "-u", plain_user, "--", python, "-c", AS_A_CHILD, isolation.__file__],
-                         capture_output=True, text=True, timeout=600, cwd="/")
+    # a copy the user may read: the checkout may lie in a folder only root can enter (a clone in
+    # a 0700 temporary folder), as may pytest's own temporary folders
+    readable = Path(tempfile.mkdtemp(prefix="rfa-lint-plain-", dir="/tmp"))
+    try:
+        readable.chmod(0o755)
+        module = shutil.copy(isolation.__file__, readable / "isolation.py")
+        os.chmod(module, 0o644)
+        run = subprocess.run(["runuser", "-u", plain_user, "--", python, "-c", AS_A_CHILD, str(module)],
+                             capture_output=True, text=True, timeout=600, cwd="/")
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)
     assert run.returncode == 0, run.stderr
     described, seen = run.stdout.splitlines()
     assert described == KERNEL.describe()
