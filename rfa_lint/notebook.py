@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 SUFFIX = ".ipynb"
 #: cell magics whose body is plain Python, run by IPython with something around it
@@ -38,7 +38,8 @@ class NotANotebook(ValueError):
 @dataclass(frozen=True)
 class Notebook:
     """A notebook's code as one module: ``text``, and per line of it (from 0) the ``(cell, line)``
-    it stands for, both from 1.  ``raw`` keeps what nbformat read, for writing edits back."""
+    it stands for, both from 1.  ``raw`` keeps what nbformat read, for writing edits back (None
+    for the cells an editor sent)."""
 
     text: str
     places: tuple[tuple[int, int], ...]
@@ -99,13 +100,18 @@ def read(data: bytes) -> Notebook:
     if not (isinstance(cells, list) and all(isinstance(c, dict) and isinstance(c.get("source", ""), str)
                                             for c in cells)):
         raise NotANotebook("not a notebook nbformat can read: no list of cells")
+    return of_cells(((number, cell.source) for number, cell in enumerate(raw.cells, start=1)
+                     if cell.get("cell_type") == "code"), raw)
+
+
+def of_cells(cells: Iterable[tuple[int, str]], raw: Any = None) -> Notebook:
+    """The module of code cells given as ``(number, source)``, in order: a file's cells as
+    Jupyter counts them, or the cells an editor sends (:mod:`rfa_lint.lsp`)."""
     module: list[str] = []
     places: list[tuple[int, int]] = []
     neutralised: set[int] = set()
-    for number, cell in enumerate(raw.cells, start=1):
-        if cell.get("cell_type") != "code":
-            continue
-        for line_number, (line, changed) in enumerate(_python_lines(cell.source), start=1):
+    for number, source in cells:
+        for line_number, (line, changed) in enumerate(_python_lines(source), start=1):
             if changed:
                 neutralised.add(len(module))
             module.append(line)

@@ -482,6 +482,7 @@ class Project:
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     config: Path | None = None  # the file whose [tool.rfa-lint] applies
     values: Mapping[str, Any] = field(default_factory=dict)  # every setting, resolved
+    configured: frozenset[str] = frozenset()  # the settings its config file sets
 
     @classmethod
     def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
@@ -491,7 +492,7 @@ class Project:
         values = resolve(given, table)
         return cls(options_from(values),
                    frozenset(select(values["select"], values["ignore"])), values["per-file-ignores"],
-                   config_file, values)
+                   config_file, values, frozenset(table))
 
     def codes_for(self, path: str | os.PathLike) -> frozenset[str]:
         """The codes reported in ``path``: ours, less those its per-file-ignores leave out (as
