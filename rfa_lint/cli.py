@@ -413,13 +413,16 @@ def explain(path: str, model: str | None, res: tuple[int, ...] | None, output_fo
         except ValueError as exc:  # a bad [tool.rfa-lint]: a usage error
             raise click.UsageError(str(exc)) from None
         found, records = explaining.explain_file(file, options, model, cache, root=os.getcwd())
-        if diff:
+        if diff and is_notebook(file):
+            click.echo(f"rfa-lint: --diff shows no diff of a notebook yet: {file}", err=True)
+        elif diff:
             text = Path(file).read_text(encoding="utf-8")
             found = [explaining.with_diffs(e, text) for e in found]
         explained += found
         skipped += [(file, r) for r in records if not r.analysed and model in (None, r.name)]
     for file, record in skipped:
-        click.echo(f"rfa-lint: not explained: {file}:{record.line}: {record.code} {record.reason}", err=True)
+        where = f"{file}:{record.line}" if record.cell is None else f"{file}:cell {record.cell}:{record.line}"
+        click.echo(f"rfa-lint: not explained: {where}: {record.code} {record.reason}", err=True)
     if not explained:
         click.echo(f"rfa-lint: no model {model!r} analysed in {path}" if model else
                    f"rfa-lint: no model analysed in {path}", err=True)

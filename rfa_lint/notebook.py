@@ -20,6 +20,8 @@ metadata (a notebook older than format 4 is written as 4, as Jupyter itself save
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -86,6 +88,38 @@ class Notebook:
 
 def is_notebook(path: str) -> bool:
     return path.endswith(SUFFIX)
+
+
+def cell_of(path: str | os.PathLike, line: int) -> tuple[int | None, int]:
+    """Where a site's ``line`` (of the module) is shown: in the notebook at ``path`` the cell
+    and the line in it, read from the file; ``(None, line)`` in any other file, or in a notebook
+    that no longer reads."""
+    if not is_notebook(str(path)):
+        return None, line
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None, line
+    cells = _read_file(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    if cells is None or not 0 < line <= len(cells.places):
+        return None, line
+    return cells.place(line)
+
+
+def site(name: str, path: str | os.PathLike, line: int) -> str:
+    """A layer's site as a person finds it: ``name:line``, in a notebook ``name:cell N:L``."""
+    cell, line = cell_of(path, line)
+    return f"{name}:{line}" if cell is None else f"{name}:cell {cell}:{line}"
+
+
+@functools.lru_cache(maxsize=8)
+def _read_file(path: str, mtime_ns: int, size: int) -> Notebook | None:
+    """The notebook at ``path`` as it is now (the stat keys the cache: each of a graph's sites asks)."""
+    try:
+        with open(path, "rb") as handle:
+            return read(handle.read())
+    except (OSError, NotANotebook):
+        return None
 
 
 def read(data: bytes) -> Notebook:

@@ -50,6 +50,7 @@ from typing import Sequence
 
 import graphviz
 
+from rfa_lint import notebook
 from rfa_lint.atomic import write_atomically
 from rfa_lint.numbers import fmt
 from rfa_lint.rf.analysis import Resolution, Verdict, classify, judged
@@ -356,14 +357,17 @@ def _feature_map(node: EnrichedNetworkNode, input_res: Resolution) -> str:
 
 
 def _site(path: str, line: int, root: str | os.PathLike | None) -> str:
-    return f"{_short(path, root)}:{line}"
+    return notebook.site(_short(path, root), path, line)
 
 
 def _site_spans(sites: list[tuple[str, int]], root: str | os.PathLike | None) -> list[str]:
-    """``resnet.py:60-75`` per file, in order of first appearance."""
+    """``resnet.py:60-75`` per file (``nb.ipynb:cell 4:2-9`` per notebook cell), in order of
+    first appearance."""
     lines: dict[str, list[int]] = {}
     for path, line in sites:
-        lines.setdefault(_short(path, root), []).append(line)
+        cell, shown = notebook.cell_of(path, line)
+        name = _short(path, root)
+        lines.setdefault(name if cell is None else f"{name}:cell {cell}", []).append(shown)
     return [
         f"{name}:{min(ls)}" if min(ls) == max(ls) else f"{name}:{min(ls)}-{max(ls)}"
         for name, ls in lines.items()

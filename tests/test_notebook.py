@@ -182,3 +182,40 @@ def test_new_outputs_leave_the_cache_entry_valid(tmp_path):
     code = notebook.read(path.read_bytes()).text
     assert Cache(tmp_path / "cache").load(str(path), code, options) is not None
     assert analyse_file(str(path), options, cache=Cache(tmp_path / "cache")).findings == first.findings
+
+
+# --- explain and pictures: sites in cells ----------------------------------------------------------
+
+def test_explain_gives_each_layers_site_as_its_cell_and_line(notebooks):
+    """Each layer row's site is ``nb.ipynb:cell N:L``, the line of the cell that built it: a
+    conv or pool layer's line constructs one.  The CIFAR net is checked row by row."""
+    proc = rfa_lint("explain", ".", "--res", "32", "--format", "json", "--no-cache", cwd=notebooks)
+    assert proc.returncode == 0, proc.stderr
+    explained = json.loads(proc.stdout)
+    assert {(Path(e["path"]).name, e["model"]) for e in explained} == {
+        ("cifar_torch.ipynb", "Net"), ("keras_functional.ipynb", "model"), ("define_then_train.ipynb", "model")}
+    for e in explained:
+        cells = nbformat.read(notebooks / e["path"], as_version=4).cells
+        for row in e["layers"]:
+            name, cell, line = re.fullmatch(r"(.+):cell (\d+):(\d+)", row["site"]).groups()
+            assert name == Path(e["path"]).name
+            if row["kind"] in ("conv", "pool"):
+                assert re.search(r"Conv|Pool", cells[int(cell) - 1].source.splitlines()[int(line) - 1]), row
+    net = next(e for e in explained if e["model"] == "Net")
+    assert {row["path"]: row["site"] for row in net["layers"]} == {
+        **{f"features.{i}": f"cifar_torch.ipynb:cell 4:{5 + i}" for i in range(6)},
+        "head": "cifar_torch.ipynb:cell 4:12", "mean": "cifar_torch.ipynb:cell 4:15"}
+    text = rfa_lint("explain", "cifar_torch.ipynb", "--res", "32", "--no-cache", "--diff", cwd=notebooks)
+    assert re.search(r"^features\.5 +cifar_torch\.ipynb:cell 4:10 +conv ", text.stdout, re.MULTILINE)
+    assert "rfa-lint: --diff shows no diff of a notebook yet: cifar_torch.ipynb" in text.stderr
+
+
+def test_pictures_of_a_notebooks_models_name_cells(notebooks, tmp_path):
+    proc = rfa_lint("define_then_train.ipynb", "--res", "32", "--no-cache", "--graph-dir", str(tmp_path),
+                    "--graph-format", "dot", "-q", cwd=notebooks)
+    assert proc.returncode == 1, proc.stderr
+    (picture,) = tmp_path.iterdir()
+    dot = picture.read_text(encoding="utf-8")
+    assert "define_then_train.ipynb:cell 2:13" in dot  # the stem
+    assert "define_then_train.ipynb:cell 2:4" in dot  # a Block's conv
+    assert not re.search(r"define_then_train\.ipynb:\d", dot)  # no line of the joined module

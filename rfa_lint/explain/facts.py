@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from rfa_lint import notebook
 from rfa_lint.rf import EnrichedNetworkNode, Kind, Verdict, classify, graph_from_plain
 from rfa_lint.rf.analysis import judged
 
@@ -106,13 +107,13 @@ def name_of(node: EnrichedNetworkNode) -> str:
 
 def site_of(node: EnrichedNetworkNode, root: str | os.PathLike | None = None) -> str:
     """``file:line`` of the call that built the layer (innermost), the file relative to ``root``
-    when under it, else its name."""
+    when under it, else its name; in a notebook ``file:cell N:line``."""
     if not node.sites:
         return ""
     path, line = node.sites[0]
     target, base = Path(path).resolve(), Path(root or os.getcwd()).resolve()
     shown = target.relative_to(base).as_posix() if target.is_relative_to(base) else target.name
-    return f"{shown}:{line}"
+    return notebook.site(shown, path, line)
 
 
 @dataclass(frozen=True)
