@@ -104,3 +104,18 @@ async def _notebooks(folder: Path) -> None:
         assert changed[net].version == 2
         assert list(changed[cells["define_then_train.ipynb"][2]].diagnostics) == []
         assert not set(changed) & set(cells["keras_functional.ipynb"].values())  # not analysed again
+
+        # a structure change: the last cell (`model?`) replaced by a new one; the cell that
+        # left is cleared, the new one published, cell 4 keeps its findings on its lines
+        book, last = (folder / "cifar_torch.ipynb").as_uri(), cells["cifar_torch.ipynb"][7]
+        new = lsp.TextDocumentItem(uri=f"{last}-new", language_id="python", version=1, text="print(model)\n")
+        client.notebook_document_did_change(lsp.DidChangeNotebookDocumentParams(
+            notebook_document=lsp.VersionedNotebookDocumentIdentifier(uri=book, version=3),
+            change=lsp.NotebookDocumentChangeEvent(cells=lsp.NotebookDocumentCellChanges(
+                structure=lsp.NotebookDocumentCellChangeStructure(
+                    array=lsp.NotebookCellArrayChange(start=6, delete_count=1, cells=[
+                        lsp.NotebookCell(kind=lsp.NotebookCellKind.Code, document=new.uri)]),
+                    did_open=[new], did_close=[lsp.TextDocumentIdentifier(uri=last)])))))
+        moved = await published_on(published, CODE_CELLS["cifar_torch.ipynb"] + 1)
+        assert list(moved[last].diagnostics) == [] and list(moved[new.uri].diagnostics) == []
+        assert moved[net].diagnostics == changed[net].diagnostics
