@@ -121,7 +121,8 @@ class RfaLanguageServer(LanguageServer):
                  if cell.kind == lsp.NotebookCellKind.Code]
         cells = [cell for cell in cells if cell.language_id in (None, "python")]
         module = notebook.of_cells((number, cell.source) for number, cell in enumerate(cells, start=1))
-        return _Source(path, module.text, tuple(c.uri for c in cells), tuple(c.version for c in cells), module)
+        return _Source(path, module.text, tuple(c.uri for c in cells), tuple(c.version for c in cells),
+                       module)
 
     def shown_in(self, uri: str) -> str:
         """The document that ``uri`` shows: a notebook for one of its cells, else ``uri``."""

@@ -73,7 +73,8 @@ def notebook_opened(path: Path) -> tuple[lsp.DidOpenNotebookDocumentParams, dict
     return lsp.DidOpenNotebookDocumentParams(notebook_document=book, cell_text_documents=documents), uris
 
 
-def cell_edited(notebook_uri: str, version: int, cell_uri: str, text: str) -> lsp.DidChangeNotebookDocumentParams:
+def cell_edited(notebook_uri: str, version: int, cell_uri: str,
+                text: str) -> lsp.DidChangeNotebookDocumentParams:
     """A notebook's didChange that replaces one cell's text."""
     return lsp.DidChangeNotebookDocumentParams(
         notebook_document=lsp.VersionedNotebookDocumentIdentifier(uri=notebook_uri, version=version),

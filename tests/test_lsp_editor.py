@@ -31,7 +31,8 @@ def test_with_res_configured_no_word_and_hover_names_the_file(tmp_path: Path) ->
     (tmp_path / "pyproject.toml").write_text("[tool.rfa-lint]\nres = 16\n", encoding="utf-8")
     for name in ("a.py", "b.py"):
         shutil.copy(CHAIN, tmp_path / name)
-    messages = asyncio.run(_two_documents(tmp_path, f"_Analysed at 16 px: `res` in `{tmp_path / 'pyproject.toml'}`._"))
+    note = f"_Analysed at 16 px: `res` in `{tmp_path / 'pyproject.toml'}`._"
+    messages = asyncio.run(_two_documents(tmp_path, note))
     assert messages == []
 
 

@@ -78,7 +78,8 @@ async def _notebooks(folder: Path) -> None:
         assert f"Analysed at 32 px: `res` in `{folder / 'pyproject.toml'}`" in hover.contents.value
         magic = cells["cifar_torch.ipynb"][3]
         assert await client.text_document_hover_async(lsp.HoverParams(
-            text_document=lsp.TextDocumentIdentifier(uri=magic), position=lsp.Position(line=0, character=2))) is None
+            text_document=lsp.TextDocumentIdentifier(uri=magic),
+            position=lsp.Position(line=0, character=2))) is None
 
         # the quick fix writes into the cell, on the layer's line of it
         actions = await client.text_document_code_action_async(lsp.CodeActionParams(

@@ -193,7 +193,8 @@ def test_explain_gives_each_layers_site_as_its_cell_and_line(notebooks):
     assert proc.returncode == 0, proc.stderr
     explained = json.loads(proc.stdout)
     assert {(Path(e["path"]).name, e["model"]) for e in explained} == {
-        ("cifar_torch.ipynb", "Net"), ("keras_functional.ipynb", "model"), ("define_then_train.ipynb", "model")}
+        ("cifar_torch.ipynb", "Net"), ("keras_functional.ipynb", "model"),
+        ("define_then_train.ipynb", "model")}
     for e in explained:
         cells = nbformat.read(notebooks / e["path"], as_version=4).cells
         for row in e["layers"]:
