@@ -2,8 +2,9 @@
 
 Processes alone cannot contain code that runs as the same user: it can see, signal and write
 everything the user can.  So each file's keeper (:mod:`.server`) enters new user, PID, network
-and IPC namespaces before it forks the child (:func:`enter_namespaces`), which then is PID 1 of
-a PID namespace of its own, and confines itself before any user code runs (:func:`confine`):
+and IPC namespaces and starts the init of a PID namespace of its own (:func:`enter_namespaces`,
+:func:`start_init`) before it forks the child, which confines itself before any user code runs
+(:func:`confine`):
 
 - a mount namespace with a fresh ``/proc`` (it shows the file's own processes only), a private
   ``/dev/shm``, and empty folders over the linter's own state (the runtime folder with the
@@ -12,8 +13,9 @@ a PID namespace of its own, and confines itself before any user code runs (:func
   opens no TCP connection, and signals no process outside its own domain;
 - the network namespace has no interface up and no route anywhere.
 
-When the PID namespace's first process ends, the kernel kills everything the file started.
-User code runs as an ordinary process under that init and a parent of its own (:func:`become_init`).
+The PID namespace's first process is a small init (:func:`start_init`); user code runs as its
+sibling, an ordinary process whose parent (the keeper) is outside the namespace.  When the init
+ends, the kernel kills everything the file started.
 
 What the kernel gives is found once per process by :func:`probe`, which forks a process that
 goes through the same steps; where it refuses, the same process tree runs without them (the
@@ -24,7 +26,6 @@ is done with ``ctypes`` system calls (Python 3.11 has no ``os.unshare``).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import os
@@ -77,8 +78,9 @@ def _write(path: str, text: str) -> None:
 
 def enter_namespaces() -> None:
     """Move this process into new user, network and IPC namespaces, with a new PID namespace for
-    its children: the next child it forks is PID 1 there.  Only this user's own ids are mapped
-    (the kernel allows no more without privileges).  OSError when the kernel refuses."""
+    its children: the next process it starts is PID 1 there (:func:`start_init`).  Only this
+    user's own ids are mapped (the kernel allows no more without privileges).  OSError when the
+    kernel refuses."""
     uid, gid = os.geteuid(), os.getegid()
     _call(_LIBC.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC), "unshare")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
@@ -87,7 +89,7 @@ def enter_namespaces() -> None:
 
 
 def confine(work: str, hidden: tuple[str, ...] = ()) -> int:
-    """Confine this process (PID 1 of the namespaces :func:`enter_namespaces` made) before user
+    """Confine this process (a child in the namespaces :func:`enter_namespaces` made) before user
     code runs: its own mounts (a fresh ``/proc``, a private ``/dev/shm``, an empty folder over
     each existing folder of ``hidden``), then Landlock.  The Landlock ABI version in force (0:
     none, the kernel has no Landlock).  OSError when a step is refused."""
@@ -102,43 +104,37 @@ def confine(work: str, hidden: tuple[str, ...] = ()) -> int:
     return restrict_writes(work)
 
 
-#: whose ending the init tells its keeper: the user code's process, or that process's parent
-CODE, PARENT = b"c", b"p"
+#: The init of a file's PID namespace: it only reaps the orphans user code leaves (they are
+#: reparented to it), and never ends by itself; killing it ends everything in the namespace.
+INIT = ("import os, signal\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})\n"
+        "while True:\n"
+        "    try:\n"
+        "        while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG):\n"
+        "            pass\n"
+        "    except ChildProcessError:\n"
+        "        pass\n"
+        "    signal.sigtimedwait({signal.SIGCHLD}, 60)\n")
 
 
-def become_init(told: int) -> None:
-    """Fork the parent user code sees and, from it, the process that runs user code, and return
-    in that one; this process stays PID 1 of the namespace and never returns.
+def start_init() -> int:
+    """Start the init of the PID namespace :func:`enter_namespaces` made (the first process this
+    one starts is PID 1 there), and return its pid.  The next child this process forks then runs
+    in that namespace as an ordinary process whose parent, this one, is outside it: it can see
+    and signal neither its parent nor anything else outside.
 
-    User code is no init: the kernel ignores the signals an init sends itself (a file's
-    ``os.kill(os.getpid(), SIGKILL)`` would go on) and those its namespace sends it without a
-    handler.  Its parent waits for it and tells on ``told`` how it ended or stopped
-    (:data:`CODE` and the wait status); a file that kills or stops its parent instead gets
-    that told by the init (:data:`PARENT`), as the keeper's end is told without namespaces.
-    Then the init exits, and the kernel kills whatever is left in the namespace.
+    The init is a small interpreter started by ``posix_spawn`` (no copy of this process's memory,
+    as a ``fork`` of a warm server would make), with no signal handlers: nothing inside the
+    namespace can signal it, and the kernel kills everything there when it ends.
     """
-    parent = os.fork()
-    if parent == 0:
-        code = os.fork()
-        if code == 0:
-            os.close(told)
-            return
-        _default_signals()
-        os.write(told, CODE + struct.pack("i", os.waitpid(code, os.WUNTRACED)[1]))
-        os._exit(0)
-    _default_signals()  # an init without handlers: nothing inside can signal it
-    while True:
-        died, status = os.waitpid(-1, os.WUNTRACED)
-        if died == parent:
-            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-                os.write(told, PARENT + struct.pack("i", status))
-            os._exit(0)
-
-
-def _default_signals() -> None:
-    for signum in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(signum, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+        return os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", INIT], {},
+                              file_actions=actions, setsigmask=(), setsigdef=signal.valid_signals()
+                              - {signal.SIGKILL, signal.SIGSTOP})
+    finally:
+        os.close(devnull)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -242,6 +238,7 @@ def _probe_child(answer: int) -> int:
     """Go through the steps of a sandbox child, and say how far they went on ``answer``."""
     try:
         enter_namespaces()
+        init = start_init()
         pid = os.fork()
         if pid == 0:
             try:
@@ -252,6 +249,8 @@ def _probe_child(answer: int) -> int:
                 os.write(answer, f"refused {_why(exc)}".encode())
                 os._exit(1)
         os.waitpid(pid, 0)
+        os.kill(init, signal.SIGKILL)
+        os.waitpid(init, 0)
     except OSError as exc:
         os.write(answer, f"refused {_why(exc)}".encode())
     return 0

@@ -4,9 +4,11 @@ Imports the frameworks once (none for a cold server: ``FRAMEWORKS`` empty), then
 in a process tree of its own, forked from this warm interpreter before any user code ran::
 
     linter ── server ── keeper (one per file) ── child (user code) ── whatever it starts
+                                             └── init of the child's PID namespace (isolated)
 
-The keeper is the process user code sees as its parent: a file that signals it (``os.kill(
-os.getppid(), ...)``) stops or kills its own keeper, never the server or the linter.  The
+The keeper is the child's parent: a file that signals it (``os.kill(os.getppid(), ...)``) stops
+or kills its own keeper, never the server or the linter; in a PID namespace of its own
+(:mod:`.isolation`) the child sees no parent at all.  The
 server and every keeper are *subreapers* (``PR_SET_CHILD_SUBREAPER``): a process user code starts
 stays in the tree whatever it does (a new session or process group, a double fork), so killing
 the tree kills everything the file started.  The keeper does so as soon as its child ends, before
@@ -155,23 +157,24 @@ def _name(signum: int) -> str:
 def keep(sock: socket.socket, message: dict, fds: list[int], server: int) -> NoReturn:
     """The keeper of one file: fork its child, wait for it, kill all it left, report how it ended.
 
-    With ``"isolate"`` it first enters new namespaces (:func:`isolation.enter_namespaces`), so
-    its child is PID 1 of a PID namespace of its own, the init of the process that runs user
-    code, which tells on ``told`` how that one ended; when the kernel refuses, nothing runs.
+    With ``"isolate"`` it first enters new namespaces and starts their init
+    (:func:`isolation.enter_namespaces`, :func:`isolation.start_init`), so its child runs in a
+    PID namespace of its own, where its parent is out of sight; when the kernel refuses,
+    nothing runs.
     """
     become_subreaper()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # waited for with sigtimedwait
-    told = None
-    if message.get("isolate") is True:
+    isolate = message.get("isolate") is True
+    if isolate:
         try:
             isolation.enter_namespaces()
+            isolation.start_init()
         except OSError as exc:
             _report(sock, message, 1, f"the kernel refused its namespaces ({exc})")
-        told = os.pipe()
     pid = os.fork()
     if pid == 0:
-        run_child(sock, message, fds, told[1] if told else None)
-    for fd in fds if told is None else (*fds, told[1]):
+        run_child(sock, message, fds, isolate)
+    for fd in fds:
         os.close(fd)
     returncode, detail = -signal.SIGKILL, "the fork server died"
     while os.getppid() == server:
@@ -180,30 +183,9 @@ def keep(sock: socket.socket, message: dict, fds: list[int], server: int) -> NoR
             returncode, detail = ending(info)
             break
         signal.sigtimedwait({signal.SIGCHLD}, POLL_SECONDS)
-    kill_tree(os.getpid(), with_root=False)
+    kill_tree(os.getpid(), with_root=False)  # the namespace's init too: the kernel ends the rest
     _reap_all()
-    if told is not None and (returncode, detail) == (0, ""):
-        returncode, detail = _told(told[0])
     _report(sock, message, returncode, detail)
-
-
-def _told(told: int) -> tuple[int, str]:
-    """(returncode, what stopped it) of the process that ran user code, or the end of its parent
-    (which it may have killed or stopped), as its namespace told (:func:`isolation.become_init`)."""
-    os.set_blocking(told, False)
-    try:
-        message = os.read(told, 5)
-        whose, (status,) = message[:1], struct.unpack("i", message[1:])
-    except (BlockingIOError, struct.error):  # the init ended without telling: it cannot
-        return -signal.SIGKILL, "its namespace's init ended first"
-    signum = os.WSTOPSIG(status) if os.WIFSTOPPED(status) else os.WTERMSIG(status)
-    if whose == isolation.PARENT:
-        what = (f"stopped by {_name(signum)}" if os.WIFSTOPPED(status) else f"killed by {_name(signum)}"
-                if os.WIFSIGNALED(status) else f"ended with code {os.WEXITSTATUS(status)}")
-        return -signal.SIGKILL, f"the process that started it was {what}"
-    if os.WIFSTOPPED(status):
-        return -signum, f"stopped by {_name(signum)}"
-    return os.waitstatus_to_exitcode(status), ""
 
 
 def _report(sock: socket.socket, message: dict, returncode: int, detail: str) -> NoReturn:
@@ -226,11 +208,10 @@ def _reap_all() -> None:
             return
 
 
-def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | None = None) -> NoReturn:
+def run_child(sock: socket.socket, message: dict, fds: list[int], isolate: bool = False) -> NoReturn:
     """The file's child: own session, output to the linter's pipes, confined by the kernel when
-    its keeper entered namespaces (:func:`isolation.confine`; then user code runs in a process
-    of its own, and this one is its init, :func:`isolation.become_init`), temporary files in its
-    work folder, then execute the request."""
+    its keeper entered namespaces (:func:`isolation.confine`), temporary files in its work
+    folder, then execute the request."""
     try:
         os.setsid()  # away from the server's group: a file's killpg(0) hits its own
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -241,9 +222,8 @@ def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | No
         for fd in (devnull, stdout, stderr, sock.fileno()):  # user code sees none of the server's
             os.close(fd)
         work = message["work"]
-        if told is not None:
+        if isolate:
             isolation.confine(work, tuple(message.get("hide", ())))
-            isolation.become_init(told)
         os.chdir(work)
         os.environ["TMPDIR"] = work  # the one folder it may write
         for cache in CACHE_HOMES:  # a download writes there before it connects: RFA914 names it
