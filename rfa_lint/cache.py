@@ -23,7 +23,7 @@ reading two small files and a ``stat`` per file it depends on: no parsing, no ch
 framework.  So results that the text, the options and the installation
 decide are cached, failures included (an import error, a build that raises, a blocked
 download); only what the machine decides (a timeout, the memory limit, a crash, a child that
-died after sending its results) runs again (:data:`rfa_lint.lint.CACHEABLE_CODES`).
+died after sending its results) runs again (:attr:`rfa_lint.rules.Rule.cacheable`).
 
 Location.  ``.rfa_cache/`` in the project root -- the nearest folder at or above the working
 directory holding ``pyproject.toml``, ``setup.cfg`` or ``.git`` -- or else the user's cache

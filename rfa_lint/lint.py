@@ -36,20 +36,6 @@ from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F
 from rfa_lint.source import (Candidate, SourceInfo, imported_frameworks, may_define_model, might_define_model,
                              read_source, shape_json, shape_of, defined)
 
-#: The code of each status of a model, or a file, that was not analysed (all but ok and not-a-model).
-STATUS_CODES = {
-    Status.NEEDS_ARGUMENTS: "RFA902", Status.BUILD_FAILED: "RFA903", Status.TRACE_FAILED: "RFA904",
-    Status.TIMEOUT: "RFA906", Status.MEMORY_LIMIT: "RFA907", Status.CRASHED: "RFA908",
-    Status.IMPORT_FAILED: "RFA901", Status.FRAMEWORK_MISSING: "RFA912", Status.NEEDS_INPUTS: "RFA913",
-    Status.DOWNLOAD_BLOCKED: "RFA914", Status.BAD_DIRECTIVE: "RFA911",
-}
-#: The diagnostics that the text, the options and the installed distributions decide, which the
-#: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
-#: blocked download included.  The others depend on the machine and its load (a timeout, the
-#: memory limit, a crash: RFA906-908): such a result is never cached, the next run retries; nor
-#: is any result of a child that died after sending it (:attr:`FileOutcome.clean`).
-CACHEABLE_CODES = frozenset({"RFA900", "RFA901", "RFA902", "RFA903", "RFA904", "RFA905", "RFA909", "RFA910",
-                             "RFA911", "RFA912", "RFA913", "RFA914", "RFA915", "RFA916"})
 #: The most work the linter's own process spends on one model's graph, whatever a child sends.
 #: The largest real networks measured stay far below: 1,397 nodes (timm hrnet_w64), 2,508 edges
 #: (torchvision densenet201), 14 stride products at one node and 18,039 paths (timm volo_d5_224).
@@ -191,7 +177,7 @@ class Analysis:
     findings: list[Finding]
     graphs: dict[str, dict] = field(default_factory=dict)
     models: list[ModelRecord] = field(default_factory=list)
-    #: False when a result may depend on more than the cache key sees (see CACHEABLE_CODES):
+    #: False when a result may depend on more than the cache key sees (:attr:`rules.Rule.cacheable`):
     #: a child that did not finish cleanly (a timeout, the memory limit, a crash, a death after
     #: its results were sent)
     cacheable: bool = True
@@ -390,10 +376,6 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     return without_blocks([(path, analysis)])[0][1]
 
 
-#: How a block fails on its own: the net that builds it says how, and was analysed with it.
-BLOCK_CODES = frozenset({"RFA902", "RFA903", "RFA904", "RFA913"})
-
-
 def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Analysis]]:
     """Drop the skipped models that an analysed model of the same files builds.
 
@@ -406,7 +388,7 @@ def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Anal
     for path, analysis in analyses:
         target = printable(os.path.abspath(path))  # as the records hold it
         blocks = {(m.line, m.code) for m in analysis.models
-                  if not m.analysed and m.code in BLOCK_CODES and (target, m.name) in built}
+                  if not m.analysed and m.code and rules.get(m.code).marks_block and (target, m.name) in built}
         if blocks:
             analysis = replace(
                 analysis,
@@ -545,13 +527,13 @@ class _Report:
 
     def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
         if outcome.failure:  # the file as a whole: its import failed, or its child died there
-            code = STATUS_CODES[outcome.failure.status]
+            rule = rules.BY_STATUS[outcome.failure.status]
             name = os.path.basename(self.path)
-            values = _failure_values(code, name, outcome.failure.detail, self.options, frameworks)
-            finding = _whole_file(self.path, code, values)
+            failure = rules.Failure(name, outcome.failure.detail, self.options.limits.memory_mb, tuple(frameworks))
+            finding = _whole_file(self.path, rule.code, rule.failure_values(failure))
             self.model_findings.append(finding)
-            self.models.append(ModelRecord(name, 1, False, code, finding.message))
-            self.cacheable = code in CACHEABLE_CODES
+            self.models.append(ModelRecord(name, 1, False, rule.code, finding.message))
+            self.cacheable = bool(rule.cacheable)
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)
@@ -564,15 +546,15 @@ class _Report:
             if result.status == Status.OK:
                 self.graph(candidate, result.graph)
             else:
-                code = STATUS_CODES[result.status]
-                values = _failure_values(code, candidate.name, result.detail, self.options)
-                self.skipped(candidate, code, values)
+                rule = rules.BY_STATUS[result.status]
+                failure = rules.Failure(candidate.name, result.detail, self.options.limits.memory_mb)
+                self.skipped(candidate, rule.code, rule.failure_values(failure))
 
     def skipped(self, candidate: Candidate, code: str, values: rules.Fields) -> None:
         finding = _model_finding(self.path, self.text, candidate, code, values)
         self.model_findings.append(finding)
         self.models.append(_skipped(candidate, finding))
-        self.cacheable = self.cacheable and code in CACHEABLE_CODES
+        self.cacheable = self.cacheable and bool(rules.get(code).cacheable)
 
     def graph(self, candidate: Candidate, plain: dict) -> None:
         """Findings of one analysed model; a resolution it cannot be judged at, or a graph past
@@ -619,20 +601,6 @@ class _Report:
                 values = rule.check(layer)
                 if values is not None:
                     self.layer_hits[(line, rule.code)].append(_Hit(candidate.name, node, values, note))
-
-
-def _failure_values(code: str, model: str, detail: str, options: Options,
-                    frameworks: Sequence[str] = ()) -> rules.Fields:
-    """The message values of a model, or a file, that was not analysed (RFA90x, RFA91x)."""
-    if code in ("RFA902", "RFA913"):
-        return rules.ModelParams(model, detail)
-    if code == "RFA911":
-        return rules.Detail(detail)
-    if code == "RFA907":
-        return rules.MemoryLimit(model, f"{options.limits.memory_mb} MiB")
-    if code == "RFA912":
-        return rules.Framework(" and ".join(frameworks))
-    return rules.ModelDetail(model, detail)
 
 
 def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:

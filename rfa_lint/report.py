@@ -46,8 +46,8 @@ GITLAB_SEVERITY = {"warning": "major", "error": "critical"}
 
 
 def level(code: str) -> str:
-    """Layer findings are warnings; a model that could not be analysed (RFA9xx) is an error."""
-    return "error" if code.startswith("RFA9") else "warning"
+    """Layer findings are warnings; a model that could not be analysed is an error (its rule's)."""
+    return rules.get(code).level
 
 
 def rule_url(code: str) -> str | None:
@@ -58,7 +58,7 @@ def rule_url(code: str) -> str | None:
 
 def tags(code: str) -> list[str]:
     """Code scanning's filters: what a rule is about."""
-    return ["not-analysed"] if code.startswith("RFA9") else ["receptive-field", "efficiency"]
+    return list(rules.get(code).tags)
 
 
 # --- text and GitHub: one line per finding ------------------------------------------------------
