@@ -17,12 +17,13 @@ from rfa_lint import __version__, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
-from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, unknown_models, without_blocks
+from rfa_lint.lint import analyse_bytes, analyse_files, unknown_models, without_blocks
 from rfa_lint.numbers import fmt
 from rfa_lint.noqa import Unparsable, add_noqa, add_noqa_to_notebook
 from rfa_lint.notebook import is_notebook
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
+from rfa_lint.results import Analysis, Finding
 from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
 
 PROGRESS_MIN_FILES = 10

@@ -3,7 +3,7 @@ Code Quality, JUnit XML.
 
 Every format takes the findings and the run's coverage (per file, the models analysed and
 skipped); JSON carries the coverage, so CI can see what was checked, and JUnit makes each file a
-test case.  Paths, messages and names arrive escaped (:func:`rfa_lint.lint.printable`): no format
+test case.  Paths, messages and names arrive escaped (:func:`rfa_lint.results.printable`): no format
 escapes them again, each only encodes them for its own syntax.
 
 Positions: a finding's ``col`` is 0-based and its ``end_col`` 0-based exclusive (flake8's and
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from rfa_lint import __version__, rules
-from rfa_lint.lint import Finding, ModelRecord, printable
+from rfa_lint.results import Finding, ModelRecord, printable
 
 Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 

@@ -50,14 +50,13 @@ from __future__ import annotations
 import ast
 import functools
 import io
-import os
 import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Union
 
-from rfa_lint.files import MODULE_BYTES, package_of, read_regular
+from rfa_lint.files import MODULE_BYTES, package_modules, package_of, read_regular
 from rfa_lint.slices import WORK_METHODS, does_work, top_level
 
 Framework = Literal["torch", "keras"]
@@ -204,32 +203,13 @@ def _package_names_framework(package: Path) -> bool:
     """Whether a module of the package names a framework: any import reaches only these (the
     package's folders that hold an ``__init__.py``, symbolic links followed, as imports do); a
     module that cannot be read as a regular file of bounded size may."""
-    for module in _package_modules(package):
+    for module in package_modules(package):
         try:
             if names_framework(read_regular(module, MODULE_BYTES).decode("utf-8", "replace")):
                 return True
         except OSError:
             return True
     return False
-
-
-def _package_modules(package: Path) -> Iterator[Path]:
-    seen, todo = set(), [package]
-    while todo:
-        folder = todo.pop()
-        try:
-            status = folder.stat()
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        if (status.st_dev, status.st_ino) in seen:  # a link back up the tree
-            continue
-        seen.add((status.st_dev, status.st_ino))
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                yield Path(entry.path)
-            elif entry.name != "__pycache__" and os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                todo.append(Path(entry.path))
 
 
 def read_source(text: str) -> SourceInfo:

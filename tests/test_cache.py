@@ -18,7 +18,8 @@ from expectations import FIXTURES
 
 from rfa_lint import cache as cache_module
 from rfa_lint.cache import Cache, default_folder, read_regular
-from rfa_lint.lint import analyse_source, options_from
+from rfa_lint.lint import analyse_source
+from rfa_lint.settings import options_from
 
 MODEL = "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
 OPTIONS = options_from({"res": 32, "no-exec": True})

@@ -13,7 +13,7 @@ import pytest
 from doors import flake8, rfa_lint
 
 from rfa_lint.files import python_files
-from rfa_lint.lint import Finding
+from rfa_lint.results import Finding
 from rfa_lint.settings import parse_resolution
 from rfa_lint.noqa import without_noqa
 
