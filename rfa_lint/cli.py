@@ -24,6 +24,7 @@ from rfa_lint.notebook import is_notebook
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
 from rfa_lint.results import Analysis, Finding
+from rfa_lint.sandbox import count_interrupts
 from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
 
 PROGRESS_MIN_FILES = 10
@@ -50,6 +51,7 @@ def main() -> None:
       rfa-lint explain net.py --res 16 where a model's compute goes to waste, what to change
       rfa-lint server                  a language server for editors (LSP on stdio)
     """
+    count_interrupts()  # Ctrl-C ends a run at once, whichever thread watches a child
 
 
 class _Checked(click.ParamType):

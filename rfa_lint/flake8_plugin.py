@@ -116,7 +116,9 @@ class RfaChecker:
             return
         from rfa_lint import rules
         from rfa_lint.lint import analyse_bytes, analyse_source
+        from rfa_lint.sandbox import count_interrupts
 
+        count_interrupts()  # Ctrl-C ends the run at once, whichever thread watches a child
         try:
             options = options_from(self.settings)
             data = self._bytes_on_disk(self.text)

@@ -54,7 +54,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from rfa_lint.limits import Limits
 from rfa_lint.sandbox import isolation, warm
-from rfa_lint.sandbox.slots import Cancelled, child_slot, waits_end
+from rfa_lint.sandbox.slots import Cancelled, child_slot, slot_folder, waits_end
 from rfa_lint.sandbox.status import Status
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
@@ -198,7 +198,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
     """
     results = _Results([c["name"] for c in request["candidates"]])
     data = json.dumps(request).encode("utf-8")
-    extra = {"seconds": budget.file_seconds, **isolation.request(limits.isolation)}
+    extra = {"seconds": budget.file_seconds, **_isolation_request(limits.isolation)}
     if supersede:
         extra.update(file=request["path"], text=hashlib.sha256(data).hexdigest())
     with _work_folder() as work, tempfile.TemporaryFile() as request_file:
@@ -219,7 +219,7 @@ def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _
     """Start the child on the server, and watch it.  A server of this process found dead or
     frozen when the child is to start is replaced once: the file is not to blame."""
     # the server before the slot: starting a server takes one of its own
-    server = warm.server_for(request["framework"], request["frameworks"], child_env(), shared)
+    server = SERVERS.server_for(request["framework"], request["frameworks"], child_env(), shared)
     with child_slot():
         request_file.seek(0)
         try:
@@ -234,6 +234,16 @@ def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _
                 raise warm.Superseded(child.detail)
             return ending
     return _start_and_watch(request, work, request_file, budget, results, shared, extra, retry=False)
+
+
+def _isolation_request(mode: str) -> dict[str, object]:
+    """What a fork server's run request adds for this isolation (:class:`.server.Server`): the
+    folders of this run's slots and of the user's workers stay hidden from the child."""
+    from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
+
+    if mode == "processes" or not isolation.for_run(mode).namespaces:
+        return {}
+    return {"isolate": True, "hide": list(isolation.hidden_folders(slot_folder(), worker.folder_path()))}
 
 
 @contextlib.contextmanager
@@ -501,9 +511,23 @@ def _count_interrupt(signum: int, frame: Any) -> None:
     signal.default_int_handler(signum, frame)
 
 
-if threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-    signal.signal(signal.SIGINT, _count_interrupt)
+def count_interrupts() -> None:
+    """Make Ctrl-C end a run at once, in every thread: called where a program starts (the CLI,
+    the flake8 plugin's first file), never on import.  Only in the main thread, and only over
+    Python's own handler: a host that installed its own keeps it."""
+    if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _count_interrupt)
+
+
+def _connect_worker(framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> warm.Connection:
+    from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
+
+    return worker.connect(framework, frameworks, env)
+
+
+#: This process's fork servers and worker connections (:class:`warm.Servers`).
+SERVERS = warm.Servers(_connect_worker)
 
 
 def analyse_models(
