@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 
 import click
 
-from rfa_lint import __version__, rules
+from rfa_lint import __version__, logs, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
@@ -93,7 +93,11 @@ def check(paths: tuple[str, ...], **given) -> None:
     [tool.rfa-lint] in the nearest pyproject.toml (or the --config file); options given here win.
     """
     given = anchored({setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}, os.getcwd())
-    run = resolve(given, {})
+    try:
+        run = resolve(given, {})
+    except ValueError as exc:  # RFA_LINT_LOG
+        raise click.UsageError(str(exc)) from None
+    logs.configure(run["verbose"], run["log"])
     stdin = _stdin_name(paths, run)
     graph_dir, quiet = run["graph-dir"], run["quiet"]
     try:  # a bad [tool.rfa-lint] or --config: a usage error, before any work
@@ -314,6 +318,14 @@ def _require_isolation(projects: Iterable[Project]) -> None:
                 sys.exit(2)
 
 
+def _log_as_the_environment_says() -> None:
+    """The log of a command without --verbose: where ``RFA_LINT_LOG`` says, if anywhere."""
+    try:
+        logs.configure(target=resolve({}, {})["log"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -383,6 +395,7 @@ def server() -> None:
     """Run a Language Server on stdin/stdout (diagnostics, hover, noqa quick fix) for editors."""
     from rfa_lint import lsp  # pygls loads only for the server
 
+    _log_as_the_environment_says()
     lsp.serve()
 
 
@@ -408,6 +421,7 @@ def explain(path: str, model: str | None, res: tuple[int, ...] | None, output_fo
     """
     from rfa_lint import explain as explaining  # only this command needs it
 
+    _log_as_the_environment_says()
     explained, skipped = [], []
     cache = None if no_cache else Cache(default_folder(), graphs=True)
     for file in map(str, python_files([path])):

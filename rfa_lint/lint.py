@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import logging
 import os
 import textwrap
 import time
@@ -17,11 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from rfa_lint import notebook, rules
+from rfa_lint import logs, notebook, rules
 from rfa_lint.noqa import without_noqa
 from rfa_lint.cache import Cache
 from rfa_lint.files import local_modules, module_text, python_files
 from rfa_lint.positions import Span, place
+from rfa_lint.results import Analysis, Finding, ModelRecord, printable
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
 from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
@@ -29,10 +31,11 @@ from rfa_lint.rules import json_numbers
 from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.sandbox.status import Status
-from rfa_lint.results import Analysis, Finding, ModelRecord, printable
 from rfa_lint.settings import Options
 from rfa_lint.source import (Candidate, SourceInfo, imported_frameworks, may_define_model, might_define_model,
                              read_source, shape_json, shape_of, defined)
+
+log = logging.getLogger(__name__)
 
 #: The most work the linter's own process spends on one model's graph, whatever a child sends.
 #: The largest real networks measured stay far below: 1,397 nodes (timm hrnet_w64), 2,508 edges
@@ -121,7 +124,7 @@ def analyse_files(
             values = rules.ModelDetail(path, exc.strerror or str(exc))
             analysis = Analysis([_whole_file(path, "RFA901", values)])
         except Exception as exc:  # a bug of ours must not hide the other files' findings
-            analysis = Analysis([_whole_file(path, "RFA999", rules.Detail(f"{type(exc).__name__}: {exc}"))])
+            analysis = Analysis([_whole_file(path, "RFA999", rules.Detail(logs.internal_error(path, exc)))])
         return path, analysis, time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -145,12 +148,19 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     stored = cache.load(path, text, options)
     if stored is not None:
         try:
-            return _cached(path, text, *stored)
-        except MALFORMED:
-            pass  # not an entry rfa-lint wrote: analyse again, which rewrites it
+            analysis = _cached(path, text, *stored)
+        except MALFORMED as exc:  # not an entry rfa-lint wrote: analyse again, which rewrites it
+            log.info("%s: the cache entry is malformed (%s: %s): analysing again", path, type(exc).__name__, exc)
+        else:
+            log.debug("%s: from the cache", path)
+            return analysis
+    else:
+        log.debug("%s: not in the cache", path)
     analysis = _analyse_source(path, text, options)
     if analysis.cacheable:
         cache.store(path, text, options, analysis.rows(), analysis.graphs, analysis.reads)
+    else:
+        log.debug("%s: not cached (a result the machine decided: a timeout, the memory limit, a crash)", path)
     return analysis
 
 

@@ -41,6 +41,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import select
@@ -56,6 +57,8 @@ from rfa_lint.limits import Limits
 from rfa_lint.sandbox import isolation, warm
 from rfa_lint.sandbox.slots import Cancelled, child_slot, slot_folder, waits_end
 from rfa_lint.sandbox.status import Status
+
+log = logging.getLogger(__name__)
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
 KEPT_ENV = ("PATH", "HOME", "USER", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -182,8 +185,9 @@ def _run_somewhere(request: dict, limits: Limits, budget: _Budget) -> _Run:
                 return _run_on(request, limits, budget, shared=True, supersede=True)
             except warm.Superseded:
                 return _run_on(request, limits, budget, shared=True, supersede=False)
-        except warm.ServerLost:
-            pass
+        except warm.ServerLost as lost:
+            log.info("%s: the worker could not run it (%s): running it on this process's own server",
+                     request["path"], lost)
     return _run_on(request, limits, budget)
 
 
@@ -208,6 +212,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
         except warm.ServerLost as lost:
             if shared:
                 raise
+            log.info("%s: its fork server was lost (%s)", request["path"], lost)
             return _Run(results.events, ModelOutcome(Status.CRASHED, detail=str(lost)), False)
     if results.finished:
         return _Run(results.events, None, ending.clean and results.recorded)
@@ -242,6 +247,8 @@ def _isolation_request(mode: str) -> dict[str, object]:
     from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
 
     if mode == "processes" or not isolation.for_run(mode).namespaces:
+        log.debug("isolation %s: children run without namespaces (%s)", mode,
+                  "as asked" if mode == "processes" else isolation.probe().describe())
         return {}
     return {"isolate": True, "hide": list(isolation.hidden_folders(slot_folder(), worker.folder_path()))}
 

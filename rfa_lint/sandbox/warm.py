@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from typing import Callable, Iterable
 
 from rfa_lint.sandbox.server import MESSAGE_BYTES, START_FOLDER, command, kill_tree
 from rfa_lint.sandbox.slots import child_slot
+
+log = logging.getLogger(__name__)
 
 #: How long a server may take to import its framework.  Not the per-model limit: that one is for
 #: user code, and a short one (``--timeout 2``) would otherwise leave a whole run without servers.
@@ -247,10 +250,13 @@ class Servers:
                 atexit.register(self.close_all)
                 os.register_at_fork(after_in_child=self._forget_after_fork)
                 self.hooked = True
+            if current is not None:
+                log.info("server %s was lost (%s): starting a new one", key, current.lost)
             try:
                 self.by_key[key] = self.connect_worker(key[1], key[2], env) if key[0] == WORKER else \
                     ForkServer(key[0], key[1], env)
-            except ServerLost:
+            except ServerLost as exc:
+                log.info("server %s could not start (%s): not tried again in this process", key, exc)
                 self.by_key[key] = None
         return self.by_key[key]
 
