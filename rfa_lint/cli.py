@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import click
 
@@ -150,8 +150,8 @@ def check(paths: tuple[str, ...], **given) -> None:
         _list_skipped(coverage, codes.__getitem__)
     missing = _missing_frameworks(findings)
     if missing:
-        files = len({f.path for f in findings if f.code == "RFA912"})
-        click.echo(_environment_error(missing, files), err=True)
+        files_missing = len({f.path for f in findings if f.code == "RFA912"})
+        click.echo(_environment_error(missing, files_missing), err=True)
         sys.exit(2)
     sys.exit(1 if findings and not run["exit-zero"] else 0)
 
@@ -290,7 +290,7 @@ def _statistics(findings: list[Finding]) -> str:
 def _settings_report(run: dict, projects: dict[str, Project]) -> str:
     """The run's settings, then per folder of the files the file its project settings come from,
     each of their values, and the codes they report."""
-    def lines(values: dict, names) -> str:
+    def lines(values: Mapping[str, Any], names: Iterable[str]) -> str:
         return "".join(f"  {name} = {BY_NAME[name].display(values[name])}\n" for name in names)
 
     from rfa_lint.sandbox.isolation import probe

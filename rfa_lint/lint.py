@@ -150,7 +150,8 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
         try:
             analysis = _cached(path, text, *stored)
         except MALFORMED as exc:  # not an entry rfa-lint wrote: analyse again, which rewrites it
-            log.info("%s: the cache entry is malformed (%s: %s): analysing again", path, type(exc).__name__, exc)
+            log.info("%s: the cache entry is malformed (%s: %s): analysing again", path,
+                     type(exc).__name__, exc)
         else:
             log.debug("%s: from the cache", path)
             return analysis
@@ -233,7 +234,8 @@ def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Anal
     for path, analysis in analyses:
         target = printable(os.path.abspath(path))  # as the records hold it
         blocks = {(m.line, m.code) for m in analysis.models
-                  if not m.analysed and m.code and rules.get(m.code).marks_block and (target, m.name) in built}
+                  if not m.analysed and m.code and rules.get(m.code).marks_block
+                  and (target, m.name) in built}
         if blocks:
             analysis = replace(
                 analysis,
@@ -366,7 +368,8 @@ class _Report:
         if outcome.failure:  # the file as a whole: its import failed, or its child died there
             rule = rules.BY_STATUS[outcome.failure.status]
             name = os.path.basename(self.path)
-            failure = rules.Failure(name, outcome.failure.detail, self.options.limits.memory_mb, tuple(frameworks))
+            failure = rules.Failure(name, outcome.failure.detail, self.options.limits.memory_mb,
+                                    tuple(frameworks))
             finding = _whole_file(self.path, rule.code, rule.failure_values(failure))
             self.model_findings.append(finding)
             self.models.append(ModelRecord(name, 1, False, rule.code, finding.message))
@@ -380,7 +383,7 @@ class _Report:
                 continue
             if result is None or result.status == Status.NOT_A_MODEL:
                 continue  # Python says it is no model: the text's guess was wrong
-            if result.status == Status.OK:
+            if result.status == Status.OK and result.graph is not None:
                 self.graph(candidate, result.graph)
             else:
                 rule = rules.BY_STATUS[result.status]
@@ -406,8 +409,8 @@ class _Report:
         traced = _traced_size(plain)
         res = self.options.resolution
         if len(res) > 1 and traced is not None and len(res) != len(traced):
-            values = rules.ResolutionAxes(candidate.name, res, len(res), len(traced))
-            self.skipped(candidate, "RFA915", values)
+            axes = rules.ResolutionAxes(candidate.name, res, len(res), len(traced))
+            self.skipped(candidate, "RFA915", axes)
             return
         self.graphs[candidate.name] = plain
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
@@ -419,7 +422,7 @@ class _Report:
                                 for item in plain.get("unsupported", ())]
         model = rules.AnalysedModel(candidate.name, graph, res, self.options.filter_kernel_size_1)
         for rule in rules.MODEL_RULES:
-            values = rule.check(model)
+            values = rule.decide(model)
             if values is not None:
                 self.model_findings.append(_noted(_model_finding(self.path, self.text, candidate, rule.code,
                                                                  values), note))
@@ -435,12 +438,12 @@ class _Report:
             feature_map = tuple(node.map_in) if at_resolution and node.map_in is not None else None
             layer = rules.Layer(node, self.options.resolution, feature_map, skip_1x1)
             for rule in rules.LAYER_RULES:
-                values = rule.check(layer)
-                if values is not None:
+                values = rule.decide(layer)
+                if isinstance(values, rules.LayerFields):
                     self.layer_hits[(line, rule.code)].append(_Hit(candidate.name, node, values, note))
 
 
-def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:
+def _graph(plain: dict[str, Any]) -> EnrichedNetworkNode:
     """The receptive-field graph of a plain graph, built within the limits (``GRAPH_*``):
     :class:`GraphTooLarge` past them, one of ``MALFORMED`` for data that is no graph."""
     nodes = plain["nodes"]

@@ -348,8 +348,8 @@ def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     failed = sum(bool(found) for found in by_path.values())
     skipped = sum(not found and path in unchecked for path, found in by_path.items())
     counts = {"tests": str(len(by_path)), "failures": str(failed), "errors": "0"}
-    suites = ET.Element("testsuites", name="rfa-lint", **counts)
-    suite = ET.SubElement(suites, "testsuite", name="rfa-lint", skipped=str(skipped), **counts)
+    suites = ET.Element("testsuites", {"name": "rfa-lint", **counts})
+    suite = ET.SubElement(suites, "testsuite", {"name": "rfa-lint", "skipped": str(skipped), **counts})
     for path, found in by_path.items():
         case = ET.SubElement(suite, "testcase", classname="rfa-lint", name=path, file=path)
         if found:

@@ -12,9 +12,11 @@ import functools
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeGuard, TypeVar
 
 from rfa_lint import rules
+
+T = TypeVar("T")
 
 
 def printable(text: str) -> str:
@@ -109,7 +111,7 @@ class ModelRecord:
                 and (code is None or is_of(code, str) and code in rules.RULES) and is_of(reason, str)
                 and (traced is None or is_of(traced, list) and all(is_of(v, int) and v >= 1 for v in traced))
                 and is_of(builds, list) and all(is_of(item, list) and len(item) == 2
-                                              and all(is_of(part, str) for part in item) for item in builds)
+                                                and all(is_of(part, str) for part in item) for item in builds)
                 and built in (None, "meta", "cpu") and (cell is None or is_of(cell, int) and cell >= 1)):
             raise ValueError("not a model record")
         return cls(name, line, analysed, code, reason, tuple(traced) if traced else None,
@@ -127,7 +129,7 @@ def _printable_json(value: Any) -> Any:
     return value
 
 
-def is_of(value: Any, kind: type) -> bool:
+def is_of(value: Any, kind: type[T]) -> TypeGuard[T]:
     """``isinstance``, except that a bool is no int (JSON's ``true`` is no line number)."""
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
@@ -137,7 +139,7 @@ class Analysis:
     """A file's findings, its models' coverage, and the plain graph of every model analysed."""
 
     findings: list[Finding]
-    graphs: dict[str, dict] = field(default_factory=dict)
+    graphs: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: list[ModelRecord] = field(default_factory=list)
     #: False when a result may depend on more than the cache key sees (:attr:`rfa_lint.rules.Rule.cacheable`):
     #: a child that did not finish cleanly (a timeout, the memory limit, a crash, a death after

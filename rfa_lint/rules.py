@@ -33,6 +33,7 @@ LEVELS = ("warning", "error")
 
 # --- the values of messages ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
 class Fields:
     """Base of the values a message is made of.  A tuple is per-axis numbers, shown with
     :func:`fmt`; a property may be used in a template like a field."""
@@ -382,9 +383,17 @@ class Rule:
         if self.cacheable is None:
             raise TypeError(f"{self.code}: a rule must say whether its findings may be cached")
         if self.check is not None and (self.status is not None or self.marks_block):
-            raise TypeError(f"{self.code}: a rule with a check stands for no sandbox status and marks no block")
+            raise TypeError(f"{self.code}: a rule with a check stands for no sandbox status "
+                            "and marks no block")
         if self.level not in LEVELS:
             raise TypeError(f"{self.code}: level {self.level!r} is none of {', '.join(LEVELS)}")
+
+    def decide(self, subject: Any) -> Fields | None:
+        """The message values of a finding on ``subject`` (a :class:`Layer`, an
+        :class:`AnalysedModel`), or None; TypeError for a rule the pipeline raises itself."""
+        if self.check is None:
+            raise TypeError(f"{self.code} is raised by the pipeline, not decided by a check")
+        return self.check(subject)
 
     def failure_values(self, failure: Failure) -> Fields:
         """The message values of a model, or a file, that this rule says was not analysed."""
@@ -410,16 +419,16 @@ class Rule:
         return dict(self.sections).get(heading, "")
 
 
-class _Attributes(dict):
+class _Attributes(dict[str, str]):
     """A template's lookups as attribute reads: a name the values lack raises (AttributeError),
     it never formats as a blank."""
 
-    def __init__(self, values: Fields) -> None:
+    def __init__(self, fields: Fields) -> None:
         super().__init__()
-        self.values = values
+        self.fields = fields
 
     def __missing__(self, key: str) -> str:
-        value = getattr(self.values, key)
+        value = getattr(self.fields, key)
         return fmt(value) if isinstance(value, tuple) else str(value)
 
 
@@ -430,7 +439,7 @@ def field_names(kind: type[Fields]) -> frozenset[str]:
 
 def _rule(code: str, name: str, summary: str, message: str, kind: type[Fields], *, what: str, why: str,
           example: str, use_instead: str, known_problems: str = "", options: str = "",
-          check: Callable[[Any], Fields | None], **metadata: Any) -> Rule:
+          check: Callable[[Any], Fields | None] | None, **metadata: Any) -> Rule:
     """A receptive-field rule: decided by its check, on the analysis the cache stores."""
     texts = (what, why, example, use_instead, known_problems, options)
     sections = tuple((heading, textwrap.dedent(text).strip())

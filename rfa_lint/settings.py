@@ -250,7 +250,8 @@ def parse_per_file_ignores(value: str | Mapping[str, Any]) -> dict[str, tuple[st
     return checked
 
 
-MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": (list, dict), "skip": bool}
+MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
+    "args": list, "kwargs": dict, "input-shape": (list, dict), "skip": bool}
 
 
 def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -364,7 +365,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("verbose", parse_boolean, FLAG,
             "Log on stderr what rfa-lint does and falls back from (the worker, the fork servers, the "
             "isolation, the cache), at debug level.", default=False, short="-v"),
-    Setting("log", logs.parse_target, f"one of {', '.join(logs.LEVELS)}, or a file in an existing folder, with its folder (./rfa-lint.log)",
+    Setting("log", logs.parse_target,
+            f"one of {', '.join(logs.LEVELS)}, or a file in an existing folder, with its folder "
+            "(./rfa-lint.log)",
             "The log of --verbose, for every front door (flake8 and the language server too): a level "
             "on stderr, or a file appended to at debug level.", cli=False, env=logs.LOG_VARIABLE),
 )
@@ -402,7 +405,7 @@ def merged(start: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]
     """Every setting for the files at ``start``: the front door's (checked, None when not given),
     over the project's ``[tool.rfa-lint]`` (the one ``config`` names, none when ``isolated``),
     over the defaults."""
-    return resolve(given, configured(start, given.get("config"), given.get("isolated"))[1])
+    return resolve(given, configured(start, given.get("config"), bool(given.get("isolated")))[1])
 
 
 def from_pyproject(start: str | os.PathLike) -> dict[str, Any]:
@@ -422,7 +425,7 @@ def configured(start: str | os.PathLike, config_file: str | None = None,
     """
     if isolated:
         return None, {}
-    path, table = config.read(Path(config_file)) if config_file else config.load(start)
+    path, table = config.read(Path(config_file)) if config_file else config.load(Path(start))
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.rfa-lint] must be a table")
     unknown = set(table) - set(PYPROJECT)
@@ -444,7 +447,7 @@ def anchored(values: Mapping[str, Any], folder: str | os.PathLike) -> dict[str, 
     return {name: anchor(value) if value and BY_NAME[name].globs else value for name, value in values.items()}
 
 
-def _from_toml(path: os.PathLike, setting: Setting, value: Any) -> Any:
+def _from_toml(path: os.PathLike[str] | None, setting: Setting, value: Any) -> Any:
     try:
         if type(value) not in setting.toml:
             kind = TOML_NAMES.get(type(value), type(value).__name__)
@@ -508,7 +511,7 @@ class Project:
     def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
         from rfa_lint.rules import select
 
-        config_file, table = configured(folder or ".", given.get("config"), given.get("isolated"))
+        config_file, table = configured(folder or ".", given.get("config"), bool(given.get("isolated")))
         values = resolve(given, table)
         return cls(options_from(values),
                    frozenset(select(values["select"], values["ignore"])), values["per-file-ignores"],
@@ -527,7 +530,8 @@ def markdown_table() -> str:
     rows = ["| `rfa-lint check` | flake8, `[flake8]` | `[tool.rfa-lint]` | takes | default | what it does |",
             "| --- | --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        cli = f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else f"`{s.env}` (environment)" if s.env else ""
+        cli = (f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else
+               f"`{s.env}` (environment)" if s.env else "")
         flake8 = f"`--rfa-{s.name}`" if s.flake8 else ""
         pyproject = f"`{s.name}`" if s.toml else ""
         takes = "a flag" + ("; true or false in a config file" if s.flake8 or s.toml else "")

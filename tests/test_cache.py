@@ -363,8 +363,8 @@ def runs(tmp_path: Path, body: str, edits: list[str]) -> tuple[list[str], int]:
 
 @pytest.mark.parametrize("body, code", [("import not_installed_anywhere", "RFA901"),
                                         ("nn.Conv2d = None", "RFA903"),
-                                        ("nn.Conv2d = lambda *args: torch.hub.load('pytorch/vision', 'resnet18')",
-                                         "RFA914")])
+                                        ("nn.Conv2d = lambda *args: "
+                                         "torch.hub.load('pytorch/vision', 'resnet18')", "RFA914")])
 def test_failures_the_installation_decides_are_cached_and_comments_do_not_miss(tmp_path, body, code):
     assert runs(tmp_path, body, ["# -># a comment edited: ", "\n\n\nclass->\n   \n\nclass"]) == ([code], 1)
 

@@ -24,7 +24,8 @@ def chain(tmp_path) -> Path:
     return tmp_path
 
 
-def run(cwd: Path, *args: str, env: dict[str, str] | None = None, code: str = "") -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None,
+        code: str = "") -> subprocess.CompletedProcess[str]:
     """``rfa-lint ARGS`` (``flake8 ARGS`` when the first is "flake8"), after ``code``, in a process."""
     main = "from flake8.main.cli import main" if args[:1] == ("flake8",) else "from rfa_lint.cli import main"
     argv = list(args[1:] if args[:1] == ("flake8",) else args)
@@ -60,8 +61,8 @@ def test_a_bad_rfa_lint_log_is_a_usage_error(chain, door):
     args = ("flake8", "--rfa-no-exec", "chain.py") if door == "flake8" else ("chain.py", "--no-exec")
     proc = run(chain, *args, env={"RFA_LINT_LOG": "loud"})
     assert proc.returncode == 2
-    assert "RFA_LINT_LOG: expected one of debug, info, warning, error, or a file in an existing folder, with " \
-           "its folder (./rfa-lint.log), got 'loud'" in proc.stderr, proc.stderr
+    assert "RFA_LINT_LOG: expected one of debug, info, warning, error, or a file in an existing " \
+           "folder, with its folder (./rfa-lint.log), got 'loud'" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("door", ["cli", "flake8"])
@@ -84,7 +85,8 @@ def test_a_worker_that_cannot_serve_is_logged_and_the_run_goes_on(chain):
     env = {"RFA_LINT_WORKER_DIR": str(chain / "not-a-folder")}
     proc = run(chain, "chain.py", "--res", "16", "--no-cache", "-q", "-v", env=env)
     assert proc.returncode == 1 and "RFA101" in proc.stdout
-    assert re.search(r"rfa-lint: INFO: rfa_lint.sandbox.warm: server \('worker', 'torch', \('torch',\)\) could "
-                     r"not start \(no worker folder: .*\): not tried again in this process\n", proc.stderr)
-    assert f"rfa-lint: INFO: rfa_lint.sandbox: {chain / 'chain.py'}: the worker could not run it (no worker " \
-           "could serve): running it on this process's own server" in proc.stderr, proc.stderr
+    assert re.search(r"rfa-lint: INFO: rfa_lint.sandbox.warm: server \('worker', 'torch', \('torch',\)\) "
+                     r"could not start \(no worker folder: .*\): not tried again in this process\n",
+                     proc.stderr)
+    assert f"rfa-lint: INFO: rfa_lint.sandbox: {chain / 'chain.py'}: the worker could not run it " \
+           "(no worker could serve): running it on this process's own server" in proc.stderr, proc.stderr

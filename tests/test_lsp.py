@@ -75,14 +75,14 @@ async def _session(model: Path) -> None:
         assert edit.new_text.endswith("# expect: RFA101  (input 23 >= 16)  # noqa: RFA101")
 
 
-
 #: The server with its debounce set (``python -c CODE SECONDS server``).
 DEBOUNCED = ("-c", "import sys, rfa_lint.lsp\nrfa_lint.lsp.DEBOUNCE_SECONDS = float(sys.argv.pop(1))\n"
              "from rfa_lint.cli import main\nmain()")
 
 
 @pytest.mark.parametrize("debounce, analyses", [(10.0, 1), (0.0, 5)], ids=["debounced", "no-debounce"])
-def test_quick_edits_are_analysed_once_when_typing_pauses(project: Path, monkeypatch, debounce, analyses) -> None:
+def test_quick_edits_are_analysed_once_when_typing_pauses(project: Path, monkeypatch, debounce: float,
+                                                          analyses: int) -> None:
     """Five edits, each one the server has seen (it answered a hover after it) before the next is
     sent: within the debounce only the newest text is analysed, and published; without it, each
     is.  The analyses are counted in the server's debug log, which names each one's cache lookup."""
@@ -109,7 +109,8 @@ async def _quick_edits(model: Path, log: Path, analyses: int) -> None:
                 text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
                 content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=edited)]))
             await client.text_document_hover_async(lsp.HoverParams(  # answered after the edit was seen
-                text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=0, character=0)))
+                text_document=lsp.TextDocumentIdentifier(uri=uri),
+                position=lsp.Position(line=0, character=0)))
         newest = await asyncio.wait_for(published.get(), WAIT)
         while newest.version != 6:  # without the debounce, older texts may be published first
             newest = await asyncio.wait_for(published.get(), WAIT)

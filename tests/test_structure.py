@@ -45,7 +45,8 @@ def import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     parts = package.split(".")
-                    base = ".".join(p for p in (".".join(parts[:len(parts) - node.level + 1]), node.module) if p)
+                    parent = ".".join(parts[:len(parts) - node.level + 1])
+                    base = ".".join(p for p in (parent, node.module) if p)
                 for alias in node.names:
                     found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
         graph[name] = {dep for dep in found if dep in modules and dep != name}
@@ -138,7 +139,8 @@ def test_the_program_installs_the_interrupt_handler_once_it_starts():
               "from rfa_lint.sandbox import count_interrupts\n"
               "count_interrupts()\n"
               "print(signal.getsignal(signal.SIGINT).__name__)\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
     assert proc.stdout.split() == ["True", "_count_interrupt"], proc.stderr
 
 

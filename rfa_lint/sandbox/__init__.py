@@ -269,7 +269,7 @@ WORK_PREFIX = "rfa-lint-"
 WORK_FOLDER = re.compile(r"rfa-lint-(\d+)-.*")  # also the slot folders of a run (:mod:`.slots`)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _remove_stale_folders() -> None:
     """Remove the folders that killed runs of this user left in the temporary folder (once per
     process): only ours, only of processes that are gone."""
@@ -335,8 +335,10 @@ class _Results:
     """
 
     def __init__(self, models: list[str]) -> None:
-        self.models, self.events = models, []
-        self.size, self.unfinished = 0, []  # the pieces of the line still being received
+        self.models = models
+        self.events: list[dict[str, Any]] = []
+        self.size = 0
+        self.unfinished: list[bytes] = []  # the pieces of the line still being received
 
     @property
     def full(self) -> bool:
@@ -424,7 +426,8 @@ class _Budget:
 
     def left(self) -> float:
         """Seconds left for what the child is doing now (0 when its time is up)."""
-        return max(min(self.deadline, self.end) - time.monotonic(), 0.0)
+        end = self.deadline if self.end is None else min(self.deadline, self.end)
+        return max(end - time.monotonic(), 0.0)
 
     @property
     def spent(self) -> bool:
@@ -438,7 +441,8 @@ def _watch(child: warm.Child, budget: _Budget, results: _Results) -> _Ending:
     Only the tail of stdout and stderr is kept (floods cost no memory).  The pipes are read here,
     not by reader threads, and closed before returning.
     """
-    tails = {child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
+    tails: dict[BinaryIO, collections.deque[bytes]] = {
+        child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
     pipes = [child.stdout, child.stderr, child.results]
     interrupts, cancel = _interrupts(), _cancel_event()
     try:

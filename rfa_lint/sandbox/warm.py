@@ -20,7 +20,7 @@ import os
 import socket
 import subprocess
 import threading
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from rfa_lint.sandbox.server import MESSAGE_BYTES, START_FOLDER, command, kill_tree
 from rfa_lint.sandbox.slots import child_slot
@@ -45,14 +45,15 @@ class Superseded(RuntimeError):
 class Child:
     """The processes of one file, as seen from the linter: its output pipes, and how it ended."""
 
-    def __init__(self, server: Connection, request_id: int) -> None:
+    def __init__(self, server: Connection, request_id: int,
+                 pipes: tuple[BinaryIO, BinaryIO, BinaryIO]) -> None:
         self.server, self.id = server, request_id
         self.returncode: int | None = None
         self.detail = ""  # set when something else than the child's own exit ended it
         self.superseded = False
         self.lost: str | None = None
         self.started, self.ended = threading.Event(), threading.Event()
-        self.stdout = self.stderr = self.results = None
+        self.stdout, self.stderr, self.results = pipes
 
     def finished(self, timeout: float = 0.0) -> bool:
         """Whether the file's processes all ended within ``timeout`` seconds."""
@@ -80,7 +81,8 @@ class Connection:
     """
 
     def __init__(self, sock: socket.socket, pid: int) -> None:
-        self.sock, self.pid, self.pending, self.ids = sock, pid, {}, itertools.count()
+        self.sock, self.pid, self.ids = sock, pid, itertools.count()
+        self.pending: dict[int, Child] = {}
         self.lost: str | None = None
         self.lock = threading.Lock()
         sock.settimeout(None)
@@ -91,9 +93,9 @@ class Connection:
         ``extra`` keys (:class:`rfa_lint.sandbox.server.Server`); its stdout, stderr and results
         come back as pipes.  A server that does not answer in time is replaced, and
         :class:`ServerLost` raised."""
-        child = Child(self, next(self.ids))
         ends = [os.pipe() for _ in range(3)]
-        child.stdout, child.stderr, child.results = (os.fdopen(read, "rb") for read, _ in ends)
+        stdout, stderr, results = (os.fdopen(read, "rb") for read, _ in ends)
+        child = Child(self, next(self.ids), (stdout, stderr, results))
         with self.lock:
             self.pending[child.id] = child
         try:
