@@ -373,7 +373,7 @@ NAMED_HANDLERS: dict[str, LayerHandler] = {}
 
 #: The classes :func:`opaque_layers` makes single layers, for the block it runs (per context, so
 #: the table itself is never changed: a trace in another thread sees none of them).
-_OPAQUE: contextvars.ContextVar[dict[type, Entry]] = contextvars.ContextVar("opaque_layers", default={})
+_OPAQUE: contextvars.ContextVar[dict[type, Entry] | None] = contextvars.ContextVar("opaque_layers", default=None)
 
 
 @contextlib.contextmanager
@@ -388,7 +388,7 @@ def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
         for cls in {type(m) for m in model.modules()}
         if cls.__name__ in names and table_entry(cls) is None
     }
-    token = _OPAQUE.set({**_OPAQUE.get(), **added})
+    token = _OPAQUE.set({**(_OPAQUE.get() or {}), **added})
     try:
         yield
     finally:
@@ -398,7 +398,7 @@ def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
 def table_entry(module_type: type) -> Entry | None:
     """The entry of a module class (None: not a layer; its own torch calls are traced): of its
     nearest class along the MRO that is registered, in the table or made opaque, registered first."""
-    opaque = _OPAQUE.get()
+    opaque = _OPAQUE.get() or {}
     for cls in module_type.__mro__:
         handler = registered_handler(cls)
         if handler is not None:
