@@ -373,7 +373,8 @@ NAMED_HANDLERS: dict[str, LayerHandler] = {}
 
 #: The classes :func:`opaque_layers` makes single layers, for the block it runs (per context, so
 #: the table itself is never changed: a trace in another thread sees none of them).
-_OPAQUE: contextvars.ContextVar[dict[type, Entry] | None] = contextvars.ContextVar("opaque_layers", default=None)
+_OPAQUE: contextvars.ContextVar[dict[type, Entry] | None] = contextvars.ContextVar(
+    "opaque_layers", default=None)
 
 
 @contextlib.contextmanager
