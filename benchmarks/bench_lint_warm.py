@@ -19,12 +19,12 @@ MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "lint" / "chain.py"
 LINT = """
 import sys
 from rfa_lint.cli import main
-from rfa_lint.sandbox import warm
+from rfa_lint.sandbox import SERVERS, warm
 
 if sys.argv.pop(1) == "fresh":
     def unavailable(*args):
         raise warm.ServerLost("benchmark: fresh children only")
-    warm.server_for = unavailable
+    SERVERS.server_for = unavailable
 main()
 """
 FILES = 20

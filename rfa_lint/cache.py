@@ -23,7 +23,7 @@ reading two small files and a ``stat`` per file it depends on: no parsing, no ch
 framework.  So results that the text, the options and the installation
 decide are cached, failures included (an import error, a build that raises, a blocked
 download); only what the machine decides (a timeout, the memory limit, a crash, a child that
-died after sending its results) runs again (:data:`rfa_lint.lint.CACHEABLE_CODES`).
+died after sending its results) runs again (:attr:`rfa_lint.rules.Rule.cacheable`).
 
 Location.  ``.rfa_cache/`` in the project root -- the nearest folder at or above the working
 directory holding ``pyproject.toml``, ``setup.cfg`` or ``.git`` -- or else the user's cache
@@ -45,7 +45,6 @@ entry depending on one is never written, and never read.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import functools
@@ -59,11 +58,11 @@ import sys
 import tokenize
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import rfa_lint
 from rfa_lint.atomic import write_atomically
-from rfa_lint.files import MODULE_BYTES, package_of, read_regular, version
+from rfa_lint.files import local_modules, read_regular, version
 
 FORMAT = 3  # bump when the entry layout or the key changes
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -342,88 +341,3 @@ def hash_file(path: Path, limit: int) -> str:
                 raise OSError(f"larger than {limit} bytes: {path}")
             digest.update(piece)
     return digest.hexdigest()
-
-
-def local_modules(path: Path, text: str, absent: bool = False) -> set[Path]:
-    """Files of the file's own folder or package that importing it loads, transitively; with
-    ``absent``, also where a module it imports but that does not exist would be (created, it
-    would change what the import does: an import that failed may succeed).
-    """
-    root, name = package_of(path)
-    found: set[Path] = set()
-    parents = _module_files(root, name.rpartition(".")[0])  # the child imports its package first
-    todo = [*parents, *direct_imports(path, text, absent)]
-    while todo:
-        module = todo.pop()
-        if module not in found and module != path:
-            found.add(module)
-            todo += imports_of(module, absent)
-    return found
-
-
-def imports_of(module: Path, absent: bool = False) -> frozenset[Path]:
-    """Another module file's :func:`direct_imports`, remembered per :func:`rfa_lint.files.version`
-    (read once per run, yet seen anew when the file changes in a long-lived process)."""
-    try:
-        stamp = version(module)
-    except OSError:
-        return frozenset()
-    return _imports_as_of(module, stamp, absent) if stamp is not None else frozenset()
-
-
-@functools.lru_cache(maxsize=4096)
-def _imports_as_of(module: Path, stamp: tuple[int, ...], absent: bool) -> frozenset[Path]:
-    try:
-        text = read_regular(module, MODULE_BYTES).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return frozenset()
-    return frozenset(direct_imports(module, text, absent))
-
-
-def direct_imports(path: Path, text: str, absent: bool = False) -> Iterator[Path]:
-    """Files of the same folder or package that one module's import statements name (with
-    ``absent``, also where the first missing one of a dotted name would be)."""
-    root, name = package_of(path)
-    package = name.rpartition(".")[0]  # for a package's __init__.py, the package itself
-    top = name.partition(".")[0] if "." in name else None  # loose files import from their folder
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return
-    for module in _imported_names(tree, package):
-        if top is None or module == top or module.startswith(top + "."):
-            yield from _module_files(root, module, absent)
-
-
-def _imported_names(tree: ast.Module, package: str) -> Iterator[str]:
-    """Absolute dotted names an ``import`` might load, submodules named by ``from`` included."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                parent = ".".join(parts[:len(parts) - node.level + 1])
-                base = ".".join(p for p in (parent, node.module) if p)
-            if base:
-                yield base
-            yield from (f"{base}.{alias.name}" if base else alias.name for alias in node.names)
-
-
-def _module_files(root: Path, dotted: str, absent: bool = False) -> Iterator[Path]:
-    """The files importing ``dotted`` runs: each package's ``__init__.py``, then the module (with
-    ``absent``, the module file of the first part that does not exist)."""
-    folder = root
-    for part in filter(None, dotted.split(".")):
-        init, module = folder / part / "__init__.py", folder / f"{part}.py"
-        if init.is_file():
-            yield init
-        elif module.is_file():
-            yield module
-            return
-        else:
-            if absent:
-                yield module
-            return
-        folder = folder / part

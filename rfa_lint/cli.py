@@ -9,20 +9,22 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import click
 
-from rfa_lint import __version__, rules
+from rfa_lint import __version__, logs, rules
 from rfa_lint.atomic import write_atomically
 from rfa_lint.cache import Cache, default_folder
 from rfa_lint.files import matches, python_files
-from rfa_lint.lint import Analysis, Finding, analyse_bytes, analyse_files, unknown_models, without_blocks
+from rfa_lint.lint import analyse_bytes, analyse_files, unknown_models, without_blocks
 from rfa_lint.numbers import fmt
 from rfa_lint.noqa import Unparsable, add_noqa, add_noqa_to_notebook
 from rfa_lint.notebook import is_notebook
 from rfa_lint.rf import graph_from_plain
 from rfa_lint.report import FORMATS
+from rfa_lint.results import Analysis, Finding
+from rfa_lint.sandbox import count_interrupts
 from rfa_lint.settings import BY_NAME, PYPROJECT, SETTINGS, Options, Project, Setting, anchored, resolve
 
 PROGRESS_MIN_FILES = 10
@@ -49,6 +51,7 @@ def main() -> None:
       rfa-lint explain net.py --res 16 where a model's compute goes to waste, what to change
       rfa-lint server                  a language server for editors (LSP on stdio)
     """
+    count_interrupts()  # Ctrl-C ends a run at once, whichever thread watches a child
 
 
 class _Checked(click.ParamType):
@@ -90,7 +93,11 @@ def check(paths: tuple[str, ...], **given) -> None:
     [tool.rfa-lint] in the nearest pyproject.toml (or the --config file); options given here win.
     """
     given = anchored({setting.name: given[setting.dest] for setting in SETTINGS if setting.cli}, os.getcwd())
-    run = resolve(given, {})
+    try:
+        run = resolve(given, {})
+    except ValueError as exc:  # RFA_LINT_LOG
+        raise click.UsageError(str(exc)) from None
+    logs.configure(run["verbose"], run["log"])
     stdin = _stdin_name(paths, run)
     graph_dir, quiet = run["graph-dir"], run["quiet"]
     try:  # a bad [tool.rfa-lint] or --config: a usage error, before any work
@@ -143,8 +150,8 @@ def check(paths: tuple[str, ...], **given) -> None:
         _list_skipped(coverage, codes.__getitem__)
     missing = _missing_frameworks(findings)
     if missing:
-        files = len({f.path for f in findings if f.code == "RFA912"})
-        click.echo(_environment_error(missing, files), err=True)
+        files_missing = len({f.path for f in findings if f.code == "RFA912"})
+        click.echo(_environment_error(missing, files_missing), err=True)
         sys.exit(2)
     sys.exit(1 if findings and not run["exit-zero"] else 0)
 
@@ -283,7 +290,7 @@ def _statistics(findings: list[Finding]) -> str:
 def _settings_report(run: dict, projects: dict[str, Project]) -> str:
     """The run's settings, then per folder of the files the file its project settings come from,
     each of their values, and the codes they report."""
-    def lines(values: dict, names) -> str:
+    def lines(values: Mapping[str, Any], names: Iterable[str]) -> str:
         return "".join(f"  {name} = {BY_NAME[name].display(values[name])}\n" for name in names)
 
     from rfa_lint.sandbox.isolation import probe
@@ -309,6 +316,14 @@ def _require_isolation(projects: Iterable[Project]) -> None:
             except isolation.Refused as exc:
                 click.echo(f"rfa-lint: {exc}", err=True)
                 sys.exit(2)
+
+
+def _log_as_the_environment_says() -> None:
+    """The log of a command without --verbose: where ``RFA_LINT_LOG`` says, if anywhere."""
+    try:
+        logs.configure(target=resolve({}, {})["log"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _plural(count: int, word: str) -> str:
@@ -380,6 +395,7 @@ def server() -> None:
     """Run a Language Server on stdin/stdout (diagnostics, hover, noqa quick fix) for editors."""
     from rfa_lint import lsp  # pygls loads only for the server
 
+    _log_as_the_environment_says()
     lsp.serve()
 
 
@@ -405,6 +421,7 @@ def explain(path: str, model: str | None, res: tuple[int, ...] | None, output_fo
     """
     from rfa_lint import explain as explaining  # only this command needs it
 
+    _log_as_the_environment_says()
     explained, skipped = [], []
     cache = None if no_cache else Cache(default_folder(), graphs=True)
     for file in map(str, python_files([path])):

@@ -13,14 +13,19 @@ is always told not to (``-c core.fsmonitor=false``), and with ``run_git=False`` 
 run, which must start no program at all) git is not asked and nothing it would ignore is left
 out.
 
-Which module a file is, by the ``__init__.py`` files around it (:func:`package_of`,
-:func:`module_name`): the sandbox child imports it under that name, and the cache follows the
-imports of its package.  Reading other files safely (:func:`read_regular`: regular files of
-bounded size only) and telling their edits apart without reading them (:func:`version`).
+Which files form the user's package, in one place: which module a file is, by the
+``__init__.py`` files around it (:func:`package_of`, :func:`module_name`: the sandbox child
+imports it under that name), which files importing it loads (:func:`local_modules`: the cache
+keys on them, the pipeline reads their frameworks), and every module of a package
+(:func:`package_modules`: the cheap pre-check reads them).  Reading other files safely
+(:func:`read_regular`, :func:`module_text`: regular files of bounded size only) and telling their
+edits apart without reading them (:func:`version`).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
 import stat
@@ -28,7 +33,7 @@ import subprocess
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 #: what a walk lints: Python modules, and Jupyter notebooks (their code cells make one module)
 SOURCE_SUFFIXES = (".py", ".ipynb")
@@ -174,3 +179,118 @@ def version(path: str | os.PathLike) -> tuple[int, int, int, int] | None:
     except FileNotFoundError:
         return None
     return status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino
+
+
+def module_text(module: Path) -> str:
+    """A local module's text, read as the cache reads it: a regular file of bounded size (else
+    "": what cannot be read defines nothing)."""
+    try:
+        return read_regular(module, MODULE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def package_modules(package: Path) -> Iterator[Path]:
+    """Every module file of a package's folder tree: the folders that hold an ``__init__.py``,
+    symbolic links followed (as imports do), each folder once."""
+    seen, todo = set(), [package]
+    while todo:
+        folder = todo.pop()
+        try:
+            status = folder.stat()
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        if (status.st_dev, status.st_ino) in seen:  # a link back up the tree
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                yield Path(entry.path)
+            elif entry.name != "__pycache__" and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                todo.append(Path(entry.path))
+
+
+def local_modules(path: Path, text: str, absent: bool = False) -> set[Path]:
+    """Files of the file's own folder or package that importing it loads, transitively; with
+    ``absent``, also where a module it imports but that does not exist would be (created, it
+    would change what the import does: an import that failed may succeed).
+    """
+    root, name = package_of(path)
+    found: set[Path] = set()
+    parents = _module_files(root, name.rpartition(".")[0])  # the child imports its package first
+    todo = [*parents, *direct_imports(path, text, absent)]
+    while todo:
+        module = todo.pop()
+        if module not in found and module != path:
+            found.add(module)
+            todo += imports_of(module, absent)
+    return found
+
+
+def imports_of(module: Path, absent: bool = False) -> frozenset[Path]:
+    """Another module file's :func:`direct_imports`, remembered per :func:`rfa_lint.files.version`
+    (read once per run, yet seen anew when the file changes in a long-lived process)."""
+    try:
+        stamp = version(module)
+    except OSError:
+        return frozenset()
+    return _imports_as_of(module, stamp, absent) if stamp is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=4096)
+def _imports_as_of(module: Path, stamp: tuple[int, ...], absent: bool) -> frozenset[Path]:
+    try:
+        text = read_regular(module, MODULE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(direct_imports(module, text, absent))
+
+
+def direct_imports(path: Path, text: str, absent: bool = False) -> Iterator[Path]:
+    """Files of the same folder or package that one module's import statements name (with
+    ``absent``, also where the first missing one of a dotted name would be)."""
+    root, name = package_of(path)
+    package = name.rpartition(".")[0]  # for a package's __init__.py, the package itself
+    top = name.partition(".")[0] if "." in name else None  # loose files import from their folder
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return
+    for module in _imported_names(tree, package):
+        if top is None or module == top or module.startswith(top + "."):
+            yield from _module_files(root, module, absent)
+
+
+def _imported_names(tree: ast.Module, package: str) -> Iterator[str]:
+    """Absolute dotted names an ``import`` might load, submodules named by ``from`` included."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parent = ".".join(parts[:len(parts) - node.level + 1])
+                base = ".".join(p for p in (parent, node.module) if p)
+            if base:
+                yield base
+            yield from (f"{base}.{alias.name}" if base else alias.name for alias in node.names)
+
+
+def _module_files(root: Path, dotted: str, absent: bool = False) -> Iterator[Path]:
+    """The files importing ``dotted`` runs: each package's ``__init__.py``, then the module (with
+    ``absent``, the module file of the first part that does not exist)."""
+    folder = root
+    for part in filter(None, dotted.split(".")):
+        init, module = folder / part / "__init__.py", folder / f"{part}.py"
+        if init.is_file():
+            yield init
+        elif module.is_file():
+            yield module
+            return
+        else:
+            if absent:
+                yield module
+            return
+        folder = folder / part

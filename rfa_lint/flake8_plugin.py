@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from rfa_lint import __version__
+from rfa_lint import __version__, logs
 from rfa_lint.settings import BY_NAME, SETTINGS, Setting, from_pyproject, merged, options_from, resolve
 from rfa_lint.source import may_define_model
 
@@ -63,7 +63,11 @@ class RfaChecker:
         path given are checked here, so a bad one is a usage error before any file is linted.
         """
         cls.flake8_options = {s.name: getattr(options, f"rfa_{s.dest}") for s in FLAKE8_SETTINGS}
-        run = resolve(cls.flake8_options, {})
+        try:
+            run = resolve(cls.flake8_options, {})
+        except ValueError as exc:  # RFA_LINT_LOG
+            manager.parser.error(str(exc))
+        logs.configure(target=run["log"])
         cls.cache_folder, cls._cache = None if run["no-cache"] else run["cache-dir"] or "", None
         named = {name: _rfa_selectors(manager, options, name) for name in FLAKE8_SELECTORS}  # checks all
         cls.flake8_selected = (*named["select"], *named["extend_select"])
@@ -116,7 +120,9 @@ class RfaChecker:
             return
         from rfa_lint import rules
         from rfa_lint.lint import analyse_bytes, analyse_source
+        from rfa_lint.sandbox import count_interrupts
 
+        count_interrupts()  # Ctrl-C ends the run at once, whichever thread watches a child
         try:
             options = options_from(self.settings)
             data = self._bytes_on_disk(self.text)
@@ -124,7 +130,7 @@ class RfaChecker:
                         else analyse_bytes(self.filename, data, options, cache=self.cache()))
             codes = self._codes(self.settings)
         except Exception as exc:  # never abort the user's whole flake8 run
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = logs.internal_error(self.filename, exc)
             yield 1, 0, f"RFA999 {rules.get('RFA999').message.format(detail=detail)}", type(self)
             return
         for finding in analysis.findings:

@@ -27,7 +27,7 @@ VERDICT_WORDS = {
 class LayerFacts:
     model: str
     module_paths: tuple[str, ...]
-    kind: str
+    kind: str | None
     kernel: tuple
     stride: tuple
     rf_min: tuple

@@ -7,24 +7,23 @@ the lines of this file that built each layer, one finding per (line, code).
 from __future__ import annotations
 
 import ast
-import functools
 import importlib.util
+import logging
 import os
-import re
-import string
 import textwrap
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from rfa_lint import notebook, rules
+from rfa_lint import logs, notebook, rules
 from rfa_lint.noqa import without_noqa
-from rfa_lint.cache import Cache, local_modules
-from rfa_lint.files import MODULE_BYTES, python_files, read_regular
+from rfa_lint.cache import Cache
+from rfa_lint.files import local_modules, module_text, python_files
 from rfa_lint.positions import Span, place
+from rfa_lint.results import Analysis, Finding, ModelRecord, printable
 from rfa_lint.rf import EnrichedNetworkNode, graph_from_plain, productive_from
 from rfa_lint.rf.analysis import input_rf, judged
 from rfa_lint.rf.graph import GraphTooLarge, broadcast, graph_limits, per_axis
@@ -32,24 +31,12 @@ from rfa_lint.rules import json_numbers
 from rfa_lint.sandbox import FileOutcome, analyse_models
 from rfa_lint.sandbox.child import FRAMEWORK_ORDER
 from rfa_lint.sandbox.status import Status
-from rfa_lint.settings import Options, options_from, parse_resolution  # noqa: F401 (re-exported)
+from rfa_lint.settings import Options
 from rfa_lint.source import (Candidate, SourceInfo, imported_frameworks, may_define_model, might_define_model,
                              read_source, shape_json, shape_of, defined)
 
-#: The code of each status of a model, or a file, that was not analysed (all but ok and not-a-model).
-STATUS_CODES = {
-    Status.NEEDS_ARGUMENTS: "RFA902", Status.BUILD_FAILED: "RFA903", Status.TRACE_FAILED: "RFA904",
-    Status.TIMEOUT: "RFA906", Status.MEMORY_LIMIT: "RFA907", Status.CRASHED: "RFA908",
-    Status.IMPORT_FAILED: "RFA901", Status.FRAMEWORK_MISSING: "RFA912", Status.NEEDS_INPUTS: "RFA913",
-    Status.DOWNLOAD_BLOCKED: "RFA914", Status.BAD_DIRECTIVE: "RFA911",
-}
-#: The diagnostics that the text, the options and the installed distributions decide, which the
-#: cache key covers (:mod:`rfa_lint.cache`): an import that failed, a build that raised and a
-#: blocked download included.  The others depend on the machine and its load (a timeout, the
-#: memory limit, a crash: RFA906-908): such a result is never cached, the next run retries; nor
-#: is any result of a child that died after sending it (:attr:`FileOutcome.clean`).
-CACHEABLE_CODES = frozenset({"RFA900", "RFA901", "RFA902", "RFA903", "RFA904", "RFA905", "RFA909", "RFA910",
-                             "RFA911", "RFA912", "RFA913", "RFA914", "RFA915", "RFA916"})
+log = logging.getLogger(__name__)
+
 #: The most work the linter's own process spends on one model's graph, whatever a child sends.
 #: The largest real networks measured stay far below: 1,397 nodes (timm hrnet_w64), 2,508 edges
 #: (torchvision densenet201), 14 stride products at one node and 18,039 paths (timm volo_d5_224).
@@ -61,143 +48,12 @@ GRAPH_STRIDE_PRODUCTS = 64  # distinct stride products meeting at one node
 MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError)
 
 
-def printable(text: str) -> str:
-    """``text`` with each character that does not print escaped as Python would (``\\n``,
-    ``\\x1b``, ``\\u2028``).
-
-    Names come from user code (a layer's, a layer type's, a file's): escaped, none can start a
-    line of its own in a report (a forged finding, a ``::error`` workflow command) or move a
-    terminal's cursor.  Every finding and model record passes through here, so every format and
-    both front doors show the same escaped text.
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    """One finding: identified, compared and sorted by its place, code and message.
-
-    ``col`` is 0-based (flake8 adds 1).  ``end_line`` / ``end_col`` end the span editors
-    underline (exclusive; the layer's constructor call, :func:`place`), None for a finding about
-    the file as a whole.  ``details`` are its numbers for machines, JSON-ready: for a layer
-    finding ``model``, ``layers``, ``instances``, ``rf_min``, ``rf_max``, ``input_rf``,
-    ``resolution``, ``productive_from`` (RFA104 adds ``kernel``, ``feature_map``, ``fits_from``),
-    per axis, an infinite size as None; for RFA110 ``model``, ``resolution``, ``range``; for a
-    model that was not analysed ``model`` and ``reason``.  In a notebook, ``cell`` is the cell
-    (from 1, as Jupyter counts them) and the lines are that cell's.
-    """
-
-    path: str
-    line: int
-    col: int
-    code: str
-    message: str
-    end_line: int | None = field(default=None, compare=False)
-    end_col: int | None = field(default=None, compare=False)
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    cell: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", printable(self.path))
-        object.__setattr__(self, "message", printable(self.message))
-        object.__setattr__(self, "details", _printable_json(self.details))
-
-    @property
-    def text(self) -> str:
-        return f"{self.code} {self.message}"
-
-
 def decode(data: bytes) -> str:
     """Source bytes -> text, honouring a PEP 263 coding cookie; raises UnicodeDecodeError."""
     try:
         return importlib.util.decode_source(data)
     except SyntaxError as exc:  # unknown coding cookie
         raise UnicodeDecodeError("utf-8", data, 0, 1, str(exc)) from None
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One model of a file and what became of it: the run's coverage.
-
-    ``code`` is the RFA9xx code of a model that was not analysed (``reason`` says why, in the
-    words of that code's message); ``traced`` the spatial input size the graph was traced at,
-    which differs from the linted resolution when the model refused that one; ``builds`` the
-    ``(file, class)`` of the user-code model classes an analysed model is made of; ``built`` how
-    an analysed model was built: ``"meta"`` (weights without memory) or ``"cpu"`` (for real, as
-    it needed its weights' values).  In a notebook, ``cell`` is the cell whose ``line`` it is.
-    """
-
-    name: str
-    line: int
-    analysed: bool
-    code: str | None = None
-    reason: str = ""
-    traced: tuple[int, ...] | None = None
-    builds: tuple[tuple[str, str], ...] = ()
-    built: str | None = None
-    cell: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", printable(self.name))
-        object.__setattr__(self, "reason", printable(self.reason))
-        object.__setattr__(self, "builds", tuple((printable(f), printable(n)) for f, n in self.builds))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "line": self.line, "analysed": self.analysed,
-                "code": self.code, "reason": self.reason,
-                "traced": list(self.traced) if self.traced else None,
-                "builds": [list(item) for item in self.builds], "built": self.built,
-                "cell": self.cell}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
-        """The record of :meth:`to_json` data; ValueError for anything else (cached data is read
-        from a folder others may write)."""
-        keys = ("name", "line", "analysed", "code", "reason", "traced", "builds", "built", "cell")
-        name, line, analysed, code, reason, traced, builds, built, cell = (data.get(key) for key in keys)
-        if not (_is(name, str) and _is(line, int) and line >= 1 and _is(analysed, bool)
-                and (code is None or _is(code, str) and code in rules.RULES) and _is(reason, str)
-                and (traced is None or _is(traced, list) and all(_is(v, int) and v >= 1 for v in traced))
-                and _is(builds, list) and all(_is(item, list) and len(item) == 2
-                                              and all(_is(part, str) for part in item) for item in builds)
-                and built in (None, "meta", "cpu") and (cell is None or _is(cell, int) and cell >= 1)):
-            raise ValueError("not a model record")
-        return cls(name, line, analysed, code, reason, tuple(traced) if traced else None,
-                   tuple((file, name_) for file, name_ in builds), built, cell)
-
-
-def _printable_json(value: Any) -> Any:
-    """JSON data with every string :func:`printable` (details name layers and models of user code)."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, Mapping):
-        return {printable(str(k)): _printable_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_printable_json(v) for v in value]
-    return value
-
-
-def _is(value: Any, kind: type) -> bool:
-    """``isinstance``, except that a bool is no int (JSON's ``true`` is no line number)."""
-    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """A file's findings, its models' coverage, and the plain graph of every model analysed."""
-
-    findings: list[Finding]
-    graphs: dict[str, dict] = field(default_factory=dict)
-    models: list[ModelRecord] = field(default_factory=list)
-    #: False when a result may depend on more than the cache key sees (see CACHEABLE_CODES):
-    #: a child that did not finish cleanly (a timeout, the memory limit, a crash, a death after
-    #: its results were sent)
-    cacheable: bool = True
-    #: the files its models' children read, as they were then (:mod:`rfa_lint.sandbox.reads`):
-    #: its cache entry holds only while they are unchanged
-    reads: Mapping[str, tuple[int, ...] | None] = field(default_factory=dict)
 
 
 def lint_file(path: str, options: Options, noqa: bool = False, cache: Cache | None = None) -> list[Finding]:
@@ -268,7 +124,7 @@ def analyse_files(
             values = rules.ModelDetail(path, exc.strerror or str(exc))
             analysis = Analysis([_whole_file(path, "RFA901", values)])
         except Exception as exc:  # a bug of ours must not hide the other files' findings
-            analysis = Analysis([_whole_file(path, "RFA999", rules.Detail(f"{type(exc).__name__}: {exc}"))])
+            analysis = Analysis([_whole_file(path, "RFA999", rules.Detail(logs.internal_error(path, exc)))])
         return path, analysis, time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -292,12 +148,20 @@ def analyse_source(path: str, text: str, options: Options, cache: Cache | None =
     stored = cache.load(path, text, options)
     if stored is not None:
         try:
-            return _from_rows(path, text, *stored)
-        except MALFORMED:
-            pass  # not an entry rfa-lint wrote: analyse again, which rewrites it
+            analysis = _cached(path, text, *stored)
+        except MALFORMED as exc:  # not an entry rfa-lint wrote: analyse again, which rewrites it
+            log.info("%s: the cache entry is malformed (%s: %s): analysing again", path,
+                     type(exc).__name__, exc)
+        else:
+            log.debug("%s: from the cache", path)
+            return analysis
+    else:
+        log.debug("%s: not in the cache", path)
     analysis = _analyse_source(path, text, options)
     if analysis.cacheable:
-        cache.store(path, text, options, _rows(analysis), analysis.graphs, analysis.reads)
+        cache.store(path, text, options, analysis.rows(), analysis.graphs, analysis.reads)
+    else:
+        log.debug("%s: not cached (a result the machine decided: a timeout, the memory limit, a crash)", path)
     return analysis
 
 
@@ -313,44 +177,12 @@ def _too_large(path: str, text: str, max_kib: int) -> Analysis | None:
     return Analysis([finding], models=[record])
 
 
-def _rows(analysis: Analysis) -> dict[str, Any]:
-    """A cache entry's rows: per finding ``[line, col, code, message]``, what identifies it, and
-    in ``extras`` the rest (``[end_line, end_col, details]``), in the same order; the models."""
-    return {"findings": [[f.line, f.col, f.code, f.message] for f in analysis.findings],
-            "extras": [[f.end_line, f.end_col, f.details] for f in analysis.findings],
-            "models": [m.to_json() for m in analysis.models]}
-
-
-def _from_rows(path: str, text: str, rows: Mapping[str, Any], graphs: Mapping[str, Any]) -> Analysis:
-    """The analysis a cache entry holds, or ValueError (or TypeError, KeyError) when it is not
-    one rfa-lint could have written for this text: each finding a known code on a line of the
-    file, in its rule's words, its span within the file; each model record well-typed; each
-    graph one the limits allow."""
-    last_line = len(text.splitlines()) + 1  # at least as many as Python counts
-    findings = []
-    if len(rows["findings"]) != len(rows["extras"]):
-        raise ValueError("not a finding per extras row")
-    for (line, col, code, message), (end_line, end_col, details) in zip(rows["findings"], rows["extras"]):
-        if not (_is(line, int) and 1 <= line <= last_line and _is(col, int) and 0 <= col <= len(text)
-                and _is(code, str) and code in rules.RULES and _is(message, str)
-                and _message_pattern(code).fullmatch(message)
-                and (end_line is None or _is(end_line, int) and line <= end_line <= last_line)
-                and (end_col is None or _is(end_col, int) and 0 <= end_col <= len(text))
-                and _is(details, dict)):
-            raise ValueError("not a finding")
-        findings.append(Finding(path, line, col, code, message, end_line, end_col, details))
+def _cached(path: str, text: str, rows: Mapping[str, Any], graphs: Mapping[str, Any]) -> Analysis:
+    """The analysis a cache entry holds; one of ``MALFORMED`` when it is not one rfa-lint could
+    have written for this text (:meth:`Analysis.from_rows`), or a graph is past the limits."""
     for plain in graphs.values():
         _graph(plain)
-    return Analysis(findings, dict(graphs), [ModelRecord.from_json(m) for m in rows["models"]])
-
-
-@functools.cache
-def _message_pattern(code: str) -> re.Pattern[str]:
-    """The messages :func:`_finding` writes for ``code``: the rule's words around printable
-    values, maybe followed by a note in parentheses."""
-    parts = string.Formatter().parse(rules.get(code).message)
-    pattern = "".join(re.escape(text) + (".*" if name is not None else "") for text, name, _, _ in parts)
-    return re.compile(pattern + r"( \(.*\))?")
+    return Analysis.from_rows(path, text, rows, graphs)
 
 
 def _analyse_source(path: str, text: str, options: Options) -> Analysis:
@@ -390,10 +222,6 @@ def _analyse_source(path: str, text: str, options: Options) -> Analysis:
     return without_blocks([(path, analysis)])[0][1]
 
 
-#: How a block fails on its own: the net that builds it says how, and was analysed with it.
-BLOCK_CODES = frozenset({"RFA902", "RFA903", "RFA904", "RFA913"})
-
-
 def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Analysis]]:
     """Drop the skipped models that an analysed model of the same files builds.
 
@@ -406,7 +234,8 @@ def without_blocks(analyses: list[tuple[str, Analysis]]) -> list[tuple[str, Anal
     for path, analysis in analyses:
         target = printable(os.path.abspath(path))  # as the records hold it
         blocks = {(m.line, m.code) for m in analysis.models
-                  if not m.analysed and m.code in BLOCK_CODES and (target, m.name) in built}
+                  if not m.analysed and m.code and rules.get(m.code).marks_block
+                  and (target, m.name) in built}
         if blocks:
             analysis = replace(
                 analysis,
@@ -426,16 +255,8 @@ def _frameworks(path: str, text: str, info: SourceInfo) -> list[str]:
     found = set(info.frameworks)
     if not found and info.candidates:
         for module in local_modules(Path(path), text):
-            found |= imported_frameworks(_read_text(module))
+            found |= imported_frameworks(module_text(module))
     return [f for f in FRAMEWORK_ORDER if f in found]
-
-
-def _read_text(module: Path) -> str:
-    """A local module's text, read as the cache reads it: a regular file of bounded size."""
-    try:
-        return read_regular(module, MODULE_BYTES).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
 
 
 def _with_config(candidate: Candidate, models: Mapping[str, Mapping[str, Any]]) -> Candidate:
@@ -465,7 +286,7 @@ def unknown_models(config: Path, names: Iterable[str], files: Iterable[str]) -> 
         for file in group:
             if not missing:
                 return []
-            missing -= defined(_read_text(Path(file)), missing)
+            missing -= defined(module_text(Path(file)), missing)
     return sorted(missing)
 
 
@@ -545,13 +366,14 @@ class _Report:
 
     def outcome(self, candidates: list[Candidate], outcome: FileOutcome, frameworks: list[str]) -> None:
         if outcome.failure:  # the file as a whole: its import failed, or its child died there
-            code = STATUS_CODES[outcome.failure.status]
+            rule = rules.BY_STATUS[outcome.failure.status]
             name = os.path.basename(self.path)
-            values = _failure_values(code, name, outcome.failure.detail, self.options, frameworks)
-            finding = _whole_file(self.path, code, values)
+            failure = rules.Failure(name, outcome.failure.detail, self.options.limits.memory_mb,
+                                    tuple(frameworks))
+            finding = _whole_file(self.path, rule.code, rule.failure_values(failure))
             self.model_findings.append(finding)
-            self.models.append(ModelRecord(name, 1, False, code, finding.message))
-            self.cacheable = code in CACHEABLE_CODES
+            self.models.append(ModelRecord(name, 1, False, rule.code, finding.message))
+            self.cacheable = bool(rule.cacheable)
             return
         for candidate in candidates:
             result = outcome.models.get(candidate.name)
@@ -561,18 +383,18 @@ class _Report:
                 continue
             if result is None or result.status == Status.NOT_A_MODEL:
                 continue  # Python says it is no model: the text's guess was wrong
-            if result.status == Status.OK:
+            if result.status == Status.OK and result.graph is not None:
                 self.graph(candidate, result.graph)
             else:
-                code = STATUS_CODES[result.status]
-                values = _failure_values(code, candidate.name, result.detail, self.options)
-                self.skipped(candidate, code, values)
+                rule = rules.BY_STATUS[result.status]
+                failure = rules.Failure(candidate.name, result.detail, self.options.limits.memory_mb)
+                self.skipped(candidate, rule.code, rule.failure_values(failure))
 
     def skipped(self, candidate: Candidate, code: str, values: rules.Fields) -> None:
         finding = _model_finding(self.path, self.text, candidate, code, values)
         self.model_findings.append(finding)
         self.models.append(_skipped(candidate, finding))
-        self.cacheable = self.cacheable and code in CACHEABLE_CODES
+        self.cacheable = self.cacheable and bool(rules.get(code).cacheable)
 
     def graph(self, candidate: Candidate, plain: dict) -> None:
         """Findings of one analysed model; a resolution it cannot be judged at, or a graph past
@@ -587,8 +409,8 @@ class _Report:
         traced = _traced_size(plain)
         res = self.options.resolution
         if len(res) > 1 and traced is not None and len(res) != len(traced):
-            values = rules.ResolutionAxes(candidate.name, res, len(res), len(traced))
-            self.skipped(candidate, "RFA915", values)
+            axes = rules.ResolutionAxes(candidate.name, res, len(res), len(traced))
+            self.skipped(candidate, "RFA915", axes)
             return
         self.graphs[candidate.name] = plain
         builds = tuple((str(f), str(n)) for f, n in plain.get("classes", ()))
@@ -600,7 +422,7 @@ class _Report:
                                 for item in plain.get("unsupported", ())]
         model = rules.AnalysedModel(candidate.name, graph, res, self.options.filter_kernel_size_1)
         for rule in rules.MODEL_RULES:
-            values = rule.check(model)
+            values = rule.decide(model)
             if values is not None:
                 self.model_findings.append(_noted(_model_finding(self.path, self.text, candidate, rule.code,
                                                                  values), note))
@@ -616,26 +438,12 @@ class _Report:
             feature_map = tuple(node.map_in) if at_resolution and node.map_in is not None else None
             layer = rules.Layer(node, self.options.resolution, feature_map, skip_1x1)
             for rule in rules.LAYER_RULES:
-                values = rule.check(layer)
-                if values is not None:
+                values = rule.decide(layer)
+                if isinstance(values, rules.LayerFields):
                     self.layer_hits[(line, rule.code)].append(_Hit(candidate.name, node, values, note))
 
 
-def _failure_values(code: str, model: str, detail: str, options: Options,
-                    frameworks: Sequence[str] = ()) -> rules.Fields:
-    """The message values of a model, or a file, that was not analysed (RFA90x, RFA91x)."""
-    if code in ("RFA902", "RFA913"):
-        return rules.ModelParams(model, detail)
-    if code == "RFA911":
-        return rules.Detail(detail)
-    if code == "RFA907":
-        return rules.MemoryLimit(model, f"{options.limits.memory_mb} MiB")
-    if code == "RFA912":
-        return rules.Framework(" and ".join(frameworks))
-    return rules.ModelDetail(model, detail)
-
-
-def _graph(plain: Mapping[str, Any]) -> EnrichedNetworkNode:
+def _graph(plain: dict[str, Any]) -> EnrichedNetworkNode:
     """The receptive-field graph of a plain graph, built within the limits (``GRAPH_*``):
     :class:`GraphTooLarge` past them, one of ``MALFORMED`` for data that is no graph."""
     nodes = plain["nodes"]

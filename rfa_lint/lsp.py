@@ -36,7 +36,8 @@ from pygls.uris import to_fs_path
 
 from rfa_lint import __version__, layers, notebook
 from rfa_lint.cache import Cache, default_folder
-from rfa_lint.lint import Analysis, Finding, analyse_source
+from rfa_lint.lint import analyse_source
+from rfa_lint.results import Analysis, Finding
 from rfa_lint.noqa import Unparsable, add_noqa, without_noqa
 from rfa_lint.numbers import fmt
 from rfa_lint.positions import Span, place

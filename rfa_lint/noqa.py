@@ -26,8 +26,11 @@ from rfa_lint import notebook
 
 
 class _Located(Protocol):
-    line: int
-    code: str
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
 
 
 F = TypeVar("F", bound=_Located)

@@ -3,7 +3,7 @@ Code Quality, JUnit XML.
 
 Every format takes the findings and the run's coverage (per file, the models analysed and
 skipped); JSON carries the coverage, so CI can see what was checked, and JUnit makes each file a
-test case.  Paths, messages and names arrive escaped (:func:`rfa_lint.lint.printable`): no format
+test case.  Paths, messages and names arrive escaped (:func:`rfa_lint.results.printable`): no format
 escapes them again, each only encodes them for its own syntax.
 
 Positions: a finding's ``col`` is 0-based and its ``end_col`` 0-based exclusive (flake8's and
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from rfa_lint import __version__, rules
-from rfa_lint.lint import Finding, ModelRecord, printable
+from rfa_lint.results import Finding, ModelRecord, printable
 
 Coverage = Sequence[tuple[str, Sequence[ModelRecord]]]  # (path, its models), in run order
 
@@ -46,8 +46,8 @@ GITLAB_SEVERITY = {"warning": "major", "error": "critical"}
 
 
 def level(code: str) -> str:
-    """Layer findings are warnings; a model that could not be analysed (RFA9xx) is an error."""
-    return "error" if code.startswith("RFA9") else "warning"
+    """Layer findings are warnings; a model that could not be analysed is an error (its rule's)."""
+    return rules.get(code).level
 
 
 def rule_url(code: str) -> str | None:
@@ -58,7 +58,7 @@ def rule_url(code: str) -> str | None:
 
 def tags(code: str) -> list[str]:
     """Code scanning's filters: what a rule is about."""
-    return ["not-analysed"] if code.startswith("RFA9") else ["receptive-field", "efficiency"]
+    return list(rules.get(code).tags)
 
 
 # --- text and GitHub: one line per finding ------------------------------------------------------
@@ -348,8 +348,8 @@ def junit(findings: Sequence[Finding], coverage: Coverage = ()) -> str:
     failed = sum(bool(found) for found in by_path.values())
     skipped = sum(not found and path in unchecked for path, found in by_path.items())
     counts = {"tests": str(len(by_path)), "failures": str(failed), "errors": "0"}
-    suites = ET.Element("testsuites", name="rfa-lint", **counts)
-    suite = ET.SubElement(suites, "testsuite", name="rfa-lint", skipped=str(skipped), **counts)
+    suites = ET.Element("testsuites", {"name": "rfa-lint", **counts})
+    suite = ET.SubElement(suites, "testsuite", {"name": "rfa-lint", "skipped": str(skipped), **counts})
     for path, found in by_path.items():
         case = ET.SubElement(suite, "testcase", classname="rfa-lint", name=path, file=path)
         if found:

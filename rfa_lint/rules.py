@@ -27,10 +27,13 @@ from rfa_lint.rf.graph import EnrichedNetworkNode, PerAxis, broadcast, per_axis
 HEADINGS = ("What it does", "Why is this bad?", "Example", "Use instead", "Known problems", "Options")
 REQUIRED_HEADINGS = HEADINGS[:4]
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: A finding's severity, as SARIF names it: a layer that wastes work, a model not analysed.
+LEVELS = ("warning", "error")
 
 
 # --- the values of messages ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
 class Fields:
     """Base of the values a message is made of.  A tuple is per-axis numbers, shown with
     :func:`fmt`; a property may be used in a template like a field."""
@@ -38,6 +41,23 @@ class Fields:
     def details(self) -> dict[str, Any]:
         """What a finding's ``details`` add for this message (JSON-ready)."""
         return {}
+
+    @classmethod
+    def of(cls, failure: Failure) -> Fields:
+        """The values of a "not analysed" message, from what the pipeline knows of the failure;
+        only the shapes such rules use have one (a rule standing for a sandbox status must)."""
+        raise TypeError(f"{cls.__name__} is not the message of a model that was not analysed")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the pipeline knows of a model, or a file, that was not analysed: the rule's message
+    values are made from it (:meth:`Fields.of`)."""
+
+    model: str
+    detail: str
+    memory_mb: int
+    frameworks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,11 +162,19 @@ class ModelDetail(Fields):
     model: str
     detail: str
 
+    @classmethod
+    def of(cls, failure: Failure) -> ModelDetail:
+        return cls(failure.model, failure.detail)
+
 
 @dataclass(frozen=True)
 class ModelParams(Fields):
     model: str
     params: str
+
+    @classmethod
+    def of(cls, failure: Failure) -> ModelParams:
+        return cls(failure.model, failure.detail)
 
 
 @dataclass(frozen=True)
@@ -154,10 +182,18 @@ class MemoryLimit(Fields):
     model: str
     limit: str
 
+    @classmethod
+    def of(cls, failure: Failure) -> MemoryLimit:
+        return cls(failure.model, f"{failure.memory_mb} MiB")
+
 
 @dataclass(frozen=True)
 class Detail(Fields):
     detail: str
+
+    @classmethod
+    def of(cls, failure: Failure) -> Detail:
+        return cls(failure.detail)
 
 
 @dataclass(frozen=True)
@@ -166,6 +202,10 @@ class Framework(Fields):
 
     def details(self) -> dict[str, Any]:
         return {"framework": self.framework}
+
+    @classmethod
+    def of(cls, failure: Failure) -> Framework:
+        return cls(" and ".join(failure.frameworks))
 
 
 @dataclass(frozen=True)
@@ -300,17 +340,29 @@ def traced_elsewhere(res: PerAxis, traced: PerAxis) -> str:
 
 @dataclass(frozen=True)
 class Rule:
-    """One lint rule.
+    """One lint rule, and everything the pipeline and the reports need to know about it.
 
     ``check`` decides the rule where the linter's report loop asks it: a layer rule's takes a
     :class:`Layer`, a model rule's an :class:`AnalysedModel`, and returns the message's values
-    or None.  Rules without one are raised by the pipeline (a model that could not be built).
-    ``sections`` is the documentation, markdown per heading of :data:`HEADINGS`.
+    or None.  Rules without one are raised by the pipeline: they say that a model, or a file,
+    was *not analysed* (it needs arguments, its forward raised, ...).  For those:
 
-    ``on_by_default`` is False for the codes that say a model was *not analysed* (it needs
-    arguments, its forward raised, ...): a linter must not fail a pre-commit run over code it
-    could not check, so these are reported only when selected (``--select RFA9``,
+    - ``status`` is the sandbox status (:class:`rfa_lint.sandbox.status.Status`, by its value)
+      the rule stands for, if any; its message values come from the failure
+      (:meth:`Fields.of` of its ``fields``);
+    - ``cacheable`` says whether the finding is decided by what the cache key covers (the text,
+      the options, the installed distributions): a timeout, the memory limit or a crash depend
+      on the machine and its load, and are retried by the next run instead.  Every such rule
+      must say (a rule without it fails at import);
+    - ``marks_block`` is True for the ways a building block fails on its own (it needs
+      arguments, or its forward needs the net around it): when an analysed model of the run
+      builds it, it is a block, not a model the user expects analysed, and is not reported;
+    - ``level`` and ``tags`` (SARIF, GitLab, the LSP's severity) say "error", "not-analysed".
+
+    ``on_by_default`` is False for most of them: a linter must not fail a pre-commit run over
+    code it could not check, so these are reported only when selected (``--select RFA9``,
     flake8 ``--extend-select RFA9``); every run still lists those models as skipped.
+    ``sections`` is the documentation, markdown per heading of :data:`HEADINGS`.
     """
 
     code: str
@@ -321,6 +373,31 @@ class Rule:
     sections: tuple[tuple[str, str], ...]
     check: Callable[[Any], Fields | None] | None = None
     on_by_default: bool = True
+    level: str = "warning"
+    tags: tuple[str, ...] = ("receptive-field", "efficiency")
+    status: str | None = None
+    cacheable: bool | None = None
+    marks_block: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cacheable is None:
+            raise TypeError(f"{self.code}: a rule must say whether its findings may be cached")
+        if self.check is not None and (self.status is not None or self.marks_block):
+            raise TypeError(f"{self.code}: a rule with a check stands for no sandbox status "
+                            "and marks no block")
+        if self.level not in LEVELS:
+            raise TypeError(f"{self.code}: level {self.level!r} is none of {', '.join(LEVELS)}")
+
+    def decide(self, subject: Any) -> Fields | None:
+        """The message values of a finding on ``subject`` (a :class:`Layer`, an
+        :class:`AnalysedModel`), or None; TypeError for a rule the pipeline raises itself."""
+        if self.check is None:
+            raise TypeError(f"{self.code} is raised by the pipeline, not decided by a check")
+        return self.check(subject)
+
+    def failure_values(self, failure: Failure) -> Fields:
+        """The message values of a model, or a file, that this rule says was not analysed."""
+        return self.fields.of(failure)
 
     def render(self, values: Fields) -> str:
         """The message with ``values``, which must be of this rule's :attr:`fields` type."""
@@ -342,16 +419,16 @@ class Rule:
         return dict(self.sections).get(heading, "")
 
 
-class _Attributes(dict):
+class _Attributes(dict[str, str]):
     """A template's lookups as attribute reads: a name the values lack raises (AttributeError),
     it never formats as a blank."""
 
-    def __init__(self, values: Fields) -> None:
+    def __init__(self, fields: Fields) -> None:
         super().__init__()
-        self.values = values
+        self.fields = fields
 
     def __missing__(self, key: str) -> str:
-        value = getattr(self.values, key)
+        value = getattr(self.fields, key)
         return fmt(value) if isinstance(value, tuple) else str(value)
 
 
@@ -362,16 +439,19 @@ def field_names(kind: type[Fields]) -> frozenset[str]:
 
 def _rule(code: str, name: str, summary: str, message: str, kind: type[Fields], *, what: str, why: str,
           example: str, use_instead: str, known_problems: str = "", options: str = "",
-          check: Callable[[Any], Fields | None] | None = None, on_by_default: bool = True) -> Rule:
+          check: Callable[[Any], Fields | None] | None, **metadata: Any) -> Rule:
+    """A receptive-field rule: decided by its check, on the analysis the cache stores."""
     texts = (what, why, example, use_instead, known_problems, options)
     sections = tuple((heading, textwrap.dedent(text).strip())
                      for heading, text in zip(HEADINGS, texts) if text)
-    return Rule(code, name, summary, message, kind, sections, check, on_by_default)
+    return Rule(code, name, summary, message, kind, sections, check, **{"cacheable": True, **metadata})
 
 
-def _skip(*args: Any, **kwargs: Any) -> Rule:
-    """A rule saying that a model was not analysed: off unless selected (see :class:`Rule`)."""
-    return _rule(*args, **kwargs, on_by_default=False)
+def _not_analysed(*args: Any, cacheable: bool, on_by_default: bool = False, **kwargs: Any) -> Rule:
+    """A rule saying that a model, or a file, was not analysed: an error, off unless selected
+    (some are on: see each), which must say whether it may be cached (see :class:`Rule`)."""
+    return _rule(*args, check=None, cacheable=cacheable, on_by_default=on_by_default, level="error",
+                 tags=("not-analysed",), **kwargs)
 
 
 #: The Options texts many rules begin with, indented as the texts of :data:`_ALL` that they
@@ -660,12 +740,13 @@ _ALL = (
         - `filter-kernel-size-1`: leave 1x1 layers out of the range.
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA900",
         "execution-disabled",
         "model was not analysed because running model code is disabled",
         "model '{model}' was not built: execution is disabled (drop --no-exec to analyse it)",
         Model,
+        cacheable=True,
         what="""
         Marks each model that `--no-exec` (flake8: `--rfa-no-exec`) kept from being built.
         """,
@@ -695,12 +776,13 @@ _ALL = (
         - `no-exec` (`--no-exec`, flake8 `--rfa-no-exec`): never run model code.
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA901",
         "import-failed",
         "file raised an error when imported",
         "cannot import '{model}': {detail} (make the file importable where rfa-lint runs)",
         ModelDetail,
+        cacheable=True, status="import-failed",
         what="""
         Reports a file whose import failed in rfa-lint's child process, including an
         `ImportError` for a package that is not installed and a `sys.exit()` at import time.
@@ -728,13 +810,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA902",
         "needs-arguments",
         "model constructor needs arguments nobody gave",
         "model '{model}' needs constructor arguments ({params}); give them with "
         "'# rfa-lint: build(...)' on its line",
         ModelParams,
+        cacheable=True, status="needs-arguments", marks_block=True,
         what="""
         Reports a model class whose constructor has required parameters, when no directive or
         configuration gives them and no other model of the file builds it.
@@ -781,13 +864,14 @@ _ALL = (
           arguments in configuration.
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA903",
         "build-failed",
         "model constructor raised an error",
         "building '{model}' failed: {detail} (fix it or pass working arguments with "
         "'# rfa-lint: build(...)')",
         ModelDetail,
+        cacheable=True, status="build-failed", marks_block=True,
         what="""
         Reports a model whose constructor raised while rfa-lint built it (without weights, on
         the `meta` device).
@@ -836,13 +920,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA904",
         "trace-failed",
         "model's forward raised at every input size tried",
         "tracing '{model}' failed at every input size: {detail} (give a working shape with "
         "'# rfa-lint: input(...)')",
         ModelDetail,
+        cacheable=True, status="trace-failed", marks_block=True,
         what="""
         Reports a model whose forward pass raised for every example input rfa-lint tried.
         """,
@@ -885,13 +970,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _rule(
+    _not_analysed(
         "RFA905",
         "unsupported-layer",
         "layer kind that changes spatial size and that rfa-lint cannot interpret",
         "unsupported layer {layer} of type {type} changes the spatial size (register a "
         "receptive-field handler for it)",
         Unsupported,
+        cacheable=True, on_by_default=True,
         what="""
         Reports a layer, or an operation in a layer's forward, that changes the spatial size of
         its input in a way rfa-lint has no receptive-field rule for (a custom pooling, a
@@ -961,12 +1047,13 @@ _ALL = (
         ```
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA906",
         "timeout",
         "building or tracing the model took longer than the time limit",
         "analysing '{model}' timed out ({detail}); raise the time limit or make building lighter",
         ModelDetail,
+        cacheable=False, status="timeout",
         what="""
         Reports a model whose building or tracing did not finish within the wall-clock limit
         (or a file whose import did not), or a model its file's time had run out for before it
@@ -1003,13 +1090,14 @@ _ALL = (
           for the file's import; a file's models together get at most that times (models + 1).
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA907",
         "memory-limit",
         "building or tracing the model exceeded the memory limit",
         "analysing '{model}' exceeded the memory limit ({limit}) (raise the limit or build a "
         "smaller variant with '# rfa-lint: build(...)')",
         MemoryLimit,
+        cacheable=False, status="memory-limit",
         what="""
         Reports a file whose child process ran out of its memory limit.
         """,
@@ -1042,13 +1130,14 @@ _ALL = (
           child process.
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA908",
         "crashed",
         "child process died while building or tracing the model",
         "analysing '{model}' crashed the child process ({detail}); run the file directly to "
         "reproduce",
         ModelDetail,
+        cacheable=False, status="crashed",
         what="""
         Reports a file whose child process died while building or tracing: killed by a signal
         (a segmentation fault in an extension) or exited (`os._exit`) from a model's code.
@@ -1079,12 +1168,13 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _rule(
+    _not_analysed(
         "RFA909",
         "syntax-error",
         "file does not parse",
         "syntax error: {detail} (fix it so the file can be analysed)",
         Detail,
+        cacheable=True, on_by_default=True,
         what="""
         Reports a file that is not valid Python for the interpreter running rfa-lint.
         """,
@@ -1112,12 +1202,13 @@ _ALL = (
         ```
         """,
     ),
-    _rule(
+    _not_analysed(
         "RFA910",
         "not-utf8",
         "file is not valid UTF-8 text",
         "cannot decode the file: {detail} (save it as UTF-8)",
         Detail,
+        cacheable=True, on_by_default=True,
         what="""
         Reports a file whose bytes do not decode as text (as UTF-8, or in the encoding its
         `# -*- coding: ... -*-` line declares).
@@ -1132,13 +1223,14 @@ _ALL = (
         Save the file as UTF-8, the encoding Python assumes by default.
         """,
     ),
-    _rule(
+    _not_analysed(
         "RFA911",
         "bad-directive",
         "malformed '# rfa-lint:' directive comment",
         "bad rfa-lint directive: {detail} (expected build(...), input(...) or skip, with "
         "literal arguments)",
         Detail,
+        cacheable=True, on_by_default=True, status="bad-directive",
         what="""
         Reports a `# rfa-lint:` comment that cannot be read or cannot do what it says.
         Directives are written on the class or def line, the first line of a top-level
@@ -1188,13 +1280,14 @@ _ALL = (
         ```
         """,
     ),
-    _rule(
+    _not_analysed(
         "RFA912",
         "framework-missing",
         "the model's framework is not installed where rfa-lint runs",
         "{framework} is not installed where rfa-lint runs, so this file's models were not checked "
         "(install it there, or run rfa-lint in your models' environment)",
         Framework,
+        cacheable=True, on_by_default=True, status="framework-missing",
         what="""
         Reports a file with models for a framework (PyTorch or TensorFlow/Keras) that cannot
         be imported in rfa-lint's environment.  Unlike the other "not analysed" codes it is on
@@ -1216,12 +1309,13 @@ _ALL = (
         hook with `language: system`.
         """,
     ),
-    _skip(
+    _not_analysed(
         "RFA913",
         "needs-inputs",
         "model's forward needs inputs rfa-lint cannot make",
         "model '{model}' needs forward inputs that rfa-lint cannot make: {params}",
         ModelParams,
+        cacheable=True, status="needs-inputs", marks_block=True,
         what="""
         Reports a model whose `forward` requires an input besides the image that rfa-lint cannot
         make up: a depth map, a mask, a target, the hidden states a cross-attention reads.
@@ -1266,13 +1360,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA914",
         "download-blocked",
         "building the model tried to download something",
         "building '{model}' {detail}; linting never downloads (turn pretrained weights off by "
         "default, or give '# rfa-lint: build(...)' arguments that load none)",
         ModelDetail,
+        cacheable=True, status="download-blocked",
         what="""
         Reports a model whose constructor tried to reach the network, usually to download
         pretrained weights.  rfa-lint blocks every download: weights never change a receptive
@@ -1319,13 +1414,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA915",
         "resolution-axes",
         "the resolution has another number of axes than the model",
         "the resolution {res} has {given} axes but '{model}' has {axes} (give one size, --res N, "
         "or one size per axis of this model)",
         ResolutionAxes,
+        cacheable=True,
         what="""
         Reports a model that cannot be judged at the linted resolution because the resolution
         gives sizes for another number of spatial axes (`--res 32x48` for a 1-D audio model).
@@ -1357,13 +1453,14 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA916",
         "unanalysable-graph",
         "the model's traced graph is too large or malformed to analyse",
         "the graph of '{model}' was not analysed: {detail} (simplify the model or leave it out with "
         "'# rfa-lint: skip')",
         ModelDetail,
+        cacheable=True,
         what="""
         Reports a model whose traced layer graph is past the limits of what rfa-lint's own
         process analyses (5,000 nodes, 50,000 edges, 64 distinct stride products meeting at one
@@ -1385,12 +1482,13 @@ _ALL = (
         """,
         options=NOT_ANALYSED_OPTION,
     ),
-    _skip(
+    _not_analysed(
         "RFA917",
         "file-too-large",
         "the file is larger than rfa-lint parses",
         "the file was not analysed: {detail} (raise max-file-size, or split the file)",
         Detail,
+        cacheable=False,
         what="""
         Reports a file that may define a model but is larger than `max-file-size`, before
         anything of it is parsed, tokenized or run.
@@ -1417,12 +1515,13 @@ _ALL = (
           file analysed, in KiB.
         """,
     ),
-    _rule(
+    _not_analysed(
         "RFA999",
         "internal-error",
         "rfa-lint itself failed on the file",
         "rfa-lint failed on this file ({detail}); please report it with the file attached",
         Detail,
+        cacheable=False, on_by_default=True,
         what="""
         Reports a failure of rfa-lint's own code on a file, instead of aborting the whole
         flake8 run (a plugin that raises stops flake8 for every file).
@@ -1441,6 +1540,11 @@ _ALL = (
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _ALL}
+#: The rule of each sandbox status of a model or a file that was not analysed (all but ok and
+#: not-a-model; a test checks that each has one).
+BY_STATUS: dict[str, Rule] = {rule.status: rule for rule in _ALL if rule.status is not None}
+if len(BY_STATUS) != sum(rule.status is not None for rule in _ALL):
+    raise TypeError("two rules stand for one sandbox status")
 #: The rules whose check the report loop asks for each judged layer, and for each model.
 LAYER_RULES: tuple[Rule, ...] = tuple(r for r in _ALL if r.check and issubclass(r.fields, LayerFields))
 MODEL_RULES: tuple[Rule, ...] = tuple(r for r in _ALL if r.check and r not in LAYER_RULES)

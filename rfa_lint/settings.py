@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from flake8.exceptions import ExecutionError
 from flake8.utils import normalize_path, parse_files_to_codes_mapping
 
-from rfa_lint import config
+from rfa_lint import config, logs
 from rfa_lint.config import ConfigError
 from rfa_lint.files import DEFAULT_EXCLUDE, matches
 from rfa_lint.limits import Limits
@@ -54,6 +54,8 @@ class Setting:
     globs: bool = False
     #: the command line's value adds to the project's instead of replacing it
     extends: bool = False
+    #: the environment variable it is read from (both front doors and the language server)
+    env: str | None = None
 
     @property
     def dest(self) -> str:
@@ -248,7 +250,8 @@ def parse_per_file_ignores(value: str | Mapping[str, Any]) -> dict[str, tuple[st
     return checked
 
 
-MODEL_KEYS = {"args": list, "kwargs": dict, "input-shape": (list, dict), "skip": bool}
+MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
+    "args": list, "kwargs": dict, "input-shape": (list, dict), "skip": bool}
 
 
 def _models(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -359,6 +362,14 @@ SETTINGS: tuple[Setting, ...] = (
             "gives it, required refuses to run model code without it (exit 2), processes never uses it "
             "(for models whose libraries must write outside their work folder).",
             default=Limits.isolation, toml=(str,), flake8=True, choices=("auto", "required", "processes")),
+    Setting("verbose", parse_boolean, FLAG,
+            "Log on stderr what rfa-lint does and falls back from (the worker, the fork servers, the "
+            "isolation, the cache), at debug level.", default=False, short="-v"),
+    Setting("log", logs.parse_target,
+            f"one of {', '.join(logs.LEVELS)}, or a file in an existing folder, with its folder "
+            "(./rfa-lint.log)",
+            "The log of --verbose, for every front door (flake8 and the language server too): a level "
+            "on stderr, or a file appended to at debug level.", cli=False, env=logs.LOG_VARIABLE),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 PYPROJECT: dict[str, Setting] = {setting.name: setting for setting in SETTINGS if setting.toml}
@@ -367,21 +378,34 @@ TOML_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", li
 
 def resolve(given: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
     """Every setting's value: the front door's where given (not None), else the project's, else
-    the default; the front door's adds to the project's for a setting that ``extends``.  Both
-    mappings hold values already checked."""
+    its environment variable's, else the default; the front door's adds to the project's for a
+    setting that ``extends``.  Both mappings hold values already checked; a bad value of an
+    environment variable is a ValueError naming it."""
     def value(s: Setting) -> Any:
         if s.extends:
             return (*(project.get(s.name) or ()), *(given.get(s.name) or ()))
-        return next((v[s.name] for v in (given, project) if v.get(s.name) is not None), s.default)
+        return next((v[s.name] for v in (given, project, _environment(s)) if v.get(s.name) is not None),
+                    s.default)
 
     return {s.name: value(s) for s in SETTINGS}
+
+
+def _environment(setting: Setting) -> dict[str, Any]:
+    """The setting's value from its environment variable, checked; {} when it has none or it is unset."""
+    text = os.environ.get(setting.env) if setting.env else None
+    if not text:
+        return {}
+    try:
+        return {setting.name: setting.check(text)}
+    except ValueError as exc:
+        raise ValueError(f"{setting.env}: {exc}") from None
 
 
 def merged(start: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]:
     """Every setting for the files at ``start``: the front door's (checked, None when not given),
     over the project's ``[tool.rfa-lint]`` (the one ``config`` names, none when ``isolated``),
     over the defaults."""
-    return resolve(given, configured(start, given.get("config"), given.get("isolated"))[1])
+    return resolve(given, configured(start, given.get("config"), bool(given.get("isolated")))[1])
 
 
 def from_pyproject(start: str | os.PathLike) -> dict[str, Any]:
@@ -401,7 +425,7 @@ def configured(start: str | os.PathLike, config_file: str | None = None,
     """
     if isolated:
         return None, {}
-    path, table = config.read(Path(config_file)) if config_file else config.load(start)
+    path, table = config.read(Path(config_file)) if config_file else config.load(Path(start))
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.rfa-lint] must be a table")
     unknown = set(table) - set(PYPROJECT)
@@ -423,7 +447,7 @@ def anchored(values: Mapping[str, Any], folder: str | os.PathLike) -> dict[str, 
     return {name: anchor(value) if value and BY_NAME[name].globs else value for name, value in values.items()}
 
 
-def _from_toml(path: os.PathLike, setting: Setting, value: Any) -> Any:
+def _from_toml(path: os.PathLike[str] | None, setting: Setting, value: Any) -> Any:
     try:
         if type(value) not in setting.toml:
             kind = TOML_NAMES.get(type(value), type(value).__name__)
@@ -488,7 +512,7 @@ class Project:
     def load(cls, folder: str, given: Mapping[str, Any]) -> Project:
         from rfa_lint.rules import select
 
-        config_file, table = configured(folder or ".", given.get("config"), given.get("isolated"))
+        config_file, table = configured(folder or ".", given.get("config"), bool(given.get("isolated")))
         values = resolve(given, table)
         return cls(options_from(values),
                    frozenset(select(values["select"], values["ignore"])), values["per-file-ignores"],
@@ -507,7 +531,8 @@ def markdown_table() -> str:
     rows = ["| `rfa-lint check` | flake8, `[flake8]` | `[tool.rfa-lint]` | takes | default | what it does |",
             "| --- | --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        cli = f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else ""
+        cli = (f"`{s.short + ', ' if s.short else ''}--{s.name}`" if s.cli else
+               f"`{s.env}` (environment)" if s.env else "")
         flake8 = f"`--rfa-{s.name}`" if s.flake8 else ""
         pyproject = f"`{s.name}`" if s.toml else ""
         takes = "a flag" + ("; true or false in a config file" if s.flake8 or s.toml else "")

@@ -50,14 +50,13 @@ from __future__ import annotations
 import ast
 import functools
 import io
-import os
 import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Union
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
-from rfa_lint.files import MODULE_BYTES, package_of, read_regular
+from rfa_lint.files import MODULE_BYTES, package_modules, package_of, read_regular
 from rfa_lint.slices import WORK_METHODS, does_work, top_level
 
 Framework = Literal["torch", "keras"]
@@ -106,13 +105,13 @@ _DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _OWN_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 # What a module-level name stands for: an imported dotted path, or a class of this file.
-_Binding = Union[str, ast.ClassDef]
+_Binding = str | ast.ClassDef
 
 
 Evidence = Literal["base", "class", "annotation", "registry", "returns", "assignment", "call"]
 #: An input shape: positional (``input(1, 3, 64, 64)``), or per forward parameter
 #: (``input(x=(1, 3, 64, 64), t=(1,))``) as ``(name, shape)`` pairs, so a candidate stays hashable.
-Shape = Union[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]
+Shape = tuple[int, ...] | tuple[tuple[str, tuple[int, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -204,32 +203,13 @@ def _package_names_framework(package: Path) -> bool:
     """Whether a module of the package names a framework: any import reaches only these (the
     package's folders that hold an ``__init__.py``, symbolic links followed, as imports do); a
     module that cannot be read as a regular file of bounded size may."""
-    for module in _package_modules(package):
+    for module in package_modules(package):
         try:
             if names_framework(read_regular(module, MODULE_BYTES).decode("utf-8", "replace")):
                 return True
         except OSError:
             return True
     return False
-
-
-def _package_modules(package: Path) -> Iterator[Path]:
-    seen, todo = set(), [package]
-    while todo:
-        folder = todo.pop()
-        try:
-            status = folder.stat()
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        if (status.st_dev, status.st_ino) in seen:  # a link back up the tree
-            continue
-        seen.add((status.st_dev, status.st_ino))
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                yield Path(entry.path)
-            elif entry.name != "__pycache__" and os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                todo.append(Path(entry.path))
 
 
 def read_source(text: str) -> SourceInfo:
@@ -246,10 +226,11 @@ def read_source(text: str) -> SourceInfo:
     lines = io.StringIO(text).readlines()  # only "\n" ends a line, as for ast and tokenize
     functions = [node for node in statements if isinstance(node, ast.FunctionDef)]
     returns = _through_functions({node.name: returned_calls(node) for node in functions})
-    candidates, used = [], set()
+    candidates: list[Candidate] = []
+    used: set[int] = set()
     for node in statements:
         found = finder.candidate(node, returns.get(getattr(node, "name", ""), ()))
-        if found:
+        if found and isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             framework, evidence, annotation = found
             comments = list(_directive_comments(node, statements, lines))
             used.update(line for line, _ in comments)
@@ -270,9 +251,9 @@ def read_source(text: str) -> SourceInfo:
             )
     local = {c.name for c in candidates}
     for node in top_level(tree.body):
-        found = finder.instance(node, local)
-        if found and found[0] not in {c.name for c in candidates}:  # a name is one model: its first
-            name, framework, evidence = found
+        instance = finder.instance(node, local)
+        if instance and instance[0] not in {c.name for c in candidates}:  # a name is one model: its first
+            name, framework, evidence = instance
             comments = list(_directive_comments(node, statements, lines))
             used.update(line for line, _ in comments)
             candidates.append(Candidate(name=name, kind="instance", framework=framework, line=node.lineno,
@@ -320,7 +301,8 @@ def _through_functions(returns: dict[str, tuple[str, ...]]) -> dict[str, tuple[s
     returns calls of ``ResNet`` and ``Functional``."""
     closed = {}
     for name in returns:
-        seen, todo = {}, list(returns[name])
+        seen: dict[str, None] = {}
+        todo = list(returns[name])
         while todo:
             callee = todo.pop(0)
             if callee not in seen:
@@ -332,7 +314,7 @@ def _through_functions(returns: dict[str, tuple[str, ...]]) -> dict[str, tuple[s
 
 def _own_nodes(function: ast.FunctionDef) -> Iterator[ast.AST]:
     """The nodes of a function's body, not those of functions or classes nested in it."""
-    stack = list(function.body)
+    stack: list[ast.AST] = list(function.body)
     while stack:
         node = stack.pop()
         yield node
@@ -484,7 +466,7 @@ class _Finder:
         if _SCRIPT_NAME.match(node.name) or _loops_after_building(node):
             return None  # a script that builds a model and goes on to use it: never called
         annotation = _dotted(node.returns) if node.returns else None
-        if annotation:
+        if annotation and node.returns:
             return self._first_framework([node.returns]), "annotation", annotation
         if returns and any(_REGISTRY.fullmatch(_dotted(_called(d)) or "") for d in node.decorator_list):
             return None, "registry", None
@@ -559,7 +541,7 @@ def _dotted(expr: ast.expr) -> str | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         text = expr.value.strip()
         return text if _DOTTED_NAME.fullmatch(text) else None
-    parts = []
+    parts: list[str] = []
     while isinstance(expr, ast.Attribute):
         parts.insert(0, expr.attr)
         expr = expr.value
@@ -632,7 +614,7 @@ def _directive_comments(
 
 def _comment_block_above(line: int, floor: int, lines: list[str]) -> list[tuple[int, str]]:
     """The run of comment-only lines ending right above ``line`` and below ``floor``."""
-    block = []
+    block: list[tuple[int, str]] = []
     while line - 1 > floor and lines[line - 2].lstrip().startswith("#"):
         line -= 1
         block.insert(0, (line, lines[line - 1].strip()))
@@ -679,14 +661,14 @@ def _parse_directive(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield "skip", {"skip": True}
             continue
         name = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else None
-        if name not in ("build", "input"):
+        if not isinstance(expr, ast.Call) or name not in ("build", "input"):
             raise _DirectiveError(
                 f"unknown directive {ast.unparse(statement)!r} (expected build(...), input(...) or skip)"
             )
         args = tuple(_literal(arg) for arg in expr.args)
         if any(kw.arg is None for kw in expr.keywords):
             raise _DirectiveError(f"{name}(...) takes literal arguments, not **mapping")
-        kwargs = tuple((kw.arg, _literal(kw.value)) for kw in expr.keywords)
+        kwargs = tuple((kw.arg, _literal(kw.value)) for kw in expr.keywords if kw.arg is not None)
         if name == "build":
             yield name, {"build_args": args, "build_kwargs": kwargs}
         else:

@@ -18,7 +18,8 @@ from expectations import FIXTURES
 
 from rfa_lint import cache as cache_module
 from rfa_lint.cache import Cache, default_folder, read_regular
-from rfa_lint.lint import analyse_source, options_from
+from rfa_lint.lint import analyse_source
+from rfa_lint.settings import options_from
 
 MODEL = "from torch import nn\n\n\nclass Net(nn.Module):\n    pass\n"
 OPTIONS = options_from({"res": 32, "no-exec": True})
@@ -361,7 +362,9 @@ def runs(tmp_path: Path, body: str, edits: list[str]) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize("body, code", [("import not_installed_anywhere", "RFA901"),
-                                        ("nn.Conv2d = None", "RFA903")])
+                                        ("nn.Conv2d = None", "RFA903"),
+                                        ("nn.Conv2d = lambda *args: "
+                                         "torch.hub.load('pytorch/vision', 'resnet18')", "RFA914")])
 def test_failures_the_installation_decides_are_cached_and_comments_do_not_miss(tmp_path, body, code):
     assert runs(tmp_path, body, ["# -># a comment edited: ", "\n\n\nclass->\n   \n\nclass"]) == ([code], 1)
 

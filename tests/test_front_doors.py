@@ -13,7 +13,7 @@ import pytest
 from doors import flake8, rfa_lint
 
 from rfa_lint.files import python_files
-from rfa_lint.lint import Finding
+from rfa_lint.results import Finding
 from rfa_lint.settings import parse_resolution
 from rfa_lint.noqa import without_noqa
 
@@ -283,7 +283,7 @@ def test_flake8_over_code_without_models_loads_no_analysis_and_writes_no_cache(t
     assert (status, run.stderr) == ("0", "")
     assert "rfa_lint.flake8_plugin" in loaded  # the plugin ran (flake8 runs them all, then selects)
     assert set(loaded) <= {"rfa_lint", "rfa_lint.flake8_plugin", "rfa_lint.settings", "rfa_lint.config",
-                           "rfa_lint.files", "rfa_lint.limits", "rfa_lint.source",
+                           "rfa_lint.files", "rfa_lint.limits", "rfa_lint.logs", "rfa_lint.source",
                            "rfa_lint.slices"}
     assert not Path(os.environ["RFA_LINT_CACHE_DIR"]).exists()
     assert not (tmp_path / ".rfa_cache").exists()

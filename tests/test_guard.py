@@ -23,7 +23,8 @@ from expectations import FIXTURES
 from lsp_session import WAIT, opened, session
 from lsprotocol import types as lsp
 
-from rfa_lint.lint import lint_file, options_from
+from rfa_lint.lint import lint_file
+from rfa_lint.settings import options_from
 from rfa_lint.limits import MAX_FILE_SECONDS, Limits
 from rfa_lint.sandbox import slots
 

@@ -18,7 +18,8 @@ import pytest
 from doors import DOORS, TIMEOUT, door_expected, run_door
 from expectations import FIXTURES, expectation, fixture_files
 
-from rfa_lint.lint import lint_file, options_from
+from rfa_lint.lint import lint_file
+from rfa_lint.settings import options_from
 
 HOSTILE = fixture_files("hostile")
 pytestmark = pytest.mark.usefixtures("warm_worker")  # one framework import per module, not per case

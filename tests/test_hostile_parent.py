@@ -21,7 +21,9 @@ from doors import DOORS, expected_in, flake8, rfa_lint, run_door
 
 from rfa_lint import lint
 from rfa_lint.cache import Cache
-from rfa_lint.lint import Finding, ModelRecord, analyse_source, options_from, printable
+from rfa_lint.lint import analyse_source
+from rfa_lint.results import Analysis, Finding, ModelRecord, printable
+from rfa_lint.settings import options_from
 from rfa_lint.rf.graph import GraphTooLarge, graph_from_plain, graph_limits
 from rfa_lint.sandbox import FileOutcome, ModelOutcome
 
@@ -93,7 +95,7 @@ class Chain(nn.Module):
 CHAIN_LINES = {f"conv{i}": 9 + i for i in range(1, 6)}  # the lines of TWO_MODELS that build them
 
 
-def analyse_with(monkeypatch, tmp_path, outcome: FileOutcome, cache: Cache | None = None) -> lint.Analysis:
+def analyse_with(monkeypatch, tmp_path, outcome: FileOutcome, cache: Cache | None = None) -> Analysis:
     """TWO_MODELS analysed at 16px with the child's part played by ``outcome``."""
     path = tmp_path / "models.py"
     path.write_text(TWO_MODELS)

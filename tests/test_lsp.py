@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import lsp_session
 import pytest
 from lsprotocol import types as lsp
 from lsp_session import WAIT, opened, session
@@ -73,18 +74,60 @@ async def _session(model: Path) -> None:
         assert edit.range.start.line == conv5
         assert edit.new_text.endswith("# expect: RFA101  (input 23 >= 16)  # noqa: RFA101")
 
-        # five quick edits: one analysis of the newest text, which the noqa silences
-        for version in range(2, 7):
+
+#: The server with its debounce set (``python -c CODE SECONDS server``).
+DEBOUNCED = ("-c", "import sys, rfa_lint.lsp\nrfa_lint.lsp.DEBOUNCE_SECONDS = float(sys.argv.pop(1))\n"
+             "from rfa_lint.cli import main\nmain()")
+
+
+@pytest.mark.parametrize("debounce, analyses", [(10.0, 1), (0.0, 5)], ids=["debounced", "no-debounce"])
+def test_quick_edits_are_analysed_once_when_typing_pauses(project: Path, monkeypatch, debounce: float,
+                                                          analyses: int) -> None:
+    """Five edits, each one the server has seen (it answered a hover after it) before the next is
+    sent: within the debounce only the newest text is analysed, and published; without it, each
+    is.  The analyses are counted in the server's debug log, which names each one's cache lookup."""
+    log = project.parent / "server.log"
+    monkeypatch.setenv("RFA_LINT_LOG", str(log))
+    monkeypatch.setattr(lsp_session, "SERVER", (*DEBOUNCED, str(debounce), "server"))
+    asyncio.run(_quick_edits(project, log, analyses))
+
+
+def _analyses(log: Path) -> int:
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return sum(line.endswith(("chain.py: not in the cache", "chain.py: from the cache")) for line in lines)
+
+
+async def _quick_edits(model: Path, log: Path, analyses: int) -> None:
+    text, uri = model.read_text(encoding="utf-8"), model.as_uri()
+    async with session(model.parent) as (client, published, _):
+        client.text_document_did_open(opened(uri, text))
+        await asyncio.wait_for(published.get(), WAIT)
+        assert _analyses(log) == 1
+        for version in range(2, 7):  # one analysis of the newest text, which the noqa silences
             edited = text.replace("(input 23 >= 16)", "(input 23 >= 16)  # noqa: RFA101") + "\n" * version
             client.text_document_did_change(lsp.DidChangeTextDocumentParams(
                 text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
                 content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=edited)]))
-            await asyncio.sleep(0.05)
-        changed = await asyncio.wait_for(published.get(), WAIT)
-        assert changed.version == 6
-        assert sorted(d.code for d in changed.diagnostics) == ["RFA102", "RFA110"]
-        await asyncio.sleep(1)
-        assert published.empty()  # the earlier versions were never published
+            await client.text_document_hover_async(lsp.HoverParams(  # answered after the edit was seen
+                text_document=lsp.TextDocumentIdentifier(uri=uri),
+                position=lsp.Position(line=0, character=0)))
+        newest = await asyncio.wait_for(published.get(), WAIT)
+        while newest.version != 6:  # without the debounce, older texts may be published first
+            newest = await asyncio.wait_for(published.get(), WAIT)
+        assert sorted(d.code for d in newest.diagnostics) == ["RFA102", "RFA110"]
+        if analyses == 1:  # within the debounce: no older text was analysed, nor published
+            assert _analyses(log) == 2 and published.empty()
+        else:  # each text's analysis started (and logged its lookup), the older ones then cancelled
+            assert await _eventually(lambda: _analyses(log) == 1 + analyses)
+
+
+async def _eventually(condition) -> bool:
+    """Whether ``condition`` holds within :data:`WAIT` (an analysis that started logs its lookup)."""
+    for _ in range(WAIT * 20):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 def test_a_worker_the_server_started_is_no_zombie_of_it_once_it_exits(project: Path) -> None:

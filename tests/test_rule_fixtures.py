@@ -185,9 +185,12 @@ def test_an_internal_error_is_rfa999_for_that_file_only(tmp_path):
     assert results["good.py"] == []
     [finding] = results["bad.py"]
     assert (finding.line, finding.col, finding.code, finding.end_line) == (1, 0, "RFA999", None)
-    assert finding.message == ("rfa-lint failed on this file (RuntimeError: a bug); please report it with "
-                               "the file attached")
-    assert finding.details == {"model": "bad.py", "reason": "RuntimeError: a bug"}
+    reason = finding.details["reason"]  # the traceback is in a file the message names (test_logs.py)
+    assert reason.startswith("RuntimeError: a bug; traceback in ")
+    assert Path(reason.rpartition(" ")[2]).is_file()
+    assert finding.message == f"rfa-lint failed on this file ({reason}); please report it with the file " \
+                              "attached"
+    assert finding.details == {"model": "bad.py", "reason": reason}
 
 
 # --- the rules' examples -------------------------------------------------------------------------

@@ -197,3 +197,50 @@ def test_readme_rule_table_is_generated_from_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- rules:start -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
     assert table.strip() == rules.markdown_table().strip()
+
+
+# --- what the pipeline and the reports read from a rule (everything about a rule is on it) ---------
+
+def test_the_not_analysed_codes_are_the_rfa9_codes_errors_tagged_so():
+    not_analysed = {code for code, rule in RULES.items() if rule.check is None}
+    assert not_analysed == {code for code in RULES if code.startswith("RFA9")}
+    for code, rule in RULES.items():
+        expected = ("error", ("not-analysed",)) if code in not_analysed else \
+            ("warning", ("receptive-field", "efficiency"))
+        assert (rule.level, rule.tags) == expected, code
+
+
+def test_every_sandbox_status_of_a_failure_has_one_rule_whose_values_it_makes():
+    from rfa_lint.sandbox.status import Status
+
+    assert set(rules.BY_STATUS) == {s.value for s in Status} - {Status.OK, Status.NOT_A_MODEL}
+    failure = rules.Failure("Net", "depth", 2048, ("torch", "keras"))
+    for status, rule in rules.BY_STATUS.items():
+        assert rule.status == status and rule.check is None
+        message = rule.render(rule.failure_values(failure))  # a shape without Fields.of raises here
+        assert message and "{" not in message, status
+    assert rules.BY_STATUS["memory-limit"].render(rules.BY_STATUS["memory-limit"].failure_values(failure)) \
+        == rules.get("RFA907").render(rules.MemoryLimit("Net", "2048 MiB"))
+
+
+def test_a_rule_that_does_not_say_whether_it_may_be_cached_fails_at_once():
+    rule = rules.get("RFA906")
+    with pytest.raises(TypeError, match="RFA906: a rule must say whether its findings may be cached"):
+        dataclasses.replace(rule, cacheable=None)
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'cacheable'"):
+        rules._not_analysed("RFA918", "new-failure", "a new failure", "model '{model}' ({detail})",
+                            rules.ModelDetail, what="w", why="w", example="e", use_instead="u")
+    with pytest.raises(TypeError, match="a rule with a check stands for no sandbox status and marks no"):
+        dataclasses.replace(rules.get("RFA101"), status="timeout")
+
+
+def test_a_shape_of_message_without_failure_values_fails_loudly():
+    failure = rules.Failure("Net", "depth", 2048)
+    with pytest.raises(TypeError, match="ResolutionAxes is not the message of a model that was not analysed"):
+        rules.get("RFA915").failure_values(failure)
+
+
+def test_what_a_machine_decides_is_never_cached_and_blocks_are_the_failures_of_a_block_alone():
+    never_cached = {"RFA906", "RFA907", "RFA908", "RFA917", "RFA999"}
+    assert {c for c, r in RULES.items() if not r.cacheable} == never_cached
+    assert {c for c, r in RULES.items() if r.marks_block} == {"RFA902", "RFA903", "RFA904", "RFA913"}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from procs import alive, gone
 
-from rfa_lint.sandbox import FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
+from rfa_lint.sandbox import SERVERS, FileOutcome, Limits, ModelOutcome, _blame, analyse_models, warm
 from rfa_lint.sandbox.offline import DownloadBlocked, no_network
 
 # what the static pass says of ``class Net(nn.Module)`` (arguments travel as literal text)
@@ -68,7 +68,7 @@ result_pipe = next(fd for fd in sorted(map(int, os.listdir("/proc/self/fd")))
 
 def _use(kind: str, monkeypatch) -> str:
     if kind == "cold":
-        monkeypatch.setitem(warm._SERVERS, ("torch", ("torch",)), None)
+        monkeypatch.setitem(SERVERS.by_key, ("torch", ("torch",)), None)
     return kind
 
 
@@ -298,7 +298,7 @@ def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
     path.write_text(NET)
     script = textwrap.dedent(f"""
         import resource
-        from rfa_lint.sandbox import Limits, analyse_models, warm
+        from rfa_lint.sandbox import SERVERS, Limits, analyse_models
         hard = 16 * 2**30
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         candidate = {{"name": "Net", **{MODEL_CLASS!r}, "build_args": "()", "build_kwargs": "{{}}",
@@ -307,8 +307,8 @@ def test_memory_limit_above_the_hard_limit_is_clamped(tmp_path):
             outcome = analyse_models({str(path)!r}, open({str(path)!r}).read(), "torch", [candidate],
                                      Limits(timeout=60, memory_mb=64 * 1024), ["torch"])
             print(kind, outcome.failure, outcome.models["Net"].status if outcome.models else None)
-            warm.close_all()
-            warm._SERVERS[("torch", ("torch",))] = None
+            SERVERS.close_all()
+            SERVERS.by_key[("torch", ("torch",))] = None
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.stdout.splitlines() == ["warm None ok", "plain None ok"], proc.stderr

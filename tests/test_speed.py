@@ -22,7 +22,7 @@ from expectations import FIXTURES
 
 from rfa_lint.lint import lint_file
 from rfa_lint.settings import options_from
-from rfa_lint.sandbox import warm
+from rfa_lint.sandbox import SERVERS
 from rfa_lint.sandbox.slots import child_slot
 
 PROBE = """
@@ -151,11 +151,11 @@ def test_a_dead_fork_server_is_replaced():
     options = options_from({"res": 16})
     path = str(FIXTURES / "lint" / "chain.py")
     expected = lint_file(path, options)
-    server = warm.server_for("torch", ["torch"], {})
+    server = SERVERS.server_for("torch", ["torch"], {})
     server.proc.kill()
     server.proc.wait()
     assert lint_file(path, options) == expected
-    assert warm.server_for("torch", ["torch"], {}) is not server
+    assert SERVERS.server_for("torch", ["torch"], {}) is not server
 
 
 def test_children_wait_for_a_free_slot(tmp_path):

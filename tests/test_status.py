@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 from rfa_lint import lint, rules
-from rfa_lint.lint import STATUS_CODES, analyse_source, options_from
+from rfa_lint.lint import analyse_source
+from rfa_lint.settings import options_from
 from rfa_lint.sandbox import STATUSES, FileOutcome, ModelOutcome, _collect, parse_event
 from rfa_lint.sandbox.status import Status
 
 
 def test_every_status_of_a_model_not_analysed_has_a_code():
     # ok is analysed; not-a-model is a wrong guess of the text, never reported
-    assert set(STATUS_CODES) == set(Status) - {Status.OK, Status.NOT_A_MODEL}
-    assert all(code in rules.RULES for code in STATUS_CODES.values())
+    assert set(rules.BY_STATUS) == set(Status) - {Status.OK, Status.NOT_A_MODEL}
 
 
 def test_a_child_may_not_claim_a_timeout_or_a_crash():

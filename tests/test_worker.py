@@ -25,7 +25,7 @@ from expectations import FIXTURES
 from doors import door_env, run_door
 from procs import gone, parent, survivors, zombie_children
 
-from rfa_lint.sandbox import Limits, analyse_models, child_env, warm, worker
+from rfa_lint.sandbox import SERVERS, Limits, analyse_models, child_env, warm, worker
 
 CHAIN = (FIXTURES / "lint" / "chain.py").read_text()
 #: chain.py at 16px, as its comments derive: the model's range ends below 16 (RFA110), conv4's
@@ -137,8 +137,8 @@ def in_process():
     """Runs of this process that may use a worker, which neither earlier tests' connections nor
     their failures decide."""
     def forget():
-        for key in [k for k in warm._SERVERS if k[0] == warm.WORKER]:
-            server = warm._SERVERS.pop(key)
+        for key in [k for k in SERVERS.by_key if k[0] == warm.WORKER]:
+            server = SERVERS.by_key.pop(key)
             if server is not None:
                 server.close()
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from rfa_lint.cache import Cache
-from rfa_lint.lint import ModelRecord, analyse_file
+from rfa_lint.lint import analyse_file
+from rfa_lint.results import ModelRecord
 from rfa_lint.rf import input_resolution_range
 from rfa_lint.settings import Options
 

@@ -41,6 +41,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import select
@@ -54,8 +55,10 @@ from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from rfa_lint.limits import Limits
 from rfa_lint.sandbox import isolation, warm
-from rfa_lint.sandbox.slots import Cancelled, child_slot, waits_end
+from rfa_lint.sandbox.slots import Cancelled, child_slot, slot_folder, waits_end
 from rfa_lint.sandbox.status import Status
+
+log = logging.getLogger(__name__)
 
 #: Environment variables a child keeps; everything else (tokens, credentials, ...) is dropped.
 KEPT_ENV = ("PATH", "HOME", "USER", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -182,8 +185,9 @@ def _run_somewhere(request: dict, limits: Limits, budget: _Budget) -> _Run:
                 return _run_on(request, limits, budget, shared=True, supersede=True)
             except warm.Superseded:
                 return _run_on(request, limits, budget, shared=True, supersede=False)
-        except warm.ServerLost:
-            pass
+        except warm.ServerLost as lost:
+            log.info("%s: the worker could not run it (%s): running it on this process's own server",
+                     request["path"], lost)
     return _run_on(request, limits, budget)
 
 
@@ -198,7 +202,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
     """
     results = _Results([c["name"] for c in request["candidates"]])
     data = json.dumps(request).encode("utf-8")
-    extra = {"seconds": budget.file_seconds, **isolation.request(limits.isolation)}
+    extra = {"seconds": budget.file_seconds, **_isolation_request(limits.isolation)}
     if supersede:
         extra.update(file=request["path"], text=hashlib.sha256(data).hexdigest())
     with _work_folder() as work, tempfile.TemporaryFile() as request_file:
@@ -208,6 +212,7 @@ def _run_on(request: dict, limits: Limits, budget: _Budget, shared: bool = False
         except warm.ServerLost as lost:
             if shared:
                 raise
+            log.info("%s: its fork server was lost (%s)", request["path"], lost)
             return _Run(results.events, ModelOutcome(Status.CRASHED, detail=str(lost)), False)
     if results.finished:
         return _Run(results.events, None, ending.clean and results.recorded)
@@ -219,7 +224,7 @@ def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _
     """Start the child on the server, and watch it.  A server of this process found dead or
     frozen when the child is to start is replaced once: the file is not to blame."""
     # the server before the slot: starting a server takes one of its own
-    server = warm.server_for(request["framework"], request["frameworks"], child_env(), shared)
+    server = SERVERS.server_for(request["framework"], request["frameworks"], child_env(), shared)
     with child_slot():
         request_file.seek(0)
         try:
@@ -234,6 +239,18 @@ def _start_and_watch(request: dict, work: str, request_file: BinaryIO, budget: _
                 raise warm.Superseded(child.detail)
             return ending
     return _start_and_watch(request, work, request_file, budget, results, shared, extra, retry=False)
+
+
+def _isolation_request(mode: str) -> dict[str, object]:
+    """What a fork server's run request adds for this isolation (:class:`.server.Server`): the
+    folders of this run's slots and of the user's workers stay hidden from the child."""
+    from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
+
+    if mode == "processes" or not isolation.for_run(mode).namespaces:
+        log.debug("isolation %s: children run without namespaces (%s)", mode,
+                  "as asked" if mode == "processes" else isolation.probe().describe())
+        return {}
+    return {"isolate": True, "hide": list(isolation.hidden_folders(slot_folder(), worker.folder_path()))}
 
 
 @contextlib.contextmanager
@@ -252,7 +269,7 @@ WORK_PREFIX = "rfa-lint-"
 WORK_FOLDER = re.compile(r"rfa-lint-(\d+)-.*")  # also the slot folders of a run (:mod:`.slots`)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _remove_stale_folders() -> None:
     """Remove the folders that killed runs of this user left in the temporary folder (once per
     process): only ours, only of processes that are gone."""
@@ -318,8 +335,10 @@ class _Results:
     """
 
     def __init__(self, models: list[str]) -> None:
-        self.models, self.events = models, []
-        self.size, self.unfinished = 0, []  # the pieces of the line still being received
+        self.models = models
+        self.events: list[dict[str, Any]] = []
+        self.size = 0
+        self.unfinished: list[bytes] = []  # the pieces of the line still being received
 
     @property
     def full(self) -> bool:
@@ -407,7 +426,8 @@ class _Budget:
 
     def left(self) -> float:
         """Seconds left for what the child is doing now (0 when its time is up)."""
-        return max(min(self.deadline, self.end) - time.monotonic(), 0.0)
+        end = self.deadline if self.end is None else min(self.deadline, self.end)
+        return max(end - time.monotonic(), 0.0)
 
     @property
     def spent(self) -> bool:
@@ -421,7 +441,8 @@ def _watch(child: warm.Child, budget: _Budget, results: _Results) -> _Ending:
     Only the tail of stdout and stderr is kept (floods cost no memory).  The pipes are read here,
     not by reader threads, and closed before returning.
     """
-    tails = {child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
+    tails: dict[BinaryIO, collections.deque[bytes]] = {
+        child.stdout: collections.deque(maxlen=8), child.stderr: collections.deque(maxlen=8)}
     pipes = [child.stdout, child.stderr, child.results]
     interrupts, cancel = _interrupts(), _cancel_event()
     try:
@@ -501,9 +522,23 @@ def _count_interrupt(signum: int, frame: Any) -> None:
     signal.default_int_handler(signum, frame)
 
 
-if threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-    signal.signal(signal.SIGINT, _count_interrupt)
+def count_interrupts() -> None:
+    """Make Ctrl-C end a run at once, in every thread: called where a program starts (the CLI,
+    the flake8 plugin's first file), never on import.  Only in the main thread, and only over
+    Python's own handler: a host that installed its own keeps it."""
+    if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _count_interrupt)
+
+
+def _connect_worker(framework: str, frameworks: tuple[str, ...], env: dict[str, str]) -> warm.Connection:
+    from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
+
+    return worker.connect(framework, frameworks, env)
+
+
+#: This process's fork servers and worker connections (:class:`warm.Servers`).
+SERVERS = warm.Servers(_connect_worker)
 
 
 def analyse_models(

@@ -281,15 +281,6 @@ def for_run(mode: str) -> Isolation:
     return isolation
 
 
-def request(mode: str) -> dict[str, object]:
-    """What a fork server's run request adds for this isolation (:class:`.server.Server`)."""
-    from rfa_lint.sandbox import slots, worker  # they build on the server, which builds on this module
-
-    if mode == "processes" or not for_run(mode).namespaces:
-        return {}
-    return {"isolate": True, "hide": list(hidden_folders(slots.slot_folder(), worker.folder_path()))}
-
-
 @functools.lru_cache(maxsize=None)
 def _announce(isolation: Isolation) -> None:
     if not isolation.full:

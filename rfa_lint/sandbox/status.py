@@ -1,7 +1,7 @@
 """What became of a model, or of a whole file, in the sandbox: one name per outcome.
 
 A child sends these on its result pipe, the sandbox adds its own (a timeout, a crash), and the
-linter turns each into a rule code (:data:`rfa_lint.lint.STATUS_CODES`).  A :class:`~enum.StrEnum`:
+linter turns each into a rule code (:data:`rfa_lint.rules.BY_STATUS`).  A :class:`~enum.StrEnum`:
 on the pipe, in JSON and wherever else they are written, they are the same strings as ever.
 """
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
 import threading
-from typing import Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from rfa_lint.sandbox.server import MESSAGE_BYTES, START_FOLDER, command, kill_tree
 from rfa_lint.sandbox.slots import child_slot
+
+log = logging.getLogger(__name__)
 
 #: How long a server may take to import its framework.  Not the per-model limit: that one is for
 #: user code, and a short one (``--timeout 2``) would otherwise leave a whole run without servers.
@@ -42,14 +45,15 @@ class Superseded(RuntimeError):
 class Child:
     """The processes of one file, as seen from the linter: its output pipes, and how it ended."""
 
-    def __init__(self, server: Connection, request_id: int) -> None:
+    def __init__(self, server: Connection, request_id: int,
+                 pipes: tuple[BinaryIO, BinaryIO, BinaryIO]) -> None:
         self.server, self.id = server, request_id
         self.returncode: int | None = None
         self.detail = ""  # set when something else than the child's own exit ended it
         self.superseded = False
         self.lost: str | None = None
         self.started, self.ended = threading.Event(), threading.Event()
-        self.stdout = self.stderr = self.results = None
+        self.stdout, self.stderr, self.results = pipes
 
     def finished(self, timeout: float = 0.0) -> bool:
         """Whether the file's processes all ended within ``timeout`` seconds."""
@@ -77,7 +81,8 @@ class Connection:
     """
 
     def __init__(self, sock: socket.socket, pid: int) -> None:
-        self.sock, self.pid, self.pending, self.ids = sock, pid, {}, itertools.count()
+        self.sock, self.pid, self.ids = sock, pid, itertools.count()
+        self.pending: dict[int, Child] = {}
         self.lost: str | None = None
         self.lock = threading.Lock()
         sock.settimeout(None)
@@ -88,9 +93,9 @@ class Connection:
         ``extra`` keys (:class:`rfa_lint.sandbox.server.Server`); its stdout, stderr and results
         come back as pipes.  A server that does not answer in time is replaced, and
         :class:`ServerLost` raised."""
-        child = Child(self, next(self.ids))
         ends = [os.pipe() for _ in range(3)]
-        child.stdout, child.stderr, child.results = (os.fdopen(read, "rb") for read, _ in ends)
+        stdout, stderr, results = (os.fdopen(read, "rb") for read, _ in ends)
+        child = Child(self, next(self.ids), (stdout, stderr, results))
         with self.lock:
             self.pending[child.id] = child
         try:
@@ -196,62 +201,79 @@ class ForkServer(Connection):
             pass
 
 
-_SERVERS: dict[tuple, Connection | None] = {}
-_SERVERS_LOCK = threading.Lock()
 COLD = ("", ())  # the key of the server that imports nothing
 WORKER = "worker"  # the first part of the key of a connection to the user's worker
+#: How a registry reaches the user's worker for (framework, preloaded frameworks, environment):
+#: :func:`rfa_lint.sandbox.worker.connect`, which builds on this module.
+ConnectWorker = Callable[[str, tuple[str, ...], dict[str, str]], Connection]
 
 
-def server_for(framework: str, frameworks: Iterable[str], env: dict[str, str], shared: bool = False
-               ) -> Connection:
-    """This process's server for the frameworks a file's models may use; with ``shared``, its
-    connection to the user's persistent worker for them (:mod:`.worker`).
+class Servers:
+    """A process's fork servers and worker connections, by key: made by the code that uses them
+    (:mod:`rfa_lint.sandbox` makes the linter's one), so a test can make its own.
 
-    A server preloads all of them (torch first: tensorflow first could crash a later torch
-    import), so a file with torch and keras models runs in one warm child; the servers are keyed
-    by that set.  A server (or worker) that failed to start is not retried: its files go to the
-    cold server (this process's own servers).  One that died is replaced.  Raises
-    :class:`ServerLost` when none can serve.
+    ``by_key`` maps a key to its connection, or to None for a server (or worker) that failed to
+    start, which is not retried.  On its first server, the registry has the process close them
+    all at exit and a forked copy of the process (flake8's workers) forget them: never on import.
     """
-    preloaded = tuple(sorted({framework} | set(frameworks)))
-    with _SERVERS_LOCK:
-        if shared:
-            server = _running((WORKER, framework, preloaded), env)
-        else:
-            server = _running((framework, preloaded), env) or _running(COLD, env)
-    if server is None:
-        raise ServerLost("no worker could serve" if shared else "no fork server could start")
-    return server
 
+    def __init__(self, connect_worker: ConnectWorker) -> None:
+        self.connect_worker = connect_worker
+        self.by_key: dict[tuple, Connection | None] = {}
+        self.lock = threading.Lock()
+        self.hooked = False
 
-def _running(key: tuple, env: dict[str, str]) -> Connection | None:
-    """The server of ``key``: started when there is none or it was lost; None when it fails."""
-    from rfa_lint.sandbox import worker  # it builds on this module
+    def server_for(self, framework: str, frameworks: Iterable[str], env: dict[str, str], shared: bool = False
+                   ) -> Connection:
+        """The server for the frameworks a file's models may use; with ``shared``, the connection
+        to the user's persistent worker for them (:mod:`.worker`).
 
-    if key not in _SERVERS or (_SERVERS[key] is not None and _SERVERS[key].lost):
-        try:
-            _SERVERS[key] = worker.connect(key[1], key[2], env) if key[0] == WORKER else \
-                ForkServer(key[0], key[1], env)
-        except ServerLost:
-            _SERVERS[key] = None
-    return _SERVERS[key]
+        A server preloads all of them (torch first: tensorflow first could crash a later torch
+        import), so a file with torch and keras models runs in one warm child; the servers are
+        keyed by that set.  A server (or worker) that failed to start is not retried: its files
+        go to the cold server (this process's own servers).  One that died is replaced.  Raises
+        :class:`ServerLost` when none can serve.
+        """
+        preloaded = tuple(sorted({framework} | set(frameworks)))
+        with self.lock:
+            if shared:
+                server = self._running((WORKER, framework, preloaded), env)
+            else:
+                server = self._running((framework, preloaded), env) or self._running(COLD, env)
+        if server is None:
+            raise ServerLost("no worker could serve" if shared else "no fork server could start")
+        return server
 
+    def _running(self, key: tuple, env: dict[str, str]) -> Connection | None:
+        """The server of ``key``: started when there is none or it was lost; None when it fails."""
+        current = self.by_key.get(key)
+        if key not in self.by_key or (current is not None and current.lost):
+            if not self.hooked:
+                atexit.register(self.close_all)
+                os.register_at_fork(after_in_child=self._forget_after_fork)
+                self.hooked = True
+            if current is not None:
+                log.info("server %s was lost (%s): starting a new one", key, current.lost)
+            try:
+                self.by_key[key] = self.connect_worker(key[1], key[2], env) if key[0] == WORKER else \
+                    ForkServer(key[0], key[1], env)
+            except ServerLost as exc:
+                log.info("server %s could not start (%s): not tried again in this process", key, exc)
+                self.by_key[key] = None
+        return self.by_key[key]
 
-@atexit.register
-def close_all() -> None:
-    with _SERVERS_LOCK:
-        servers = [s for s in _SERVERS.values() if s is not None]
-        _SERVERS.clear()
-    for server in servers:
-        server.close()
+    def close_all(self) -> None:
+        """Close every connection (each server then ends what it runs for this process)."""
+        with self.lock:
+            servers = [s for s in self.by_key.values() if s is not None]
+            self.by_key.clear()
+        for server in servers:
+            server.close()
 
-
-def _forget_after_fork() -> None:
-    """A forked linter process (flake8's workers) starts its own servers; the parent's are not its."""
-    for server in _SERVERS.values():
-        if server is not None:
-            server.sock.close()
-    _SERVERS.clear()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
+    def _forget_after_fork(self) -> None:
+        """A forked linter process starts its own servers; the parent's are not its."""
+        for server in self.by_key.values():
+            if server is not None:
+                server.sock.close()
+        self.by_key.clear()
+        self.lock = threading.Lock()  # a copy of a lock another thread held stays held

@@ -18,6 +18,7 @@ saying how the layer treats positions (a class registered with
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -370,6 +371,12 @@ FUNCTIONAL_FORMS: dict[Callable, tuple[Callable[..., Call], type]] = {
 NAMED_HANDLERS: dict[str, LayerHandler] = {}
 
 
+#: The classes :func:`opaque_layers` makes single layers, for the block it runs (per context, so
+#: the table itself is never changed: a trace in another thread sees none of them).
+_OPAQUE: contextvars.ContextVar[dict[type, Entry] | None] = contextvars.ContextVar(
+    "opaque_layers", default=None)
+
+
 @contextlib.contextmanager
 def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
     """Within the block, the modules of ``model`` whose class is named in ``names`` (and not in
@@ -382,21 +389,22 @@ def opaque_layers(model: nn.Module, names: Iterable[str]) -> Iterator[None]:
         for cls in {type(m) for m in model.modules()}
         if cls.__name__ in names and table_entry(cls) is None
     }
-    LAYER_KINDS.update(added)
+    token = _OPAQUE.set({**(_OPAQUE.get() or {}), **added})
     try:
         yield
     finally:
-        for cls in added:
-            del LAYER_KINDS[cls]
+        _OPAQUE.reset(token)
 
 
 def table_entry(module_type: type) -> Entry | None:
     """The entry of a module class (None: not a layer; its own torch calls are traced): of its
-    nearest class along the MRO that is registered or in the table, registered first."""
+    nearest class along the MRO that is registered, in the table or made opaque, registered first."""
+    opaque = _OPAQUE.get() or {}
     for cls in module_type.__mro__:
         handler = registered_handler(cls)
         if handler is not None:
             return Entry("spatial", handler)
-        if cls in LAYER_KINDS:
-            return LAYER_KINDS[cls]
+        entry = LAYER_KINDS.get(cls) or opaque.get(cls)
+        if entry is not None:
+            return entry
     return None
