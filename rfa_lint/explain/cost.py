@@ -1,15 +1,19 @@
 """Feature-map sizes and multiply-accumulates of a plain graph at a resolution, edited or not.
 
-The frontends record each node's map sizes, ``channels`` and ``macs`` at the traced shape.  An
-edit (a stride set to 1, a smaller kernel, a pooling layer dropped, a cut) changes the map sizes
-downstream, so they are walked again from the input: each layer keeps the padding it had when
-traced (read off its traced sizes), and a layer whose kernel shrank keeps its output size as a
-"same" convolution does (the padding shrinks with the kernel, as :mod:`.diff` writes it).  A
-layer's MACs then scale with its output positions, its kernel area and its input channels.
-Unedited, at the traced resolution, every number is the traced one.
+The frontends record each node's map sizes, ``channels`` and ``macs`` (of which ``pair_macs``
+multiply an attention's queries by its keys) from the shapes of the node's own inputs at the
+traced size.  An edit (a stride set to 1, a smaller kernel, a pooling layer dropped, a cut)
+changes the map sizes downstream, so they are walked again from the input: a node's input is
+the broadcast of what its inputs bring now (a squeeze-excitation gate's 1x1 map never shrinks
+the map it scales), plus the padding or cropping traced between them (:func:`offsets`); each
+layer keeps the padding it had when traced (read off its traced sizes), and a layer whose kernel
+shrank keeps its output size as a "same" convolution does (the padding shrinks with the kernel,
+as :mod:`.diff` writes it).  A layer's MACs then scale with its output positions, its kernel
+area and its input channels; the query-key products of a global attention with the square of
+its positions.  Unedited, at the traced resolution, every number is the traced one.
 
-Node keys used here besides the plain graph's: ``traced`` ({"layer", "in_channels"}, written by
-:func:`rfa_lint.explain.edits.editable`) keeps what the trace saw before any edit.
+Node keys used here besides the plain graph's: ``traced`` ({"layer", "in_channels", "offset"},
+written by :func:`rfa_lint.explain.edits.editable`) keeps what the trace saw before any edit.
 """
 
 from __future__ import annotations
@@ -18,31 +22,61 @@ import math
 from fractions import Fraction
 from typing import Any, Sequence
 
-from rfa_lint.rf.graph import LayerDefinition, per_axis
+from rfa_lint.rf.graph import Kind, LayerDefinition, per_axis
 
 Map = tuple[int, ...]
 
 
 def node_maps(plain: dict[str, Any], resolution: Sequence[int]) -> list[Map | None]:
     """Each node's output map (per axis) with the input at ``resolution``; None without one."""
-    maps: list[Map | None] = []
-    for spec in plain["nodes"]:
+    nodes, maps = plain["nodes"], []
+    found = None if all("traced" in spec for spec in nodes) else offsets(plain)
+    for i, spec in enumerate(nodes):
+        offset = spec["traced"]["offset"] if found is None else found[i]
         inputs = [maps[p] for p in spec.get("predecessors", ()) if maps[p] is not None]
-        maps.append(_output_map(spec, inputs, resolution))
+        maps.append(_output_map(spec, inputs, offset, resolution))
     return maps
 
 
-def _output_map(spec: dict[str, Any], inputs: list[Map], resolution: Sequence[int]) -> Map | None:
-    traced_out, traced_in = spec.get("map_out"), spec.get("map_in")
+def offsets(plain: dict[str, Any]) -> list[Map | None]:
+    """Per node, what lies between the map its inputs bring (their broadcast) and the map its
+    layer reads, as traced: the padding (``F.pad``) or, below 0, the cropping that no node
+    records.  None for a node without maps; 0 for a merge, whose input is its output."""
+    nodes = plain["nodes"]
+    result: list[Map | None] = []
+    for spec in nodes:
+        reads = _reads(spec)
+        brought = reads and _broadcast([nodes[p].get("map_out") for p in spec.get("predecessors", ())], len(reads))
+        result.append(tuple(r - b for r, b in zip(reads, brought)) if reads and brought else None)
+    return result
+
+
+def _reads(spec: dict[str, Any]) -> Map | None:
+    """The map the node's layer reads as traced: a merge's inputs broadcast to its output."""
+    if spec["layer"].get("kind") == Kind.MERGE:
+        return tuple(spec["map_out"]) if spec.get("map_out") else None
+    return tuple(spec["map_in"]) if spec.get("map_in") else None
+
+
+def _broadcast(maps: Sequence[Sequence[int] | None], axes: int) -> Map | None:
+    """The largest size per axis of the maps there are (a gate's 1x1 spreads over the rest)."""
+    known = [_stretch(m, axes) for m in maps if m]
+    return tuple(max(axis) for axis in zip(*known)) if known and axes else None
+
+
+def _output_map(spec: dict[str, Any], inputs: list[Map], offset: Map | None,
+                resolution: Sequence[int]) -> Map | None:
+    traced_out, traced_in = spec.get("map_out"), _reads(spec)
     if traced_out is None:
         return None
     if not spec.get("predecessors"):
         return tuple(_stretch(resolution, len(traced_out)))
-    if not inputs or traced_in is None:
+    brought = _broadcast(inputs, len(traced_in or ()))
+    if brought is None or offset is None:
         return tuple(traced_out)
-    size_in = tuple(max(axis) for axis in zip(*(_stretch(m, len(traced_in)) for m in inputs)))
+    size_in = tuple(max(1, b + o) for b, o in zip(brought, offset))
     before, now = _layers(spec)
-    if size_in == tuple(traced_in) and before == now:
+    if size_in == traced_in and before == now:
         return tuple(traced_out)
     sides = zip(size_in, traced_in, traced_out)
     return tuple(_side(before, now, axis, *side) for axis, side in enumerate(sides))
@@ -81,13 +115,15 @@ def node_macs(plain: dict[str, Any], resolution: Sequence[int]) -> list[int]:
             result.append(0)
             continue
         before, now = _layers(spec)
-        scale = Fraction(_positions(maps[i]), _positions(spec.get("map_out")))
-        scale *= Fraction(_area(now), _area(before))
+        positions = Fraction(_positions(maps[i]), _positions(spec.get("map_out")))
+        scale = Fraction(_area(now), _area(before))
         preds = spec.get("predecessors", ())
         traced_in = spec.get("traced", {}).get("in_channels")
         if preds and traced_in and channels[preds[0]]:
             scale *= Fraction(channels[preds[0]]) / traced_in
-        result.append(round(traced * scale))
+        pairs = spec.get("pair_macs", 0)
+        keys = positions if now.is_infinite else 1  # a global attention's keys are its positions
+        result.append(round(((traced - pairs) + pairs * keys) * positions * scale))
     return result
 
 

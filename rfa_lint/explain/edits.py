@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, LayerDefinition
 
+from .cost import offsets
+
 WINDOWS = (Kind.CONV, Kind.POOL)
 Layers = list[EnrichedNetworkNode]  # a plain graph's nodes, built, in its order
 HEAD_KINDS = (Kind.POOL, Kind.GLOBAL, Kind.DENSE)  # where a classifier head starts
@@ -41,13 +43,14 @@ class Edit:
 
 def editable(plain: dict[str, Any]) -> dict[str, Any]:
     """A deep copy whose nodes remember what was traced (``traced``: the layer, the channels of
-    the first input), which :mod:`.cost` needs once edits have changed them."""
+    the first input, the padding between its inputs and its layer), which :mod:`.cost` needs
+    once edits have changed them."""
     copied = copy.deepcopy(plain)
     nodes = copied["nodes"]
-    for spec in nodes:
+    for spec, offset in zip(nodes, offsets(copied)):
         preds = spec.get("predecessors", ())
         channels = nodes[preds[0]].get("channels") if preds else None
-        spec["traced"] = {"layer": spec["layer"], "in_channels": channels}
+        spec["traced"] = {"layer": spec["layer"], "in_channels": channels, "offset": offset}
     return copied
 
 

@@ -404,8 +404,20 @@ def _matmul(op: Op) -> Effect | None:
 
 
 def _einsum(op: Op) -> Effect | None:
-    equation = op.args[0].replace(" ", "")
-    operands = op.args[1:]
+    parsed = _einsum_subscripts(op.args)
+    if parsed is None:
+        return None
+    operands, subscripts, output = parsed
+    return _contraction(op, list(zip(operands, subscripts)), output)
+
+
+def _einsum_subscripts(args: tuple) -> tuple[Sequence[Tensor], list[str], str] | None:
+    """(operands, their subscripts, the output's) of an einsum call, ``...`` spelled out in
+    letters of its own; None for a form not read (sublists)."""
+    if not args or not isinstance(args[0], str):
+        return None
+    equation = args[0].replace(" ", "")
+    operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]
     inputs, arrow, output = equation.partition("->")
@@ -424,7 +436,37 @@ def _einsum(op: Op) -> Effect | None:
     else:
         letters = "".join(subscripts).replace(ellipsis, "") if ellipsis else "".join(subscripts)
         output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    return _contraction(op, list(zip(operands, subscripts)), output)
+    return operands, subscripts, output
+
+
+# --- multiply-accumulates --------------------------------------------------------------------
+
+#: Products of tensors outside the layer table, by op name: the positions of the two factors
+#: (after ``input`` in ``addmm(input, a, b)``-like calls).
+_PRODUCTS = {
+    **dict.fromkeys(("matmul", "rmatmul", "mm", "bmm", "mv", "dot", "inner"), 0),
+    **dict.fromkeys(("addmm", "baddbmm", "addbmm", "addmv"), 1),
+}
+
+
+def product_macs(name: str, args: tuple, output: Tensor) -> int:
+    """Multiply-accumulates of a product of tensors (matmul and its kin, einsum) over its whole
+    batch: each output entry sums one product per entry of the contracted dims (its inner
+    dim; an einsum's letters missing from the output).  0 for any other op."""
+    if name == "einsum":
+        parsed = _einsum_subscripts(args)
+        if parsed is None:
+            return 0
+        sizes: dict[str, int] = {}
+        for tensor, letters in zip(*parsed[:2]):
+            for letter, n in zip(letters, tensor.shape):
+                sizes[letter] = max(sizes.get(letter, 1), n)
+        return math.prod(sizes.values())
+    first = _PRODUCTS.get(name)
+    if first is None or len(args) < first + 2 or not isinstance(args[first], Tensor):
+        return 0
+    a = args[first + 1] if name == "rmatmul" else args[first]
+    return output.numel() * (a.shape[-1] if a.dim() else 1)
 
 
 # --- the table and the default ---------------------------------------------------------------
