@@ -9,8 +9,8 @@ the map it scales), plus the padding or cropping traced between them (:func:`off
 layer keeps the padding it had when traced (read off its traced sizes), and a layer whose kernel
 shrank keeps its output size as a "same" convolution does (the padding shrinks with the kernel,
 as :mod:`.diff` writes it).  A layer's MACs then scale with its output positions, its kernel
-area and its input channels; the query-key products of a global attention with the square of
-its positions.  Unedited, at the traced resolution, every number is the traced one.
+area and its input channels; the query-key products of a global attention (``pair_macs``) with
+the square of its positions.  Unedited, at the traced resolution, every number is the traced one.
 
 Node keys used here besides the plain graph's: ``traced`` ({"layer", "in_channels", "offset"},
 written by :func:`rfa_lint.explain.edits.editable`) keeps what the trace saw before any edit.
@@ -46,7 +46,8 @@ def offsets(plain: dict[str, Any]) -> list[Map | None]:
     result: list[Map | None] = []
     for spec in nodes:
         reads = _reads(spec)
-        brought = reads and _broadcast([nodes[p].get("map_out") for p in spec.get("predecessors", ())], len(reads))
+        inputs = [nodes[p].get("map_out") for p in spec.get("predecessors", ())]
+        brought = reads and _broadcast(inputs, len(reads))
         result.append(tuple(r - b for r, b in zip(reads, brought)) if reads and brought else None)
     return result
 
@@ -89,8 +90,11 @@ def _side(before: LayerDefinition, now: LayerDefinition, axis: int, size: int, t
     A window of ``k`` positions, stride ``s`` and total padding ``p`` gives
     ``floor((size + p - k) / s) + 1``; ``p`` is the largest padding (at most ``2 * (k // 2)``)
     that gives the traced sizes.  Layers sized by their output (adaptive pooling, global
-    layers) keep it; a layer on a finer or fractional grid scales with its input.
+    pooling) keep it, a global attention keeps its queries' map; a layer on a finer or
+    fractional grid scales with its input.
     """
+    if before.is_infinite and traced_in == traced_out:  # a global attention: on its queries' map
+        return size
     if before.is_infinite or before.name.startswith("Adaptive"):
         return traced_out
     geometry = (before.effective_kernel, before.stride, per_axis(before.upsampling, 1))
@@ -121,9 +125,8 @@ def node_macs(plain: dict[str, Any], resolution: Sequence[int]) -> list[int]:
         traced_in = spec.get("traced", {}).get("in_channels")
         if preds and traced_in and channels[preds[0]]:
             scale *= Fraction(channels[preds[0]]) / traced_in
-        pairs = spec.get("pair_macs", 0)
-        keys = positions if now.is_infinite else 1  # a global attention's keys are its positions
-        result.append(round(((traced - pairs) + pairs * keys) * positions * scale))
+        pairs = spec.get("pair_macs", 0)  # queries by keys, both every position of the map
+        result.append(round((traced - pairs + pairs * positions) * positions * scale))
     return result
 
 

@@ -116,16 +116,19 @@ class PlainGraph:
 
     def set_costs(self, node: int, params: int, macs: int, pair_macs: int = 0) -> None:
         """The weights the node's layer holds and its multiply-accumulates per sample, of which
-        ``pair_macs`` multiply pairs of positions (an attention's queries by its keys); each
-        left out when zero (most nodes hold none)."""
+        ``pair_macs`` multiply pairs of positions of the whole map (a global attention's queries
+        by its keys: they grow with the square of the positions); each left out when zero (most
+        nodes hold none)."""
         costs = {"params": params, "macs": macs, "pair_macs": pair_macs}
         self.nodes[node].update({key: int(value) for key, value in costs.items() if value})
 
-    def add_macs(self, node: int, macs: int) -> None:
-        """Multiply-accumulates per sample of an op that made no node of its own (a product of
-        tensors whose output belongs to ``node``) or that adds to the node's layer."""
-        if macs:
-            self.nodes[node]["macs"] = self.nodes[node].get("macs", 0) + int(macs)
+    def add_macs(self, node: int, macs: int, pair_macs: int = 0) -> None:
+        """Multiply-accumulates per sample of an op that made no node of its own or that adds to
+        the node its output belongs to (a product of tensors)."""
+        costs = {"macs": macs, "pair_macs": pair_macs}
+        for key, value in costs.items():
+            if value:
+                self.nodes[node][key] = self.nodes[node].get(key, 0) + int(value)
 
     def mark_spans_map(self, node: int) -> None:
         """An unpadded kernel as large as its input map: the core decides whether it is a

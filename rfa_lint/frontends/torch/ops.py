@@ -441,7 +441,7 @@ def _einsum_subscripts(args: tuple) -> tuple[Sequence[Tensor], list[str], str] |
 
 # --- multiply-accumulates --------------------------------------------------------------------
 
-#: Products of tensors outside the layer table, by op name: the positions of the two factors
+#: Products of tensors outside the layer table, by op name: where their two factors start
 #: (after ``input`` in ``addmm(input, a, b)``-like calls).
 _PRODUCTS = {
     **dict.fromkeys(("matmul", "rmatmul", "mm", "bmm", "mv", "dot", "inner"), 0),
@@ -449,24 +449,42 @@ _PRODUCTS = {
 }
 
 
-def product_macs(name: str, args: tuple, output: Tensor) -> int:
+def product_macs(op: Op) -> tuple[int, int]:
     """Multiply-accumulates of a product of tensors (matmul and its kin, einsum) over its whole
-    batch: each output entry sums one product per entry of the contracted dims (its inner
-    dim; an einsum's letters missing from the output).  0 for any other op."""
-    if name == "einsum":
-        parsed = _einsum_subscripts(args)
+    batch, and the part that multiplies pairs of positions of the whole map (``q @ k^T`` and
+    ``attn @ v`` of a global attention, not of a windowed one): each output entry sums one
+    product per entry of the contracted dims (its inner dim; an einsum's letters missing from
+    the output).  (0, 0) for any other op."""
+    if op.name == "einsum":
+        parsed = _einsum_subscripts(op.args)
         if parsed is None:
-            return 0
-        sizes: dict[str, int] = {}
-        for tensor, letters in zip(*parsed[:2]):
-            for letter, n in zip(letters, tensor.shape):
-                sizes[letter] = max(sizes.get(letter, 1), n)
-        return math.prod(sizes.values())
-    first = _PRODUCTS.get(name)
-    if first is None or len(args) < first + 2 or not isinstance(args[first], Tensor):
-        return 0
-    a = args[first + 1] if name == "rmatmul" else args[first]
-    return output.numel() * (a.shape[-1] if a.dim() else 1)
+            return 0, 0
+        operands = list(zip(parsed[0], parsed[1]))
+    elif op.name in _PRODUCTS:
+        tensors = [t for t in op.args[_PRODUCTS[op.name]:][:2] if isinstance(t, Tensor)]
+        if len(tensors) != 2 or not all(t.dim() for t in tensors):
+            return 0, 0
+        a, b = tensors[::-1] if op.name == "rmatmul" else tensors
+        letters = _matmul_subscripts(a.dim(), b.dim())
+        operands = [(a, letters[0]), (b, letters[1])]
+    else:
+        return 0, 0
+    sizes: dict[str, int] = {}
+    for tensor, letters in operands:
+        for letter, n in zip(letters, tensor.shape):
+            sizes[letter] = max(sizes.get(letter, 1), n)
+    macs = math.prod(sizes.values())
+    return macs, macs if _pairs_the_map(op, operands) else 0
+
+
+def _pairs_the_map(op: Op, operands: list[tuple[Tensor, str]]) -> bool:
+    """Two letters of a product each index every position of the map (queries and keys)."""
+    layouts = [(op.layout_of(t), letters) for t, letters in operands]
+    whole = max((math.prod(L.spatial_map(lay, op.axes) or (1,)) for lay, _ in layouts), default=1)
+    spanning = {letter for lay, letters in layouts if lay is not None
+                for letter, dim in zip(letters, lay)
+                if math.prod(f.count - f.pad for f in L.factors(dim) if f.axis is not None) == whole}
+    return whole > 1 and len(spanning) >= 2
 
 
 # --- the table and the default ---------------------------------------------------------------

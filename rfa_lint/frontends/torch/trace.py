@@ -246,6 +246,8 @@ class _Recorder(TorchFunctionMode):
         (keys left out when zero)."""
         batch = max(self.input.shape[0], 1)
         macs, pairs = multiply_accumulates(entry, layer, args, x, y)
+        if self.graph.nodes[node]["layer"].get("kernel_size") is not None:
+            pairs = 0  # a windowed attention: each query reads as many keys on any map
         self.graph.set_costs(node, parameters(layer), macs // batch, pairs // batch)
 
     def _spatial(self, entry, layer, x, flow, traced, outputs, name, paths, sites) -> None:
@@ -378,10 +380,13 @@ class _Recorder(TorchFunctionMode):
         """A product of tensors outside the layer table (``q @ k.transpose(-2, -1)``, einsum)
         adds its multiply-accumulates per sample to the node its output belongs to."""
         outputs = _tensors(result)
-        macs = ops.product_macs(_op_name(func), args, outputs[0]) if outputs else 0
+        if not outputs:
+            return
+        macs, pairs = ops.product_macs(ops.Op(_op_name(func), args, {}, outputs, self._layout_of, self.axes))
         entry = self.flows.get(id(outputs[0])) if macs else None
         if entry and entry[0] is outputs[0]:
-            self.graph.add_macs(entry[1].node, macs // max(self.input.shape[0], 1))
+            batch = max(self.input.shape[0], 1)
+            self.graph.add_macs(entry[1].node, macs // batch, pairs // batch)
 
     def _on_one_device(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Real tensors (weights of a model built normally) meet meta ones as meta copies."""
