@@ -21,8 +21,10 @@ from torch import nn
 
 from flops import reference_macs
 from rfa_lint.explain import explain_plain
-from rfa_lint.explain.cost import node_maps, total_macs
+from rfa_lint.explain.cost import node_maps, remapped, total_macs
 from rfa_lint.explain.edits import Edit, apply, editable
+from rfa_lint.explain.facts import built
+from rfa_lint.explain.suggest import suggestions
 from rfa_lint.frontends.torch import building_context, to_plain
 from rfa_lint.settings import Options
 
@@ -231,3 +233,43 @@ def test_keras_applications_params_are_count_params(tmp_path):
     rows = [line.split() for line in run.stdout.splitlines()]
     assert len(rows) > 30, run.stderr[-2000:]
     assert [r for r in rows if r[1] != r[2]] == []
+
+
+# --- a downsampling moved later ------------------------------------------------------------------
+
+class Plain(nn.Module):
+    """A stride-2 stem, three 3x3 convs, a stride-2 conv, a 3x3 conv and the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(16, 16, 3, padding=1) for _ in range(3))
+        self.c4, self.c5 = nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        for conv in (self.stem, self.c1, self.c2, self.c3, self.c4, self.c5):
+            x = conv(x)
+        return self.head(x)
+
+
+def test_a_stem_stride_moved_later_is_measured_and_suggested():
+    plain = traced(Plain(), 16)
+    # at 16px: stem 8x8 27*16*64 = 27,648; c1-c3 8x8 144*16*64 = 147,456 each; c4, c5 4x4 36,864
+    # each; fc 160: 543,904.  RF: stem 3 (j 2), c1 7, c2 11, c3 15, c4 19 (j 4), c5 27:
+    # c4 critical, c5 unproductive (its input sees 19 >= 16)
+    assert total_macs(plain, (16,)) == 543_904
+    shown = [s for s in suggestions(plain, (16,)) if s.kind == "performance"]
+    # the stem's stride moved to c2: stem 3 (j 1), c1 5, c2 7 (j 2), c3 11, c4 15 (j 4), c5 23:
+    # c5 only critical (its input sees 15); MACs: stem 16x16 110,592, c1 16x16 589,824, c2 and c3
+    # 8x8 147,456 each, c4 and c5 36,864 each, fc 160: 1,069,216 (x1.97).  Moved to c1 (c4 17,
+    # c5 25) c5 stays unproductive; to c3 it costs more for the same.  Removing the stride instead
+    # makes c5 productive too but costs x4.0 (c4 and c5 on 8x8)
+    moved, removed = shown[:2]
+    assert [(e.op, e.layers, e.into) for e in moved.edits] == [("move", ("stem",), ("c2",))]
+    assert (moved.unproductive_after, moved.critical_after, moved.productive_after) == (0, 1, 5)
+    assert moved.macs_factor == pytest.approx(1_069_216 / 543_904)
+    assert [e.op for e in removed.edits] == ["stride"] and removed.productive_after == 6
+    assert removed.macs_factor == pytest.approx(2_175_136 / 543_904)
+    edited = built(remapped(apply(editable(plain), moved.edits), (16,)))
+    assert [n.rf_min_per_axis[0] for n in edited if n.name.startswith("c")] == [5, 7, 11, 15, 23]

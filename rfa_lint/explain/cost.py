@@ -12,8 +12,9 @@ as :mod:`.diff` writes it).  A layer's MACs then scale with its output positions
 area and its input channels; the query-key products of a global attention (``pair_macs``) with
 the square of its positions.  Unedited, at the traced resolution, every number is the traced one.
 
-Node keys used here besides the plain graph's: ``traced`` ({"layer", "in_channels", "offset"},
-written by :func:`rfa_lint.explain.edits.editable`) keeps what the trace saw before any edit.
+Node keys used here besides the plain graph's: ``traced`` ({"layer", "map_in", "map_out",
+"in_channels", "offset"}, written by :func:`rfa_lint.explain.edits.editable`) keeps what the
+trace saw before any edit; :func:`remapped` gives an edited graph the maps it has now.
 """
 
 from __future__ import annotations
@@ -29,13 +30,32 @@ Map = tuple[int, ...]
 
 def node_maps(plain: dict[str, Any], resolution: Sequence[int]) -> list[Map | None]:
     """Each node's output map (per axis) with the input at ``resolution``; None without one."""
-    nodes, maps = plain["nodes"], []
+    return [out for _, out in _walk(plain, resolution)]
+
+
+def remapped(plain: dict[str, Any], resolution: Sequence[int]) -> dict[str, Any]:
+    """An edited graph as the receptive-field core must read it: each node's maps as walked at
+    ``resolution``, and an edited layer without the exact reads its frontend gave for the
+    traced geometry (its new geometry says them).  Costs still scale from what was traced."""
+    nodes = []
+    for spec, (size_in, size_out) in zip(plain["nodes"], _walk(plain, resolution)):
+        layer = spec["layer"]
+        if layer != _traced(spec, "layer"):
+            layer = {key: value for key, value in layer.items() if key != "reads"}
+        maps = {"map_in": size_in and list(size_in), "map_out": size_out and list(size_out)}
+        nodes.append({**spec, "layer": layer, **maps})
+    return {**plain, "nodes": nodes}
+
+
+def _walk(plain: dict[str, Any], resolution: Sequence[int]) -> list[tuple[Map | None, Map | None]]:
+    """(the map each node's layer reads, its output map) with the input at ``resolution``."""
+    nodes, walked = plain["nodes"], []
     found = None if all("traced" in spec for spec in nodes) else offsets(plain)
     for i, spec in enumerate(nodes):
         offset = spec["traced"]["offset"] if found is None else found[i]
-        inputs = [maps[p] for p in spec.get("predecessors", ()) if maps[p] is not None]
-        maps.append(_output_map(spec, inputs, offset, resolution))
-    return maps
+        inputs = [walked[p][1] for p in spec.get("predecessors", ()) if walked[p][1] is not None]
+        walked.append(_output_map(spec, inputs, offset, resolution))
+    return walked
 
 
 def offsets(plain: dict[str, Any]) -> list[Map | None]:
@@ -46,17 +66,22 @@ def offsets(plain: dict[str, Any]) -> list[Map | None]:
     result: list[Map | None] = []
     for spec in nodes:
         reads = _reads(spec)
-        inputs = [nodes[p].get("map_out") for p in spec.get("predecessors", ())]
+        inputs = [_traced(nodes[p], "map_out") for p in spec.get("predecessors", ())]
         brought = reads and _broadcast(inputs, len(reads))
         result.append(tuple(r - b for r, b in zip(reads, brought)) if reads and brought else None)
     return result
 
 
+def _traced(spec: dict[str, Any], key: str) -> Any:
+    """What the trace saw of a node: kept under ``traced`` once the graph is edited."""
+    return spec["traced"][key] if "traced" in spec else spec.get(key)
+
+
 def _reads(spec: dict[str, Any]) -> Map | None:
     """The map the node's layer reads as traced: a merge's inputs broadcast to its output."""
-    if spec["layer"].get("kind") == Kind.MERGE:
-        return tuple(spec["map_out"]) if spec.get("map_out") else None
-    return tuple(spec["map_in"]) if spec.get("map_in") else None
+    key = "map_out" if spec["layer"].get("kind") == Kind.MERGE else "map_in"
+    size = _traced(spec, key)
+    return tuple(size) if size else None
 
 
 def _broadcast(maps: Sequence[Sequence[int] | None], axes: int) -> Map | None:
@@ -66,21 +91,22 @@ def _broadcast(maps: Sequence[Sequence[int] | None], axes: int) -> Map | None:
 
 
 def _output_map(spec: dict[str, Any], inputs: list[Map], offset: Map | None,
-                resolution: Sequence[int]) -> Map | None:
-    traced_out, traced_in = spec.get("map_out"), _reads(spec)
+                resolution: Sequence[int]) -> tuple[Map | None, Map | None]:
+    """(the map the node's layer reads, its output map) for inputs of ``inputs``."""
+    traced_out, traced_in = _traced(spec, "map_out"), _reads(spec)
     if traced_out is None:
-        return None
+        return None, None
     if not spec.get("predecessors"):
-        return tuple(_stretch(resolution, len(traced_out)))
+        return None, tuple(_stretch(resolution, len(traced_out)))
     brought = _broadcast(inputs, len(traced_in or ()))
     if brought is None or offset is None:
-        return tuple(traced_out)
+        return traced_in, tuple(traced_out)
     size_in = tuple(max(1, b + o) for b, o in zip(brought, offset))
     before, now = _layers(spec)
     if size_in == traced_in and before == now:
-        return tuple(traced_out)
+        return size_in, tuple(traced_out)
     sides = zip(size_in, traced_in, traced_out)
-    return tuple(_side(before, now, axis, *side) for axis, side in enumerate(sides))
+    return size_in, tuple(_side(before, now, axis, *side) for axis, side in enumerate(sides))
 
 
 def _side(before: LayerDefinition, now: LayerDefinition, axis: int, size: int, traced_in: int,
@@ -119,7 +145,7 @@ def node_macs(plain: dict[str, Any], resolution: Sequence[int]) -> list[int]:
             result.append(0)
             continue
         before, now = _layers(spec)
-        positions = Fraction(_positions(maps[i]), _positions(spec.get("map_out")))
+        positions = Fraction(_positions(maps[i]), _positions(_traced(spec, "map_out")))
         scale = Fraction(_area(now), _area(before))
         preds = spec.get("predecessors", ())
         traced_in = spec.get("traced", {}).get("in_channels")
@@ -152,9 +178,7 @@ def _channels(plain: dict[str, Any]) -> list[Fraction | None]:
 
 def _layers(spec: dict[str, Any]) -> tuple[LayerDefinition, LayerDefinition]:
     """(the layer as traced, the layer now)."""
-    now = LayerDefinition.from_dict(spec["layer"])
-    traced = spec.get("traced", {}).get("layer")
-    return (now if traced is None else LayerDefinition.from_dict(traced)), now
+    return LayerDefinition.from_dict(_traced(spec, "layer")), LayerDefinition.from_dict(spec["layer"])
 
 
 def _area(layer: LayerDefinition) -> int:
