@@ -449,6 +449,10 @@ _PRODUCTS = {
 }
 
 
+#: The ops :func:`product_macs` counts.
+PRODUCTS = frozenset({*_PRODUCTS, "einsum"})
+
+
 def product_macs(op: Op) -> tuple[int, int]:
     """Multiply-accumulates of a product of tensors (matmul and its kin, einsum) over its whole
     batch, and the part that multiplies pairs of positions of the whole map (``q @ k^T`` and

@@ -379,10 +379,11 @@ class _Recorder(TorchFunctionMode):
     def _count_product(self, func: Callable, args: tuple, result: Any) -> None:
         """A product of tensors outside the layer table (``q @ k.transpose(-2, -1)``, einsum)
         adds its multiply-accumulates per sample to the node its output belongs to."""
-        outputs = _tensors(result)
+        name = _op_name(func)
+        outputs = _tensors(result) if name in ops.PRODUCTS else []
         if not outputs:
             return
-        macs, pairs = ops.product_macs(ops.Op(_op_name(func), args, {}, outputs, self._layout_of, self.axes))
+        macs, pairs = ops.product_macs(ops.Op(name, args, {}, outputs, self._layout_of, self.axes))
         entry = self.flows.get(id(outputs[0])) if macs else None
         if entry and entry[0] is outputs[0]:
             batch = max(self.input.shape[0], 1)
