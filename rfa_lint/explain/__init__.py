@@ -26,7 +26,7 @@ from rfa_lint.rf import input_resolution_range
 from rfa_lint.settings import Options
 
 from .cost import node_macs
-from .facts import LayerRow, Waste, built, census, rows, waste
+from .facts import LayerRow, Waste, built, census, model_params, rows, waste
 from .suggest import Suggestion, suggestions
 
 
@@ -66,7 +66,7 @@ def explain_plain(path: str, model: str, plain: dict[str, Any], options: Options
     spent = waste(plain, layers, found, res)
     low, high = input_resolution_range(layers[plain["output"]], filter_kernel_size_1=skip_1x1)
     return Explanation(path, model, tuple(res), (tuple(low), tuple(high)), table, spent,
-                       spent.params["unproductive"].total, sum(node_macs(plain, res)),
+                       model_params(plain), sum(node_macs(plain, res)),
                        suggestions(plain, res, skip_1x1), plain)
 
 

@@ -16,7 +16,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, LayerDefinition
+from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, LayerDefinition, broadcast
+
+from .cost import offsets
 
 WINDOWS = (Kind.CONV, Kind.POOL)
 Layers = list[EnrichedNetworkNode]  # a plain graph's nodes, built, in its order
@@ -27,27 +29,32 @@ STEM_KERNEL = 3  # what a large stem kernel shrinks to
 @dataclass(frozen=True)
 class Edit:
     """One change: ``op`` is ``stride`` (to 1), ``drop`` (a pooling layer), ``kernel`` (to
-    ``to``) or ``cut`` (after the block ending at the named node, the head kept)."""
+    ``to``), ``move`` (the stride of ``layers`` to 1, theirs multiplying the strides of
+    ``into``) or ``cut`` (after the block ending at the named node, the head kept)."""
 
     op: str
     layers: tuple[str, ...] = ()
     title: str = ""
     to: int | None = None
+    into: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {"op": self.op, "layers": list(self.layers)}
-        return data | ({"to": self.to} if self.to is not None else {})
+        return data | ({"to": self.to} if self.to is not None else {}) | (
+            {"into": list(self.into)} if self.into else {})
 
 
 def editable(plain: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy whose nodes remember what was traced (``traced``: the layer, the channels of
-    the first input), which :mod:`.cost` needs once edits have changed them."""
+    """A deep copy whose nodes remember what was traced (``traced``: the layer, its maps, the
+    channels of the first input, the padding between its inputs and its layer), which
+    :mod:`.cost` needs once edits have changed them."""
     copied = copy.deepcopy(plain)
     nodes = copied["nodes"]
-    for spec in nodes:
+    for spec, offset in zip(nodes, offsets(copied)):
         preds = spec.get("predecessors", ())
         channels = nodes[preds[0]].get("channels") if preds else None
-        spec["traced"] = {"layer": spec["layer"], "in_channels": channels}
+        maps = {"map_in": spec.get("map_in"), "map_out": spec.get("map_out")}
+        spec["traced"] = {"layer": spec["layer"], **maps, "in_channels": channels, "offset": offset}
     return copied
 
 
@@ -66,6 +73,18 @@ def set_kernel(plain: dict[str, Any], edit: Edit) -> dict[str, Any]:
     def smaller(layer: LayerDefinition) -> LayerDefinition:
         return dataclasses.replace(layer, kernel_size=tuple(min(k, edit.to) for k in layer.kernel))
     return _relayered(plain, edit.layers, smaller)
+
+
+def move(plain: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    """The downsampling of ``edit.layers`` moved to ``edit.into``: the first's stride (per axis)
+    multiplies the strides there, and is 1 where it was."""
+    first = next(spec for spec in plain["nodes"] if spec["name"] == edit.layers[0])
+    factor = LayerDefinition.from_dict(first["layer"]).stride
+
+    def strided(layer: LayerDefinition) -> LayerDefinition:
+        strides = zip(*broadcast(layer.stride, factor))
+        return dataclasses.replace(layer, stride_size=tuple(s * f for s, f in strides))
+    return _relayered(set_stride(plain, edit), edit.into, strided)
 
 
 def _relayered(plain: dict[str, Any], names: tuple[str, ...], change) -> dict[str, Any]:
@@ -190,7 +209,7 @@ def _subgraph(plain: dict[str, Any], kept: list[int], inputs: dict[int, list[int
     return {**plain, "nodes": nodes, "output": new_index[output]}
 
 
-_APPLY = {"stride": set_stride, "kernel": set_kernel, "drop": drop}
+_APPLY = {"stride": set_stride, "kernel": set_kernel, "drop": drop, "move": move}
 
 
 # --- candidates -------------------------------------------------------------------------------
@@ -215,6 +234,28 @@ def downsamplings(layers: Layers) -> list[Edit]:
             stride = _shown(max(nodes[0].layer_info.stride))
             edits.append(Edit("stride", names, f"remove the downsampling at {where} (stride {stride} -> 1)"))
     return edits
+
+
+def moves(plain: dict[str, Any], layers: Layers, steps: list[Edit], places: int) -> list[Edit]:
+    """Each downsampling step (of :func:`downsamplings`) moved later, to each of the next
+    ``places`` places: a later step (which then downsamples by both), or a window of stride 1
+    that the whole data flow passes (a conv between blocks, where no shortcut needs the same
+    change).  The final map keeps its size; the layers between run on a finer grid."""
+    index = {n.name: i for i, n in enumerate(layers)}
+    head, passed = _head(layers), _block_ends(plain, len(layers))
+    lone = [(i, (layers[i].name,)) for i in passed
+            if i not in head and _window(layers[i]) and all(s == 1 for s in layers[i].layer_info.stride)]
+    later = [(min(index[name] for name in step.layers), step.layers) for step in steps]
+    result = []
+    for step in steps:
+        after = max(index[name] for name in step.layers)
+        here = _place([layers[index[name]] for name in step.layers])
+        stride = _shown(max(layers[index[step.layers[0]]].layer_info.stride))
+        for _, into in sorted(p for p in lone + later if p[0] > after)[:places]:
+            there = _place([layers[index[name]] for name in into])
+            title = f"move the downsampling at {here} to {there} (stride {stride} there)"
+            result.append(Edit("move", step.layers, title, into=into))
+    return result
 
 
 def stem(layers: Layers) -> Edit | None:

@@ -2,7 +2,8 @@
 
 Layers are judged as the linter judges them (:func:`rfa_lint.rf.analysis.judged`: convolutions and
 pooling windows with a finite receptive field), so ``explain`` and ``check`` count the same
-layers.  Parameters are counted once per module, however often it is called.
+layers.  Parameters are counted once per module, however often it is called; the model's total
+is every parameter it has (:func:`model_params`).
 """
 
 from __future__ import annotations
@@ -145,6 +146,17 @@ class Waste:
                 "layers": dict(self.counts)}
 
 
+def model_params(plain: dict[str, Any]) -> int:
+    """Every weight of the model, as its frontend counted them where it was built (class tokens
+    and position embeddings included); for a graph without that count, its layers' weights,
+    each module once."""
+    if plain.get("params") is not None:
+        return int(plain["params"])
+    owners = {tuple(spec.get("module_paths") or ()) or (spec["name"],): spec.get("params", 0)
+              for spec in plain["nodes"]}
+    return sum(owners.values())
+
+
 WASTED = {"unproductive": Verdict.UNPRODUCTIVE, "critical": Verdict.CRITICAL}
 
 
@@ -160,7 +172,7 @@ def waste(plain: dict[str, Any], layers: Sequence[EnrichedNetworkNode], found: C
         severity = {Verdict.UNPRODUCTIVE: 2, Verdict.CRITICAL: 1}.get(found.verdicts.get(i), 0)
         params, known = spec.get("params", 0), owners.get(key, (0, 0))
         owners[key] = (max(params, known[0]), max(severity, known[1]))
-    total_params, total_macs = sum(p for p, _ in owners.values()), sum(macs)
+    total_params, total_macs = model_params(plain), sum(macs)
     param_shares, mac_shares = {}, {}
     for word, verdict in WASTED.items():
         severity = 2 if verdict is Verdict.UNPRODUCTIVE else 1

@@ -1,8 +1,10 @@
 """Suggestions: edits of the graph, each measured by analysing the edited graph again.
 
 The candidates are the model's own levers on the receptive field (:mod:`.edits`): each
-downsampling step removed, a large stem kernel shrunk, and small combinations of these, each
-alone or followed by a cut after the last stage that still has a productive window.  Every
+downsampling step removed, a large stem kernel shrunk, and small combinations of these; and each
+downsampling step moved later (to one of the next few steps or plain windows on the main path),
+which keeps the final map but puts the layers between on a finer grid.  Each candidate is tried
+alone and followed by a cut after the last stage that still has a productive window.  Every
 combination is re-analysed (verdict counts) and its MACs recomputed from its own map sizes
 (:mod:`.cost`).  Then:
 
@@ -22,13 +24,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .cost import total_macs
-from .edits import Edit, Layers, apply, cut, downsamplings, editable, stem
+from .cost import remapped, total_macs
+from .edits import Edit, Layers, apply, cut, downsamplings, editable, moves, stem
 from .facts import Census, built, census
 
 SHOWN = 3  # suggestions shown per kind
 MAX_EDITS = 4  # edits combined at most (the seed's performance ResNet takes four)
 MAX_COMBINATIONS = 400  # RF edits combined, at most, before each is tried with a cut
+MOVE_PLACES = 3  # the places each downsampling is tried at, when moved later
 LARGEST_RESOLUTION = 8192  # searched up to here for a size with no unproductive layer
 
 
@@ -71,33 +74,37 @@ def suggestions(plain: dict[str, Any], resolution: Sequence[int], skip_1x1: bool
     layers = built(base)
     before = census(layers, resolution, skip_1x1)
     macs = total_macs(base, resolution) or 1
-    measured = [m for combo in _combinations(layers) for m in _measure(base, combo, resolution, skip_1x1)]
+    combos = _combinations(base, layers)
+    measured = [m for combo in combos for m in _measure(base, combo, resolution, skip_1x1)]
     chosen = _efficiency(measured, before, macs) + _performance(measured, before, macs)
     found = _resolution(layers, resolution, skip_1x1, before, base, macs)
     return chosen + ([found] if found else [])
 
 
-def _combinations(layers: Layers) -> list[tuple[Edit, ...]]:
-    """Up to :data:`MAX_EDITS` RF edits together (fewer when there are many), none included."""
-    levers = [e for e in (stem(layers), *downsamplings(layers)) if e is not None]
+def _combinations(plain: dict[str, Any], layers: Layers) -> list[tuple[Edit, ...]]:
+    """Up to :data:`MAX_EDITS` RF edits together (fewer when there are many), none included;
+    then each downsampling moved alone to each of its next :data:`MOVE_PLACES` places."""
+    steps = downsamplings(layers)
+    levers = [e for e in (stem(layers), *steps) if e is not None]
     combos: list[tuple[Edit, ...]] = [()]
     for size in range(1, min(MAX_EDITS, len(levers)) + 1):
         more = list(itertools.combinations(levers, size))
         if len(combos) + len(more) > MAX_COMBINATIONS:
             break
         combos += more
-    return combos
+    return combos + [(m,) for m in moves(plain, layers, steps, MOVE_PLACES)]
 
 
 def _measure(base: dict[str, Any], edits: tuple[Edit, ...], resolution, skip_1x1) -> list[_Measured]:
     """The edited graph measured, then also cut after its last productive block (when it has a
-    head to keep and something to cut)."""
-    edited = apply(base, edits)
+    head to keep and something to cut, and the cut keeps where a downsampling moved to)."""
+    edited = remapped(apply(base, edits), resolution)
     layers = built(edited)
     found = census(layers, resolution, skip_1x1)
     result = [_Measured(edits, found, total_macs(edited, resolution))] if edits else []
     shorter = cut(edited, layers, found.productive)
-    if shorter is not None:
+    kept = shorter and {spec["name"] for spec in shorter[0]["nodes"]}
+    if shorter is not None and all(name in kept for e in edits for name in e.into):  # a move's landing stays
         edited, edit = shorter
         result.append(_Measured((*edits, edit), census(built(edited), resolution, skip_1x1),
                                 total_macs(edited, resolution)))

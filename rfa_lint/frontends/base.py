@@ -63,7 +63,7 @@ class PlainGraph:
     kinds that change positions in a way the frontend does not model (``unsupported``).
 
     The node form is :func:`rfa_lint.rf.graph.graph_to_plain`'s plus the traced facts both
-    frontends record: ``map_in`` / ``map_out``, ``channels``, ``params`` / ``macs`` and
+    frontends record: ``map_in`` / ``map_out``, ``channels``, ``params`` / ``macs`` / ``pair_macs`` and
     ``spans_map`` (see :func:`rfa_lint.frontends.torch.to_plain`).
     """
 
@@ -114,11 +114,21 @@ class PlainGraph:
         if channels is not None:
             self.nodes[node]["channels"] = int(channels)
 
-    def set_costs(self, node: int, params: int, macs: int) -> None:
-        """The weights the node's layer holds and its multiply-accumulates per sample, each
-        left out when zero (most nodes hold none)."""
-        costs = {"params": params, "macs": macs}
+    def set_costs(self, node: int, params: int, macs: int, pair_macs: int = 0) -> None:
+        """The weights the node's layer holds and its multiply-accumulates per sample, of which
+        ``pair_macs`` multiply pairs of positions of the whole map (a global attention's queries
+        by its keys: they grow with the square of the positions); each left out when zero (most
+        nodes hold none)."""
+        costs = {"params": params, "macs": macs, "pair_macs": pair_macs}
         self.nodes[node].update({key: int(value) for key, value in costs.items() if value})
+
+    def add_macs(self, node: int, macs: int, pair_macs: int = 0) -> None:
+        """Multiply-accumulates per sample of an op that made no node of its own or that adds to
+        the node its output belongs to (a product of tensors)."""
+        costs = {"macs": macs, "pair_macs": pair_macs}
+        for key, value in costs.items():
+            if value:
+                self.nodes[node][key] = self.nodes[node].get(key, 0) + int(value)
 
     def mark_spans_map(self, node: int) -> None:
         """An unpadded kernel as large as its input map: the core decides whether it is a
@@ -131,13 +141,16 @@ class PlainGraph:
         if entry not in self.unsupported:
             self.unsupported.append(entry)
 
-    def to_dict(self, output: int, input_shape: list, mode: str) -> dict[str, Any]:
-        """The plain graph: nodes, the index of the output node, what is unsupported, and the
-        input shape and mode (``"eval"`` / ``"train"``) the model was traced with."""
-        return {
+    def to_dict(self, output: int, input_shape: list, mode: str, params: int | None = None) -> dict[str, Any]:
+        """The plain graph: nodes, the index of the output node, what is unsupported, the input
+        shape and mode (``"eval"`` / ``"train"``) the model was traced with, and ``params``: every
+        weight of the model, counted where it was built (its layers' sum misses class tokens and
+        position embeddings)."""
+        plain = {
             "nodes": self.nodes,
             "output": output,
             "unsupported": self.unsupported,
             "input_shape": input_shape,
             "mode": mode,
         }
+        return plain if params is None else {**plain, "params": int(params)}

@@ -721,7 +721,7 @@ def _plain(model: keras.Model, shapes: list[tuple[int, ...]], placeholders, outp
     reached = builder.sources(outputs[0]) if outputs else frozenset()
     output = max(reached, default=len(builder.graph.nodes) - 1)
     input_shape = [list(s) for s in shapes] if len(shapes) > 1 else list(shapes[0])
-    return builder.graph.to_dict(output, input_shape, "eval")
+    return builder.graph.to_dict(output, input_shape, "eval", model.count_params())
 
 
 def create_graph_from_tensorflow_model(

@@ -404,8 +404,20 @@ def _matmul(op: Op) -> Effect | None:
 
 
 def _einsum(op: Op) -> Effect | None:
-    equation = op.args[0].replace(" ", "")
-    operands = op.args[1:]
+    parsed = _einsum_subscripts(op.args)
+    if parsed is None:
+        return None
+    operands, subscripts, output = parsed
+    return _contraction(op, list(zip(operands, subscripts)), output)
+
+
+def _einsum_subscripts(args: tuple) -> tuple[Sequence[Tensor], list[str], str] | None:
+    """(operands, their subscripts, the output's) of an einsum call, ``...`` spelled out in
+    letters of its own; None for a form not read (sublists)."""
+    if not args or not isinstance(args[0], str):
+        return None
+    equation = args[0].replace(" ", "")
+    operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]
     inputs, arrow, output = equation.partition("->")
@@ -424,7 +436,59 @@ def _einsum(op: Op) -> Effect | None:
     else:
         letters = "".join(subscripts).replace(ellipsis, "") if ellipsis else "".join(subscripts)
         output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    return _contraction(op, list(zip(operands, subscripts)), output)
+    return operands, subscripts, output
+
+
+# --- multiply-accumulates --------------------------------------------------------------------
+
+#: Products of tensors outside the layer table, by op name: where their two factors start
+#: (after ``input`` in ``addmm(input, a, b)``-like calls).
+_PRODUCTS = {
+    **dict.fromkeys(("matmul", "rmatmul", "mm", "bmm", "mv", "dot", "inner"), 0),
+    **dict.fromkeys(("addmm", "baddbmm", "addbmm", "addmv"), 1),
+}
+
+
+#: The ops :func:`product_macs` counts.
+PRODUCTS = frozenset({*_PRODUCTS, "einsum"})
+
+
+def product_macs(op: Op) -> tuple[int, int]:
+    """Multiply-accumulates of a product of tensors (matmul and its kin, einsum) over its whole
+    batch, and the part that multiplies pairs of positions of the whole map (``q @ k^T`` and
+    ``attn @ v`` of a global attention, not of a windowed one): each output entry sums one
+    product per entry of the contracted dims (its inner dim; an einsum's letters missing from
+    the output).  (0, 0) for any other op."""
+    if op.name == "einsum":
+        parsed = _einsum_subscripts(op.args)
+        if parsed is None:
+            return 0, 0
+        operands = list(zip(parsed[0], parsed[1]))
+    elif op.name in _PRODUCTS:
+        tensors = [t for t in op.args[_PRODUCTS[op.name]:][:2] if isinstance(t, Tensor)]
+        if len(tensors) != 2 or not all(t.dim() for t in tensors):
+            return 0, 0
+        a, b = tensors[::-1] if op.name == "rmatmul" else tensors
+        letters = _matmul_subscripts(a.dim(), b.dim())
+        operands = [(a, letters[0]), (b, letters[1])]
+    else:
+        return 0, 0
+    sizes: dict[str, int] = {}
+    for tensor, letters in operands:
+        for letter, n in zip(letters, tensor.shape):
+            sizes[letter] = max(sizes.get(letter, 1), n)
+    macs = math.prod(sizes.values())
+    return macs, macs if _pairs_the_map(op, operands) else 0
+
+
+def _pairs_the_map(op: Op, operands: list[tuple[Tensor, str]]) -> bool:
+    """Two letters of a product each index every position of the map (queries and keys)."""
+    layouts = [(op.layout_of(t), letters) for t, letters in operands]
+    whole = max((math.prod(L.spatial_map(lay, op.axes) or (1,)) for lay, _ in layouts), default=1)
+    spanning = {letter for lay, letters in layouts if lay is not None
+                for letter, dim in zip(letters, lay)
+                if math.prod(f.count - f.pad for f in L.factors(dim) if f.axis is not None) == whole}
+    return whole > 1 and len(spanning) >= 2
 
 
 # --- the table and the default ---------------------------------------------------------------

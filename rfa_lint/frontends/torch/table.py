@@ -230,23 +230,69 @@ def parameters(layer: Any) -> int:
                if isinstance(t, Tensor))
 
 
-def multiply_accumulates(entry: Entry, layer: Any, x: Tensor, y: Tensor) -> int:
-    """Multiply-accumulates of one call, over its whole batch (biases not counted).
+def multiply_accumulates(entry: Entry, layer: Any, args: tuple, x: Tensor, y: Tensor) -> tuple[int, int]:
+    """Multiply-accumulates of one call over its whole batch (biases not counted), and the part
+    of them that multiplies pairs of positions (an attention's queries by its keys).
 
     Every weight of a conv meets each output position once (each input position, for a
     transposed conv): ``positions * c_out * c_in / groups * prod(k)``; every weight of a linear
-    meets each vector of its output.  Other layers multiply no weights.
+    meets each vector of its output.  An attention is counted from its operands' shapes
+    (:func:`attention_macs`).  Other layers multiply no weights.
     """
+    if entry.family == "attention":
+        return attention_macs(layer, args)
     weight = getattr(layer, "weight", None)
     if not isinstance(weight, Tensor):
-        return 0
+        return 0, 0
     if entry.family == "dense":
-        return y.numel() // max(y.shape[-1], 1) * weight.numel()
+        return y.numel() // max(y.shape[-1], 1) * weight.numel(), 0
     if entry.contracts_channels:
         grid = x if getattr(layer, "transposed", False) else y
         channels = grid.shape[grid.dim() - weight.dim() + 1]  # (N, C, *sizes), or unbatched (C, *sizes)
-        return grid.numel() // max(channels, 1) * weight.numel()
-    return 0
+        return grid.numel() // max(channels, 1) * weight.numel(), 0
+    return 0, 0
+
+
+def attention_macs(layer: Any, args: tuple) -> tuple[int, int]:
+    """(all, pairs) multiply-accumulates of an attention, which the framework runs inside one call.
+
+    Scaled dot-product attention multiplies each query by each key (``L * S * E`` per batch and
+    head) and each weight by each value (``L * S * Ev``): both are pairs.
+    ``nn.MultiheadAttention`` projects its queries, keys and values on the way in
+    (``L * E * E + S * kdim * E + S * vdim * E``) and its output on the way out (``L * E * E``);
+    between them its heads split ``E``, so the two products cost ``L * S * E`` each.
+    A recurrent layer, its weights per step: ``L * gates * hidden * (input + hidden)`` per
+    layer and direction.
+    """
+    if isinstance(layer, nn.RNNBase):
+        return _recurrent_macs(layer, args[0]) if args and isinstance(args[0], Tensor) else 0, 0
+    if isinstance(layer, nn.MultiheadAttention):
+        query = args[0]
+        key = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else query
+        value = args[2] if len(args) > 2 and isinstance(args[2], Tensor) else key
+        e, kdim, vdim = layer.embed_dim, layer.kdim, layer.vdim
+    else:  # the functional forms' calls
+        query, key, value = layer.query, layer.key, layer.value
+        if not hasattr(layer, "embed_dim"):  # F.scaled_dot_product_attention: (..., L, E)
+            pairs = query.numel() // query.shape[-1] * key.shape[-2] * (query.shape[-1] + value.shape[-1])
+            return pairs, pairs
+        e = kdim = vdim = int(layer.embed_dim)  # F.multi_head_attention_forward
+    queries, keys = query.numel() // e, key.numel() // kdim  # over the batch
+    pairs = 2 * queries * key.shape[token_dim(layer, query)] * e
+    return 2 * queries * e * e + keys * (kdim + vdim) * e + pairs, pairs
+
+
+def _recurrent_macs(layer: nn.RNNBase, x: Tensor) -> int:
+    gates = {"LSTM": 4, "GRU": 3}.get(layer.mode, 1)
+    steps = x.numel() // layer.input_size  # over the batch
+    hidden, directions = layer.hidden_size, 2 if layer.bidirectional else 1
+    total, width = 0, layer.input_size
+    for _ in range(layer.num_layers):
+        total += directions * steps * gates * hidden * (width + (layer.proj_size or hidden))
+        if layer.proj_size:
+            total += directions * steps * hidden * layer.proj_size
+        width = directions * (layer.proj_size or hidden)
+    return total
 
 
 #: Layer kind -> entry, looked up along the module class's MRO.
@@ -332,8 +378,12 @@ def _pixel_unshuffle_args(input, downscale_factor):
     return Call(downscale_factor=downscale_factor)
 
 
-def _mha_args(*_, **__):
-    return Call(token_dim=0)
+def _mha_args(query, key, value, embed_dim_to_check, *_, **__):
+    return Call(token_dim=0, query=query, key=key, value=value, embed_dim=embed_dim_to_check)
+
+
+def _sdpa_args(query, key, value, *_, **__):
+    return Call(query=query, key=key, value=value)
 
 
 def _no_args(*_, **__):
@@ -362,7 +412,7 @@ FUNCTIONAL_FORMS: dict[Callable, tuple[Callable[..., Call], type]] = {
     F.pixel_shuffle: (_no_args, nn.PixelShuffle),
     F.pixel_unshuffle: (_pixel_unshuffle_args, nn.PixelUnshuffle),
     F.multi_head_attention_forward: (_mha_args, nn.MultiheadAttention),
-    F.scaled_dot_product_attention: (_no_args, nn.MultiheadAttention),
+    F.scaled_dot_product_attention: (_sdpa_args, nn.MultiheadAttention),
 }
 
 

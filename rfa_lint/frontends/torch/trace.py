@@ -216,7 +216,7 @@ class _Recorder(TorchFunctionMode):
         """One call of a table layer (a module or a functional form) -> its node(s)."""
         x, flow = next(((t, f) for t, f in traced if t is (args[0] if args else None)), traced[0])
         self._dispatch(entry, layer, args, x, flow, traced, outputs, name, paths, sites)
-        self._costs(len(self.graph.nodes) - 1, entry, layer, x, outputs[0])
+        self._costs(len(self.graph.nodes) - 1, entry, layer, args, x, outputs[0])
 
     def _dispatch(self, entry: Entry, layer, args, x, flow, traced, outputs, name, paths, sites) -> None:
         """The node(s) of a table layer by its family; the layer's own node is made last."""
@@ -241,11 +241,14 @@ class _Recorder(TorchFunctionMode):
             node = self._node(name, layer_def, self._preds(traced), paths, sites(), flow.layout, out)
             self._mark(outputs, node, [out])
 
-    def _costs(self, node: int, entry: Entry, layer: Any, x: Tensor, y: Tensor) -> None:
+    def _costs(self, node: int, entry: Entry, layer: Any, args: tuple, x: Tensor, y: Tensor) -> None:
         """Record the weights a layer holds and its multiply-accumulates per sample on its node
         (keys left out when zero)."""
-        macs = multiply_accumulates(entry, layer, x, y) // max(self.input.shape[0], 1)
-        self.graph.set_costs(node, parameters(layer), macs)
+        batch = max(self.input.shape[0], 1)
+        macs, pairs = multiply_accumulates(entry, layer, args, x, y)
+        if self.graph.nodes[node]["layer"].get("kernel_size") is not None:
+            pairs = 0  # a windowed attention: each query reads as many keys on any map
+        self.graph.set_costs(node, parameters(layer), macs // batch, pairs // batch)
 
     def _spatial(self, entry, layer, x, flow, traced, outputs, name, paths, sites) -> None:
         """A channels-first layer: its kernel runs on dims ``2:``, which must each be one axis.
@@ -370,7 +373,21 @@ class _Recorder(TorchFunctionMode):
         result = func(*args, **kwargs)
         if not self.opaque_depth:
             self._record_call(func, args, kwargs, result)
+            self._count_product(func, args, result)
         return result
+
+    def _count_product(self, func: Callable, args: tuple, result: Any) -> None:
+        """A product of tensors outside the layer table (``q @ k.transpose(-2, -1)``, einsum)
+        adds its multiply-accumulates per sample to the node its output belongs to."""
+        name = _op_name(func)
+        outputs = _tensors(result) if name in ops.PRODUCTS else []
+        if not outputs:
+            return
+        macs, pairs = ops.product_macs(ops.Op(name, args, {}, outputs, self._layout_of, self.axes))
+        entry = self.flows.get(id(outputs[0])) if macs else None
+        if entry and entry[0] is outputs[0]:
+            batch = max(self.input.shape[0], 1)
+            self.graph.add_macs(entry[1].node, macs // batch, pairs // batch)
 
     def _on_one_device(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Real tensors (weights of a model built normally) meet meta ones as meta copies."""
@@ -664,7 +681,7 @@ def to_plain(
                     needing_values = needing_values or error
                     given_up.add(mode)
                 continue
-            return recorder.graph.to_dict(output, list(shape), mode)
+            return recorder.graph.to_dict(output, list(shape), mode, parameters(model))
     finally:
         model.train(was_training)
     # the model's own errors first: a one-line report cut short still says what went wrong
