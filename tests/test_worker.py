@@ -310,11 +310,17 @@ def second_environment(tmp_path: Path) -> Path:
     """The python of another environment: a venv over the same base interpreter (its frameworks
     through ``--system-site-packages``) with this checkout on its path."""
     folder = tmp_path / "venv2"
-    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", "--system-site-packages", str(folder)],
-                   check=True, timeout=120)
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", "--system-site-packages",
+                    str(folder)], check=True, timeout=120)
     (site,) = folder.glob("lib/python*/site-packages")
     (site / "rfa_lint_checkout.pth").write_text(str(Path(worker.__file__).parents[2]) + "\n")
     return folder / "bin" / "python"
+
+
+def run_in(python: str, folder: Path) -> subprocess.CompletedProcess:
+    """``rfa-lint a.py`` at 16px with the ``python`` of an environment."""
+    return subprocess.run([python, "-m", "rfa_lint", "a.py", "--res", "16", "--no-cache", "-q", PROCESSES],
+                          cwd=folder, capture_output=True, text=True, timeout=600)
 
 
 def test_status_and_stop_tell_environments_apart(tmp_path):
@@ -323,20 +329,20 @@ def test_status_and_stop_tell_environments_apart(tmp_path):
     other = second_environment(tmp_path)
     spied(tmp_path, "a.py")
     for python in (sys.executable, str(other)):
-        proc = subprocess.run([python, "-m", "rfa_lint", "a.py", "--res", "16", "--no-cache", "-q", PROCESSES],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        proc = run_in(python, tmp_path)
         assert proc.returncode == 1, proc.stderr
     (_, ours), (_, theirs) = servers(tmp_path)
     assert {kind for kind, _ in servers(tmp_path)} == {"worker"} and ours != theirs
 
     def worker_command(python, *args):
-        return subprocess.run([python, "-m", "rfa_lint.sandbox.worker", *args], capture_output=True, text=True,
-                              timeout=120).stdout
+        return subprocess.run([python, "-m", "rfa_lint.sandbox.worker", *args], capture_output=True,
+                              text=True, timeout=120).stdout
 
     shown = worker_command(sys.executable, "status")
     torch_version = __import__("torch").__version__
     assert re.search(rf"pid {ours}  0 other clients  0 files running  idle \d+s\n"
-                     rf"    this environment: {re.escape(sys.executable)}  rfa-lint \S+  torch {re.escape(torch_version)} loaded",
+                     rf"    this environment: {re.escape(sys.executable)}  rfa-lint \S+  "
+                     rf"torch {re.escape(torch_version)} loaded",
                      shown), shown
     assert re.search(rf"pid {theirs}  .*\n    another environment: {re.escape(str(other))}  ", shown), shown
     assert str(worker.folder()) in shown
@@ -346,8 +352,7 @@ def test_status_and_stop_tell_environments_apart(tmp_path):
     assert [w["pid"] for w in worker.status()] == [ours]
     assert worker_command(str(other), "stop") == left
     assert not gone(ours, seconds=0)
-    proc = subprocess.run([str(other), "-m", "rfa_lint", "a.py", "--res", "16", "--no-cache", "-q", PROCESSES],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    run_in(str(other), tmp_path)
     theirs = servers(tmp_path)[-1][1]
     assert theirs != ours and not gone(theirs, seconds=0)
     stopped = worker_command(str(other), "stop", "--all")

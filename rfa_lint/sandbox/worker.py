@@ -433,7 +433,8 @@ def main(argv: list[str]) -> int:
             print(f"stopped worker {pid}")
         others = [w for w in status() if not w["mine"]]
         if argv == ["stop"] and others:
-            print(f"{len(others)} worker(s) of other Python environments left running (stop --all stops them)")
+            print(f"{len(others)} worker(s) of other Python environments left running "
+                  "(stop --all stops them)")
         return 0
     print("usage: python -m rfa_lint.sandbox.worker status | stop [--all]", file=sys.stderr)
     return 2
