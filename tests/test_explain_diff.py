@@ -36,7 +36,10 @@ def test_a_stride_given_to_a_helper_is_diffed_at_the_call_that_gives_it(tmp_path
                  "+        self.layer2 = self._make_layer(32, blocks[1], stride=1)",
                  "+        self.layer3 = self._make_layer(64, blocks[2], stride=1)"):
         assert line in both["diff"].splitlines()
-    assert both["by_hand"] == []
+    # Block reads the same stride to decide its shortcut: said, for the user to check
+    assert both["by_hand"] == [f"check: remove the downsampling at {stage}.0 (stride 2 -> 1): the changed "
+                               "literal also reaches `if stride != 1 or c_in != c_out:` (net.py:22)"
+                               for stage in ("layer2", "layer3")]
     assert (tmp_path / "net.py").read_text() == before  # printed, never written
 
     # the diff, applied with patch(1), is the model the suggestion measured

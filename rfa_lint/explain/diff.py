@@ -13,7 +13,8 @@ the same edit (a line that builds the same conv for eight blocks changes all eig
 ``stride=2`` given to a helper changes every layer that helper builds with it).  A smaller
 kernel shrinks a literal padding of the same call, so a "same" convolution stays one.  Every
 edit this cannot write (a cut, a dropped layer, a value computed or kept in another file) is
-named with what to do by hand instead.
+named with what to do by hand instead, and a value that also decides something else on its way
+to the layers (``if stride != 1 or ...:`` builds a shortcut or not) is named for the user to check.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class _Origin:
     kind: str  # "literal" or "missing"
     position: Position
     padding: dict = field(default_factory=dict, compare=False)  # position -> change, for a kernel of `to`
+    reads: tuple[str, ...] = field(default=(), compare=False)  # what else reads it: ``if stride != 1``
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,13 @@ def suggestion_patch(path: str, text: str, plain: dict[str, Any], edits: Sequenc
         if isinstance(found, str):
             by_hand.append(f"by hand: {edit.title} ({found})")
             continue
-        edit_changes, edit_additions = found
+        edit_changes, edit_additions, reads = found
         if any(changes.get(k, v) is not v for k, v in edit_changes.items()):
             by_hand.append(f"by hand: {edit.title} (another edit of this suggestion changes its literal)")
             continue
         changes.update(edit_changes)
         additions |= edit_additions
+        by_hand += [f"check: {edit.title}: the changed literal also reaches {read}" for read in reads]
     if not changes and not additions:
         return Patch("", tuple(by_hand))
     wrapper = _parsed(text)
@@ -127,12 +130,14 @@ class _Chains:
         """The module path of the node ``name``, as the titles name layers."""
         return (self.nodes[name].get("module_paths") or [name])[0]
 
-    def changes(self, edit: Edit) -> tuple[dict[Position, Callable[[int], int]], set[Position]] | str:
-        """The literals to change for ``edit`` (and the pool calls to give ``stride=1``), or why
-        it cannot be written in this file."""
+    def changes(self, edit: Edit) -> tuple[dict[Position, Callable[[int], int]], set[Position], list[str]] \
+            | str:
+        """The literals to change for ``edit``, the pool calls to give ``stride=1`` and what else
+        reads the changed values on their way to the layers; or why it cannot be written here."""
         param = "kernel" if edit.op == "kernel" else "stride"
         changes: dict[Position, Callable[[int], int]] = {}
         additions: set[Position] = set()
+        reads: list[str] = []
         for name in edit.layers:
             origin = self.origin(name, param)
             if isinstance(origin, str):
@@ -144,6 +149,7 @@ class _Chains:
                       and self.origin(other, param) == origin]
             if others:
                 return f"the literal at {_shown(position)} also builds {others[0]}, which this edit leaves"
+            reads += origin.reads
             if origin.kind == "missing":
                 additions.add(position)
             elif param == "stride":
@@ -152,7 +158,7 @@ class _Chains:
                 new = edit.to or 1
                 changes[position] = lambda k, new=new: min(k, new)
                 changes.update({at: shrink(new) for at, shrink in origin.padding.items()})
-        return changes, additions
+        return changes, additions, list(dict.fromkeys(reads))
 
     def origin(self, name: str, param: str) -> _Origin | str:
         """Where the layer ``name``'s ``param`` (kernel or stride) is written, or why nowhere."""
@@ -183,13 +189,15 @@ class _Chains:
         old = _literal(value)
         if old is not None:
             return _Origin("literal", source.position(value), _padding(source, call, signature, old))
+        reads: list[str] = []
         for depth in range(1, len(frames)):
             given = self._caller_value(source, value, frames[depth])
             if isinstance(given, str):
                 return given
+            reads += source.reads(value)
             source, value = given
             if _literal(value) is not None:
-                return _Origin("literal", source.position(value))
+                return _Origin("literal", source.position(value), reads=tuple(dict.fromkeys(reads)))
         where = _shown(source.position(value))
         return f"it is `{source.code(value)}` at {where}, and no caller of it was seen"
 
@@ -247,6 +255,18 @@ class _Source:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    def reads(self, parameter: cst.Name) -> list[str]:
+        """Where the function around ``parameter`` reads it other than as a call's argument (the
+        way to the layers): ``if stride != 1 ...`` decides more than a layer's stride."""
+        function = self.function_of(parameter)
+        lines = self.module.code.splitlines()
+        found = []
+        for node in _names(function, parameter.value) if function is not None else ():
+            if not isinstance(self.parents.get(node), cst.Arg):
+                line = self.positions[node].start.line
+                found.append(f"`{lines[line - 1].strip()}` ({_shown((self.path, line))})")
+        return found
 
     def function_of(self, node: cst.CSTNode) -> cst.FunctionDef | None:
         while node in self.parents:
@@ -311,6 +331,21 @@ def _argument(call: cst.Call, name: str, index: int) -> cst.BaseExpression | Non
     if any(arg.star for arg in positional[:index + 1]):
         return None
     return positional[index].value if 0 <= index < len(positional) else None
+
+
+def _names(function: cst.FunctionDef, name: str) -> list[cst.Name]:
+    """The uses of ``name`` in ``function``'s body."""
+    class Finder(cst.CSTVisitor):
+        found: list[cst.Name] = []
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                self.found.append(node)
+
+    finder = Finder()
+    finder.found = []
+    function.body.visit(finder)
+    return finder.found
 
 
 def _assigned(function: cst.FunctionDef, name: str) -> bool:
