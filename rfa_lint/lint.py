@@ -434,7 +434,8 @@ class _Report:
         for node in graph.all_layers:
             if not judged(node) or skip_1x1 and all(k == 1 for k in node.layer_info.kernel):
                 continue
-            line = site_line(node.sites, self.path, self.handoff_lines) or candidate.line
+            handoff = self.handoff_lines if node.module_paths else frozenset()  # an op is its own line
+            line = site_line(node.sites, self.path, handoff) or candidate.line
             feature_map = tuple(node.map_in) if at_resolution and node.map_in is not None else None
             layer = rules.Layer(node, self.options.resolution, feature_map, skip_1x1)
             for rule in rules.LAYER_RULES:

@@ -25,7 +25,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    worker.stop()  # those of this process's own folder: every test's own are stopped after it
+    worker.stop(every=True)  # those of this process's own folder: every test's own are stopped after it
     for folder in config.rfa_lint_folders:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -53,7 +53,7 @@ def _hermetic(tmp_path_factory, monkeypatch):
     yield
     with pytest.MonkeyPatch.context() as own:  # not the module's worker a test shares (warm_worker)
         own.setenv(worker.FOLDER_VARIABLE, str(home / "workers"))
-        worker.stop()  # its connections in this process are lost then, and not used again
+        worker.stop(every=True)  # its connections in this process are lost then, and not used again
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def _module_workers(tmp_path_factory):
     yield folder
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(worker.FOLDER_VARIABLE, folder)
-        worker.stop()
+        worker.stop(every=True)
 
 
 @pytest.fixture

@@ -1,6 +1,14 @@
-"""A finding's span: the call that built the layer, as editors and flake8 count columns."""
+"""A finding's place: the line that wrote the layer or op, and on it the span of the call, as
+editors and flake8 count columns."""
 
 from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from doors import rfa_lint
+from expectations import FIXTURES
 
 from rfa_lint.positions import Span, call_span, place
 
@@ -38,3 +46,23 @@ def test_a_finding_goes_on_the_call_or_else_on_the_lines_content() -> None:
     assert place(SOURCE, 6) == Span(6, 0, 6, 5)  # "z = 1": no call starts there
     assert place(SOURCE, 3) == Span(3, 22, 3, 32)  # "padding=1)" without its indentation
     assert place(SOURCE, 99) == Span(99, 0, 99, 0)  # past the end: an empty span, never an error
+
+
+def test_an_op_in_a_blocks_forward_is_sited_at_the_forward_line(tmp_path: Path) -> None:
+    # The residual add ``y = x + self.conv(x)`` runs in three blocks built on three lines of
+    # Net.__init__: each add's box names the forward's line, as the pools' findings do (their
+    # ``return F.max_pool2d(y, ...)`` is no helper handing a layer to its caller).
+    shutil.copy(FIXTURES / "lint" / "functional_in_forward.py", tmp_path / "net.py")
+    text = (tmp_path / "net.py").read_text()
+    add_line = _line_of(text, "y = x + self.conv(x)")
+    proc = rfa_lint("net.py", "--res", "6", "--graph-dir", "graphs", "--graph-format", "dot",
+                    "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert f"net.py:{add_line + 1}:16: RFA101 unproductive layer 'blocks.2.max_pool2d'" in proc.stdout
+    dot = (tmp_path / "graphs" / "net.Net.dot").read_text()
+    adds = re.findall(r'label="add\\n(blocks\.\d\.add)\\n[^"]*\\n(net\.py:\d+)"', dot)
+    assert adds == [(f"blocks.{i}.add", f"net.py:{add_line}") for i in range(3)]
+
+
+def _line_of(text: str, code: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.strip() == code)

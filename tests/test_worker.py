@@ -306,18 +306,59 @@ def test_no_worker_in_every_front_door(tmp_path):
     assert worker.status() == []
 
 
-def test_status_and_stop(tmp_path):
+def second_environment(tmp_path: Path) -> Path:
+    """The python of another environment: a venv over the same base interpreter (its frameworks
+    through ``--system-site-packages``) with this checkout on its path."""
+    folder = tmp_path / "venv2"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", "--system-site-packages",
+                    str(folder)], check=True, timeout=120)
+    (site,) = folder.glob("lib/python*/site-packages")
+    (site / "rfa_lint_checkout.pth").write_text(str(Path(worker.__file__).parents[2]) + "\n")
+    return folder / "bin" / "python"
+
+
+def run_in(python: str, folder: Path) -> subprocess.CompletedProcess:
+    """``rfa-lint a.py`` at 16px with the ``python`` of an environment."""
+    return subprocess.run([python, "-m", "rfa_lint", "a.py", "--res", "16", "--no-cache", "-q", PROCESSES],
+                          cwd=folder, capture_output=True, text=True, timeout=600)
+
+
+def test_status_and_stop_tell_environments_apart(tmp_path):
+    """Two environments' runs each start their worker; ``status`` lists both with their Python,
+    version, frameworks and idle time; ``stop`` in one stops its own, ``stop --all`` every one."""
+    other = second_environment(tmp_path)
     spied(tmp_path, "a.py")
-    cli("a.py", cwd=tmp_path)
-    (kind, pid), = servers(tmp_path)
-    assert kind == "worker"
-    command = [sys.executable, "-m", "rfa_lint.sandbox.worker"]
-    shown = subprocess.run([*command, "status"], capture_output=True, text=True, timeout=60).stdout
-    assert f"pid {pid}  0 other clients  0 files running" in shown
+    for python in (sys.executable, str(other)):
+        proc = run_in(python, tmp_path)
+        assert proc.returncode == 1, proc.stderr
+    (_, ours), (_, theirs) = servers(tmp_path)
+    assert {kind for kind, _ in servers(tmp_path)} == {"worker"} and ours != theirs
+
+    def worker_command(python, *args):
+        return subprocess.run([python, "-m", "rfa_lint.sandbox.worker", *args], capture_output=True,
+                              text=True, timeout=120).stdout
+
+    shown = worker_command(sys.executable, "status")
+    torch_version = __import__("torch").__version__
+    assert re.search(rf"pid {ours}  0 other clients  0 files running  idle \d+s\n"
+                     rf"    this environment: {re.escape(sys.executable)}  rfa-lint \S+  "
+                     rf"torch {re.escape(torch_version)} loaded",
+                     shown), shown
+    assert re.search(rf"pid {theirs}  .*\n    another environment: {re.escape(str(other))}  ", shown), shown
     assert str(worker.folder()) in shown
-    stopped = subprocess.run([*command, "stop"], capture_output=True, text=True, timeout=60).stdout
-    assert stopped == f"stopped worker {pid}\n"
-    assert gone(pid)
+    left = "1 worker(s) of other Python environments left running (stop --all stops them)\n"
+    assert worker_command(str(other), "stop") == f"stopped worker {theirs}\n{left}"
+    assert gone(theirs) and not gone(ours, seconds=0)
+    assert [w["pid"] for w in worker.status()] == [ours]
+    assert worker_command(str(other), "stop") == left
+    assert not gone(ours, seconds=0)
+    run_in(str(other), tmp_path)
+    theirs = servers(tmp_path)[-1][1]
+    assert theirs != ours and not gone(theirs, seconds=0)
+    stopped = worker_command(str(other), "stop", "--all")
+    assert sorted(stopped.split("\n")) == sorted(["", f"stopped worker {ours}", f"stopped worker {theirs}"])
+    assert gone(ours) and gone(theirs)
+    assert worker_command(sys.executable, "status") == f"no worker runs (looked in {worker.folder()})\n"
     assert leftovers() == []
 
 

@@ -81,11 +81,13 @@ def explain_file(path: str, options: Options, model: str | None = None, cache: C
 
 
 def with_diffs(explanation: Explanation, text: str) -> Explanation:
-    """The explanation with each suggestion's diff of the user's file (where it is literal)."""
-    from .diff import suggestion_diff  # libcst loads only when diffs are asked for
+    """The explanation with each suggestion's diff of the user's file (where it is literal) and
+    what is left to do by hand."""
+    from .diff import suggestion_patch  # libcst loads only when diffs are asked for
 
-    edited = [replace(s, diff=suggestion_diff(explanation.path, text, explanation.plain, s.edits))
-              for s in explanation.suggestions]
+    patches = [suggestion_patch(explanation.path, text, explanation.plain, s.edits)
+               for s in explanation.suggestions]
+    edited = [replace(s, diff=p.diff, by_hand=p.by_hand) for s, p in zip(explanation.suggestions, patches)]
     return replace(explanation, suggestions=edited)
 
 

@@ -83,6 +83,7 @@ def suggestions(e: Explanation) -> str:
             parts.append(("</ol>" if kind else "") + f"<h4>{html.escape(KIND_HEADINGS[s.kind])}</h4><ol>")
             kind = s.kind
         diff = f'<pre class="diff">{html.escape(s.diff)}</pre>' if s.diff else ""
+        diff += "".join(f"<br><small>{html.escape(note)}</small>" for note in s.by_hand)
         parts.append(f"<li>{html.escape(s.title)}<br><small>{html.escape(outcome(s))}</small>{diff}</li>")
     return "\n".join(parts) + "</ol>"
 

@@ -46,6 +46,7 @@ class Suggestion:
     macs_factor: float
     resolution: tuple[int, ...] | None = None  # the size analysed (a resolution suggestion's new one)
     diff: str = field(default="", compare=False)
+    by_hand: tuple[str, ...] = field(default=(), compare=False)  # edits --diff cannot write, and why
 
     def to_json(self) -> dict[str, Any]:
         edits = [e.to_json() for e in self.edits]
@@ -54,7 +55,7 @@ class Suggestion:
         return {"kind": self.kind, "title": self.title, "edits": edits,
                 "unproductive_after": self.unproductive_after, "critical_after": self.critical_after,
                 "productive_after": self.productive_after, "macs_factor": round(self.macs_factor, 4),
-                "diff": self.diff}
+                "diff": self.diff, "by_hand": list(self.by_hand)}
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def suggestion_lines(suggestions: Sequence[Suggestion]) -> list[str]:
                                initial_indent="    ", subsequent_indent="       ")
         lines.append(f"       {outcome(s)}")
         lines += [f"       {line}" for line in s.diff.splitlines()]
+        for note in s.by_hand:
+            lines += textwrap.wrap(note, WIDTH, initial_indent="       ", subsequent_indent="         ")
     return lines
 
 

@@ -255,6 +255,7 @@ class Server:
         self.stopped: dict[int, str] = {}  # keeper pid -> what stopped it
         self.deadlines: dict[int, float] = {}  # keeper pid -> when its tree is killed
         self.files: dict[str, tuple[int, str]] = {}  # file -> (keeper pid, text digest)
+        self.worked_at = time.monotonic()  # when a file last started or ended (``status``'s idle)
 
     def run(self, client: socket.socket, message: dict, fds: list[int]) -> None:
         self.supersede(message)
@@ -269,6 +270,7 @@ class Server:
                     other.close()
             keep(client, message, fds, os.getppid())
         self.keepers[pid] = (client, message["id"])
+        self.worked_at = time.monotonic()
         if isinstance(message.get("seconds"), (int, float)):
             self.deadlines[pid] = time.monotonic() + message["seconds"] + GRACE_SECONDS
         if isinstance(message.get("file"), str):
@@ -323,6 +325,7 @@ class Server:
                 kill_tree(info.si_pid)
                 continue
             client, request_id = self.keepers.pop(info.si_pid, (None, None))
+            self.worked_at = time.monotonic()
             stopped = self.stopped.pop(info.si_pid, None)
             self.deadlines.pop(info.si_pid, None)
             self.files = {file: run for file, run in self.files.items() if run[0] != info.si_pid}
@@ -348,7 +351,8 @@ class Server:
             elif message["op"] == "kill":
                 self.kill(client, message["id"])
             elif message["op"] == "status":
-                tell(client, pid=os.getpid(), clients=len(self.clients), running=len(self.keepers))
+                idle = 0.0 if self.keepers else time.monotonic() - self.worked_at
+                tell(client, pid=os.getpid(), clients=len(self.clients), running=len(self.keepers), idle=idle)
             elif message["op"] == "stop":
                 raise Stop
             return True

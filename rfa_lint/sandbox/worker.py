@@ -27,8 +27,9 @@ so concurrent runs start one, not several.  It exits after :data:`IDLE_SECONDS` 
 and nothing running, removing its socket.  The folder cleans itself: a lock file exists only
 while a run holds it, and a run that starts a worker, ``status`` and ``stop`` remove the sockets
 of dead workers (killed with SIGKILL: nothing listens there, no run holds their lock).
-``python -m rfa_lint.sandbox.worker status`` lists the workers of this user, ``... stop`` stops
-them (as does ``pkill -f rfa_lint.sandbox.worker``).
+``python -m rfa_lint.sandbox.worker status`` lists the workers of this user, each with its
+Python, rfa-lint version, frameworks and idle time; ``... stop`` stops those of this Python
+environment (``sys.prefix``: another venv's runs keep theirs), ``... stop --all`` every one.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
+import rfa_lint
 from rfa_lint.sandbox import child, warm
 from rfa_lint.sandbox.server import (MESSAGE_BYTES, START_FOLDER, Server, become_subreaper, command,
                                      kill_tree, peer_credentials, serve, wakeup_pipe)
@@ -58,6 +61,7 @@ from rfa_lint.sandbox.slots import child_slot
 FOLDER_VARIABLE = "RFA_LINT_WORKER_DIR"
 IDLE_SECONDS = 300.0
 SOCKET_PATH_BYTES = 107  # what a Unix socket's address holds
+FRAMEWORK_MODULES = ("torch", "tensorflow", "keras")  # what ``status`` names of a worker
 
 
 def folder_path() -> Path:
@@ -277,12 +281,27 @@ def run_worker(ready: int, path: str, name: str, framework: str, frameworks: str
     os.close(ready)
     server = Server(wakeup_pipe(), listener)  # held to the end: its clients see it close at exit
     try:
-        serve(server, IDLE_SECONDS, hello={"key": name, "pid": os.getpid()})
+        serve(server, IDLE_SECONDS, hello={"key": name, "pid": os.getpid(), **_about()})
     finally:
         with contextlib.suppress(OSError):
             if os.stat(path).st_ino == inode:  # still ours, not a successor's
                 os.unlink(path)
         os._exit(0)  # at once: a framework's interpreter teardown takes seconds
+
+
+def _about() -> dict:
+    """What ``status`` shows of this worker: its environment (Python, ``sys.prefix``), rfa-lint's
+    version, and the version of each framework it has loaded or could load."""
+    installed = metadata.packages_distributions()
+    frameworks = {}
+    for name in FRAMEWORK_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            frameworks[name] = f"{getattr(module, '__version__', '?')} loaded"
+        elif installed.get(name):
+            frameworks[name] = metadata.version(installed[name][0])
+    return {"python": sys.executable, "prefix": sys.prefix, "version": rfa_lint.__version__,
+            "frameworks": frameworks}
 
 
 # --- seeing and stopping them -------------------------------------------------------------------
@@ -353,20 +372,30 @@ def _listening(path: Path) -> bool | None:
 
 
 def status(base: Path | None = None) -> list[dict]:
-    """Each worker's socket, pid, key, other clients and files running."""
+    """Each worker's socket, pid, key, environment (``python``, ``prefix``, ``mine``: this one's),
+    rfa-lint ``version``, ``frameworks``, other clients, files running and seconds ``idle``."""
     found = []
     for path, sock, hello in workers(base):
         with contextlib.suppress(OSError, ValueError):
             sock.send(json.dumps({"op": "status"}).encode())
             answer = json.loads(sock.recv(MESSAGE_BYTES))
-            found.append({"socket": str(path), "key": hello.get("key"), **answer})
+            about = {k: hello.get(k) for k in ("key", "python", "prefix", "version", "frameworks")}
+            found.append({"socket": str(path), **about, "mine": _mine(hello), **answer})
     return found
 
 
-def stop(base: Path | None = None) -> list[int]:
-    """Stop every worker of this user (in ``base``): ask, then kill what did not go.  Their pids."""
+def _mine(hello: dict) -> bool:
+    """Whether a worker serves this Python environment (one that predates these fields does not)."""
+    return hello.get("prefix") == sys.prefix
+
+
+def stop(base: Path | None = None, every: bool = False) -> list[int]:
+    """Stop the workers of this Python environment (``every``: of every one) of this user (in
+    ``base``): ask, then kill what did not go.  Their pids."""
     stopped = []
     for path, sock, hello in workers(base):
+        if not (every or _mine(hello)):
+            continue
         pid = peer_credentials(sock)[0]
         with contextlib.suppress(OSError):
             sock.send(json.dumps({"op": "stop"}).encode())
@@ -393,16 +422,33 @@ def main(argv: list[str]) -> int:
         _detach()
         run_worker(int(argv[1]), *argv[2:])
     if argv == ["status"]:
-        for worker in status():
-            print(f"{worker['socket']}  pid {worker['pid']}  {worker['clients'] - 1} other clients  "
-                  f"{worker['running']} files running")
+        found = status()
+        for worker in found:
+            print(_shown(worker))
+        if not found:
+            print(f"no worker runs (looked in {folder_path()})")
         return 0
-    if argv == ["stop"]:
-        for pid in stop():
+    if argv in (["stop"], ["stop", "--all"]):
+        for pid in stop(every=argv == ["stop", "--all"]):
             print(f"stopped worker {pid}")
+        others = [w for w in status() if not w["mine"]]
+        if argv == ["stop"] and others:
+            print(f"{len(others)} worker(s) of other Python environments left running "
+                  "(stop --all stops them)")
         return 0
-    print("usage: python -m rfa_lint.sandbox.worker status|stop", file=sys.stderr)
+    print("usage: python -m rfa_lint.sandbox.worker status | stop [--all]", file=sys.stderr)
     return 2
+
+
+def _shown(worker: dict) -> str:
+    """Two lines of ``status``: the worker and what it runs, then its environment."""
+    frameworks = ", ".join(f"{name} {version}" for name, version in (worker.get("frameworks") or {}).items())
+    whose = "this environment" if worker["mine"] else "another environment"
+    idle = f"idle {worker['idle']:.0f}s" if isinstance(worker.get("idle"), (int, float)) else "idle ?"
+    return (f"{worker['socket']}  pid {worker['pid']}  {worker['clients'] - 1} other clients  "
+            f"{worker['running']} files running  {idle}\n"
+            f"    {whose}: {worker.get('python') or '?'}  rfa-lint {worker.get('version') or '?'}  "
+            f"{frameworks or 'no framework'}")
 
 
 if __name__ == "__main__":

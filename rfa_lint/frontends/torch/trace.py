@@ -406,13 +406,15 @@ class _Recorder(TorchFunctionMode):
         return cached[1]
 
     def _call_site(self) -> tuple[Site, ...]:
-        """Where a functional op is: inside a module's forward, the sites of that module (the
-        line that built it, one per instance) before the forward's own line."""
+        """Where a functional op is: the line that writes it (``out += identity`` in a block's
+        forward, as a layer is at its constructor's line), then the sites of the module whose
+        forward runs it, for a linter whose file holds the module's construction but not its
+        forward (a library block built in the user's file)."""
         stack = user_stack(sys._getframe())
         module = self.running[-1] if self.running else None
         if module is None or module is self.model:
             return stack
-        return sites_of(module) + stack
+        return stack + sites_of(module)
 
     def _record_call(self, func, args, kwargs, result) -> None:
         outputs = _tensors(result)
