@@ -229,8 +229,9 @@ def _reap_all() -> None:
 def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | None = None) -> NoReturn:
     """The file's child: own session, output to the linter's pipes, confined by the kernel when
     its keeper entered namespaces (:func:`isolation.confine`; then user code runs in a process
-    of its own, and this one is its init, :func:`isolation.become_init`), temporary files in its
-    work folder, then execute the request."""
+    of its own, and this one is its init, :func:`isolation.become_init`), its system calls
+    filtered with ``"filter"`` (:func:`isolation.restrict_calls`), temporary files in its work
+    folder, then execute the request."""
     try:
         os.setsid()  # away from the server's group: a file's killpg(0) hits its own
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -243,6 +244,9 @@ def run_child(sock: socket.socket, message: dict, fds: list[int], told: int | No
         work = message["work"]
         if told is not None:
             isolation.confine(work, tuple(message.get("hide", ())))
+        if message.get("filter") is True:
+            isolation.restrict_calls()
+        if told is not None:
             isolation.become_init(told)
         os.chdir(work)
         os.environ["TMPDIR"] = work  # the one folder it may write
