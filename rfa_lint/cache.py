@@ -3,7 +3,8 @@
 Key.  An entry is named by a hash of everything a file's findings depend on that is known
 before running it: the code linted (its tokens and their places, without comments and blank
 space: :func:`code_digest`), the file's absolute path (the child imports it as a module of its
-package, and layer sites name it), the options, and the environment -- the Python version,
+package, and layer sites name it), the options, the isolation of model code in force (the
+kernel's: :mod:`rfa_lint.sandbox.isolation`), and the environment -- the Python version,
 rfa-lint's version and a digest of its own sources (so an edited checkout never reads results
 of older code), and a digest of the installed distributions (:func:`installed`; the linter
 process never imports a framework).  The entry records every other file the results depend
@@ -187,6 +188,7 @@ class Cache:
             "text": text_digest or code_digest(text),
             "options": settings,
             "environment": environment(),
+            "isolation": _isolation(options),
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=repr).encode()).hexdigest()
 
@@ -307,6 +309,18 @@ class Cache:
                 digest = None
             known = self._digests[path] = stamp, digest
         return known[1]
+
+
+def _isolation(options: Any) -> tuple | None:
+    """What the kernel's isolation of model code is (:attr:`~rfa_lint.sandbox.isolation.Isolation.grade`),
+    None when none runs: a model whose library writes outside its work folder builds under
+    processes only and fails under Landlock, so a result computed under one is no hit under the
+    other."""
+    if not options.execute:
+        return None
+    from rfa_lint.sandbox import isolation  # the probe runs once per process, on the first key
+
+    return isolation.in_force(options.limits.isolation).grade
 
 
 ABSENT = "absent"  # the digest of a module file that does not exist

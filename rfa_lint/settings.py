@@ -360,7 +360,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("isolation", _text, "one of auto, required, processes",
             "The kernel's isolation of model code (namespaces, Landlock): auto uses it where the kernel "
             "gives it, required refuses to run model code without it (exit 2), processes never uses it "
-            "(for models whose libraries must write outside their work folder).",
+            "(for models whose libraries must write outside their work folder). The kernel's seccomp "
+            "filter applies under all three.",
             default=Limits.isolation, toml=(str,), flake8=True, choices=("auto", "required", "processes")),
     Setting("verbose", parse_boolean, FLAG,
             "Log on stderr what rfa-lint does and falls back from (the worker, the fork servers, the "

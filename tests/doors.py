@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from expectations import expectation
 
@@ -49,12 +50,14 @@ def door_env(folder: Path, door: str, tmp: Path | None = None) -> dict[str, str]
     return {**os.environ, "TMPDIR": str(tmp)}
 
 
-def run_door(door: str, folder: Path, *options: str, tmp: Path | None = None) -> tuple[Findings, str]:
+def run_door(door: str, folder: Path, *options: str, tmp: Path | None = None,
+             prefix: Sequence[str] = ()) -> tuple[Findings, str]:
     """Lint ``folder`` through a front door: its (file name, line, code) findings, and all it
-    printed.  Its temporary folder (see :func:`door_env`) must hold nothing of the run's afterwards."""
+    printed.  Its temporary folder (see :func:`door_env`) must hold nothing of the run's afterwards.
+    ``prefix`` is a command the door runs under (``unshare ...``)."""
     env = door_env(folder, door, tmp)
-    proc = subprocess.run(door_command(door, *options), cwd=folder, capture_output=True, text=True,
-                          timeout=600, env=env)
+    proc = subprocess.run([*prefix, *door_command(door, *options)], cwd=folder, capture_output=True,
+                          text=True, timeout=600, env=env)
     assert run_folders_in(Path(env["TMPDIR"])) == [], "a run left its working folders behind"
     if door == "flake8":
         rows = (line.rsplit(":", 2) for line in proc.stdout.split())

@@ -246,11 +246,13 @@ def _isolation_request(mode: str) -> dict[str, object]:
     folders of this run's slots and of the user's workers stay hidden from the child."""
     from rfa_lint.sandbox import worker  # the user's worker: loaded when a run may use one
 
-    if mode == "processes" or not isolation.for_run(mode).namespaces:
-        log.debug("isolation %s: children run without namespaces (%s)", mode,
-                  "as asked" if mode == "processes" else isolation.probe().describe())
-        return {}
-    return {"isolate": True, "hide": list(isolation.hidden_folders(slot_folder(), worker.folder_path()))}
+    in_force = isolation.for_run(mode)
+    extra: dict[str, object] = {"filter": True} if in_force.seccomp else {}
+    if not in_force.namespaces:
+        log.debug("isolation %s: children run without namespaces (%s)", mode, in_force.describe())
+        return extra
+    return {**extra, "isolate": True,
+            "hide": list(isolation.hidden_folders(slot_folder(), worker.folder_path()))}
 
 
 @contextlib.contextmanager

@@ -17,24 +17,37 @@ The PID namespace's first process is a small init (:func:`start_init`); user cod
 sibling, an ordinary process whose parent (the keeper) is outside the namespace.  When the init
 ends, the kernel kills everything the file started.
 
-What the kernel gives is found once per process by :func:`probe`, which forks a process that
-goes through the same steps; where it refuses, the same process tree runs without them (the
+Landlock (ABI 7 and older) leaves two ways out: ``connect`` and ``sendto`` to a Unix socket of
+the file system (the Docker daemon's, a session bus, another user's services), and a signal to
+every process the user may signal (``kill(-1, ...)``), which matters where there is no PID
+namespace.  A seccomp filter (:func:`restrict_calls`) closes both for every child, with
+namespaces or without: a Unix socket can only be made in connected pairs (``socketpair``: the
+pipes of ``multiprocessing`` keep working; a datagram pair is refused too, its ``sendto`` takes
+any address), ``kill(-1, ...)`` and ``io_uring`` (which makes sockets past the filter) are
+refused.
+
+What the kernel gives is found once per process by :func:`probe`, which forks processes that
+go through the same steps; where it refuses, the same process tree runs without them (the
 ``isolation`` setting ``"required"`` refuses to run model code then, and ``"processes"`` never
-asks the kernel: for models whose libraries must write outside their work folder).  Linux only; everything
-is done with ``ctypes`` system calls (Python 3.11 has no ``os.unshare``).
+asks for namespaces and Landlock: for models whose libraries must write outside their work
+folder).  Linux only; everything is done with ``ctypes`` system calls (Python 3.11 has no
+``os.unshare``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import os
 import signal
+import socket
 import struct
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -54,6 +67,29 @@ WRITES = {1: WRITE_FILE | sum(1 << bit for bit in range(4, 13)), 2: 1 << 13, 3: 
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+# seccomp (include/uapi/linux/seccomp.h, filter.h, audit.h)
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_ERRNO, SECCOMP_RET_ALLOW = 0x80000000, 0x00050000, 0x7FFF0000
+BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_AND, BPF_RET = 0x20, 0x15, 0x35, 0x54, 0x06  # with BPF_W, BPF_K
+SOCK_TYPE_MASK = 0xF  # SOCK_NONBLOCK and SOCK_CLOEXEC ride on the type argument
+X32_SYSCALL_BIT = 0x40000000
+IO_URING_SETUP = 425  # the same on every architecture
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """An architecture's audit number and the numbers of the system calls the filter looks at."""
+
+    arch: int
+    socket: int
+    socketpair: int
+    kill: int
+    x32: bool = False  # x86-64 also takes x32 calls (numbers with X32_SYSCALL_BIT), same audit number
+
+
+CALLS = {"x86_64": _Calls(0xC000003E, socket=41, socketpair=53, kill=62, x32=True),
+         "aarch64": _Calls(0xC00000B7, socket=198, socketpair=199, kill=129)}
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -192,68 +228,155 @@ def _allow(ruleset: int, path: str, rights: int) -> None:
         os.close(fd)
 
 
+def restrict_calls() -> None:
+    """A seccomp filter for this process and all it starts (it sets ``no_new_privs``): no Unix
+    socket but a connected stream or packet pair, no ``kill(-1, ...)``, no ``io_uring`` (each
+    fails with EPERM); a system call of another architecture, or an x32 one, kills the process.
+    OSError when the kernel refuses, or the filter has no numbers for this architecture."""
+    calls = CALLS.get(os.uname().machine)
+    if calls is None or sys.byteorder != "little":
+        raise OSError(errno.ENOSYS, f"no seccomp filter for {os.uname().machine}")
+    code = _assemble(_program(calls))
+    program = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("HxxxxxxP", len(code) // 8, ctypes.addressof(program))  # struct sock_fprog
+    _call(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _call(_LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0), "seccomp")
+
+
+def _program(calls: _Calls) -> list:
+    """The filter: instructions ``(code, k, jump if true, jump if false)`` (a jump names a label,
+    or None: the next instruction) and labels.  The low half of argument ``i`` is at ``16 + 8i``
+    (``struct seccomp_data``, little-endian): what the kernel reads of an ``int`` argument."""
+    deny, arg = SECCOMP_RET_ERRNO | errno.EPERM, lambda index: 16 + 8 * index
+    return [
+        (BPF_LD_ABS, 4, None, None), (BPF_JEQ, calls.arch, None, "foreign"),
+        (BPF_LD_ABS, 0, None, None),
+        *([(BPF_JGE, X32_SYSCALL_BIT, "foreign", None)] if calls.x32 else []),
+        (BPF_JEQ, calls.socket, "socket", None),
+        (BPF_JEQ, calls.socketpair, "socketpair", None),
+        (BPF_JEQ, calls.kill, "kill", None),
+        (BPF_JEQ, IO_URING_SETUP, "deny", "allow"),
+        "socket", (BPF_LD_ABS, arg(0), None, None), (BPF_JEQ, socket.AF_UNIX, "deny", "allow"),
+        "socketpair", (BPF_LD_ABS, arg(1), None, None), (BPF_AND, SOCK_TYPE_MASK, None, None),
+        (BPF_JEQ, socket.SOCK_DGRAM, "deny", "allow"),
+        "kill", (BPF_LD_ABS, arg(0), None, None), (BPF_JEQ, 0xFFFFFFFF, "deny", "allow"),  # pid -1
+        "allow", (BPF_RET, SECCOMP_RET_ALLOW, None, None),
+        "deny", (BPF_RET, deny, None, None),
+        "foreign", (BPF_RET, SECCOMP_RET_KILL_PROCESS, None, None),
+    ]
+
+
+def _assemble(program: list) -> bytes:
+    """``struct sock_filter`` array of a :func:`_program` (classic BPF jumps only go forward)."""
+    labels: dict[str, int] = {}
+    instructions = []
+    for item in program:
+        if isinstance(item, str):
+            labels[item] = len(instructions)
+        else:
+            instructions.append(item)
+
+    def offset(target: str | None, at: int) -> int:
+        return 0 if target is None else labels[target] - at - 1
+
+    return b"".join(struct.pack("=HBBI", code, offset(true, at), offset(false, at), k)
+                    for at, (code, k, true, false) in enumerate(instructions))
+
+
 @dataclass(frozen=True)
 class Isolation:
-    """What the kernel gives the sandbox children: namespaces (or why not), Landlock's version."""
+    """What the kernel gives the sandbox children: namespaces, Landlock's version (0: none), the
+    seccomp filter; and why a part is missing."""
 
     namespaces: bool
     landlock: int = 0
-    refused: str = ""  # why there are no namespaces, or no Landlock
+    seccomp: bool = False
+    refused: str = ""  # why there are no namespaces (or no Landlock), and no filter
 
     @property
     def full(self) -> bool:
-        return self.namespaces and self.landlock > 0
+        return self.namespaces and self.landlock > 0 and self.seccomp
+
+    @property
+    def grade(self) -> tuple[bool, int, bool]:
+        """What a child's results may depend on (the reasons aside): a part of the cache's key."""
+        return self.namespaces, self.landlock, self.seccomp
 
     def describe(self) -> str:
-        """``namespaces (user, pid, net, ipc, mount) + landlock`` or ``processes only``."""
-        if not self.namespaces:
-            return f"processes only ({self.refused})"
-        landlock = " + landlock" if self.landlock else f" (no landlock: {self.refused})"
-        return f"namespaces ({NAMESPACES}){landlock}"
+        """``namespaces (user, pid, net, ipc, mount) + landlock + seccomp``, ``processes only +
+        seccomp (why no namespaces)``."""
+        parts = [f"namespaces ({NAMESPACES})" if self.namespaces else "processes only",
+                 *(["landlock"] if self.namespaces and self.landlock else []),
+                 *(["seccomp"] if self.seccomp else [])]
+        return " + ".join(parts) + (f" ({self.refused})" if self.refused else "")
 
 
 @functools.lru_cache(maxsize=None)
 def probe() -> Isolation:
-    """Whether the kernel lets a child of this process go through :func:`enter_namespaces` and
-    :func:`confine` (once per process: a fork, two system call rounds, a few milliseconds)."""
+    """Whether the kernel lets a child of this process go through :func:`enter_namespaces`,
+    :func:`confine` and :func:`restrict_calls` (once per process: two forks, a few
+    milliseconds; three without namespaces)."""
     if not sys.platform.startswith("linux"):
         return Isolation(False, refused="not Linux")
+    namespaces, text = _tried(_confined)
+    landlock, _, unfiltered = text.partition(" ") if namespaces else ("0", "", _tried(_unfiltered)[1])
+    refused = [text if not namespaces else "" if int(landlock) else "the kernel has no Landlock",
+               unfiltered and f"no seccomp: {unfiltered}"]
+    return Isolation(namespaces, int(landlock), not unfiltered, "; ".join(filter(None, refused)))
+
+
+def _tried(step: Callable[[], str]) -> tuple[bool, str]:
+    """(True, what ``step`` returned) in a forked process of this one, or (False, why it failed)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the probe's own process
-        os.close(read)
-        os._exit(_probe_child(write))
+        try:
+            os.close(read)
+            try:
+                os.write(write, f"ok {step()}".encode())
+            except OSError as exc:
+                os.write(write, f"refused {_why(exc)}".encode())
+        finally:
+            os._exit(0)
     os.close(write)
     with os.fdopen(read, "rb") as answer:
         report = answer.read().decode("utf-8", "replace")
     os.waitpid(pid, 0)
     done, _, text = report.partition(" ")
-    if done == "landlock":
-        abi = int(text)
-        return Isolation(True, abi, "" if abi else "the kernel has no Landlock")
-    return Isolation(False, refused=text or "the probe died")
+    return (True, text) if done == "ok" else (False, text or "the probe died")
 
 
-def _probe_child(answer: int) -> int:
-    """Go through the steps of a sandbox child, and say how far they went on ``answer``."""
+def _confined() -> str:
+    """A sandbox child's steps: ``"VERSION"`` (Landlock's ABI in force), or ``"VERSION WHY"``
+    when the filter failed."""
+    enter_namespaces()
+    init = start_init()
     try:
-        enter_namespaces()
-        init = start_init()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                abi = confine(tempfile.gettempdir())
-                os.write(answer, f"landlock {abi}".encode())
-                os._exit(0)
-            except OSError as exc:
-                os.write(answer, f"refused {_why(exc)}".encode())
-                os._exit(1)
-        os.waitpid(pid, 0)
+        confined, text = _tried(_confined_child)  # in the new PID namespace, beside its init
+    finally:
         os.kill(init, signal.SIGKILL)
         os.waitpid(init, 0)
+    if not confined:
+        raise OSError(0, text)
+    return text
+
+
+def _confined_child() -> str:
+    return f"{confine(tempfile.gettempdir())} {_unfiltered()}".strip()
+
+
+def _unfiltered() -> str:
+    """Why :func:`restrict_calls` fails in this process ("" when it works: no Unix socket can
+    be made after it)."""
+    try:
+        restrict_calls()
     except OSError as exc:
-        os.write(answer, f"refused {_why(exc)}".encode())
-    return 0
+        return _why(exc)
+    try:
+        socket.socket(socket.AF_UNIX).close()
+    except PermissionError:
+        return ""
+    return "the filter let a Unix socket through"
 
 
 def _why(exc: OSError) -> str:
@@ -268,22 +391,35 @@ class Refused(RuntimeError):
 _PROBING = threading.Lock()
 
 
-def for_run(mode: str) -> Isolation:
-    """The isolation this process's sandbox children get; :class:`Refused` when ``mode`` is
-    ``"required"`` and the kernel refuses part of it.  Said once per process on stderr when it
-    is less than full (the language server's stderr is its log)."""
+def in_force(mode: str) -> Isolation:
+    """The isolation this process's sandbox children get under the setting ``mode`` (for
+    ``"required"``, when it runs them at all), without saying it."""
     with _PROBING:  # threads of one run (the CLI's jobs) probe once
-        isolation = probe()
+        kernel = probe()
+    if mode == "processes":
+        return Isolation(False, seccomp=kernel.seccomp, refused='isolation = "processes"')
+    return kernel
+
+
+def for_run(mode: str) -> Isolation:
+    """:func:`in_force`; :class:`Refused` when ``mode`` is ``"required"`` and the kernel refuses
+    part of it.  Said once per run on stderr when the kernel gives less than ``"auto"`` asks
+    (the language server's stderr is its log)."""
+    isolation = in_force(mode)
     if mode == "required" and not isolation.full:
         raise Refused(f'isolation = "required", but the kernel refuses it: {isolation.describe()}; '
                       "model code was not run")
-    _announce(isolation)
+    if mode != "processes":
+        _announce(isolation)
     return isolation
 
 
 @functools.lru_cache(maxsize=None)
 def _announce(isolation: Isolation) -> None:
-    if not isolation.full:
+    """Once per run: ``flake8 -j``'s workers are processes of one run (:func:`slots.once_per_run`)."""
+    from rfa_lint.sandbox import slots
+
+    if not isolation.full and slots.once_per_run("isolation-said"):
         print(f"rfa-lint: isolation: {isolation.describe()}: model code runs as you, and can read, "
               "write and signal what you can; isolation = \"required\" refuses to run it",
               file=sys.stderr)

@@ -8,8 +8,9 @@ is recorded under the best name at hand, even when a library swallows the error:
 it went through ``urllib.request`` (as ``torch.hub`` and keras' ``get_file`` do), else
 ``host:port``.
 
-Only Unix-domain sockets keep working: multiprocessing, ``socket.socketpair`` and the fork
-server use them, and they cannot leave the machine.  Loopback is blocked too: a local proxy or
+Unix-domain sockets pass this guard: they cannot leave the machine.  (The kernel's filter
+refuses all but connected pairs, which ``multiprocessing`` uses, before user code runs:
+:func:`.isolation.restrict_calls`.)  Loopback is blocked too: a local proxy or
 mirror is still a download, a local service is a side effect a linter must not have, and a
 result must not depend on what happens to listen on the machine.
 

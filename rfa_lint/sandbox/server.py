@@ -210,7 +210,8 @@ def _reap_all() -> None:
 
 def run_child(sock: socket.socket, message: dict, fds: list[int], isolate: bool = False) -> NoReturn:
     """The file's child: own session, output to the linter's pipes, confined by the kernel when
-    its keeper entered namespaces (:func:`isolation.confine`), temporary files in its work
+    its keeper entered namespaces (:func:`isolation.confine`), its system calls filtered with
+    ``"filter"`` (:func:`isolation.restrict_calls`), temporary files in its work
     folder, then execute the request."""
     try:
         os.setsid()  # away from the server's group: a file's killpg(0) hits its own
@@ -224,6 +225,8 @@ def run_child(sock: socket.socket, message: dict, fds: list[int], isolate: bool 
         work = message["work"]
         if isolate:
             isolation.confine(work, tuple(message.get("hide", ())))
+        if message.get("filter") is True:
+            isolation.restrict_calls()
         os.chdir(work)
         os.environ["TMPDIR"] = work  # the one folder it may write
         for cache in CACHE_HOMES:  # a download writes there before it connects: RFA914 names it

@@ -12,6 +12,9 @@ then hold or swap the slot files.  So it is used only when it is ours and no one
 to it; otherwise this process (and the workers it forks) gets a private folder of its own: the
 cap then holds per run instead of per user, and the lint goes on.
 
+The same folder notes what a run has said (:func:`once_per_run`): flake8 ``-j`` lints in
+several processes, and a run's notice is said once, not once per process.
+
 No wait is without an end.  A holder may be stuck (a run suspended with Ctrl-Z holds its slots
 for as long as it stays suspended), so a wait ends by a deadline, and the child then runs
 without a slot, saying so on stderr (once per process): the cap is there for speed, and a
@@ -140,3 +143,39 @@ def _say_uncapped(folder: Path, count: int, waited: float) -> None:
     _SAID.append(True)
     print(f"rfa-lint: all {count} child slots in {folder} stayed held for {waited:.0f}s (another rfa-lint "
           "run is stopped or slow); running without a slot", file=sys.stderr)
+
+
+def once_per_run(notice: str) -> bool:
+    """Whether this process is the first of its run to say ``notice``.  A run is its first
+    process (the parent :mod:`multiprocessing` names in a worker of flake8 ``-j``, else this
+    process), known by its pid and start time: the first to make the file ``NOTICE-PID-START`` in
+    the slot folder says it, and removes the notes of runs that ended.  Where there is no such
+    folder or no ``/proc``, each process says it."""
+    import multiprocessing  # flake8 has it loaded; a run says a notice rarely
+
+    parent = multiprocessing.parent_process()
+    first = parent.pid if parent is not None and parent.pid is not None else os.getpid()
+    started = _start_time(first)
+    if started is None:
+        return True
+    folder = slot_folder()
+    try:
+        os.close(os.open(folder / f"{notice}-{first}-{started}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    for note in folder.glob(f"{notice}-*-*"):
+        pid, _, start = note.name.removeprefix(f"{notice}-").partition("-")
+        with contextlib.suppress(OSError, ValueError):
+            if _start_time(int(pid)) != start:
+                note.unlink()
+    return True
+
+
+def _start_time(pid: int) -> str | None:
+    """When the process started (clock ticks after boot, from ``/proc``); None: no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[19].decode()
+    except (OSError, IndexError):
+        return None

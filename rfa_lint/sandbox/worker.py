@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Iterator
 
 import rfa_lint
-from rfa_lint.sandbox import child, warm
+from rfa_lint.sandbox import child, isolation, warm
 from rfa_lint.sandbox.server import (MESSAGE_BYTES, START_FOLDER, Server, become_subreaper, command,
                                      kill_tree, peer_credentials, serve, wakeup_pipe)
 from rfa_lint.sandbox.slots import child_slot
@@ -87,8 +87,10 @@ def key(frameworks: tuple[str, ...], env: dict[str, str]) -> str:
     """What a worker must share with the run it serves (see the module docstring)."""
     from rfa_lint.cache import environment  # the cache imports the sandbox
 
+    # the kernel's isolation as the run finds it: a worker started where namespaces are refused
+    # (a container, a sandboxed editor) cannot give them to a run that has them
     material = {"environment": environment(), "executable": sys.executable, "prefix": sys.prefix,
-                "frameworks": frameworks, "env": env}
+                "frameworks": frameworks, "env": env, "isolation": isolation.probe().grade}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
