@@ -293,10 +293,10 @@ def _settings_report(run: dict, projects: dict[str, Project]) -> str:
     def lines(values: Mapping[str, Any], names: Iterable[str]) -> str:
         return "".join(f"  {name} = {BY_NAME[name].display(values[name])}\n" for name in names)
 
-    from rfa_lint.sandbox.isolation import probe
+    from rfa_lint.sandbox.isolation import in_force
 
     blocks = [f"run (command line and defaults):\n{lines(run, [s.name for s in SETTINGS if not s.toml])}"
-              f"  # isolation: {probe().describe()}\n"]
+              f"  # isolation: {in_force(run['isolation']).describe()}\n"]
     for folder, project in sorted(projects.items()):
         source = project.config or "no configuration file" + (" (--isolated)" if run["isolated"] else "")
         blocks.append(f"{folder or '.'}: {source}\n{lines(project.values, PYPROJECT)}"

@@ -282,6 +282,9 @@ def test_show_settings_says_which_isolation_is_in_force(tmp_path):
         refused = subprocess.run([*WITHOUT_USER_NAMESPACES, *command], cwd=tmp_path, capture_output=True,
                                  text=True, timeout=600).stdout
         assert f"# isolation: {FALLBACK}\n" in refused
+    asked = subprocess.run([*command, "--isolation", "processes"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=600).stdout
+    assert "# isolation: processes only" in asked and 'isolation = "processes"' in asked
 
 
 # --- as a plain user ------------------------------------------------------------------------------

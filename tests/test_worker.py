@@ -373,6 +373,26 @@ def test_an_idle_worker_exits_and_removes_its_socket(tmp_path):
     assert not path.exists()
 
 
+def test_runs_that_only_check_a_worker_listens_do_not_keep_it_up(tmp_path):
+    """Every run sweeps the worker folder, connecting to each socket to see whether a worker
+    listens there: on a busy machine those checks came more often than IDLE_SECONDS, and
+    workers never exited.  Swept every 0.2 s, an idle worker still exits."""
+    path = tmp_path / "w.sock"
+    code = ("import os, sys; from rfa_lint.sandbox import worker; worker.IDLE_SECONDS = 1; "
+            "ready, end = os.pipe(); worker.run_worker(end, sys.argv[1], 'key', 'torch', 'torch')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            worker.sweep(tmp_path)
+            time.sleep(0.2)
+        assert proc.poll() == 0, proc.stderr.read() if proc.poll() is not None else "still running"
+        assert not path.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_fork_server_that_dies_on_its_own_is_reaped(tmp_path):
     """With the worker off, a long-lived run replaces its own fork server when it dies; the dead
     one is waited for at once, not left a zombie until some later subprocess call reaps it."""

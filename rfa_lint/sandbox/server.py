@@ -259,6 +259,7 @@ class Server:
         self.deadlines: dict[int, float] = {}  # keeper pid -> when its tree is killed
         self.files: dict[str, tuple[int, str]] = {}  # file -> (keeper pid, text digest)
         self.worked_at = time.monotonic()  # when a file last started or ended (``status``'s idle)
+        self.working: set[socket.socket] = set()  # clients that ran a file: they keep a worker up
 
     def run(self, client: socket.socket, message: dict, fds: list[int]) -> None:
         self.supersede(message)
@@ -273,6 +274,7 @@ class Server:
                     other.close()
             keep(client, message, fds, os.getppid())
         self.keepers[pid] = (client, message["id"])
+        self.working.add(client)
         self.worked_at = time.monotonic()
         if isinstance(message.get("seconds"), (int, float)):
             self.deadlines[pid] = time.monotonic() + message["seconds"] + GRACE_SECONDS
@@ -311,6 +313,7 @@ class Server:
         """A client that closed its socket: everything it was running dies."""
         self.kill(client)
         self.clients.remove(client)
+        self.working.discard(client)
         client.close()
 
     def reap(self) -> None:
@@ -384,8 +387,9 @@ def tell(client: socket.socket, **message: object) -> None:
 
 def serve(server: Server, idle_seconds: float | None = None, hello: dict | None = None) -> None:
     """Serve the clients until the last one is gone (a fork server of one linter: it starts with
-    its client, ``idle_seconds`` None), or until nothing ran for ``idle_seconds`` (a worker
-    listening for linters, :mod:`.worker`), or a client asks it to stop; then kill the whole tree.
+    its client, ``idle_seconds`` None), or until nothing ran for ``idle_seconds`` and no client
+    that ran a file is connected (a worker listening for linters, :mod:`.worker`: a run that only
+    checks it listens keeps it no longer), or a client asks it to stop; then kill the whole tree.
 
     ``hello`` is sent to every client first (:func:`send` of ``ready`` and whatever it holds).
     """
@@ -398,7 +402,7 @@ def serve(server: Server, idle_seconds: float | None = None, hello: dict | None 
         while server.clients or idle_seconds is not None:
             waits = [server.expire()]
             if idle_seconds is not None:
-                busy = server.clients or server.keepers
+                busy = server.working or server.keepers  # not a run's check that it listens
                 idle_since = time.monotonic() if busy else idle_since
                 waits.append(idle_since + idle_seconds - time.monotonic())
                 if waits[-1] <= 0:
