@@ -126,3 +126,68 @@ def test_parameters_go_to_meta_and_everything_else_stays_real():
     assert net.index.device.type == "cpu" and net.index.tolist() == list(range(16))
     assert net.table.is_meta
     assert net.rates[-1] == pytest.approx(0.1)
+
+
+def test_trials_start_at_the_first_layers_rank_and_leave_no_state_behind():
+    trials = _load("build_trials")
+    video = _build(trials.CausalVideo, resolution=[16])  # an image first left the causal cache: 224^3 was traced
+    assert video["status"] == "ok" and video["graph"]["input_shape"] == [1, 3, 16, 16, 16], video
+
+    class Streaming(nn.Module):
+        """Keeps its last input, then refuses maps under 24px: the trial at 16px fails after
+        setting the cache, which a later size must not see."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.previous = nn.Conv2d(3, 4, 3), None
+
+        def forward(self, x):
+            if self.previous is not None:
+                x = x + self.previous
+            self.previous = x
+            if x.shape[-1] < 24:
+                raise ValueError("too small")
+            return self.conv(x)
+
+    model = Streaming()
+    assert torch_frontend.to_plain(model, resolution=(16, 16))["input_shape"] == [1, 3, 224, 224]
+
+
+def test_a_second_image_is_made_like_the_first():
+    siamese = _load("build_trials").Siamese()
+    assert inputs.plan(siamese, None).extra == {"x2": inputs.LIKE_IMAGE}
+    result = _build(type(siamese))
+    assert result["status"] == "ok" and result["graph"]["input_shape"] == [1, 3, 16, 16], result
+
+    class Flow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(6, 4, 3)
+
+        def forward(self, image1, image2, num_flow_updates=12, context=None):
+            return self.conv(torch.cat([image1, image2], dim=1))
+
+    assert inputs.plan(Flow(), None).extra == {"image2": inputs.LIKE_IMAGE}
+
+
+def test_required_arguments_behind_kwargs_need_arguments_and_a_bare_call_is_a_failure():
+    models = _load("build_forwarded_arguments")
+    assert _build(models.Deep) == {"status": "needs-arguments", "detail": "in_channels"}
+    assert _build(models.deep_wide, kind="factory") == {"status": "needs-arguments", "detail": "in_channels"}
+    assert _build(models.Broken)["status"] == "build-failed"
+
+
+def test_one_axis_models_try_long_sequences_and_their_declared_length():
+    class Wave(nn.Module):  # downsamples 1024x: no image size fits
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(*[nn.Conv1d(2 if i == 0 else 4, 4, 4, stride=4) for i in range(5)])
+
+        def forward(self, x):
+            return self.body(x)
+
+    assert torch_frontend.to_plain(Wave(), resolution=(16,))["input_shape"] == [1, 2, 1024]
+    wave = Wave()
+    wave.sample_size = 4096  # diffusers' UNets say their size so
+    assert inputs.declared_size(wave) == (4096,)
+    assert torch_frontend.to_plain(wave, resolution=(16,), declared=(4096,))["input_shape"] == [1, 2, 4096]

@@ -187,6 +187,8 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
         downloads = context.network.attempts[attempts:]
         if downloads:
             return {"status": Status.DOWNLOAD_BLOCKED, "detail": f"tried to download {downloads[0]}"}
+        if hidden := discovery.passed_on_unfilled(exc):  # required behind **kwargs
+            return {"status": Status.NEEDS_ARGUMENTS, "detail": ", ".join(hidden)}
         return {"status": Status.BUILD_FAILED, "detail": where(exc, context.path),
                 "retry": meta and context.needs_values(exc)}
     frontend = context.frontend_of(model)

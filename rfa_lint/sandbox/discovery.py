@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dis
 import inspect
 import os
+import re
 import sys
 import textwrap
 from typing import Any, Callable, Mapping
@@ -214,6 +216,34 @@ def weights_off(factory: Callable, args: tuple, kwargs: Mapping[str, Any]) -> di
         return {}
     return {name: value for name, value in WEIGHTS_OFF.items()
             if name in signature.parameters and name not in given}
+
+
+_MISSING = re.compile(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)")
+_OWN_FILES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def passed_on_unfilled(error: BaseException) -> list[str]:
+    """The required parameters a constructor passed its ``*args`` / ``**kwargs`` on without
+    (monai's ``SEResNet50(**kwargs)`` -> ``SENet.__init__() missing 2 required positional
+    arguments: 'spatial_dims' and 'in_channels'``): arguments the user must choose that the
+    signature hid, as :func:`unfilled` finds visible ones.
+
+    Only when every call of user code from the factory to the failing one passed arguments on
+    (``f(*args, **kwargs)``, ``super().__init__(depth=50, **kwargs)``): a constructor that
+    calls a block without its arguments is a bug of its own, not a question to its user.
+    """
+    match = _MISSING.search(str(error)) if isinstance(error, TypeError) else None
+    if match is None:
+        return []
+    calls, tb = [], error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(_OWN_FILES):
+            calls.append(next((i.opname for i in dis.get_instructions(code) if i.offset == tb.tb_lasti), None))
+        tb = tb.tb_next
+    if not calls or any(call != "CALL_FUNCTION_EX" for call in calls):
+        return []
+    return re.findall(r"'(\w+)'", match.group(1))
 
 
 def unfilled(factory: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None) -> list[str]:

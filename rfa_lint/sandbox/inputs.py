@@ -5,6 +5,8 @@ the lint resolution; every other input it requires is made here when it can be:
 
 - a timestep-like parameter (``t``, ``timesteps``, ``sigma``, ``noise_level``...: diffusion
   UNets' ``forward(x, timesteps)``) is one number per sample, a ``(batch,)`` tensor;
+- a second image (RAFT's ``forward(image1, image2)``, a siamese ``forward(x1, x2)``: its name
+  is the image's but for a number or ``_a`` / ``_b``) is made like the image, at every size;
 - a parameter annotated ``Optional[...]`` (optional conditioning) is None;
 - a parameter with a default keeps it.
 
@@ -34,13 +36,23 @@ _LEVELS = re.compile(r"(sigmas?|noise_?levels?|noise_?labels?|c_noise|log_?snr|g
 class Inputs:
     """How to call a model's forward: ``image`` the shape of its first input (None: the
     frontend tries its sizes), ``extra`` the other inputs by name as the frontend makes them
-    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, or None to pass None),
+    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, :data:`LIKE_IMAGE`, or
+    None to pass None),
     ``missing`` the required inputs that cannot be made."""
 
     image: list[int] | None = None
     name: str = "x"  # the image input's
     extra: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+
+
+#: The spec of an input made like the image (same shape, device and type).
+LIKE_IMAGE: dict[str, Any] = {"like": "image"}
+
+
+def _stem(name: str) -> str:
+    """A name without what numbers one of a pair: ``image2`` -> ``image``, ``img_b`` -> ``img``."""
+    return re.sub(r"(?<=.)(\d+|_[ab])$", "", name)
 
 
 def per_sample(name: str) -> dict[str, Any] | None:
@@ -74,6 +86,8 @@ def plan(model: Any, input_shape: Any) -> Inputs:
             continue
         elif (spec := per_sample(p.name)) is not None:
             inputs.extra[p.name] = spec
+        elif first is not None and _stem(p.name) == _stem(first.name):
+            inputs.extra[p.name] = LIKE_IMAGE
         elif _optional(p, model):
             inputs.extra[p.name] = None
         else:
@@ -121,17 +135,19 @@ def declared_size(model: Any) -> tuple[int, ...] | None:
     """The spatial input size a model declares for itself, if any.
 
     timm's ``pretrained_cfg`` / ``default_cfg`` ``input_size`` (channels first), then an
-    ``img_size`` / ``image_size`` attribute (torchvision's ViT, many timm models).
+    ``img_size`` / ``image_size`` / ``sample_size`` attribute (torchvision's ViT, many timm
+    models, diffusers' UNets); one number is the size of every axis the model has (an audio
+    UNet's 65536 samples).
     """
     for name in ("pretrained_cfg", "default_cfg"):
         cfg = _attribute(model, name)
         size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
         if _sizes(size) and len(size) > 1:
             return tuple(int(v) for v in size[1:])
-    for name in ("img_size", "image_size"):
+    for name in ("img_size", "image_size", "sample_size"):
         size = _attribute(model, name)
-        if isinstance(size, int) and size > 0:
-            return (size, size)
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            return (size,)
         if _sizes(size):
             return tuple(int(v) for v in size)
     return None

@@ -40,6 +40,8 @@ from .table import (
 from .weights import needs_values
 
 _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
+#: lengths tried last on a model of one spatial axis (samples of audio, steps of a signal)
+_SEQUENCE_SIZES = (1024, 4096, 16384, 65536)
 _VIDEO_FRAMES = 16
 _IMAGE_CHANNELS = 3
 _MODES = (("eval", 1), ("train", 2))
@@ -151,17 +153,29 @@ class _Recorder(TorchFunctionMode):
         self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
         self.running: list[nn.Module] = []
         self.opaque_depth = 0
-        dtype = _dtype(model)
-        if real:
-            self.input = torch.randn(input_shape, dtype=dtype)
-        else:
-            self.input = torch.empty(input_shape, dtype=dtype, device="meta")
-        self.extra = {name: spec and _extra(spec, input_shape[0], dtype, real)
-                      for name, spec in (inputs or {}).items()}
+        self.shape, self.real, self.dtype = tuple(input_shape), real, _dtype(model)
+        self.input = self._image()
+        inputs = inputs or {}
+        self.extra = {name: self._made(spec) for name, spec in inputs.items()}
+        images = [self.extra[name] for name, spec in inputs.items() if spec and spec.get("like") == "image"]
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
         layer = LayerDefinition("input", kernel_size=1, kind=Kind.INPUT)
         node = self._node("input", layer, [], (), (), None, layout)
-        self._mark([self.input], node, [layout])
+        self._mark([self.input, *images], node, [layout])  # a second image: the same input
+
+    def _image(self) -> Tensor:
+        """An image of the traced shape: random when the model is real, else on meta."""
+        if self.real:
+            return torch.randn(self.shape, dtype=self.dtype)
+        return torch.empty(self.shape, dtype=self.dtype, device="meta")
+
+    def _made(self, spec: Mapping[str, Any] | None) -> Tensor | None:
+        """An input besides the image, as ``to_plain``'s ``inputs`` describes it."""
+        if spec is None:
+            return None
+        if spec.get("like") == "image":
+            return self._image()
+        return _extra(spec, self.shape[0], self.dtype, self.real)
 
     # bookkeeping
 
@@ -588,13 +602,18 @@ def _attempts(
     batch of 2, as batch norm refuses a single value per channel there.  At each size an RGB
     image comes first, then the channels and axes of the model's first layer (a ViT whose patch
     embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A size
-    whose number of axes does not fit is skipped.  A model built for ``real`` runs real forward
-    passes: eval mode only, at the preferred sizes and ``input_res``.
+    whose number of axes does not fit is skipped; a model of one axis tries long sequences last
+    (:data:`_SEQUENCE_SIZES`).  A model built for ``real`` runs real forward
+    passes: eval mode only, at the preferred sizes and ``input_res``.  A model whose first conv
+    has another number of axes (an audio model's Conv1d, a video model's Conv3d) takes its own
+    rank first: an image it refuses would only cost a failed trial.
     """
     modes = _MODES[:1] if real else _MODES
     if input_shape is not None:
         return [(mode, tuple(input_shape)) for mode, _ in modes]
-    layouts = list(dict.fromkeys([(_IMAGE_CHANNELS, 2), _first_layer(model)]))
+    first = _first_layer(model)
+    image = (_IMAGE_CHANNELS, 2)
+    layouts = list(dict.fromkeys([image, first] if first[1] in (0, 2) else [first, image]))
 
     def shapes(size: Sequence[int] | None) -> list[tuple]:
         return [(channels, *sides) for channels, axes in layouts for sides in _sides(size, axes)]
@@ -604,7 +623,28 @@ def _attempts(
     generic = (input_res,) if real else (input_res, *_TRACE_SIZES)
     attempts += [(mode, (batch, *shape)) for mode, batch in modes for size in generic
                  for shape in shapes((size,))]
+    if not real:  # a sequence model downsamples more than an image model: audio by thousands
+        attempts += [(mode, (batch, channels, size)) for mode, batch in modes for channels, axes in layouts
+                     if axes == 1 for size in _SEQUENCE_SIZES]
     return list(dict.fromkeys(attempts))
+
+
+class _State:
+    """The attributes of every module of a model, as they were before its first trial.
+
+    A forward may leave state on its modules (a causal conv's cache of the previous frames): a
+    trial that failed half way must not hand it to the next one (diffusers' EasyAnimate
+    encoder refused every size after an image had been tried).  What an attribute is bound to
+    is restored; a container changed in place stays changed.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.saved = [(module, dict(vars(module))) for module in model.modules()]
+
+    def restore(self) -> None:
+        for module, attributes in self.saved:
+            vars(module).clear()
+            vars(module).update(attributes)
 
 
 def _describe(error: BaseException) -> str:
@@ -644,12 +684,13 @@ def to_plain(
 
     ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
     ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
-    batch size comes first).  ``real``: the model was built for real (its weights hold values):
+    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too.  ``real``: the model was built for real (its weights hold values):
     the trace runs it on a random image on the CPU, in eval mode.
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
     needing_values, given_up = None, set()
+    state = _State(model)
     try:
         for mode, shape in _attempts(model, input_shape, resolution, declared, input_res, real):
             if mode in given_up:
@@ -659,6 +700,7 @@ def to_plain(
             try:
                 output = recorder.run(model)
             except Exception as error:  # the model's own failure, reported below with its line
+                state.restore()
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
                 if not real and needs_values(error):  # no other size of this mode has them either
                     needing_values = needing_values or error
