@@ -130,7 +130,7 @@ def test_parameters_go_to_meta_and_everything_else_stays_real():
 
 def test_trials_start_at_the_first_layers_rank_and_leave_no_state_behind():
     trials = _load("build_trials")
-    video = _build(trials.CausalVideo, resolution=[16])  # an image first left the causal cache: 224^3 was traced
+    video = _build(trials.CausalVideo, resolution=[16])  # after an image, the cache made it 224^3
     assert video["status"] == "ok" and video["graph"]["input_shape"] == [1, 3, 16, 16, 16], video
 
     class Streaming(nn.Module):

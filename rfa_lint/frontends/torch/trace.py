@@ -684,8 +684,9 @@ def to_plain(
 
     ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
     ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
-    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too.  ``real``: the model was built for real (its weights hold values):
-    the trace runs it on a random image on the CPU, in eval mode.
+    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too.
+    ``real``: the model was built for real (its weights hold values): the trace runs it on a
+    random image on the CPU, in eval mode.
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
