@@ -82,7 +82,7 @@ def test_a_timestep_is_one_number_per_sample_and_optional_inputs_are_none():
     # class_labels keeps its default
     assert plan.extra == {"timestep": {"shape": [], "dtype": "int64", "batched": True}}
     block = _load("build_sample_timestep").CrossAttentionBlock()
-    assert inputs.plan(block, None).missing == ["context"]
+    assert inputs.plan(block, None).extra == {"context": inputs.TOKENS}
     assert inputs.per_sample("sigma")["dtype"] == "float" and inputs.per_sample("context") is None
 
 
@@ -97,13 +97,32 @@ def _build(factory, **candidate) -> dict:
 
 
 def test_named_input_shapes_feed_every_input():
-    block = _load("build_sample_timestep").CrossAttentionBlock
-    assert _build(block)["status"] == "needs-inputs"
-    result = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32]})
+    block = _load("build_sample_timestep").MaskedBlock
+    unknown = _build(block)
+    assert unknown == {"status": "needs-inputs",
+                       "detail": "mask; give their shapes with '# rfa-lint: input(x=(...), mask=(...))'"}
+    result = _build(block, input_shape={"x": [1, 3, 16, 16], "mask": [1, 1, 16, 16]})
     assert result["status"] == "ok", result
     assert result["graph"]["input_shape"] == [1, 3, 16, 16] and result["graph"]["built"] == "meta"
-    wrong = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32], "cotnext": [1]})
-    assert wrong["status"] == "needs-inputs" and "cotnext" in wrong["detail"]
+    wrong = _build(block, input_shape={"x": [1, 3, 16, 16], "mask": [1, 1, 16, 16], "msak": [1]})
+    assert wrong["status"] == "needs-inputs" and "msak" in wrong["detail"]
+
+
+def test_conditioning_is_as_wide_as_the_first_layer_that_reads_it():
+    block = _load("build_sample_timestep").CrossAttentionBlock
+    result = _build(block)
+    assert result["status"] == "ok" and result["graph"]["input_shape"] == [1, 3, 16, 16], result
+
+    class Normed(nn.Module):  # a LayerNorm reads it first, through a cast
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm, self.proj = nn.Conv2d(3, 4, 3), nn.LayerNorm(12), nn.Linear(12, 4)
+
+        def forward(self, x, encoder_hidden_states):
+            context = self.proj(self.norm(encoder_hidden_states.float()))
+            return self.conv(x) + context.mean(1)[:, :, None, None]
+
+    assert _build(Normed)["status"] == "ok"
 
 
 def test_parameters_go_to_meta_and_everything_else_stays_real():

@@ -19,13 +19,14 @@ import resource
 import sys
 import textwrap
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from rfa_lint import slices
 from rfa_lint.files import module_name
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import InputsUnknown, TraceError
 from rfa_lint.sandbox import discovery, inputs, reads
 from rfa_lint.sandbox.status import Status
 
@@ -208,6 +209,8 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
                                   **options)
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
+    except InputsUnknown as exc:  # the first use of an input says not its shape
+        return {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(replace(feed, missing=exc.names))}
     except Exception as exc:
         failed = {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
                   "retry": meta and frontend.needs_values(exc)}

@@ -8,10 +8,13 @@ the lint resolution; every other input it requires is made here when it can be:
 - a second image (RAFT's ``forward(image1, image2)``, a siamese ``forward(x1, x2)``: its name
   is the image's but for a number or ``_a`` / ``_b``) is made like the image, at every size;
 - a parameter annotated ``Optional[...]`` (optional conditioning) is None;
-- a parameter with a default keeps it.
+- a parameter with a default keeps it;
+- any other (``encoder_hidden_states``, ``context``) is taken as a sequence of vectors,
+  ``(batch, length, width)``, whose width the first layer that reads it says (a Linear's
+  inputs, a LayerNorm's size: a cross-attention's keys), found by the frontend as it traces.
 
-An input that is none of these (``encoder_hidden_states``: its width and length cannot be
-guessed) makes the model ``needs-inputs``, naming it.  A shape given by name in the
+An input whose first use says no width (it is concatenated to the image, or read as a number)
+makes the model ``needs-inputs``, naming it.  A shape given by name in the
 ``input(...)`` directive (``input(x=(1, 3, 64, 64), t=(1,))``: ``candidate["input_shape"]``
 is then a mapping) is used as given, for any input.
 """
@@ -36,8 +39,8 @@ _LEVELS = re.compile(r"(sigmas?|noise_?levels?|noise_?labels?|c_noise|log_?snr|g
 class Inputs:
     """How to call a model's forward: ``image`` the shape of its first input (None: the
     frontend tries its sizes), ``extra`` the other inputs by name as the frontend makes them
-    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, :data:`LIKE_IMAGE`, or
-    None to pass None),
+    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, :data:`LIKE_IMAGE`,
+    :data:`TOKENS`, or None to pass None),
     ``missing`` the required inputs that cannot be made."""
 
     image: list[int] | None = None
@@ -48,6 +51,8 @@ class Inputs:
 
 #: The spec of an input made like the image (same shape, device and type).
 LIKE_IMAGE: dict[str, Any] = {"like": "image"}
+#: The spec of a sequence of vectors whose width its first use says.
+TOKENS: dict[str, Any] = {"like": "tokens"}
 
 
 def _stem(name: str) -> str:
@@ -91,7 +96,7 @@ def plan(model: Any, input_shape: Any) -> Inputs:
         elif _optional(p, model):
             inputs.extra[p.name] = None
         else:
-            inputs.missing.append(p.name)
+            inputs.extra[p.name] = TOKENS
     inputs.missing += [name for name in given if name not in {p.name for p in named}
                        and not any(p.kind == p.VAR_KEYWORD for p in parameters)]
     return inputs

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import InputsUnknown, TraceError
 from rfa_lint.frontends.base import PlainGraph
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode, Kind, LayerDefinition, broadcast, graph_from_plain, per_axis,
@@ -43,6 +44,8 @@ _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 2
 #: lengths tried last on a model of one spatial axis (samples of audio, steps of a signal)
 _SEQUENCE_SIZES = (1024, 4096, 16384, 65536)
 _VIDEO_FRAMES = 16
+#: the length of a sequence input made for a model (conditioning: no position of the image)
+_TOKENS = 8
 _IMAGE_CHANNELS = 3
 _MODES = (("eval", 1), ("train", 2))
 
@@ -156,7 +159,8 @@ class _Recorder(TorchFunctionMode):
         self.shape, self.real, self.dtype = tuple(input_shape), real, _dtype(model)
         self.input = self._image()
         inputs = inputs or {}
-        self.extra = {name: self._made(spec) for name, spec in inputs.items()}
+        self.unsized: dict[int, tuple[Tensor, str]] = {}
+        self.extra = {name: self._made(name, spec) for name, spec in inputs.items()}
         images = [self.extra[name] for name, spec in inputs.items() if spec and spec.get("like") == "image"]
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
         layer = LayerDefinition("input", kernel_size=1, kind=Kind.INPUT)
@@ -169,12 +173,18 @@ class _Recorder(TorchFunctionMode):
             return torch.randn(self.shape, dtype=self.dtype)
         return torch.empty(self.shape, dtype=self.dtype, device="meta")
 
-    def _made(self, spec: Mapping[str, Any] | None) -> Tensor | None:
-        """An input besides the image, as ``to_plain``'s ``inputs`` describes it."""
+    def _made(self, name: str, spec: Mapping[str, Any] | None) -> Tensor | None:
+        """An input besides the image, as ``to_plain``'s ``inputs`` describes it; a sequence
+        whose width is not known yet has one value per token, until its first use says."""
         if spec is None:
             return None
         if spec.get("like") == "image":
             return self._image()
+        if spec.get("like") == "tokens":
+            tokens = _extra({"shape": [_TOKENS, 1], "dtype": "float", "batched": True}, self.shape[0],
+                            self.dtype, self.real)
+            self.unsized[id(tokens)] = (tokens, name)
+            return tokens
         return _extra(spec, self.shape[0], self.dtype, self.real)
 
     # bookkeeping
@@ -380,11 +390,46 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        unsized = self._first_use(func, args, kwargs) if self.unsized else None
         args, kwargs = self._on_one_device(args, kwargs)
-        result = func(*args, **kwargs)
+        if unsized is None:
+            result = func(*args, **kwargs)
+        else:
+            try:
+                result = func(*args, **kwargs)
+            except Exception:  # a use that needs a width the input does not have yet
+                raise _Unsized(unsized[1], _op_name(func)) from None
+            self._passed_on(unsized, func, result)
         if not self.opaque_depth:
             self._record_call(func, args, kwargs, result)
         return result
+
+    def _first_use(self, func, args: tuple, kwargs: dict) -> tuple[Tensor, str] | None:
+        """The input of unknown width this call reads (raising :class:`_Sized` when the call
+        is a layer that says the width: a Linear's inputs, a LayerNorm's size)."""
+        for tensor in _tensors((args, kwargs)):
+            entry = self.unsized.get(id(tensor))
+            if entry is None or entry[0] is not tensor:
+                continue
+            first = args[0] if args else kwargs.get("input")
+            if func is F.linear and first is tensor:
+                raise _Sized(entry[1], (args[1] if len(args) > 1 else kwargs["weight"]).shape[-1])
+            if func is F.layer_norm and first is tensor:
+                raise _Sized(entry[1], tuple(args[1] if len(args) > 1 else kwargs["normalized_shape"])[-1])
+            return entry
+        return None
+
+    def _passed_on(self, unsized: tuple[Tensor, str], func, result: Any) -> None:
+        """A cast or copy of an input of unknown width is that input; a query of its size
+        tells nothing; any other use cannot say its width."""
+        tensor, name = unsized
+        outputs = _tensors(result)
+        if not outputs:
+            return
+        if len(outputs) == 1 and outputs[0].shape == tensor.shape:
+            self.unsized[id(outputs[0])] = (outputs[0], name)
+            return
+        raise _Unsized(name, _op_name(func))
 
     def _on_one_device(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Real tensors (weights of a model built normally) meet meta ones as meta copies."""
@@ -629,6 +674,38 @@ def _attempts(
     return list(dict.fromkeys(attempts))
 
 
+class _Sized(BaseException):
+    """The first use of an input of unknown width says it (a BaseException: a model's own
+    ``except Exception`` must not swallow it)."""
+
+    def __init__(self, name: str, width: int) -> None:
+        super().__init__(name, width)
+        self.name, self.width = name, int(width)
+
+
+class _Unsized(BaseException):
+    """The first use of an input of unknown width says nothing of it."""
+
+    def __init__(self, name: str, op: str) -> None:
+        super().__init__(name, op)
+        self.name, self.op = name, op
+
+
+def _run(model: nn.Module, shape: tuple, inputs: dict[str, Any], real: bool, state: "_State") -> tuple:
+    """One trial: (recorder, output).  An input whose width its first use says is made at
+    that width in ``inputs`` and the trial runs again."""
+    while True:
+        recorder = _Recorder(model, shape, inputs, real)
+        try:
+            return recorder, recorder.run(model)
+        except _Sized as sized:
+            state.restore()
+            inputs[sized.name] = {"shape": [_TOKENS, sized.width], "dtype": "float", "batched": True}
+        except _Unsized as unsized:
+            raise InputsUnknown([unsized.name], f"the first use of {unsized.name!r} ({unsized.op}) "
+                                "does not say its shape") from None
+
+
 class _State:
     """The attributes of every module of a model, as they were before its first trial.
 
@@ -691,15 +768,16 @@ def to_plain(
     was_training = model.training
     failures: dict[str, list[str]] = {}
     needing_values, given_up = None, set()
-    state = _State(model)
+    state, inputs = _State(model), dict(inputs or {})
     try:
         for mode, shape in _attempts(model, input_shape, resolution, declared, input_res, real):
             if mode in given_up:
                 continue
             model.train(mode == "train")
-            recorder = _Recorder(model, shape, inputs, real)
             try:
-                output = recorder.run(model)
+                recorder, output = _run(model, shape, inputs, real, state)
+            except InputsUnknown:
+                raise
             except Exception as error:  # the model's own failure, reported below with its line
                 state.restore()
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
