@@ -124,6 +124,19 @@ def test_conditioning_is_as_wide_as_the_first_layer_that_reads_it():
 
     assert _build(Normed)["status"] == "ok"
 
+    class Registration(nn.Module):  # a check in Python reads the input first: no width to learn
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3)
+
+        def forward(self, moving, fixed):
+            if moving.shape[2:] != fixed.shape[2:]:
+                raise ValueError("the fixed image must be as large as the moving one")
+            return self.conv(torch.cat([moving, fixed], dim=1))
+
+    assert _build(Registration) == {
+        "status": "needs-inputs", "detail": "fixed; give their shapes with '# rfa-lint: input(moving=(...), fixed=(...))'"}
+
 
 def test_parameters_go_to_meta_and_everything_else_stays_real():
     class Net(nn.Module):

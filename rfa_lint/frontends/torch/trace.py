@@ -761,7 +761,9 @@ def to_plain(
 
     ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
     ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
-    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too.
+    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too,
+    or ``{"like": "tokens"}``: a sequence of vectors whose width the first layer that reads it
+    says (:class:`InputsUnknown` when its first use says none, or when no trace worked).
     ``real``: the model was built for real (its weights hold values): the trace runs it on a
     random image on the CPU, in eval mode.
     """
@@ -790,6 +792,9 @@ def to_plain(
         model.train(was_training)
     # the model's own errors first: a one-line report cut short still says what went wrong
     reasons = "\n".join(f"  {reason} (input {_shapes(tried)})" for reason, tried in failures.items())
+    unsized = [name for name, spec in inputs.items() if spec and spec.get("like") == "tokens"]
+    if unsized:  # a guess of their shape that no layer confirmed: theirs to give
+        raise InputsUnknown(unsized, f"no trace worked with them as sequences:\n{reasons}")
     raise TraceError(
         f"could not trace {type(model).__name__} on a {'real' if real else 'meta'} tensor:\n{reasons}\n"
         "pass input_shape=(batch, channels, *spatial sizes) that the model accepts"
