@@ -134,8 +134,8 @@ def test_conditioning_is_as_wide_as_the_first_layer_that_reads_it():
                 raise ValueError("the fixed image must be as large as the moving one")
             return self.conv(torch.cat([moving, fixed], dim=1))
 
-    assert _build(Registration) == {
-        "status": "needs-inputs", "detail": "fixed; give their shapes with '# rfa-lint: input(moving=(...), fixed=(...))'"}
+    directive = "'# rfa-lint: input(moving=(...), fixed=(...))'"
+    assert _build(Registration) == {"status": "needs-inputs", "detail": f"fixed; give their shapes with {directive}"}
 
 
 def test_parameters_go_to_meta_and_everything_else_stays_real():
