@@ -189,16 +189,22 @@ def unknown_keywords(factory: Callable, kwargs: Mapping[str, Any]) -> str:
 
 
 def built_classes(model: Any) -> list[list[str]]:
-    """``[file, class name]`` of every model class of user code the model is made of.
+    """``[file, class name]`` of every model class of user code the model is made of, and of
+    the user-code bases of its parts.
 
     A block that needs arguments on its own (``DoubleConv(cin, cout)``) is not worth a
-    "needs arguments" report when a model analysed in the same run builds it.
+    "needs arguments" report when a model analysed in the same run builds it; nor is the base
+    of such a block (ultralytics' ``Segment``, whose ``Segment26`` the segmentation model
+    builds).  The model's own bases are not its blocks: a base that fails alone is listed.
     """
     children = getattr(model, "modules", None) or getattr(model, "_flatten_layers", None)
     found = set()
-    for part in children() if callable(children) else ():  # the model's own class too: a
-        cls = type(part)  # factory's class that needs arguments is its block
-        if not cls.__module__.startswith(_FRAMEWORK_MODULES):
+    # the model itself comes first: its own class counts (a factory's class that needs
+    # arguments is its block), its bases do not
+    for number, part in enumerate(children() if callable(children) else ()):
+        for cls in type(part).__mro__[:None if number else 1]:
+            if cls.__module__.startswith(_FRAMEWORK_MODULES) or cls.__module__ == "builtins":
+                continue
             try:
                 found.add((os.path.abspath(inspect.getfile(cls)), cls.__name__))
             except (TypeError, OSError):  # a class made at run time has no file
