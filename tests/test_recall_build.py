@@ -223,3 +223,33 @@ def test_one_axis_models_try_long_sequences_and_their_declared_length():
     wave.sample_size = 4096  # diffusers' UNets say their size so
     assert inputs.declared_size(wave) == (4096,)
     assert torch_frontend.to_plain(wave, resolution=(16,), declared=(4096,))["input_shape"] == [1, 2, 4096]
+
+
+def test_an_op_of_no_layers_that_takes_no_image_is_no_model():
+    class Attend(nn.Module):  # vit-pytorch's: attention of given queries, keys and values
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    class RearrangeImage(nn.Module):  # tokens back to a map: no image goes in
+        def forward(self, x):
+            batch, tokens, channels = x.shape
+            side = int(tokens**0.5)
+            return x.transpose(1, 2).reshape(batch, channels, side, side)
+
+    assert _build(Attend)["status"] == "not-a-model"
+    assert _build(RearrangeImage)["status"] == "not-a-model"
+    assert _build(RearrangeImage, directed=True)["status"] == "trace-failed"  # named: told why
+
+
+def test_a_video_model_whose_first_conv_reads_patches_takes_rgb_clips():
+    class PatchedVideo(nn.Module):  # diffusers' LTX: 2x2x2 patches of RGB into a 24-channel conv
+        def __init__(self):
+            super().__init__()
+            self.conv_in = nn.Conv3d(24, 8, 3, padding=1)
+
+        def forward(self, x):
+            b, c, t, h, w = x.shape
+            patches = x.reshape(b, c, t // 2, 2, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 7, 2, 4, 6)
+            return self.conv_in(patches.reshape(b, c * 8, t // 2, h // 2, w // 2))
+
+    assert torch_frontend.to_plain(PatchedVideo(), resolution=(16,))["input_shape"] == [1, 3, 16, 16, 16]

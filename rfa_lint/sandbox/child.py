@@ -210,11 +210,15 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
     except InputsUnknown as exc:  # the first use of an input says not its shape
-        return {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(replace(feed, missing=exc.names))}
+        failed = {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(replace(feed, missing=exc.names)),
+                  "retry": False}
+        graph = None
     except Exception as exc:
         failed = {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
                   "retry": meta and frontend.needs_values(exc)}
         graph = None
+    if graph is None and discovery.is_op(model) and not candidate.get("directed"):
+        return {"status": Status.NOT_A_MODEL, "detail": "an op of no layers that takes no image"}
     if graph is None:
         traced = _trace_part(frontend, model, resolution, declared) if failed["retry"] else None
         if traced is None:

@@ -161,6 +161,19 @@ def subclass_names(obj: Any) -> str:
     return f"{shown} and {len(found) - NAMED_SUBCLASSES} more" if len(found) > NAMED_SUBCLASSES else shown
 
 
+def is_op(model: Any) -> bool:
+    """Whether a torch model holds no parameter and no module (vit-pytorch's ``Attend``, a
+    ``Rearrange`` wrapper): an op that models use.  When it cannot take an image it is no
+    model, and not worth a report."""
+    children, parameters = getattr(model, "children", None), getattr(model, "parameters", None)
+    if not callable(children) or not callable(parameters):
+        return False
+    try:
+        return next(children(), None) is None and next(parameters(), None) is None
+    except Exception:  # a user override may raise anything
+        return False
+
+
 def makes_no_layers(cls: Any) -> bool:
     """Whether a class's constructor is a framework's own (``nn.Module.__init__``): it adds no
     layer, so a forward that uses layers is the subclasses' to fill (smp's

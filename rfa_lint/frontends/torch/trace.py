@@ -646,19 +646,21 @@ def _attempts(
     train mode), then common sizes: all in eval mode, then all in train mode.  Train mode uses a
     batch of 2, as batch norm refuses a single value per channel there.  At each size an RGB
     image comes first, then the channels and axes of the model's first layer (a ViT whose patch
-    embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A size
-    whose number of axes does not fit is skipped; a model of one axis tries long sequences last
-    (:data:`_SEQUENCE_SIZES`).  A model built for ``real`` runs real forward
-    passes: eval mode only, at the preferred sizes and ``input_res``.  A model whose first conv
-    has another number of axes (an audio model's Conv1d, a video model's Conv3d) takes its own
-    rank first: an image it refuses would only cost a failed trial.
+    embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A
+    model whose first conv has other axes (an audio model's Conv1d, a video model's Conv3d)
+    takes its own rank first, with its first conv's channels and then RGB (a video VAE whose
+    first conv reads patches of 2x4x4 RGB values takes RGB clips): an image it refuses would
+    only cost a failed trial.  A size whose number of axes does not fit is skipped; a model of one
+    axis tries long sequences last (:data:`_SEQUENCE_SIZES`).  A model built for ``real`` runs
+    real forward passes: eval mode only, at the preferred sizes and ``input_res``.
     """
     modes = _MODES[:1] if real else _MODES
     if input_shape is not None:
         return [(mode, tuple(input_shape)) for mode, _ in modes]
-    first = _first_layer(model)
-    image = (_IMAGE_CHANNELS, 2)
-    layouts = list(dict.fromkeys([image, first] if first[1] in (0, 2) else [first, image]))
+    channels, rank = _first_layer(model)
+    own = [(channels, rank)] + [(_IMAGE_CHANNELS, rank)] * bool(rank)  # its channels, RGB at its rank
+    image = [(_IMAGE_CHANNELS, 2)]
+    layouts = list(dict.fromkeys(image + own if rank in (0, 2) else own + image))
 
     def shapes(size: Sequence[int] | None) -> list[tuple]:
         return [(channels, *sides) for channels, axes in layouts for sides in _sides(size, axes)]
