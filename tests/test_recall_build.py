@@ -82,7 +82,7 @@ def test_a_timestep_is_one_number_per_sample_and_optional_inputs_are_none():
     # class_labels keeps its default
     assert plan.extra == {"timestep": {"shape": [], "dtype": "int64", "batched": True}}
     block = _load("build_sample_timestep").CrossAttentionBlock()
-    assert inputs.plan(block, None).missing == ["context"]
+    assert inputs.plan(block, None).extra == {"context": inputs.TOKENS}
     assert inputs.per_sample("sigma")["dtype"] == "float" and inputs.per_sample("context") is None
 
 
@@ -97,13 +97,45 @@ def _build(factory, **candidate) -> dict:
 
 
 def test_named_input_shapes_feed_every_input():
-    block = _load("build_sample_timestep").CrossAttentionBlock
-    assert _build(block)["status"] == "needs-inputs"
-    result = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32]})
+    block = _load("build_sample_timestep").MaskedBlock
+    unknown = _build(block)
+    assert unknown == {"status": "needs-inputs",
+                       "detail": "mask; give their shapes with '# rfa-lint: input(x=(...), mask=(...))'"}
+    result = _build(block, input_shape={"x": [1, 3, 16, 16], "mask": [1, 1, 16, 16]})
     assert result["status"] == "ok", result
     assert result["graph"]["input_shape"] == [1, 3, 16, 16] and result["graph"]["built"] == "meta"
-    wrong = _build(block, input_shape={"x": [1, 3, 16, 16], "context": [1, 5, 32], "cotnext": [1]})
-    assert wrong["status"] == "needs-inputs" and "cotnext" in wrong["detail"]
+    wrong = _build(block, input_shape={"x": [1, 3, 16, 16], "mask": [1, 1, 16, 16], "msak": [1]})
+    assert wrong["status"] == "needs-inputs" and "msak" in wrong["detail"]
+
+
+def test_conditioning_is_as_wide_as_the_first_layer_that_reads_it():
+    block = _load("build_sample_timestep").CrossAttentionBlock
+    result = _build(block)
+    assert result["status"] == "ok" and result["graph"]["input_shape"] == [1, 3, 16, 16], result
+
+    class Normed(nn.Module):  # a LayerNorm reads it first, through a cast
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm, self.proj = nn.Conv2d(3, 4, 3), nn.LayerNorm(12), nn.Linear(12, 4)
+
+        def forward(self, x, encoder_hidden_states):
+            context = self.proj(self.norm(encoder_hidden_states.float()))
+            return self.conv(x) + context.mean(1)[:, :, None, None]
+
+    assert _build(Normed)["status"] == "ok"
+
+    class Registration(nn.Module):  # a check in Python reads the input first: no width to learn
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3)
+
+        def forward(self, moving, fixed):
+            if moving.shape[2:] != fixed.shape[2:]:
+                raise ValueError("the fixed image must be as large as the moving one")
+            return self.conv(torch.cat([moving, fixed], dim=1))
+
+    directive = "'# rfa-lint: input(moving=(...), fixed=(...))'"
+    assert _build(Registration) == {"status": "needs-inputs", "detail": f"fixed; give their shapes with {directive}"}
 
 
 def test_parameters_go_to_meta_and_everything_else_stays_real():
@@ -126,3 +158,98 @@ def test_parameters_go_to_meta_and_everything_else_stays_real():
     assert net.index.device.type == "cpu" and net.index.tolist() == list(range(16))
     assert net.table.is_meta
     assert net.rates[-1] == pytest.approx(0.1)
+
+
+def test_trials_start_at_the_first_layers_rank_and_leave_no_state_behind():
+    trials = _load("build_trials")
+    video = _build(trials.CausalVideo, resolution=[16])  # after an image, the cache made it 224^3
+    assert video["status"] == "ok" and video["graph"]["input_shape"] == [1, 3, 16, 16, 16], video
+
+    class Streaming(nn.Module):
+        """Keeps its last input, then refuses maps under 24px: the trial at 16px fails after
+        setting the cache, which a later size must not see."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.previous = nn.Conv2d(3, 4, 3), None
+
+        def forward(self, x):
+            if self.previous is not None:
+                x = x + self.previous
+            self.previous = x
+            if x.shape[-1] < 24:
+                raise ValueError("too small")
+            return self.conv(x)
+
+    model = Streaming()
+    assert torch_frontend.to_plain(model, resolution=(16, 16))["input_shape"] == [1, 3, 224, 224]
+
+
+def test_a_second_image_is_made_like_the_first():
+    siamese = _load("build_trials").Siamese()
+    assert inputs.plan(siamese, None).extra == {"x2": inputs.LIKE_IMAGE}
+    result = _build(type(siamese))
+    assert result["status"] == "ok" and result["graph"]["input_shape"] == [1, 3, 16, 16], result
+
+    class Flow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(6, 4, 3)
+
+        def forward(self, image1, image2, num_flow_updates=12, context=None):
+            return self.conv(torch.cat([image1, image2], dim=1))
+
+    assert inputs.plan(Flow(), None).extra == {"image2": inputs.LIKE_IMAGE}
+
+
+def test_required_arguments_behind_kwargs_need_arguments_and_a_bare_call_is_a_failure():
+    models = _load("build_forwarded_arguments")
+    assert _build(models.Deep) == {"status": "needs-arguments", "detail": "in_channels"}
+    assert _build(models.deep_wide, kind="factory") == {"status": "needs-arguments", "detail": "in_channels"}
+    assert _build(models.Broken)["status"] == "build-failed"
+
+
+def test_one_axis_models_try_long_sequences_and_their_declared_length():
+    class Wave(nn.Module):  # downsamples 1024x: no image size fits
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(*[nn.Conv1d(2 if i == 0 else 4, 4, 4, stride=4) for i in range(5)])
+
+        def forward(self, x):
+            return self.body(x)
+
+    assert torch_frontend.to_plain(Wave(), resolution=(16,))["input_shape"] == [1, 2, 1024]
+    wave = Wave()
+    wave.sample_size = 4096  # diffusers' UNets say their size so
+    assert inputs.declared_size(wave) == (4096,)
+    assert torch_frontend.to_plain(wave, resolution=(16,), declared=(4096,))["input_shape"] == [1, 2, 4096]
+
+
+def test_an_op_of_no_layers_that_takes_no_image_is_no_model():
+    class Attend(nn.Module):  # vit-pytorch's: attention of given queries, keys and values
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    class RearrangeImage(nn.Module):  # tokens back to a map: no image goes in
+        def forward(self, x):
+            batch, tokens, channels = x.shape
+            side = int(tokens**0.5)
+            return x.transpose(1, 2).reshape(batch, channels, side, side)
+
+    assert _build(Attend)["status"] == "not-a-model"
+    assert _build(RearrangeImage)["status"] == "not-a-model"
+    assert _build(RearrangeImage, directed=True)["status"] == "trace-failed"  # named: told why
+
+
+def test_a_video_model_whose_first_conv_reads_patches_takes_rgb_clips():
+    class PatchedVideo(nn.Module):  # diffusers' LTX: 2x2x2 patches of RGB into a 24-channel conv
+        def __init__(self):
+            super().__init__()
+            self.conv_in = nn.Conv3d(24, 8, 3, padding=1)
+
+        def forward(self, x):
+            b, c, t, h, w = x.shape
+            patches = x.reshape(b, c, t // 2, 2, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 7, 2, 4, 6)
+            return self.conv_in(patches.reshape(b, c * 8, t // 2, h // 2, w // 2))
+
+    assert torch_frontend.to_plain(PatchedVideo(), resolution=(16,))["input_shape"] == [1, 3, 16, 16, 16]

@@ -228,3 +228,28 @@ def test_a_models_table_that_names_nothing_of_the_project_is_a_usage_error(tmp_p
     assert "models.Net]" not in proc.stderr
     (tmp_path / "unet.py").write_text("UNett = None\n")
     assert rfa_lint("other.py", "--no-exec", cwd=tmp_path).returncode == 0
+
+
+def test_the_bases_of_a_models_parts_are_its_blocks_and_its_own_bases_are_not():
+    from torch import nn
+
+    from rfa_lint.sandbox import discovery
+
+    class Head(nn.Module):  # ultralytics' Segment: built only as its subclass
+        def __init__(self, channels=()):
+            super().__init__()
+            self.conv = nn.Conv2d(channels[0], 4, 1)
+
+    class Head26(Head):
+        def __init__(self):
+            super().__init__((8,))
+
+    class Base(nn.Module):  # a model of its own that fails alone: listed, never a block
+        pass
+
+    class Model(Base):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.head = nn.Conv2d(3, 8, 3), Head26()
+
+    assert {name for _, name in discovery.built_classes(Model())} == {"Model", "Head26", "Head"}

@@ -49,13 +49,22 @@ from typing import Callable
 
 from rfa_lint.frontends.base import LayerHandler, PlainGraph, Shape, register_layer_handler
 
-__all__ = ["LayerHandler", "PlainGraph", "Shape", "TraceError", "register_layer_handler", "user_code"]
+__all__ = ["InputsUnknown", "LayerHandler", "PlainGraph", "Shape", "TraceError", "register_layer_handler",
+           "user_code"]
 
 _STDLIB = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
 
 
 class TraceError(RuntimeError):
     """The model's data flow could not be recorded (its forward / call raised at every size)."""
+
+
+class InputsUnknown(TraceError):
+    """A forward input whose shape nothing the model holds says; ``names`` names them."""
+
+    def __init__(self, names: list[str], why: str) -> None:
+        super().__init__(why)
+        self.names = names
 
 
 def user_code(*packages: ModuleType) -> Callable[[str], str | None]:

@@ -19,13 +19,14 @@ import resource
 import sys
 import textwrap
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from rfa_lint import slices
 from rfa_lint.files import module_name
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import InputsUnknown, TraceError
 from rfa_lint.sandbox import discovery, inputs, reads
 from rfa_lint.sandbox.status import Status
 
@@ -187,6 +188,8 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
         downloads = context.network.attempts[attempts:]
         if downloads:
             return {"status": Status.DOWNLOAD_BLOCKED, "detail": f"tried to download {downloads[0]}"}
+        if hidden := discovery.passed_on_unfilled(exc):  # required behind **kwargs
+            return {"status": Status.NEEDS_ARGUMENTS, "detail": ", ".join(hidden)}
         return {"status": Status.BUILD_FAILED, "detail": where(exc, context.path),
                 "retry": meta and context.needs_values(exc)}
     frontend = context.frontend_of(model)
@@ -206,10 +209,16 @@ def _build_and_trace(factory: Callable, args: tuple, kwargs: dict, candidate: di
                                   **options)
     except MemoryError:
         return {"status": Status.MEMORY_LIMIT, "detail": "MemoryError while tracing"}
+    except InputsUnknown as exc:  # the first use of an input says not its shape
+        failed = {"status": Status.NEEDS_INPUTS, "detail": inputs.needed(replace(feed, missing=exc.names)),
+                  "retry": False}
+        graph = None
     except Exception as exc:
         failed = {"status": Status.TRACE_FAILED, "detail": where(exc, context.path),
                   "retry": meta and frontend.needs_values(exc)}
         graph = None
+    if graph is None and discovery.is_op(model) and not candidate.get("directed"):
+        return {"status": Status.NOT_A_MODEL, "detail": "an op of no layers that takes no image"}
     if graph is None:
         traced = _trace_part(frontend, model, resolution, declared) if failed["retry"] else None
         if traced is None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dis
 import inspect
 import os
+import re
 import sys
 import textwrap
 from typing import Any, Callable, Mapping
@@ -159,6 +161,19 @@ def subclass_names(obj: Any) -> str:
     return f"{shown} and {len(found) - NAMED_SUBCLASSES} more" if len(found) > NAMED_SUBCLASSES else shown
 
 
+def is_op(model: Any) -> bool:
+    """Whether a torch model holds no parameter and no module (vit-pytorch's ``Attend``, a
+    ``Rearrange`` wrapper): an op that models use.  When it cannot take an image it is no
+    model, and not worth a report."""
+    children, parameters = getattr(model, "children", None), getattr(model, "parameters", None)
+    if not callable(children) or not callable(parameters):
+        return False
+    try:
+        return next(children(), None) is None and next(parameters(), None) is None
+    except Exception:  # a user override may raise anything
+        return False
+
+
 def makes_no_layers(cls: Any) -> bool:
     """Whether a class's constructor is a framework's own (``nn.Module.__init__``): it adds no
     layer, so a forward that uses layers is the subclasses' to fill (smp's
@@ -187,16 +202,22 @@ def unknown_keywords(factory: Callable, kwargs: Mapping[str, Any]) -> str:
 
 
 def built_classes(model: Any) -> list[list[str]]:
-    """``[file, class name]`` of every model class of user code the model is made of.
+    """``[file, class name]`` of every model class of user code the model is made of, and of
+    the user-code bases of its parts.
 
     A block that needs arguments on its own (``DoubleConv(cin, cout)``) is not worth a
-    "needs arguments" report when a model analysed in the same run builds it.
+    "needs arguments" report when a model analysed in the same run builds it; nor is the base
+    of such a block (ultralytics' ``Segment``, whose ``Segment26`` the segmentation model
+    builds).  The model's own bases are not its blocks: a base that fails alone is listed.
     """
     children = getattr(model, "modules", None) or getattr(model, "_flatten_layers", None)
     found = set()
-    for part in children() if callable(children) else ():  # the model's own class too: a
-        cls = type(part)  # factory's class that needs arguments is its block
-        if not cls.__module__.startswith(_FRAMEWORK_MODULES):
+    # the model itself comes first: its own class counts (a factory's class that needs
+    # arguments is its block), its bases do not
+    for number, part in enumerate(children() if callable(children) else ()):
+        for cls in type(part).__mro__[:None if number else 1]:
+            if cls.__module__.startswith(_FRAMEWORK_MODULES) or cls.__module__ == "builtins":
+                continue
             try:
                 found.add((os.path.abspath(inspect.getfile(cls)), cls.__name__))
             except (TypeError, OSError):  # a class made at run time has no file
@@ -214,6 +235,34 @@ def weights_off(factory: Callable, args: tuple, kwargs: Mapping[str, Any]) -> di
         return {}
     return {name: value for name, value in WEIGHTS_OFF.items()
             if name in signature.parameters and name not in given}
+
+
+_MISSING = re.compile(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)")
+_OWN_FILES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def passed_on_unfilled(error: BaseException) -> list[str]:
+    """The required parameters a constructor passed its ``*args`` / ``**kwargs`` on without
+    (monai's ``SEResNet50(**kwargs)`` -> ``SENet.__init__() missing 2 required positional
+    arguments: 'spatial_dims' and 'in_channels'``): arguments the user must choose that the
+    signature hid, as :func:`unfilled` finds visible ones.
+
+    Only when every call of user code from the factory to the failing one passed arguments on
+    (``f(*args, **kwargs)``, ``super().__init__(depth=50, **kwargs)``): a constructor that
+    calls a block without its arguments is a bug of its own, not a question to its user.
+    """
+    match = _MISSING.search(str(error)) if isinstance(error, TypeError) else None
+    if match is None:
+        return []
+    calls, tb = [], error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(_OWN_FILES):
+            calls.append(next((i.opname for i in dis.get_instructions(code) if i.offset == tb.tb_lasti), None))
+        tb = tb.tb_next
+    if not calls or any(call != "CALL_FUNCTION_EX" for call in calls):
+        return []
+    return re.findall(r"'(\w+)'", match.group(1))
 
 
 def unfilled(factory: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None) -> list[str]:

@@ -5,11 +5,16 @@ the lint resolution; every other input it requires is made here when it can be:
 
 - a timestep-like parameter (``t``, ``timesteps``, ``sigma``, ``noise_level``...: diffusion
   UNets' ``forward(x, timesteps)``) is one number per sample, a ``(batch,)`` tensor;
+- a second image (RAFT's ``forward(image1, image2)``, a siamese ``forward(x1, x2)``: its name
+  is the image's but for a number or ``_a`` / ``_b``) is made like the image, at every size;
 - a parameter annotated ``Optional[...]`` (optional conditioning) is None;
-- a parameter with a default keeps it.
+- a parameter with a default keeps it;
+- any other (``encoder_hidden_states``, ``context``) is taken as a sequence of vectors,
+  ``(batch, length, width)``, whose width the first layer that reads it says (a Linear's
+  inputs, a LayerNorm's size: a cross-attention's keys), found by the frontend as it traces.
 
-An input that is none of these (``encoder_hidden_states``: its width and length cannot be
-guessed) makes the model ``needs-inputs``, naming it.  A shape given by name in the
+An input whose first use says no width (it is concatenated to the image, or read as a number)
+makes the model ``needs-inputs``, naming it.  A shape given by name in the
 ``input(...)`` directive (``input(x=(1, 3, 64, 64), t=(1,))``: ``candidate["input_shape"]``
 is then a mapping) is used as given, for any input.
 """
@@ -34,13 +39,25 @@ _LEVELS = re.compile(r"(sigmas?|noise_?levels?|noise_?labels?|c_noise|log_?snr|g
 class Inputs:
     """How to call a model's forward: ``image`` the shape of its first input (None: the
     frontend tries its sizes), ``extra`` the other inputs by name as the frontend makes them
-    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, or None to pass None),
+    (``{"shape": [...], "dtype": "int64" | "float", "batched": bool}``, :data:`LIKE_IMAGE`,
+    :data:`TOKENS`, or None to pass None),
     ``missing`` the required inputs that cannot be made."""
 
     image: list[int] | None = None
     name: str = "x"  # the image input's
     extra: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+
+
+#: The spec of an input made like the image (same shape, device and type).
+LIKE_IMAGE: dict[str, Any] = {"like": "image"}
+#: The spec of a sequence of vectors whose width its first use says.
+TOKENS: dict[str, Any] = {"like": "tokens"}
+
+
+def _stem(name: str) -> str:
+    """A name without what numbers one of a pair: ``image2`` -> ``image``, ``img_b`` -> ``img``."""
+    return re.sub(r"(?<=.)(\d+|_[ab])$", "", name)
 
 
 def per_sample(name: str) -> dict[str, Any] | None:
@@ -74,10 +91,12 @@ def plan(model: Any, input_shape: Any) -> Inputs:
             continue
         elif (spec := per_sample(p.name)) is not None:
             inputs.extra[p.name] = spec
+        elif first is not None and _stem(p.name) == _stem(first.name):
+            inputs.extra[p.name] = LIKE_IMAGE
         elif _optional(p, model):
             inputs.extra[p.name] = None
         else:
-            inputs.missing.append(p.name)
+            inputs.extra[p.name] = TOKENS
     inputs.missing += [name for name in given if name not in {p.name for p in named}
                        and not any(p.kind == p.VAR_KEYWORD for p in parameters)]
     return inputs
@@ -121,17 +140,19 @@ def declared_size(model: Any) -> tuple[int, ...] | None:
     """The spatial input size a model declares for itself, if any.
 
     timm's ``pretrained_cfg`` / ``default_cfg`` ``input_size`` (channels first), then an
-    ``img_size`` / ``image_size`` attribute (torchvision's ViT, many timm models).
+    ``img_size`` / ``image_size`` / ``sample_size`` attribute (torchvision's ViT, many timm
+    models, diffusers' UNets); one number is the size of every axis the model has (an audio
+    UNet's 65536 samples).
     """
     for name in ("pretrained_cfg", "default_cfg"):
         cfg = _attribute(model, name)
         size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
         if _sizes(size) and len(size) > 1:
             return tuple(int(v) for v in size[1:])
-    for name in ("img_size", "image_size"):
+    for name in ("img_size", "image_size", "sample_size"):
         size = _attribute(model, name)
-        if isinstance(size, int) and size > 0:
-            return (size, size)
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            return (size,)
         if _sizes(size):
             return tuple(int(v) for v in size)
     return None

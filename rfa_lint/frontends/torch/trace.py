@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from rfa_lint.frontends import TraceError
+from rfa_lint.frontends import InputsUnknown, TraceError
 from rfa_lint.frontends.base import PlainGraph
 from rfa_lint.rf.graph import (
     EnrichedNetworkNode, Kind, LayerDefinition, broadcast, graph_from_plain, per_axis,
@@ -40,7 +41,11 @@ from .table import (
 from .weights import needs_values
 
 _TRACE_SIZES = (224, 299, 256, 399, 512, 128, 64, 32, 384, 448, 336, 518, 240, 288, 320)
+#: lengths tried last on a model of one spatial axis (samples of audio, steps of a signal)
+_SEQUENCE_SIZES = (1024, 4096, 16384, 65536)
 _VIDEO_FRAMES = 16
+#: the length of a sequence input made for a model (conditioning: no position of the image)
+_TOKENS = 8
 _IMAGE_CHANNELS = 3
 _MODES = (("eval", 1), ("train", 2))
 
@@ -151,17 +156,36 @@ class _Recorder(TorchFunctionMode):
         self.meta_copies: dict[int, tuple[Tensor, Tensor]] = {}
         self.running: list[nn.Module] = []
         self.opaque_depth = 0
-        dtype = _dtype(model)
-        if real:
-            self.input = torch.randn(input_shape, dtype=dtype)
-        else:
-            self.input = torch.empty(input_shape, dtype=dtype, device="meta")
-        self.extra = {name: spec and _extra(spec, input_shape[0], dtype, real)
-                      for name, spec in (inputs or {}).items()}
+        self.shape, self.real, self.dtype = tuple(input_shape), real, _dtype(model)
+        self.input = self._image()
+        inputs = inputs or {}
+        self.unsized: dict[int, tuple[Tensor, str]] = {}
+        self.extra = {name: self._made(name, spec) for name, spec in inputs.items()}
+        images = [self.extra[name] for name, spec in inputs.items() if spec and spec.get("like") == "image"]
         layout = L.feature_map(input_shape) if self.axes else L.without_positions(input_shape)
         layer = LayerDefinition("input", kernel_size=1, kind=Kind.INPUT)
         node = self._node("input", layer, [], (), (), None, layout)
-        self._mark([self.input], node, [layout])
+        self._mark([self.input, *images], node, [layout])  # a second image: the same input
+
+    def _image(self) -> Tensor:
+        """An image of the traced shape: random when the model is real, else on meta."""
+        if self.real:
+            return torch.randn(self.shape, dtype=self.dtype)
+        return torch.empty(self.shape, dtype=self.dtype, device="meta")
+
+    def _made(self, name: str, spec: Mapping[str, Any] | None) -> Tensor | None:
+        """An input besides the image, as ``to_plain``'s ``inputs`` describes it; a sequence
+        whose width is not known yet has one value per token, until its first use says."""
+        if spec is None:
+            return None
+        if spec.get("like") == "image":
+            return self._image()
+        if spec.get("like") == "tokens":
+            tokens = _extra({"shape": [_TOKENS, 1], "dtype": "float", "batched": True}, self.shape[0],
+                            self.dtype, self.real)
+            self.unsized[id(tokens)] = (tokens, name)
+            return tokens
+        return _extra(spec, self.shape[0], self.dtype, self.real)
 
     # bookkeeping
 
@@ -369,8 +393,16 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        unsized = self._first_use(func, args, kwargs) if self.unsized else None
         args, kwargs = self._on_one_device(args, kwargs)
-        result = func(*args, **kwargs)
+        if unsized is None:
+            result = func(*args, **kwargs)
+        else:
+            try:
+                result = func(*args, **kwargs)
+            except Exception:  # a use that needs a width the input does not have yet
+                raise _Unsized(unsized[1], _op_name(func)) from None
+            self._passed_on(unsized, func, result)
         if not self.opaque_depth:
             self._record_call(func, args, kwargs, result)
             self._count_product(func, args, result)
@@ -388,6 +420,33 @@ class _Recorder(TorchFunctionMode):
         if entry and entry[0] is outputs[0]:
             batch = max(self.input.shape[0], 1)
             self.graph.add_macs(entry[1].node, macs // batch, pairs // batch)
+
+    def _first_use(self, func, args: tuple, kwargs: dict) -> tuple[Tensor, str] | None:
+        """The input of unknown width this call reads (raising :class:`_Sized` when the call
+        is a layer that says the width: a Linear's inputs, a LayerNorm's size)."""
+        for tensor in _tensors((args, kwargs)):
+            entry = self.unsized.get(id(tensor))
+            if entry is None or entry[0] is not tensor:
+                continue
+            first = args[0] if args else kwargs.get("input")
+            if func is F.linear and first is tensor:
+                raise _Sized(entry[1], (args[1] if len(args) > 1 else kwargs["weight"]).shape[-1])
+            if func is F.layer_norm and first is tensor:
+                raise _Sized(entry[1], tuple(args[1] if len(args) > 1 else kwargs["normalized_shape"])[-1])
+            return entry
+        return None
+
+    def _passed_on(self, unsized: tuple[Tensor, str], func, result: Any) -> None:
+        """A cast or copy of an input of unknown width is that input; a query of its size
+        tells nothing; any other use cannot say its width."""
+        tensor, name = unsized
+        outputs = _tensors(result)
+        if not outputs:
+            return
+        if len(outputs) == 1 and outputs[0].shape == tensor.shape:
+            self.unsized[id(outputs[0])] = (outputs[0], name)
+            return
+        raise _Unsized(name, _op_name(func))
 
     def _on_one_device(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Real tensors (weights of a model built normally) meet meta ones as meta copies."""
@@ -606,14 +665,21 @@ def _attempts(
     train mode), then common sizes: all in eval mode, then all in train mode.  Train mode uses a
     batch of 2, as batch norm refuses a single value per channel there.  At each size an RGB
     image comes first, then the channels and axes of the model's first layer (a ViT whose patch
-    embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A size
-    whose number of axes does not fit is skipped.  A model built for ``real`` runs real forward
-    passes: eval mode only, at the preferred sizes and ``input_res``.
+    embedding is a Linear over 3*p*p values takes an image, not a vector of that length).  A
+    model whose first conv has other axes (an audio model's Conv1d, a video model's Conv3d)
+    takes its own rank first, with its first conv's channels and then RGB (a video VAE whose
+    first conv reads patches of 2x4x4 RGB values takes RGB clips): an image it refuses would
+    only cost a failed trial.  A size whose number of axes does not fit is skipped; a model of one
+    axis tries long sequences last (:data:`_SEQUENCE_SIZES`).  A model built for ``real`` runs
+    real forward passes: eval mode only, at the preferred sizes and ``input_res``.
     """
     modes = _MODES[:1] if real else _MODES
     if input_shape is not None:
         return [(mode, tuple(input_shape)) for mode, _ in modes]
-    layouts = list(dict.fromkeys([(_IMAGE_CHANNELS, 2), _first_layer(model)]))
+    channels, rank = _first_layer(model)
+    own = [(channels, rank)] + [(_IMAGE_CHANNELS, rank)] * bool(rank)  # its channels, RGB at its rank
+    image = [(_IMAGE_CHANNELS, 2)]
+    layouts = list(dict.fromkeys(image + own if rank in (0, 2) else own + image))
 
     def shapes(size: Sequence[int] | None) -> list[tuple]:
         return [(channels, *sides) for channels, axes in layouts for sides in _sides(size, axes)]
@@ -623,7 +689,60 @@ def _attempts(
     generic = (input_res,) if real else (input_res, *_TRACE_SIZES)
     attempts += [(mode, (batch, *shape)) for mode, batch in modes for size in generic
                  for shape in shapes((size,))]
+    if not real:  # a sequence model downsamples more than an image model: audio by thousands
+        attempts += [(mode, (batch, channels, size)) for mode, batch in modes for channels, axes in layouts
+                     if axes == 1 for size in _SEQUENCE_SIZES]
     return list(dict.fromkeys(attempts))
+
+
+class _Sized(BaseException):
+    """The first use of an input of unknown width says it (a BaseException: a model's own
+    ``except Exception`` must not swallow it)."""
+
+    def __init__(self, name: str, width: int) -> None:
+        super().__init__(name, width)
+        self.name, self.width = name, int(width)
+
+
+class _Unsized(BaseException):
+    """The first use of an input of unknown width says nothing of it."""
+
+    def __init__(self, name: str, op: str) -> None:
+        super().__init__(name, op)
+        self.name, self.op = name, op
+
+
+def _run(model: nn.Module, shape: tuple, inputs: dict[str, Any], real: bool, state: "_State") -> tuple:
+    """One trial: (recorder, output).  An input whose width its first use says is made at
+    that width in ``inputs`` and the trial runs again."""
+    while True:
+        recorder = _Recorder(model, shape, inputs, real)
+        try:
+            return recorder, recorder.run(model)
+        except _Sized as sized:
+            state.restore()
+            inputs[sized.name] = {"shape": [_TOKENS, sized.width], "dtype": "float", "batched": True}
+        except _Unsized as unsized:
+            raise InputsUnknown([unsized.name], f"the first use of {unsized.name!r} ({unsized.op}) "
+                                "does not say its shape") from None
+
+
+class _State:
+    """The attributes of every module of a model, as they were before its first trial.
+
+    A forward may leave state on its modules (a causal conv's cache of the previous frames): a
+    trial that failed half way must not hand it to the next one (diffusers' EasyAnimate
+    encoder refused every size after an image had been tried).  What an attribute is bound to
+    is restored; a container changed in place stays changed.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.saved = [(module, dict(vars(module))) for module in model.modules()]
+
+    def restore(self) -> None:
+        for module, attributes in self.saved:
+            vars(module).clear()
+            vars(module).update(attributes)
 
 
 def _describe(error: BaseException) -> str:
@@ -663,21 +782,27 @@ def to_plain(
 
     ``inputs``: the forward's other inputs by name, each passed as None or made as a tensor of
     ``{"shape": [...], "dtype": "int64" | "float", "batched": bool}`` (batched: the trace's
-    batch size comes first).  ``real``: the model was built for real (its weights hold values):
-    the trace runs it on a random image on the CPU, in eval mode.
+    batch size comes first), or ``{"like": "image"}``: a second image, traced as the input too,
+    or ``{"like": "tokens"}``: a sequence of vectors whose width the first layer that reads it
+    says (:class:`InputsUnknown` when its first use says none, or when no trace worked).
+    ``real``: the model was built for real (its weights hold values): the trace runs it on a
+    random image on the CPU, in eval mode.
     """
     was_training = model.training
     failures: dict[str, list[str]] = {}
     needing_values, given_up = None, set()
+    state, inputs = _State(model), dict(inputs or {})
     try:
         for mode, shape in _attempts(model, input_shape, resolution, declared, input_res, real):
             if mode in given_up:
                 continue
             model.train(mode == "train")
-            recorder = _Recorder(model, shape, inputs, real)
             try:
-                output = recorder.run(model)
+                recorder, output = _run(model, shape, inputs, real, state)
+            except InputsUnknown:
+                raise
             except Exception as error:  # the model's own failure, reported below with its line
+                state.restore()
                 failures.setdefault(_describe(error), []).append(f"{shape} {mode}")
                 if not real and needs_values(error):  # no other size of this mode has them either
                     needing_values = needing_values or error
@@ -688,6 +813,9 @@ def to_plain(
         model.train(was_training)
     # the model's own errors first: a one-line report cut short still says what went wrong
     reasons = "\n".join(f"  {reason} (input {_shapes(tried)})" for reason, tried in failures.items())
+    unsized = [name for name, spec in inputs.items() if spec and spec.get("like") == "tokens"]
+    if unsized:  # a guess of their shape that no layer confirmed: theirs to give
+        raise InputsUnknown(unsized, f"no trace worked with them as sequences:\n{reasons}")
     raise TraceError(
         f"could not trace {type(model).__name__} on a {'real' if real else 'meta'} tensor:\n{reasons}\n"
         "pass input_shape=(batch, channels, *spatial sizes) that the model accepts"
