@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, Number, PerAxis, broadcast, per_axis
+from rfa_lint.rf.axes import Number, PerAxis, broadcast, per_axis
+from rfa_lint.rf.graph import EnrichedNetworkNode, Kind
+from rfa_lint.rf.verdict import Resolution, RFProvider, Verdict, classify, input_rfs, kernel_size_1
 
-Resolution = Number | Sequence[Number]
-RFProvider = Callable[[EnrichedNetworkNode], Any]
-
-
-class Verdict(enum.Enum):
-    """How a layer fares at a resolution; the value is the seed's picture colour."""
-
-    PRODUCTIVE = "white"
-    UNPRODUCTIVE = "red"
-    CRITICAL = "orange"
-    BORDER = "yellow"
-
-
-def _input_rfs(node: EnrichedNetworkNode, provider: RFProvider | None = None) -> list[PerAxis]:
-    """The RF each input is judged by (its minimum, or what ``provider`` says); a node without
-    predecessors reads the image, whose RF is 1 pixel, so it is never saturated above 1px."""
-    if provider is None:
-        return [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
-    return [per_axis(provider(p), 1) for p in node.predecessors] or [(1,)]
+__all__ = [  # the verdicts are this module's for callers, kept apart for the graph's sake
+    "JUDGED_KINDS", "RFProvider", "Resolution", "Verdict", "classify", "has_window", "input_feature_map",
+    "input_resolution_range", "input_rf", "judged", "kernel_covers_feature_map", "kernel_fit_from",
+    "productive_from", "unproductive_below",
+]
 
 
 def input_rf(node: EnrichedNetworkNode) -> PerAxis:
     """Per axis, the least any input of the layer sees: the RF the verdicts judge its input by."""
-    return tuple(min(axis) for axis in zip(*broadcast(*_input_rfs(node))))
-
-
-def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
-    return all(k == 1 for k in node.layer_info.kernel)
+    return tuple(min(axis) for axis in zip(*broadcast(*input_rfs(node))))
 
 
 #: Layers with a kernel: the verdicts are about them; pass-through layers, merges and heads
@@ -60,36 +43,6 @@ def has_window(graph: EnrichedNetworkNode) -> bool:
     axes) each output reads its own position, or everything: the model has no productive range
     for a resolution to be outside of."""
     return any(judged(n) and any(k > 1 for k in n.layer_info.effective_kernel) for n in graph.all_layers)
-
-
-def classify(
-    node: EnrichedNetworkNode,
-    resolution: Resolution,
-    filter_kernel_size_1: bool = False,
-    receptive_field_provider: RFProvider | None = None,
-) -> Verdict:
-    """The seed's rules at resolution R, per axis.
-
-    Unproductive: every input already has a minimum RF >= R and the layer's own minimum RF > R
-    (all axes).  Critical: not unproductive, own minimum RF > R on all axes.  Border case: on
-    some axes only.  ``filter_kernel_size_1`` keeps 1x1 layers from being unproductive;
-    ``receptive_field_provider`` (the seed's) gives the RF an input is judged by instead of its
-    minimum.
-    """
-    res = per_axis(resolution, 1)
-    own_res, own = broadcast(res, node.rf_min_per_axis)
-    exceeds = [rf > r for rf, r in zip(own, own_res)]
-    saturated_inputs = all(
-        all(rf >= r for rf, r in zip(*broadcast(inp, res)))
-        for inp in _input_rfs(node, receptive_field_provider)
-    )
-    if saturated_inputs and all(exceeds) and not (filter_kernel_size_1 and _is_kernel_size_1(node)):
-        return Verdict.UNPRODUCTIVE
-    if all(exceeds):
-        return Verdict.CRITICAL
-    if any(exceeds):
-        return Verdict.BORDER
-    return Verdict.PRODUCTIVE
 
 
 def input_feature_map(
@@ -178,7 +131,7 @@ def input_resolution_range(
         for n in nodes
     ]
     if filter_kernel_size_1:
-        nodes = [n for n in nodes if not _is_kernel_size_1(n)] or nodes
+        nodes = [n for n in nodes if not kernel_size_1(n)] or nodes
     lows, highs = [], []
     for node in nodes:
         sizes = [i.receptive_field for i in node.receptive_field_info]
@@ -188,7 +141,7 @@ def input_resolution_range(
         lows.append(tuple(min(c) for c in columns))
         highs.append(tuple(max(c) for c in columns))
     if lower_bound:
-        windows = [n for n in nodes if not n.layer_info.is_infinite and not _is_kernel_size_1(n)]
+        windows = [n for n in nodes if not n.layer_info.is_infinite and not kernel_size_1(n)]
         lows = [_stretch(unproductive_below(n), axes) for n in windows] or [(1,) * axes]
     if kernel_fit:
         lows += kernel_bounds
@@ -203,7 +156,7 @@ def unproductive_below(node: EnrichedNetworkNode) -> PerAxis:
     """Per axis, the smallest resolution from which :func:`classify` no longer finds the layer
     unproductive: one pixel more than its least-seeing input (then that input is no longer
     saturated), or its own minimum RF if smaller (then it no longer exceeds the image)."""
-    inputs = broadcast(*_input_rfs(node), node.rf_min_per_axis)
+    inputs = broadcast(*input_rfs(node), node.rf_min_per_axis)
     own, least = inputs[-1], tuple(min(axis) for axis in zip(*inputs[:-1]))
     return tuple(min(_above(i), math.ceil(o)) for i, o in zip(least, own))
 

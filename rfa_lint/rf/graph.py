@@ -15,13 +15,13 @@ import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence
 
-from rfa_lint.rf import windows as W
+import rfa_lint.rf.windows as W
+from rfa_lint.rf.axes import Number, PerAxis, broadcast, per_axis, public
+from rfa_lint.rf.verdict import Verdict, classify
 from rfa_lint.rf.windows import Reads
 
-Number = Union[int, float, Fraction]
-PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
 INF = math.inf
 
 
@@ -38,37 +38,6 @@ class Kind(enum.StrEnum):
     RESIZE = "resize"
     MERGE = "merge"
     PASSTHROUGH = "passthrough"
-
-
-def per_axis(value: Number | Sequence[Number] | None, default: Number) -> PerAxis:
-    """Normalise an int / float / sequence (or None -> ``default``) to a per-axis tuple."""
-    if value is None:
-        return (default,)
-    if isinstance(value, (int, float, Fraction)):
-        return (value,)
-    values = tuple(value)
-    if not values:
-        raise ValueError("a per-axis value needs at least one axis")
-    return values
-
-
-def broadcast(*values: PerAxis) -> tuple[PerAxis, ...]:
-    """Stretch length-1 tuples to the common number of axes; refuse incompatible lengths."""
-    n = max(len(v) for v in values)
-    out = []
-    for v in values:
-        if len(v) == n:
-            out.append(v)
-        elif len(v) == 1:
-            out.append(v * n)
-        else:
-            raise ValueError(f"per-axis values of different lengths: {values}")
-    return tuple(out)
-
-
-def public(values: PerAxis) -> Any:
-    """The seed's convention: a scalar for one axis, a tuple for several."""
-    return values[0] if len(values) == 1 else values
 
 
 def _divide(a: Number, b: Number) -> Number:
@@ -503,13 +472,11 @@ class EnrichedNetworkNode:
         filter_kernel_size_1: bool = False,
     ) -> bool:
         """Whether the layer is unproductive at the resolution (the seed's "border layer"):
-        :func:`rfa_lint.rf.analysis.classify` with inputs judged by ``receptive_field_provider``.
+        :func:`rfa_lint.rf.verdict.classify` with inputs judged by ``receptive_field_provider``.
 
         A kernel that covers its whole feature map is a separate question here
         (:func:`rfa_lint.rf.analysis.kernel_covers_feature_map`, rfa-lint's RFA104).
         """
-        from rfa_lint.rf.analysis import Verdict, classify  # analysis builds on this module
-
         verdict = classify(self, input_resolution, filter_kernel_size_1, receptive_field_provider)
         return verdict is Verdict.UNPRODUCTIVE
 
