@@ -492,10 +492,12 @@ def test_the_rf_core_imports_without_a_circle():
     # through the package, whose __init__ imports graph.  A module's edges go to the modules it
     # names; the package itself is named by `from rfa_lint.rf import ...`.
     folder = Path(__file__).resolve().parents[1] / "rfa_lint" / "rf"
-    modules = {("rfa_lint.rf" if p.stem == "__init__" else f"rfa_lint.rf.{p.stem}"): p for p in folder.glob("*.py")}
+    modules = {("rfa_lint.rf" if p.stem == "__init__" else f"rfa_lint.rf.{p.stem}"): p
+               for p in folder.glob("*.py")}
     edges = {name: _imports(path, "rfa_lint.rf") & set(modules) - {name} for name, path in modules.items()}
 
     def reaches(start: str, goal: str, seen: set) -> bool:
-        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen)) for n in edges[start])
+        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen))
+                   for n in edges[start])
 
     assert [name for name in modules if reaches(name, name, set())] == []

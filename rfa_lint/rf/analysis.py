@@ -89,12 +89,9 @@ def kernel_fit_from(node: EnrichedNetworkNode) -> PerAxis:
 
 
 def productive_from(node: EnrichedNetworkNode) -> PerAxis:
-    """The smallest resolution at which the layer is neither unproductive nor critical."""
-    return tuple(math.ceil(v) for v in node.rf_min_per_axis)
-
-
-def _finite(values: PerAxis) -> bool:
-    return not any(math.isinf(v) for v in values)
+    """The smallest resolution at which the layer is neither unproductive nor critical (by the
+    minimum that holds at any size, the range's)."""
+    return tuple(math.ceil(v) for v in node.range_min_per_axis)
 
 
 def input_resolution_range(
@@ -109,16 +106,20 @@ def input_resolution_range(
 
     Over the layers whose minimum RF is finite: min is the largest minimum RF (below it some
     layer is critical or unproductive), max the largest maximum RF (above it no layer sees the
-    whole image).  ``filter_all_inf_rf`` (on by default, as in the seed's code) drops RF sizes
-    with an infinite axis first, so that an SE gate's global context does not make the max
-    infinite; a layer with only infinite sizes keeps them.  Global attention is different: a
-    layer of kind ``attention`` with an infinite kernel sees the whole image at any size, so
-    the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers.
-    ``lower_bound`` makes min the smallest resolution at which no layer with a window (kernel
-    above 1) is unproductive (:func:`unproductive_below`), which critical layers may still
-    be.  ``kernel_fit`` also adds rfa-toolbox 1.7's bound, kernel x the stride product after
-    the layer, to compare with it; it is not where kernels stop covering their maps (that is
-    :func:`kernel_fit_from`, the RFA104 check).  The arguments come in the seed's order;
+    whole image), both from the exact windows where the sizes were traced, on maps large enough
+    to show them whole (``range_min_per_axis`` / ``range_max_per_axis`` of
+    :class:`~rfa_lint.rf.graph.EnrichedNetworkNode`: the path formula where padding cut every
+    window at the traced size).
+    ``filter_all_inf_rf`` (on by default, as in the seed's code) takes the maximum
+    over the paths that do not see everything, so that an SE gate's global context does not
+    make it infinite.  Global attention is different: a layer of kind ``attention`` with an
+    infinite kernel sees the whole image at any size, so the max is infinite on every axis.
+    ``filter_kernel_size_1`` ignores 1x1 layers.  ``lower_bound`` makes min the smallest
+    resolution at which no layer with a window (kernel above 1) is unproductive
+    (:func:`unproductive_below`), which critical layers may still be.  ``kernel_fit`` also adds
+    rfa-toolbox 1.7's bound, kernel x the stride product after the layer, to compare with it;
+    it is not where kernels stop covering their maps (that is :func:`kernel_fit_from`, the
+    RFA104 check).  The arguments come in the seed's order;
     ``cardinality`` is the number of axes reported (default: the graph's).
     """
     nodes = [n for n in graph.all_layers if n.has_finite_rf]
@@ -132,14 +133,8 @@ def input_resolution_range(
     ]
     if filter_kernel_size_1:
         nodes = [n for n in nodes if not kernel_size_1(n)] or nodes
-    lows, highs = [], []
-    for node in nodes:
-        sizes = [i.receptive_field for i in node.receptive_field_info]
-        if filter_all_inf_rf:
-            sizes = [s for s in sizes if _finite(s)] or sizes
-        columns = list(zip(*(_stretch(s, axes) for s in sizes)))
-        lows.append(tuple(min(c) for c in columns))
-        highs.append(tuple(max(c) for c in columns))
+    lows = [_stretch(n.range_min_per_axis, axes) for n in nodes]
+    highs = [_stretch(_largest(n, filter_all_inf_rf), axes) for n in nodes]
     if lower_bound:
         windows = [n for n in nodes if not n.layer_info.is_infinite and not kernel_size_1(n)]
         lows = [_stretch(unproductive_below(n), axes) for n in windows] or [(1,) * axes]
@@ -152,12 +147,23 @@ def input_resolution_range(
     return r_min, r_max
 
 
+def _largest(node: EnrichedNetworkNode, finite: bool) -> PerAxis:
+    """The largest RF of a node for the range: its local paths' (on maps large enough to show
+    it whole), or infinite where a global layer feeds it unless ``finite``."""
+    if finite:
+        return node.range_max_per_axis
+    local, high = broadcast(node.range_max_per_axis, node.rf_max_per_axis)
+    return tuple(h if math.isinf(h) else v for v, h in zip(local, high))
+
+
 def unproductive_below(node: EnrichedNetworkNode) -> PerAxis:
     """Per axis, the smallest resolution from which :func:`classify` no longer finds the layer
     unproductive: one pixel more than its least-seeing input (then that input is no longer
-    saturated), or its own minimum RF if smaller (then it no longer exceeds the image)."""
-    inputs = broadcast(*input_rfs(node), node.rf_min_per_axis)
-    own, least = inputs[-1], tuple(min(axis) for axis in zip(*inputs[:-1]))
+    saturated), or its own minimum RF if smaller (then it no longer exceeds the image); the
+    minima that hold at any size (the range's)."""
+    inputs = [p.range_min_per_axis for p in node.predecessors] or [(1,)]
+    *inputs, own = broadcast(*inputs, node.range_min_per_axis)
+    least = tuple(min(axis) for axis in zip(*inputs))
     return tuple(min(_above(i), math.ceil(o)) for i, o in zip(least, own))
 
 
