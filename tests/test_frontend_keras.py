@@ -90,11 +90,14 @@ def test_sequential_without_input_is_built_at_the_default_size():
     plain, nodes = analyse(load("sequential").build_sequential)
     assert plain["input_shape"] == [1, 224, 224, 3]
     # 5x5/2: 5, j 2; 3x3: 9; avg 3/3: 9 + 2 * 2 = 13, j 6; upsampling x3: j 2;
-    # transposed 3x3 stride 2 runs on the 2x finer grid, j 1: 13 + 2 * 1 = 15.
-    expected = {"wide": 5, "relu": 5, "narrow": 9, "pool": 13, "up": 13, "deconv": 15}
+    # transposed 3x3 stride 2 runs on the 2x finer grid, j 1: 13 + 2 * 1 = 15 by the path
+    # formula; by position it reads one or two neighbours of the upsampled grid, which repeats
+    # each coarse position 3 times: 13 where they are one coarse position, 13 + 6 = 19 where not.
+    expected = {"wide": 5, "relu": 5, "narrow": 9, "pool": 13, "up": 13, "deconv": 13}
     assert {name: nodes[name].receptive_field_min for name in expected} == {
         name: (v, v) for name, v in expected.items()
     }
+    assert nodes["deconv"].receptive_field_max == (19, 19)
     assert nodes["deconv"].get_maximum_scale_factor() == (1, 1)
     assert nodes["up"].layer_info.kind == "resize"
     assert math.isinf(nodes["flatten"].receptive_field_min)
@@ -274,7 +277,9 @@ def test_upsampling_and_transposed_convs_read_their_taps():
     # "down" 3x3/2: rf 3, j 2.  An upsampling by 2 (j 2 -> 1) reading t input positions per
     # axis adds (t - 1) * j_in = (t - 1) * 2: nearest t = 1: 3; bilinear 2: 5; bicubic 4: 9.
     # A transposed conv reads ceil(k / s): k=4, s=2 -> 2 positions: 5; k=2, s=2 -> 1: 3.
-    # (2, 4) bilinear: j (1, 1/2), rf 5 on both axes; a 3x3 after: (5 + 2 * 1, 5 + 2 * 1/2).
+    # (2, 4) bilinear: j (1, 1/2), rf 5 on both axes; a 3x3 after: (5 + 2 * 1, 5 + 2 * 1/2) by
+    # the path formula; by position, three neighbours of the x4 grid read one input pair (5) or
+    # two (7): the narrowest is 5.
     def build():
         inputs = keras.Input(shape=(16, 16, 3))
         x = layers.Conv2D(4, 3, strides=2, padding="same", name="down")(inputs)
@@ -296,7 +301,7 @@ def test_upsampling_and_transposed_convs_read_their_taps():
         name: (v, v) for name, v in expected.items()
     }
     assert all(nodes[name].scale_per_axis == (1, 1) for name in expected)
-    assert nodes["after"].rf_min_per_axis == (7, 6)
+    assert nodes["after"].rf_min_per_axis == (7, 5) and nodes["after"].rf_max_per_axis == (7, 7)
     assert nodes["after"].scale_per_axis == (1, Fraction(1, 2))
     assert nodes["wide"].map_out == (16, 32) and nodes["down"].map_out == (8, 8)
 
@@ -330,8 +335,10 @@ def test_an_unpadded_kernel_spanning_its_map_is_a_head_only_with_no_window_after
         return keras.Model(inputs, layers.Conv2D(3, 3, padding="same", name="late")(x))
 
     _, nodes = analyse(squash_then_conv)
-    # no head: the pool stays a window, so the 3x3 keeps its RF, 8 + 2 * 8 = 24
-    assert nodes["squash"].layer_info.kind == "pool" and nodes["late"].rf_min_per_axis == (24, 24)
+    # no head: the pool stays a window, so the 3x3 keeps its RF where its taps land, 8 + 2 * 8 =
+    # 24 (the productive range's); on the 1x1 map traced here they read only padding: 8
+    assert nodes["squash"].layer_info.kind == "pool" and nodes["late"].range_min_per_axis == (24, 24)
+    assert nodes["late"].rf_min_per_axis == nodes["late"].rf_max_per_axis == (8, 8)
 
 
 # --- tracing sizes and feature maps -----------------------------------------------------------

@@ -5,7 +5,10 @@ gradient oracle in tests/test_oracle.py)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rfa_lint.rf import input_resolution_range
 from rfa_lint.rf import windows as W
 from rfa_lint.rf.graph import LayerDefinition, graph_from_plain
 
@@ -39,14 +42,31 @@ def _chain(*layers, size=32):
 
 
 def test_taps_reading_only_padding_drop_out():
-    # conv 4/4 on 64 -> 16 positions; rate 36 with padding 36: the outer taps never land on the map
+    # conv 4/4 on 64 -> 16 positions; rate 36 with padding 36: the outer taps never land on the
+    # map, so at this size the branch is a 1x1 conv, for the maximum and the minimum alike
     conv = LayerDefinition("c", 4, 4, reads=[W.conv_reads(4, 4, 1, 0)])
     aspp = LayerDefinition("aspp", 3, 1, dilation=36, reads=[W.conv_reads(3, 1, 36, 36)])
     graph = _chain((conv, 16), (aspp, 16), size=64)
-    assert graph.rf_max_per_axis == (4,)
-    assert max(i.receptive_field for i in graph.receptive_field_info) == (4 + 72 * 4,)  # the path formula
-    # on a 64-map the outer taps are live, but never both at one position: 4 + 36 * 4
-    assert _chain((conv, 64), (aspp, 64), size=256).rf_max_per_axis == (148,)
+    assert (graph.rf_min_per_axis, graph.rf_max_per_axis) == ((4,), (4,))
+    # the productive range takes the layer on maps where the taps land: the path formula's
+    assert input_resolution_range(graph) == ((4 + 72 * 4,), (4 + 72 * 4,))
+    # on a 64-map the outer taps land, but never both at one position: 4 + 36 * 4; every
+    # position reads padding, so the minimum is no wider than that maximum
+    wide = _chain((conv, 64), (aspp, 64), size=256)
+    assert (wide.rf_min_per_axis, wide.rf_max_per_axis) == ((148,), (148,))
+
+
+def test_the_minimum_is_the_narrowest_window_of_the_phases():
+    """Conv 8/8, then two transposed convs 4/2 padding 1 (simplepose's head): on the coarse
+    grid the first reads m - 1, m (phase 0) or m, m + 1 (phase 1): 8 + 1 * 8 = 16 everywhere;
+    the second adds [m' - 1, m'] or [m', m' + 1] of those, which overlap by phase: positions
+    read 16 or 24 pixels (the path formula: 16 + 1 * 4 = 20, neither)."""
+    conv = LayerDefinition("c", 8, 8, reads=[W.conv_reads(8, 8, 1, 0)])
+    up = LayerDefinition("t", 4, 1, upsampling=2, reads=[W.transposed_reads(4, 2, 1, 1)])
+    graph = _chain((conv, 32), (up, 64), (up, 128), size=256)
+    assert sorted(set(W.extents(graph.windows[0], uncut=True))) == [16, 24]
+    assert (graph.rf_min_per_axis, graph.rf_max_per_axis) == ((16,), (24,))
+    assert input_resolution_range(graph) == ((16,), (24,))  # RFA110 said (20, 20)
 
 
 def test_the_traced_sizes_bound_the_work():
@@ -56,6 +76,58 @@ def test_the_traced_sizes_bound_the_work():
     with graph_limits(10_000, 64, taps=10):  # too few taps: the path formula's maximum stays
         assert _chain((conv, 32), size=32).windows is None
     assert _chain((conv, 32), size=32).rf_max_per_axis == (3,)
+
+
+@st.composite
+def _small_graphs(draw):
+    """Random 1-D graphs on small maps, where padding cuts many windows and taps drop out:
+    convs (dilated, padded, strided), transposed convs, adaptive pools, and adds of two earlier
+    nodes of one size."""
+    size = draw(st.integers(1, 24))
+    nodes = [{"name": "input", "layer": LayerDefinition("input", 1, kind="input").to_dict(),
+              "predecessors": [], "map_out": [size]}]
+    for i in range(draw(st.integers(1, 8))):
+        pick = draw(st.integers(0, len(nodes) - 1))
+        n = nodes[pick]["map_out"][0]
+        kind = draw(st.sampled_from(["conv", "conv", "transposed", "adaptive", "add"]))
+        if kind == "add":
+            same = [j for j, node in enumerate(nodes) if node["map_out"] == [n] and j != pick]
+            if not same:
+                continue
+            layer, n_out = LayerDefinition("add", 1, kind="merge"), n
+            preds = [pick, draw(st.sampled_from(same))]
+        elif kind == "adaptive":
+            n_out = draw(st.integers(1, 8))
+            reads = W.adaptive_reads(n, n_out)
+            layer = LayerDefinition("pool", max(map(len, reads.offsets)), kind="pool", reads=[reads])
+            preds = [pick]
+        else:
+            k, s, d = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+            p = draw(st.integers(0, d * (k - 1)))
+            if kind == "conv":
+                n_out = (n + 2 * p - d * (k - 1) - 1) // s + 1
+                layer = LayerDefinition("conv", k, s, dilation=d, reads=[W.conv_reads(k, s, d, p)])
+            else:
+                n_out = (n - 1) * s - 2 * p + d * (k - 1) + 1
+                layer = LayerDefinition("up", max(1, -(-(d * (k - 1) + 1) // s)), 1, upsampling=s,
+                                        reads=[W.transposed_reads(k, s, d, p)])
+            if n_out < 1:
+                continue
+            preds = [pick]
+        nodes.append({"name": f"n{i}", "layer": layer.to_dict(), "predecessors": preds,
+                      "map_in": [n], "map_out": [n_out]})
+    return {"nodes": nodes}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(_small_graphs())
+def test_the_minimum_never_exceeds_the_maximum(plain):
+    """rf_min <= rf_max at every node, whatever padding cuts or drops (issue 25: an ASPP branch
+    on a small map had a minimum of 292 and a maximum of 4)."""
+    graph = graph_from_plain(plain)
+    wrong = {n.name: (n.rf_min_per_axis, n.rf_max_per_axis) for n in graph.all_layers
+             if any(lo > hi for lo, hi in zip(n.rf_min_per_axis, n.rf_max_per_axis))}
+    assert wrong == {}
 
 
 keras = pytest.importorskip("keras")

@@ -4,13 +4,14 @@ The oracle measures the maximum RF of a layer as the support of the input gradie
 its output positions; rfa-lint's ``rf_max_per_axis`` must equal it (clipped to the image, see
 tests/oracle.py) and ``rf_min_per_axis`` must not exceed it.  Four parts: a Hypothesis property
 over random conv / pool / merge networks in 1-3 axes, the same with upsampling, single constructs
-(with the open cases where one number per layer cannot be exact, as strict xfails), and layers
-of real torchvision models (integration).
+(taps that read only padding at the traced size drop out of the minimum as of the maximum), and
+layers of real torchvision models (integration).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -407,6 +408,21 @@ class Gate(nn.Module):
         return x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
 
 
+class Framed(nn.Module):
+    """A layer reading its input cropped (``x[..., start:stop, start:stop]``) and then padded
+    with ``F.pad`` (``pad`` as F.pad takes it), as model code places maps against each other."""
+
+    def __init__(self, layer: nn.Module, crop: tuple = (0, None), pad: tuple = (0, 0, 0, 0)) -> None:
+        super().__init__()
+        self.layer, self.crop, self.pad = layer, slice(*crop), pad
+
+    def forward(self, x):
+        return self.layer(F.pad(x[..., self.crop, self.crop], self.pad))
+
+    def extra_repr(self) -> str:
+        return f"crop={self.crop}, pad={self.pad}"
+
+
 def _chain(*layers: nn.Module) -> Net:
     return Net(list(layers), [(i,) for i in range(len(layers))])
 
@@ -475,7 +491,8 @@ _CONSTRUCTS = {
     # conv 4/4 on 28: a 7-map; a 7x7 head spans it: 4 + 6 * 4 = 28, the whole image
     "head-spanning-the-map": lambda: (_chain(nn.Conv2d(1, 2, 4, 4), nn.Conv2d(2, 2, 7)), _image(28), 1),
     # conv 4/4 on 64: a 16-map; an ASPP branch of rate 36 there reads only padding with its
-    # outer taps at every position: a 1x1 conv, 4 (every tap counted: 4 + 72 * 4 = 292)
+    # outer taps at every position: a 1x1 conv, 4 (every tap counted: 4 + 72 * 4 = 292), its
+    # minimum too
     "dilated-taps-in-padding-only": lambda: (
         _chain(nn.Conv2d(1, 2, 4, 4), nn.Conv2d(2, 2, 3, padding=36, dilation=36)), _image(64), 1
     ),
@@ -520,6 +537,37 @@ _CONSTRUCTS.update({
         _chain(nn.Conv2d(1, 2, 3, 1, 1), Interpolate(scale_factor=0.5, mode="bilinear", antialias=True)),
         _image(64), 1,
     ),
+    # conv 8/8: 8 (j 8); transposed 4/2 padding 1 reads m - 1, m or m, m + 1: 16 (j 4); the
+    # second one's pairs overlap by phase: 16 or 24 pixels (the path formula: 16 + 1 * 4 = 20);
+    # pytorchcv's simplepose heads, where one RF per layer said 491 and the oracle 499
+    "chained-transposed": lambda: (
+        _chain(nn.Conv2d(1, 2, 8, 8), nn.ConvTranspose2d(2, 2, 4, 2, 1), nn.ConvTranspose2d(2, 2, 4, 2, 1)),
+        _image(256), 8,
+    ),
+    # conv 3 padding 1: [p - 1, p + 1]; F.pad((1, 0, 1, 0)) then conv 3/2: entries 2m .. 2m + 2
+    # are positions 2m - 1 .. 2m + 1, as a conv 3/2 padding 1 reads: their sum sees 3 + 2 = 5
+    # (with the pad placed after, as one size change said: 6)
+    "pad-before-then-stride-2": lambda: (
+        Net([nn.Conv2d(1, 1, 3, padding=1), Framed(nn.Conv2d(1, 1, 3, 2), pad=(1, 0, 1, 0)),
+             nn.Conv2d(1, 1, 3, 2, 1), Add()], [(0,), (1,), (1,), (2, 3)]),
+        _image(40), 1,
+    ),
+    # x[..., :-1, :-1] and x[..., 1:, 1:] of a conv 3 padding 1, each through a 1x1: position p
+    # reads p and p + 1, [p - 1, p + 2]: 4 (both crops taken as the first: 3)
+    "crops-on-both-sides": lambda: (
+        Net([nn.Conv2d(1, 1, 3, padding=1), Framed(nn.Conv2d(1, 1, 1), crop=(None, -1)),
+             Framed(nn.Conv2d(1, 1, 1), crop=(1, None)), Add()], [(0,), (1,), (1,), (2, 3)]),
+        _image(40), 1,
+    ),
+    # NASNet's adjust block in torch: pools 1/2 of the map and of the map cropped by one and
+    # padded after (odd pixels): [2m - 1, 2m + 1] and [2m, 2m + 2]; concatenated: 4; a 3x3
+    # after (j 2): 4 + 2 * 2 = 8
+    "shifted-halves": lambda: (
+        Net([nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(1, 2),
+             Framed(nn.AvgPool2d(1, 2), crop=(1, None), pad=(0, 1, 0, 1)), Cat(), nn.Conv2d(2, 1, 3, padding=1)],
+            [(0,), (1,), (1,), (2, 3), (4,)]),
+        _image(40), 1,
+    ),
     "off-centre-branches": lambda: (
         Net(
             [nn.Conv2d(1, 1, 3, padding=1), _right_padded_conv2(), _right_padded_conv2(), Add()],
@@ -530,18 +578,7 @@ _CONSTRUCTS.update({
 })
 
 
-#: Constructs whose maximum is exact but whose minimum, the path formula's at any size, is not
-#: what the traced size gives.
-_OPEN = {
-    "dilated-taps-in-padding-only": "the minimum keeps the taps that read only padding at the traced "
-    "size (292, measured and maximum 4): whether the verdicts should drop them too is open",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=_OPEN[name])]
-                 if name in _OPEN else []) for name in _CONSTRUCTS
-])
+@pytest.mark.parametrize("name", list(_CONSTRUCTS))
 def test_construct(name):
     """Each upsampling, adaptive pool, gate and spanning head on its own, and the cases only
     windows get right (the second group above)."""
@@ -616,3 +653,42 @@ def _real_model(name: str) -> dict:
 def test_real_model_layer(name, path):
     node, supports = _real_model(name)[path]
     assert disagreement(node, supports) is None
+
+
+# --- the productive range at its ends ---------------------------------------------------------
+
+_CHAINED_TRANSPOSED = '''
+from torch import nn
+
+
+class Head(nn.Module):
+    """simplepose's head in small: conv 8/8, two transposed convs 4/2 padding 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 2, 8, 8)
+        self.up = nn.Sequential(nn.ConvTranspose2d(2, 2, 4, 2, 1), nn.ConvTranspose2d(2, 2, 4, 2, 1))
+
+    def forward(self, x):
+        return self.up(self.down(x))
+'''
+
+
+def test_the_range_holds_at_its_ends(tmp_path):
+    """RFA110's range comes from the windows: 16-24px for the chain above, where one RF per
+    layer said exactly 20 (the second transposed conv's positions see 16 or 24 pixels, see
+    ``chained-transposed``).  Linted at its ends the model is in range and no layer is
+    critical; one pixel outside, RFA110 says on which side."""
+    from doors import rfa_lint as run
+
+    (tmp_path / "head.py").write_text(_CHAINED_TRANSPOSED)
+
+    def lint(res: int) -> dict:
+        proc = run("head.py", "--res", str(res), "--format", "json", "--no-cache", cwd=tmp_path)
+        return {f["code"]: f for f in json.loads(proc.stdout)["findings"]}
+
+    assert lint(256)["RFA110"]["details"]["range"] == [[16, 16], [24, 24]]
+    for res in (16, 24):
+        assert {"RFA110", "RFA101", "RFA102", "RFA103"} & set(lint(res)) == set(), res
+    assert "below" in lint(15)["RFA110"]["message"]
+    assert "above" in lint(25)["RFA110"]["message"]

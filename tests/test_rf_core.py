@@ -464,3 +464,40 @@ def test_global_mixing_that_the_network_goes_on_from_has_no_upper_bound(
     ]}
     low, high = input_resolution_range(graph_from_plain(data), cardinality=2)
     assert low == (16, 16) and high == ((math.inf,) * 2 if unbounded else (16, 16))
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The modules of ``package`` a file imports, anywhere in it but under ``if TYPE_CHECKING``."""
+    import ast
+
+    found = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return {name for name in found if name == package or name.startswith(package + ".")}
+
+
+def test_the_rf_core_imports_without_a_circle():
+    # issue 27: graph imported analysis (is_border) and analysis graph; graph took windows
+    # through the package, whose __init__ imports graph.  A module's edges go to the modules it
+    # names; the package itself is named by `from rfa_lint.rf import ...`.
+    folder = Path(__file__).resolve().parents[1] / "rfa_lint" / "rf"
+    modules = {("rfa_lint.rf" if p.stem == "__init__" else f"rfa_lint.rf.{p.stem}"): p
+               for p in folder.glob("*.py")}
+    edges = {name: _imports(path, "rfa_lint.rf") & set(modules) - {name} for name, path in modules.items()}
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen))
+                   for n in edges[start])
+
+    assert [name for name in modules if reaches(name, name, set())] == []

@@ -106,13 +106,14 @@ def test_a_finding_spans_the_call_that_built_the_layer_and_carries_its_numbers(f
     derives them (kernel 3 on a 2x2 map, fits from 25px; RFs 15 in, 31 own).  The widest
     window at 16px is 17: on the 2x2 map each position's third tap reads padding, so both read
     map positions 0 and 1, which see pixels [-1, 7] and [1, 15] (the 8-, 4- and 2-maps' edge
-    taps read padding too); the minimum stays the path formula's 31, a figure for any size."""
+    taps read padding too); the minimum is no wider (issue 25), and the layer is productive from
+    the path formula's 31, where the maps show its windows whole."""
     options = options_from({"res": 16})
     [critical] = [f for f in lint_file(str(fixtures / "RFA102.py"), options) if f.code == "RFA102"]
     assert (critical.line, critical.col, critical.end_line, critical.end_col) == (12, 8, 14, 9)
     [cover] = [f for f in lint_file(str(fixtures / "RFA104.py"), options) if f.code == "RFA104"]
     assert (cover.line, cover.col, cover.end_line, cover.end_col) == (14, 20, 14, 49)
-    assert cover.details == {"model": "Net", "layers": ["last"], "instances": 1, "rf_min": [31, 31],
+    assert cover.details == {"model": "Net", "layers": ["last"], "instances": 1, "rf_min": [17, 17],
                              "rf_max": [17, 17], "input_rf": [15, 15], "resolution": [16],
                              "productive_from": [31, 31], "kernel": [3, 3], "feature_map": [2, 2],
                              "fits_from": [25, 25]}

@@ -81,9 +81,11 @@ class PlainGraph:
         sites: Iterable[Sequence],
         map_in: Sequence[int] | None,
         map_out: Sequence[int] | None,
+        shift_in: Sequence[int] | None = None,
     ) -> int:
         """A node, by index; ``map_in`` / ``map_out`` are the spatial sizes of its first input
-        and of its output (None or empty: no positions)."""
+        and of its output (None or empty: no positions); ``shift_in`` how far that input was
+        shifted by pads and crops since it was made (None: not at all)."""
         self.nodes.append(
             {
                 "name": self._unique(name),
@@ -93,6 +95,7 @@ class PlainGraph:
                 "sites": [list(site) for site in sites],
                 "map_in": list(map_in) if map_in else None,
                 "map_out": list(map_out) if map_out else None,
+                **({"shift_in": list(shift_in)} if shift_in else {}),
             }
         )
         return len(self.nodes) - 1

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-from rfa_lint.rf.graph import EnrichedNetworkNode, Kind, Number, PerAxis, broadcast, per_axis
+from rfa_lint.rf.axes import Number, PerAxis, broadcast, per_axis
+from rfa_lint.rf.graph import EnrichedNetworkNode, Kind
+from rfa_lint.rf.verdict import Resolution, RFProvider, Verdict, classify, input_rfs, kernel_size_1
 
-Resolution = Number | Sequence[Number]
-RFProvider = Callable[[EnrichedNetworkNode], Any]
-
-
-class Verdict(enum.Enum):
-    """How a layer fares at a resolution; the value is the seed's picture colour."""
-
-    PRODUCTIVE = "white"
-    UNPRODUCTIVE = "red"
-    CRITICAL = "orange"
-    BORDER = "yellow"
-
-
-def _input_rfs(node: EnrichedNetworkNode, provider: RFProvider | None = None) -> list[PerAxis]:
-    """The RF each input is judged by (its minimum, or what ``provider`` says); a node without
-    predecessors reads the image, whose RF is 1 pixel, so it is never saturated above 1px."""
-    if provider is None:
-        return [p.rf_min_per_axis for p in node.predecessors] or [(1,)]
-    return [per_axis(provider(p), 1) for p in node.predecessors] or [(1,)]
+__all__ = [  # the verdicts are this module's for callers, kept apart for the graph's sake
+    "JUDGED_KINDS", "RFProvider", "Resolution", "Verdict", "classify", "has_window", "input_feature_map",
+    "input_resolution_range", "input_rf", "judged", "kernel_covers_feature_map", "kernel_fit_from",
+    "productive_from", "unproductive_below",
+]
 
 
 def input_rf(node: EnrichedNetworkNode) -> PerAxis:
     """Per axis, the least any input of the layer sees: the RF the verdicts judge its input by."""
-    return tuple(min(axis) for axis in zip(*broadcast(*_input_rfs(node))))
-
-
-def _is_kernel_size_1(node: EnrichedNetworkNode) -> bool:
-    return all(k == 1 for k in node.layer_info.kernel)
+    return tuple(min(axis) for axis in zip(*broadcast(*input_rfs(node))))
 
 
 #: Layers with a kernel: the verdicts are about them; pass-through layers, merges and heads
@@ -60,36 +43,6 @@ def has_window(graph: EnrichedNetworkNode) -> bool:
     axes) each output reads its own position, or everything: the model has no productive range
     for a resolution to be outside of."""
     return any(judged(n) and any(k > 1 for k in n.layer_info.effective_kernel) for n in graph.all_layers)
-
-
-def classify(
-    node: EnrichedNetworkNode,
-    resolution: Resolution,
-    filter_kernel_size_1: bool = False,
-    receptive_field_provider: RFProvider | None = None,
-) -> Verdict:
-    """The seed's rules at resolution R, per axis.
-
-    Unproductive: every input already has a minimum RF >= R and the layer's own minimum RF > R
-    (all axes).  Critical: not unproductive, own minimum RF > R on all axes.  Border case: on
-    some axes only.  ``filter_kernel_size_1`` keeps 1x1 layers from being unproductive;
-    ``receptive_field_provider`` (the seed's) gives the RF an input is judged by instead of its
-    minimum.
-    """
-    res = per_axis(resolution, 1)
-    own_res, own = broadcast(res, node.rf_min_per_axis)
-    exceeds = [rf > r for rf, r in zip(own, own_res)]
-    saturated_inputs = all(
-        all(rf >= r for rf, r in zip(*broadcast(inp, res)))
-        for inp in _input_rfs(node, receptive_field_provider)
-    )
-    if saturated_inputs and all(exceeds) and not (filter_kernel_size_1 and _is_kernel_size_1(node)):
-        return Verdict.UNPRODUCTIVE
-    if all(exceeds):
-        return Verdict.CRITICAL
-    if any(exceeds):
-        return Verdict.BORDER
-    return Verdict.PRODUCTIVE
 
 
 def input_feature_map(
@@ -136,12 +89,9 @@ def kernel_fit_from(node: EnrichedNetworkNode) -> PerAxis:
 
 
 def productive_from(node: EnrichedNetworkNode) -> PerAxis:
-    """The smallest resolution at which the layer is neither unproductive nor critical."""
-    return tuple(math.ceil(v) for v in node.rf_min_per_axis)
-
-
-def _finite(values: PerAxis) -> bool:
-    return not any(math.isinf(v) for v in values)
+    """The smallest resolution at which the layer is neither unproductive nor critical (by the
+    minimum that holds at any size, the range's)."""
+    return tuple(math.ceil(v) for v in node.range_min_per_axis)
 
 
 def input_resolution_range(
@@ -156,16 +106,20 @@ def input_resolution_range(
 
     Over the layers whose minimum RF is finite: min is the largest minimum RF (below it some
     layer is critical or unproductive), max the largest maximum RF (above it no layer sees the
-    whole image).  ``filter_all_inf_rf`` (on by default, as in the seed's code) drops RF sizes
-    with an infinite axis first, so that an SE gate's global context does not make the max
-    infinite; a layer with only infinite sizes keeps them.  Global attention is different: a
-    layer of kind ``attention`` with an infinite kernel sees the whole image at any size, so
-    the max is infinite on every axis.  ``filter_kernel_size_1`` ignores 1x1 layers.
-    ``lower_bound`` makes min the smallest resolution at which no layer with a window (kernel
-    above 1) is unproductive (:func:`unproductive_below`), which critical layers may still
-    be.  ``kernel_fit`` also adds rfa-toolbox 1.7's bound, kernel x the stride product after
-    the layer, to compare with it; it is not where kernels stop covering their maps (that is
-    :func:`kernel_fit_from`, the RFA104 check).  The arguments come in the seed's order;
+    whole image), both from the exact windows where the sizes were traced, on maps large enough
+    to show them whole (``range_min_per_axis`` / ``range_max_per_axis`` of
+    :class:`~rfa_lint.rf.graph.EnrichedNetworkNode`: the path formula where padding cut every
+    window at the traced size).
+    ``filter_all_inf_rf`` (on by default, as in the seed's code) takes the maximum
+    over the paths that do not see everything, so that an SE gate's global context does not
+    make it infinite.  Global attention is different: a layer of kind ``attention`` with an
+    infinite kernel sees the whole image at any size, so the max is infinite on every axis.
+    ``filter_kernel_size_1`` ignores 1x1 layers.  ``lower_bound`` makes min the smallest
+    resolution at which no layer with a window (kernel above 1) is unproductive
+    (:func:`unproductive_below`), which critical layers may still be.  ``kernel_fit`` also adds
+    rfa-toolbox 1.7's bound, kernel x the stride product after the layer, to compare with it;
+    it is not where kernels stop covering their maps (that is :func:`kernel_fit_from`, the
+    RFA104 check).  The arguments come in the seed's order;
     ``cardinality`` is the number of axes reported (default: the graph's).
     """
     nodes = [n for n in graph.all_layers if n.has_finite_rf]
@@ -178,17 +132,11 @@ def input_resolution_range(
         for n in nodes
     ]
     if filter_kernel_size_1:
-        nodes = [n for n in nodes if not _is_kernel_size_1(n)] or nodes
-    lows, highs = [], []
-    for node in nodes:
-        sizes = [i.receptive_field for i in node.receptive_field_info]
-        if filter_all_inf_rf:
-            sizes = [s for s in sizes if _finite(s)] or sizes
-        columns = list(zip(*(_stretch(s, axes) for s in sizes)))
-        lows.append(tuple(min(c) for c in columns))
-        highs.append(tuple(max(c) for c in columns))
+        nodes = [n for n in nodes if not kernel_size_1(n)] or nodes
+    lows = [_stretch(n.range_min_per_axis, axes) for n in nodes]
+    highs = [_stretch(_largest(n, filter_all_inf_rf), axes) for n in nodes]
     if lower_bound:
-        windows = [n for n in nodes if not n.layer_info.is_infinite and not _is_kernel_size_1(n)]
+        windows = [n for n in nodes if not n.layer_info.is_infinite and not kernel_size_1(n)]
         lows = [_stretch(unproductive_below(n), axes) for n in windows] or [(1,) * axes]
     if kernel_fit:
         lows += kernel_bounds
@@ -199,12 +147,23 @@ def input_resolution_range(
     return r_min, r_max
 
 
+def _largest(node: EnrichedNetworkNode, finite: bool) -> PerAxis:
+    """The largest RF of a node for the range: its local paths' (on maps large enough to show
+    it whole), or infinite where a global layer feeds it unless ``finite``."""
+    if finite:
+        return node.range_max_per_axis
+    local, high = broadcast(node.range_max_per_axis, node.rf_max_per_axis)
+    return tuple(h if math.isinf(h) else v for v, h in zip(local, high))
+
+
 def unproductive_below(node: EnrichedNetworkNode) -> PerAxis:
     """Per axis, the smallest resolution from which :func:`classify` no longer finds the layer
     unproductive: one pixel more than its least-seeing input (then that input is no longer
-    saturated), or its own minimum RF if smaller (then it no longer exceeds the image)."""
-    inputs = broadcast(*_input_rfs(node), node.rf_min_per_axis)
-    own, least = inputs[-1], tuple(min(axis) for axis in zip(*inputs[:-1]))
+    saturated), or its own minimum RF if smaller (then it no longer exceeds the image); the
+    minima that hold at any size (the range's)."""
+    inputs = [p.range_min_per_axis for p in node.predecessors] or [(1,)]
+    *inputs, own = broadcast(*inputs, node.range_min_per_axis)
+    least = tuple(min(axis) for axis in zip(*inputs))
     return tuple(min(_above(i), math.ceil(o)) for i, o in zip(least, own))
 
 

@@ -15,13 +15,13 @@ import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence
 
-from rfa_lint.rf import windows as W
+import rfa_lint.rf.windows as W
+from rfa_lint.rf.axes import Number, PerAxis, broadcast, per_axis, public
+from rfa_lint.rf.verdict import Verdict, classify
 from rfa_lint.rf.windows import Reads
 
-Number = Union[int, float, Fraction]
-PerAxis = tuple  # one value per spatial axis; length 1 broadcasts to any number of axes
 INF = math.inf
 
 
@@ -38,37 +38,6 @@ class Kind(enum.StrEnum):
     RESIZE = "resize"
     MERGE = "merge"
     PASSTHROUGH = "passthrough"
-
-
-def per_axis(value: Number | Sequence[Number] | None, default: Number) -> PerAxis:
-    """Normalise an int / float / sequence (or None -> ``default``) to a per-axis tuple."""
-    if value is None:
-        return (default,)
-    if isinstance(value, (int, float, Fraction)):
-        return (value,)
-    values = tuple(value)
-    if not values:
-        raise ValueError("a per-axis value needs at least one axis")
-    return values
-
-
-def broadcast(*values: PerAxis) -> tuple[PerAxis, ...]:
-    """Stretch length-1 tuples to the common number of axes; refuse incompatible lengths."""
-    n = max(len(v) for v in values)
-    out = []
-    for v in values:
-        if len(v) == n:
-            out.append(v)
-        elif len(v) == 1:
-            out.append(v * n)
-        else:
-            raise ValueError(f"per-axis values of different lengths: {values}")
-    return tuple(out)
-
-
-def public(values: PerAxis) -> Any:
-    """The seed's convention: a scalar for one axis, a tuple for several."""
-    return values[0] if len(values) == 1 else values
 
 
 def _divide(a: Number, b: Number) -> Number:
@@ -362,13 +331,20 @@ class EnrichedNetworkNode:
     ``sites`` is the creation stack of the layer in user code, innermost first, as
     ``(file, line)`` pairs, so a linter can place a finding in whichever file it is linting.
     ``map_in`` / ``map_out`` are the spatial sizes (per axis) of the layer's input and output
-    where the frontend traced them, at the shape it traced; None where unknown.  ``spans_map``
+    where the frontend traced them, at the shape it traced; None where unknown; ``shift_in`` how
+    far the input was shifted since the layer before made it (F.pad, slicing).  ``spans_map``
     marks an unpadded conv or pool whose kernel covered its whole input map there (see
     :func:`graph_from_plain` for what becomes of it).
     ``receptive_field_info_filter`` (the seed's; pass it by keyword) thins the node's RF sizes
     after they are computed; the sizes kept flow on to the successors.  Whatever the filter,
     the entries are the per-axis extremes of each stride product, not one per path (see
     :func:`_extremes`).
+
+    Per axis: ``rf_min_per_axis`` / ``rf_max_per_axis`` are the RF the verdicts judge by (the
+    shortest path or window) and the widest window (exact where the sizes were traced, see
+    :mod:`rfa_lint.rf.windows`).  ``range_min_per_axis`` / ``range_max_per_axis`` are the two
+    as the productive range takes them: on maps large enough to show every window whole, over
+    the paths that do not see everything (an SE gate's context left out of the maximum).
     """
 
     name: str
@@ -379,6 +355,7 @@ class EnrichedNetworkNode:
     map_in: PerAxis | None = None
     map_out: PerAxis | None = None
     spans_map: bool = False
+    shift_in: PerAxis | None = None
     receptive_field_info_filter: InfoFilter = noop_filter
     successors: list[EnrichedNetworkNode] = field(init=False, default_factory=list)
     receptive_field_info: tuple[ReceptiveFieldInfo, ...] = field(init=False)
@@ -388,12 +365,17 @@ class EnrichedNetworkNode:
         self.module_paths = tuple(self.module_paths)
         self.sites = tuple((str(f), int(n)) for f, n in self.sites)
         self.map_in, self.map_out = _sizes(self.map_in), _sizes(self.map_out)
+        self.shift_in = _sizes(self.shift_in)
         incoming = {i for p in self.predecessors for i in p.receptive_field_info} or {_PIXEL}
         infos = tuple(sorted(propagate(incoming, self.layer_info), key=_info_key))
         self.receptive_field_info = tuple(self.receptive_field_info_filter(infos))
         rfs = list(broadcast(*(i.receptive_field for i in self.receptive_field_info)))
         self.rf_min_per_axis: PerAxis = tuple(min(axis) for axis in zip(*rfs))
         self.rf_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*rfs))
+        finite = [i.receptive_field for i in self.receptive_field_info
+                  if not any(math.isinf(v) for v in i.receptive_field)] or rfs
+        self.range_min_per_axis: PerAxis = self.rf_min_per_axis
+        self.range_max_per_axis: PerAxis = tuple(max(axis) for axis in zip(*broadcast(*finite)))
         self.windows: tuple[W.Windows, ...] | None = self._windows()
         exact = self.receptive_field_info_filter is noop_filter and not self.layer_info.is_infinite
         if self.windows is not None and exact:  # the seed's filters thin the path sizes only
@@ -421,14 +403,25 @@ class EnrichedNetworkNode:
             merged = W.merged([w[axis] for w in inputs], max(len(w[axis]) for w in inputs))
             if merged is None:
                 return None
-            reshaped = self.map_in is not None and len(self.map_in) == len(self.map_out)
-            if reshaped and self.map_in[axis] != len(merged):  # padded or cropped between the layers
-                merged = W.padded(merged, self.map_in[axis])
+            merged = self._placed(merged, axis, len(inputs))
             reads = self._reads(axis, len(merged), n_out)
             if not _affordable(len(merged) + n_out * max(map(len, reads.offsets))):
                 return None
             axes.append(W.read(reads, merged, n_out))
         return tuple(axes)
+
+    def _placed(self, merged: W.Windows, axis: int, inputs: int) -> W.Windows:
+        """The windows of the map the layer reads on ``axis``, padded, cropped or shifted between
+        the layers: by ``shift_in`` where the frontend recorded it (its entries before the first
+        position, see :class:`rfa_lint.frontends.torch.layout.Factor`), else by the sizes."""
+        if inputs != 1 or self.map_in is None or len(self.map_in) != len(self.map_out):
+            return merged
+        if self.shift_in and len(self.shift_in) == len(self.map_in):
+            before = self.shift_in[axis]
+            return W.padded(merged, max(before, 0) + self.map_in[axis], before)
+        if self.map_in[axis] != len(merged):
+            return W.padded(merged, self.map_in[axis])
+        return merged
 
     def _reads(self, axis: int, n_in: int, n_out: int) -> Reads:
         """What the layer reads on ``axis``: as the frontend said, else as its geometry says."""
@@ -448,22 +441,27 @@ class EnrichedNetworkNode:
         return W.default_reads(int(kernel), int(stride), int(dilation), up, n_in, n_out)
 
     def _exact_extremes(self) -> None:
-        """The maximum RF is the widest window over the positions.  The minimum (the shortest
-        path's, a figure for any resolution) is no wider than the widest window that no padding
-        cut (phases can make every window narrower than the path formula): where padding cuts
-        every window (a tiny map), it stays the path formula's."""
-        widest = tuple(W.widest(w) for w in self.windows)
-        if any(v is None for v in widest) or not self.has_finite_rf:
+        """The maximum RF is the widest window over the positions (infinite where a global layer
+        feeds one).  The minimum is the shortest window over paths and positions: the path
+        formula's shortest path, or the narrowest window no padding cut if that is narrower
+        (phases, uneven adaptive windows); never wider than the maximum (where padding cuts every
+        window, the path formula overstates: no path sees more than the widest window, and a tap
+        that reads only padding adds nothing).  The productive range takes both on maps large
+        enough to show every window whole (:func:`_whole`)."""
+        if any(w is None for w in self.windows) or not self.has_finite_rf:
             return
-        if len(self.rf_min_per_axis) == 1 and len(set(widest)) == 1:
-            widest = widest[:1]  # one value for every axis stays one value (the seed's scalar)
-        axes = max(len(widest), len(self.rf_min_per_axis))
-        self.rf_max_per_axis = tuple(_plain(v) for v in _stretch(widest, axes))
-        uncut = _stretch(tuple(W.widest(w, uncut=True) for w in self.windows), axes)
-        self.rf_min_per_axis = tuple(
-            _plain(lo if hi is None else min(lo, hi))
-            for lo, hi in zip(_stretch(self.rf_min_per_axis, axes), uncut)
-        )
+        axes = len(self.windows)
+        widest = tuple(max(W.extents(w), default=None) for w in self.windows)
+        if any(v is None for v in widest) or len(self.rf_min_per_axis) not in (1, axes):
+            return
+        local = [W.extents(w, local=True) for w in self.windows]
+        uncut = [W.extents(w, uncut=True, local=True) for w in self.windows]
+        paths = zip(_stretch(self.rf_min_per_axis, axes), _stretch(self.range_max_per_axis, axes))
+        low, high = zip(*(_whole(*values) for values in zip(local, uncut, paths)))
+        scalar = len(self.rf_min_per_axis) == 1  # one value for every axis stays one (the seed's)
+        self.rf_max_per_axis = _values(widest, scalar)
+        self.range_min_per_axis, self.range_max_per_axis = _values(low, scalar), _values(high, scalar)
+        self.rf_min_per_axis = _values(tuple(map(min, low, widest)), scalar)
 
     def _join_members(self) -> _Members:
         groups = []
@@ -503,13 +501,11 @@ class EnrichedNetworkNode:
         filter_kernel_size_1: bool = False,
     ) -> bool:
         """Whether the layer is unproductive at the resolution (the seed's "border layer"):
-        :func:`rfa_lint.rf.analysis.classify` with inputs judged by ``receptive_field_provider``.
+        :func:`rfa_lint.rf.verdict.classify` with inputs judged by ``receptive_field_provider``.
 
         A kernel that covers its whole feature map is a separate question here
         (:func:`rfa_lint.rf.analysis.kernel_covers_feature_map`, rfa-lint's RFA104).
         """
-        from rfa_lint.rf.analysis import Verdict, classify  # analysis builds on this module
-
         verdict = classify(self, input_resolution, filter_kernel_size_1, receptive_field_provider)
         return verdict is Verdict.UNPRODUCTIVE
 
@@ -532,6 +528,20 @@ class EnrichedNetworkNode:
     @property
     def receptive_field_max(self) -> Any:
         return public(self.rf_max_per_axis)
+
+    @property
+    def traced_at(self) -> PerAxis | None:
+        """The image size the graph's maps were traced at (its input's map), None if untraced."""
+        first = self._members[0]
+        return None if first.predecessors else first.map_out
+
+    def rf_min_at(self, resolution: Number | Sequence[Number]) -> PerAxis:
+        """The minimum RF a verdict at ``resolution`` judges by: the traced size's where the graph
+        was traced at that size, else the one that holds on maps of any size (the range's)."""
+        traced = self.traced_at
+        if traced is not None and broadcast(per_axis(resolution, 1), traced)[0] == tuple(traced):
+            return self.rf_min_per_axis
+        return self.range_min_per_axis
 
     @property
     def has_finite_rf(self) -> bool:
@@ -567,6 +577,23 @@ def _scale(infos: Sequence[ReceptiveFieldInfo]) -> PerAxis:
     """
     finite = [i for i in infos if not any(math.isinf(v) for v in i.receptive_field)] or infos
     return tuple(max(axis) for axis in zip(*broadcast(*(i.multiplicator for i in finite))))
+
+
+def _whole(extents: list, uncut: list, paths: tuple[Number, Number]) -> tuple[Number, Number]:
+    """The shortest and the widest RF of the local paths on one axis, on maps large enough to
+    show every window whole: the narrowest and the widest window no padding cut, where there is
+    one (the widest only when no cut window is wider); else the path formula's (the window on a
+    map without borders, but for phases), no less than the widest window."""
+    shortest, widest = paths
+    low = min(shortest, min(uncut, default=INF))
+    top = max(extents, default=INF)
+    return low, top if uncut and top == max(uncut) else max(top, widest)
+
+
+def _values(values: PerAxis, scalar: bool) -> PerAxis:
+    """Per-axis values as plain numbers, one for all axes when ``scalar`` and all are equal."""
+    values = tuple(_plain(v) for v in values)
+    return values[:1] if scalar and len(set(values)) == 1 else values
 
 
 def _affordable(taps: int) -> bool:
@@ -612,6 +639,7 @@ def graph_to_plain(node: EnrichedNetworkNode) -> dict[str, Any]:
                 "map_in": None if n.map_in is None else list(n.map_in),
                 "map_out": None if n.map_out is None else list(n.map_out),
                 "spans_map": n.spans_map,
+                **({"shift_in": list(n.shift_in)} if n.shift_in else {}),
             }
             for n in members
         ],
@@ -648,6 +676,7 @@ def graph_from_plain(
                 map_in=spec.get("map_in"),
                 map_out=spec.get("map_out"),
                 spans_map=bool(spec.get("spans_map", False)),
+                shift_in=spec.get("shift_in"),
             )
         )
     if not built:

@@ -10,8 +10,9 @@ is the hull of the windows of the live inputs it reads there, merged over its pr
 merge sees the union of its branches' windows, so windows shifted by padding or cropping widen
 it).  After an upsampling the positions differ by phase (a transposed conv's even outputs read
 one input, its odd ones two), and a stride after it keeps some phases only: per-position windows
-carry that without a special case.  The maximum RF is the widest window over the positions.
-Pure Python.
+carry that without a special case.  What a global layer (an SE gate's pooling) contributes is
+kept apart as a flag, so that a window says both what it sees (everything) and what its local
+paths see.  The maximum RF is the widest window over the positions.  Pure Python.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import math
 from fractions import Fraction
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-Window = tuple  # (first, last, cut): image pixels, inclusive (infinite for a global layer), and
-# whether some tap on the way read padding, so that the window may be narrower than the layers'
+Window = tuple  # (first, last, cut, everything): image pixels, inclusive, that the local paths
+# read (first > last: none, a global layer's own output); whether some tap on the way read
+# padding, so that the window may be narrower than the layers'; whether a global layer feeds it
 Windows = tuple  # one Window (or None) per position of a map axis; one entry broadcasts
 
 INF = math.inf
-EVERYWHERE: Windows = ((-INF, INF, False),)
+EVERYWHERE: Windows = ((INF, -INF, False, True),)
 
 
 class Reads(NamedTuple):
@@ -161,7 +163,7 @@ class Image(tuple):
     is unbounded, so that an RF is never cut at its border)."""
 
     def __new__(cls, size: int) -> Image:
-        return super().__new__(cls, ((x, x, False) for x in range(size)))
+        return super().__new__(cls, ((x, x, False, False) for x in range(size)))
 
 
 def merged(inputs: Sequence[Windows], size: int) -> Windows | None:
@@ -177,10 +179,13 @@ def merged(inputs: Sequence[Windows], size: int) -> Windows | None:
     return tuple(out)
 
 
-def padded(inputs: Windows, size: int) -> Windows:
-    """The windows of a map padded (or cropped) to ``size`` positions, the smaller half of the
-    change before it (as TensorFlow's ``same`` pads; the frontends record no side)."""
-    return read(Reads(1, 1, ((-((size - len(inputs)) // 2),),)), inputs, size)
+def padded(inputs: Windows, size: int, before: int | None = None) -> Windows:
+    """The windows of a map padded (or cropped) to ``size`` positions: position ``x`` is the
+    input's ``x - before``.  Without ``before`` (a frontend that recorded only the sizes), the
+    smaller half of the change goes before, as TensorFlow's ``same`` pads."""
+    if before is None:
+        before = (size - len(inputs)) // 2
+    return read(Reads(1, 1, ((-before,),)), inputs, size)
 
 
 def read(reads: Reads, inputs: Windows, size: int) -> Windows:
@@ -194,31 +199,34 @@ def read(reads: Reads, inputs: Windows, size: int) -> Windows:
         base = m * step
         if isinstance(inputs, Image):
             taps = [base + c for c in offsets[q]]
-            out.append((min(taps), max(taps), False) if taps else None)
+            out.append((min(taps), max(taps), False, False) if taps else None)
         else:
             taps = [base + c for c in offsets[q]]
             window = _hull(inputs[i] for i in taps if 0 <= i < n_in)
-            if window is not None and not window[2] and not all(0 <= i < n_in for i in taps):
-                window = (window[0], window[1], True)
+            if window is not None and not window[2] and not all(0 <= i < n_in and inputs[i] for i in taps):
+                window = (window[0], window[1], True, window[3])
             out.append(window)
     return tuple(out)
 
 
 def _hull(windows: Iterable[Window | None]) -> Window | None:
-    first = last = None
-    cut = False
+    found = [w for w in windows if w is not None]
+    if not found:
+        return None
+    first, last, cut, everything = zip(*found)
+    return min(first), max(last), any(cut), any(everything)
+
+
+def extents(windows: Windows, uncut: bool = False, local: bool = False) -> list:
+    """The extent of each position's window: infinite where a global layer feeds it, or, with
+    ``local``, what its local paths see (positions that only a global layer feeds left out).
+    ``uncut``: only the windows no padding cut."""
+    found = []
     for w in windows:
-        if w is None:
+        if w is None or (uncut and w[2]):
             continue
-        if first is None:
-            first, last, cut = w
-        else:
-            first, last, cut = min(first, w[0]), max(last, w[1]), cut or w[2]
-    return None if first is None else (first, last, cut)
-
-
-def widest(windows: Windows, uncut: bool = False) -> int | float | None:
-    """The largest extent over the positions, or over those no padding cut (``uncut``); None
-    when there is none."""
-    extents = [w[1] - w[0] + 1 for w in windows if w is not None and not (uncut and w[2])]
-    return max(extents) if extents else None
+        if w[3] and not local:
+            found.append(INF)
+        elif w[1] >= w[0]:
+            found.append(w[1] - w[0] + 1)
+    return found

@@ -29,6 +29,11 @@ class Factor:
     ``key``: an attention's key positions (``q @ k^T`` holds the query and the key positions of
     the same axis in two dims); softmax over them is deferred, the contraction with the values
     mixes them.  ``pad``: entries of the count that are padding (F.pad), not input positions.
+    ``before``: how far the entries are shifted against the positions of the map they came from
+    (entry ``e`` is its position ``e - before``), None while no pad or crop placed them: F.pad's
+    entries before it count up, a crop's start counts down (``x[..., 1:]``: -1), so that a
+    layer reading the dim reads the right positions, and a merge of shifted and unshifted maps
+    sees both.
     """
 
     axis: int | None
@@ -36,6 +41,7 @@ class Factor:
     step: int = 1
     key: bool = False
     pad: int = 0
+    before: int | None = None
 
     @property
     def positions(self) -> bool:
@@ -104,6 +110,17 @@ def spatial_map(layout: Layout | None, axes: int) -> tuple[int, ...] | None:
     return tuple(spans)
 
 
+def shifts(layout: Layout | None, axes: int) -> tuple[int, ...] | None:
+    """Per axis, the ``before`` of the dim that holds its positions (see :class:`Factor`); None
+    when no pad or crop placed any."""
+    found: list[int | None] = [None] * axes
+    for dim in layout or ():
+        for f in factors(dim):
+            if f.axis is not None and not f.key and f.axis < axes and f.before is not None:
+                found[f.axis] = f.before
+    return None if found == [None] * axes else tuple(v or 0 for v in found)
+
+
 def rescaled(dim: Dim, scale: Sequence) -> Dim | None:
     """A dim whose positions are now on a grid ``scale`` times as coarse per axis (a strided
     conv ran on other dims of the same axes; windows in the batch dim follow); None when a step
@@ -134,7 +151,7 @@ def _normalised(segment: Sequence[Factor]) -> Segment:
             out[-1] = Factor(None, last.count * f.count)
         elif (
             last and f.axis is not None and last.axis == f.axis and last.key == f.key
-            and not last.pad and not f.pad and last.step == f.step * f.count
+            and not (last.pad or f.pad) and last.before is f.before is None and last.step == f.step * f.count
         ):
             out[-1] = replace(f, count=last.count * f.count)
         else:
@@ -178,8 +195,8 @@ def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
                 need //= f.count
             elif f.count % need == 0:
                 inner = f.count // need
-                taken.append(replace(f, count=need, step=f.step * inner, pad=0))
-                stream.insert(0, replace(f, count=inner, pad=0))
+                taken.append(replace(f, count=need, step=f.step * inner, pad=0, before=None))
+                stream.insert(0, replace(f, count=inner, pad=0, before=None))
                 need = 1
             else:
                 return None
@@ -223,7 +240,8 @@ def crop(dim: Dim, start: int, stop: int) -> Dim | None:
             kept.append(segment)
         elif len(segment) == 1:
             f = segment[0]
-            kept.append((replace(f, count=hi - lo, pad=max(0, f.pad - (n - (hi - lo)))),))
+            pad = max(0, f.pad - (n - (hi - lo)))
+            kept.append((replace(f, count=hi - lo, pad=pad, before=(f.before or 0) - lo),))
         else:
             return None
     return tuple(kept) or plain(0)
@@ -257,7 +275,9 @@ def padded(dim: Dim, before: int, after: int) -> Dim | None:
     fs = factors(dim)
     if len(dim) == 1 and len(fs) == 1 and fs[0].axis is not None and fs[0].step == 1 and not fs[0].key:
         f = fs[0]
-        return ((replace(f, count=f.count + before + after, pad=f.pad + before + after),),)
+        grown = replace(f, count=f.count + before + after, pad=f.pad + before + after,
+                        before=(f.before or 0) + before)
+        return ((grown,),)
     return concatenate([d for d, n in ((plain(before), before), (dim, 1), (plain(after), after)) if n])
 
 

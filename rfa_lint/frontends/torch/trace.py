@@ -192,7 +192,7 @@ class _Recorder(TorchFunctionMode):
     def _node(self, name, layer, preds, module_paths, sites, layout_in, layout_out) -> int:
         """A node whose maps are those of its input and output layouts."""
         maps = [L.spatial_map(lay, self.axes) for lay in (layout_in, layout_out)]
-        return self.graph.add(name, layer, preds, module_paths, sites, *maps)
+        return self.graph.add(name, layer, preds, module_paths, sites, *maps, L.shifts(layout_in, self.axes))
 
     def _mark(self, tensors: list[Tensor], node: int, layouts: Sequence[Layout | None]) -> None:
         """Give each output its node and layout (one that does not fit its shape is dropped)."""
