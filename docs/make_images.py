@@ -100,7 +100,8 @@ def main() -> int:
         page = explain_page()
         screenshot(page, target)
         manifest[target.name] = {"source": digest(page), "image": digest(target.read_bytes()), **page_tools()}
-        print(f"{target.relative_to(ROOT)}: the page of 'rfa-lint {' '.join(EXPLAIN_COMMAND)}' in headless Chromium")
+        command = " ".join(EXPLAIN_COMMAND)
+        print(f"{target.relative_to(ROOT)}: the page of 'rfa-lint {command}' in headless Chromium")
     MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return 0
 

@@ -17,7 +17,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from rfa_lint.explain import explain_plain, with_diffs
-from rfa_lint.explain.cost import node_maps, total_macs
+from rfa_lint.explain.cost import node_maps, remapped, total_macs
 from rfa_lint.explain.diff import suggestion_diff
 from rfa_lint.explain.edits import Edit, apply, cut, downsamplings, editable, stem
 from rfa_lint.explain.facts import built, census
@@ -165,14 +165,15 @@ def test_rf_and_counts_of_the_chain_before_and_after_edits():
     plain = editable(chain())
     layers = built(plain)
     # rf: stem 7 (j 2), pool 7+2*2=11 (j 4), a 11+2*4=19, b 19+2*4=27 (j 8), c 27+2*8=43
-    assert [n.rf_min_per_axis[0] for n in layers[1:6]] == [7, 11, 19, 27, 43]
+    assert [n.range_min_per_axis[0] for n in layers[1:6]] == [7, 11, 19, 27, 43]
     before = census(layers, (16,))  # a 19 > 16 critical, b and c unproductive
     assert (before.unproductive, before.critical) == (2, 1)
     assert [e.op for e in downsamplings(layers)] == ["stride", "drop", "stride"]
     smaller = apply(plain, [stem(layers), Edit("drop", ("pool",))])
-    # stem 3 (j 2), a 3+2*2=7, b 7+2*2=11 (j 4), c 11+2*4=19 > 16: critical only
-    after = built(smaller)
-    assert [n.rf_min_per_axis[0] for n in after[1:5]] == [3, 7, 11, 19]
+    # stem 3 (j 2), a 3+2*2=7, b 7+2*2=11 (j 4), c 11+2*4=19 > 16: critical only (judged on the
+    # maps the edited graph has, as suggestions judge it)
+    after = built(remapped(smaller, (16,)))
+    assert [n.range_min_per_axis[0] for n in after[1:5]] == [3, 7, 11, 19]
     assert (census(after, (16,)).unproductive, census(after, (16,)).critical) == (0, 1)
 
 

@@ -135,7 +135,8 @@ def test_conditioning_is_as_wide_as_the_first_layer_that_reads_it():
             return self.conv(torch.cat([moving, fixed], dim=1))
 
     directive = "'# rfa-lint: input(moving=(...), fixed=(...))'"
-    assert _build(Registration) == {"status": "needs-inputs", "detail": f"fixed; give their shapes with {directive}"}
+    assert _build(Registration) == {"status": "needs-inputs",
+                                    "detail": f"fixed; give their shapes with {directive}"}
 
 
 def test_parameters_go_to_meta_and_everything_else_stays_real():

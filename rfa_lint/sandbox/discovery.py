@@ -258,7 +258,8 @@ def passed_on_unfilled(error: BaseException) -> list[str]:
     while tb is not None:
         code = tb.tb_frame.f_code
         if not code.co_filename.startswith(_OWN_FILES):
-            calls.append(next((i.opname for i in dis.get_instructions(code) if i.offset == tb.tb_lasti), None))
+            calls.append(next((i.opname for i in dis.get_instructions(code) if i.offset == tb.tb_lasti),
+                              None))
         tb = tb.tb_next
     if not calls or any(call != "CALL_FUNCTION_EX" for call in calls):
         return []
