@@ -312,15 +312,15 @@ class Cache:
 
 
 def _isolation(options: Any) -> tuple | None:
-    """What the kernel's isolation of model code is (:attr:`~rfa_lint.sandbox.isolation.Isolation.grade`),
-    None when none runs: a model whose library writes outside its work folder builds under
-    processes only and fails under Landlock, so a result computed under one is no hit under the
-    other."""
+    """What the kernel's isolation of model code depends on (:func:`~rfa_lint.sandbox.isolation.
+    fingerprint`, read without starting a process), None when none runs: a model whose library
+    writes outside its work folder builds under processes only and fails under Landlock, so a
+    result computed under one is no hit under the other."""
     if not options.execute:
         return None
-    from rfa_lint.sandbox import isolation  # the probe runs once per process, on the first key
+    from rfa_lint.sandbox import isolation
 
-    return isolation.in_force(options.limits.isolation).grade
+    return isolation.fingerprint(options.limits.isolation)
 
 
 ABSENT = "absent"  # the digest of a module file that does not exist

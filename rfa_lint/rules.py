@@ -268,15 +268,15 @@ def _saturation(verdict: Verdict) -> Callable[[Layer], Saturation | None]:
         if layer.verdict is not verdict:
             return None
         node = layer.node
-        return Saturation(layer.name, layer.resolution, input_rf(node), node.rf_min_per_axis,
-                          productive_from(node))
+        return Saturation(layer.name, layer.resolution, input_rf(node, layer.resolution),
+                          node.rf_min_at(layer.resolution), productive_from(node))
     return check
 
 
 def _border(layer: Layer) -> Border | None:
     if layer.verdict is not Verdict.BORDER:
         return None
-    own = layer.node.rf_min_per_axis
+    own = layer.node.rf_min_at(layer.resolution)
     res_axes, own_axes = broadcast(per_axis(layer.resolution, 1), own)
     names = AXIS_NAMES.get(len(own_axes), tuple(str(i) for i in range(len(own_axes))))
     axes = ", ".join(n for n, rf, r in zip(names, own_axes, res_axes) if rf > r)

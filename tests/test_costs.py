@@ -280,4 +280,4 @@ def test_a_stem_stride_moved_later_is_measured_and_suggested():
     assert [e.op for e in removed.edits] == ["stride"] and removed.productive_after == 6
     assert removed.macs_factor == pytest.approx(2_175_136 / 543_904)
     edited = built(remapped(apply(editable(plain), moved.edits), (16,)))
-    assert [n.rf_min_per_axis[0] for n in edited if n.name.startswith("c")] == [5, 7, 11, 15, 23]
+    assert [n.range_min_per_axis[0] for n in edited if n.name.startswith("c")] == [5, 7, 11, 15, 23]

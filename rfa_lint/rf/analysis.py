@@ -17,9 +17,10 @@ __all__ = [  # the verdicts are this module's for callers, kept apart for the gr
 ]
 
 
-def input_rf(node: EnrichedNetworkNode) -> PerAxis:
-    """Per axis, the least any input of the layer sees: the RF the verdicts judge its input by."""
-    return tuple(min(axis) for axis in zip(*broadcast(*input_rfs(node))))
+def input_rf(node: EnrichedNetworkNode, resolution: Resolution | None = None) -> PerAxis:
+    """Per axis, the least any input of the layer sees: the RF the verdicts at ``resolution``
+    judge its input by (the traced size's minimum without one)."""
+    return tuple(min(axis) for axis in zip(*broadcast(*input_rfs(node, resolution=resolution))))
 
 
 #: Layers with a kernel: the verdicts are about them; pass-through layers, merges and heads

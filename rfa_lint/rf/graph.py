@@ -536,11 +536,11 @@ class EnrichedNetworkNode:
         return None if first.predecessors else first.map_out
 
     def rf_min_at(self, resolution: Number | Sequence[Number]) -> PerAxis:
-        """The minimum RF a verdict at ``resolution`` judges by: the traced size's where the graph
-        was traced at that size, else the one that holds on maps of any size (the range's)."""
-        traced = self.traced_at
-        if traced is not None and broadcast(per_axis(resolution, 1), traced)[0] == tuple(traced):
-            return self.rf_min_per_axis
+        """The minimum RF a verdict at ``resolution`` judges by: the one that holds on maps of any
+        size (the range's), also at the traced size.  The traced size's own minimum is cut by the
+        padding of small maps, so on an image smaller than a layer's RF no window could ever pass
+        the image, and the verdicts the linter exists for (unproductive, critical) would vanish
+        exactly where they apply."""
         return self.range_min_per_axis
 
     @property

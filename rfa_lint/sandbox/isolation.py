@@ -311,6 +311,30 @@ class Isolation:
         return " + ".join(parts) + (f" ({self.refused})" if self.refused else "")
 
 
+#: What decides whether the kernel gives a process namespaces: the sysctls that turn them off
+#: for unprivileged users (upstream, Debian's, AppArmor's).
+USERNS_SWITCHES = ("/proc/sys/user/max_user_namespaces", "/proc/sys/kernel/unprivileged_userns_clone",
+                   "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+
+
+def fingerprint(mode: str) -> tuple:
+    """What the isolation of this process's children depends on, read without starting a process
+    (:func:`probe` forks, and a cache hit must start none): the setting, the switches of user
+    namespaces, Landlock's ABI, and the seccomp state and no-new-privileges of this process
+    (a container's filter that refuses ``unshare`` shows there)."""
+    status = _read("/proc/self/status")
+    own = tuple(line for line in status.splitlines() if line.startswith(("Seccomp:", "NoNewPrivs:")))
+    return mode, sys.platform, landlock_abi(), tuple(_read(path).strip() for path in USERNS_SWITCHES), own
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
 @functools.lru_cache(maxsize=None)
 def probe() -> Isolation:
     """Whether the kernel lets a child of this process go through :func:`enter_namespaces`,
